@@ -1,0 +1,211 @@
+//! Analysis: object model → requirements with provenance → delegation.
+
+pub mod programs;
+pub mod requirements;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use crate::delegation::Delegation;
+use crate::model::Object;
+use crate::rules::{Rules, Version};
+use programs::{ProgramInfo, analyse_programs};
+use requirements::{Loader, Need, Reason, Requirements, derive};
+
+/// Which loader the delegation must serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoaderChoice {
+    Raw,
+    /// libbpf, every version in the list (the delegation must work for each).
+    Libbpf(Vec<Version>),
+}
+
+impl LoaderChoice {
+    pub fn describe(&self) -> String {
+        match self {
+            LoaderChoice::Raw => "raw".into(),
+            LoaderChoice::Libbpf(v) if v.len() == 1 => format!("libbpf {}", v[0]),
+            LoaderChoice::Libbpf(v) => format!("libbpf {}-{}", v[0], v[v.len() - 1]),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Restrict to these programs (empty: all).
+    pub programs: Vec<String>,
+    pub loader: LoaderChoice,
+    /// Put optional items into the delegation too.
+    pub with_optional: bool,
+}
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum AnalysisError {
+    #[error("no program named '{name}' in {objects}")]
+    #[diagnostic(code(bpfcap::analyze::unknown_program), help("{help}"))]
+    UnknownProgram { name: String, objects: String, help: String },
+
+    #[error("unknown libbpf version '{0}'")]
+    #[diagnostic(code(bpfcap::analyze::libbpf_version), help("use MAJOR.MINOR or a range MIN-MAX within {1}"))]
+    LibbpfVersion(String, String),
+}
+
+/// One object's analysis.
+#[derive(Debug, Clone)]
+pub struct ObjectAnalysis {
+    pub path: String,
+    pub object: Object,
+    /// Programs as the newest selected libbpf version sees them.
+    pub programs: Vec<ProgramInfo>,
+    pub selected: BTreeSet<String>,
+    pub requirements: Requirements,
+    pub delegation: Delegation,
+}
+
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub loader: LoaderChoice,
+    pub objects: Vec<ObjectAnalysis>,
+    /// The union over all objects.
+    pub requirements: Requirements,
+    pub delegation: Delegation,
+    pub with_optional: bool,
+}
+
+/// Parses `--libbpf X.Y` or `X.Y-A.B` against the versions the rules know.
+pub fn parse_libbpf_versions(spec: &str, rules: &Rules) -> Result<Vec<Version>, AnalysisError> {
+    let known = rules.libbpf_versions();
+    let known_s = format!("{}-{}", known[0], known[known.len() - 1]);
+    let err = || AnalysisError::LibbpfVersion(spec.to_string(), known_s.clone());
+    let (lo, hi) = match spec.split_once('-') {
+        Some((a, b)) => (Version::parse(a).ok_or_else(err)?, Version::parse(b).ok_or_else(err)?),
+        None => {
+            let v = Version::parse(spec).ok_or_else(err)?;
+            (v, v)
+        }
+    };
+    let vs: Vec<Version> = known.into_iter().filter(|v| *v >= lo && *v <= hi).collect();
+    if vs.is_empty() || lo > hi {
+        return Err(err());
+    }
+    Ok(vs)
+}
+
+/// Analyses a set of objects; the result's delegation is the union of all of them.
+pub fn analyse(inputs: Vec<(String, Object)>, opts: &Options, rules: &Rules) -> Result<Analysis, AnalysisError> {
+    // --program names must exist somewhere.
+    for name in &opts.programs {
+        if !inputs.iter().any(|(_, o)| o.program(name).is_some()) {
+            let all: Vec<&str> = inputs.iter().flat_map(|(_, o)| o.programs.iter().map(|p| p.name.as_str())).collect();
+            let mut close: Vec<&str> = all.iter().copied().filter(|n| similar(n, name)).collect();
+            close.sort();
+            close.dedup();
+            let help = if close.is_empty() {
+                format!("the programs are: {}", all.join(", "))
+            } else {
+                format!("did you mean {}?", close.join(" or "))
+            };
+            return Err(AnalysisError::UnknownProgram {
+                name: name.clone(),
+                objects: inputs.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", "),
+                help,
+            });
+        }
+    }
+    let versions: Vec<Option<Version>> = match &opts.loader {
+        LoaderChoice::Raw => vec![None],
+        LoaderChoice::Libbpf(v) => v.iter().copied().map(Some).collect(),
+    };
+    let mut objects = Vec::new();
+    let mut total = Requirements::default();
+    for (path, object) in inputs {
+        let selected: BTreeSet<String> = object
+            .programs
+            .iter()
+            .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
+            .map(|p| p.name.clone())
+            .collect();
+        let newest = *versions.last().expect("at least one version");
+        let programs = analyse_programs(&object, rules, newest);
+        let mut reqs = Requirements::default();
+        if !selected.is_empty() {
+            let mut per_version = Vec::new();
+            for v in &versions {
+                let infos = analyse_programs(&object, rules, *v);
+                let loader = match v {
+                    None => Loader::Raw,
+                    Some(v) => Loader::Libbpf(*v),
+                };
+                per_version.push((*v, derive(&object, &infos, &selected, loader, rules)));
+            }
+            reqs = union_versions(per_version);
+        }
+        let delegation = delegation_of(&reqs, opts.with_optional, rules);
+        total.merge(reqs.clone());
+        objects.push(ObjectAnalysis { path, object, programs, selected, requirements: reqs, delegation });
+    }
+    let delegation = delegation_of(&total, opts.with_optional, rules);
+    Ok(Analysis { loader: opts.loader.clone(), objects, requirements: total, delegation, with_optional: opts.with_optional })
+}
+
+fn delegation_of(reqs: &Requirements, with_optional: bool, rules: &Rules) -> Delegation {
+    let mut needs: BTreeSet<Need> = reqs.needs();
+    if with_optional {
+        for o in &reqs.optional {
+            needs.extend(o.items.iter().cloned());
+        }
+    }
+    Delegation::from_needs(needs.iter(), rules)
+}
+
+/// Merges per-version requirements; reasons that hold for only some versions say which.
+fn union_versions(per_version: Vec<(Option<Version>, Requirements)>) -> Requirements {
+    let n = per_version.len();
+    if n == 1 {
+        return per_version.into_iter().next().expect("one").1;
+    }
+    let mut by_reason: BTreeMap<(Need, Reason), Vec<Version>> = BTreeMap::new();
+    let mut out = Requirements::default();
+    for (v, r) in per_version {
+        let v = v.expect("libbpf versions");
+        for (need, reasons) in r.required {
+            for reason in reasons {
+                by_reason.entry((need.clone(), reason)).or_default().push(v);
+            }
+        }
+        out.optional.extend(r.optional);
+        for w in r.warnings {
+            if !out.warnings.contains(&w) {
+                out.warnings.push(w);
+            }
+        }
+    }
+    for ((need, mut reason), vs) in by_reason {
+        if vs.len() < n {
+            reason.libbpf = Some(vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "));
+        }
+        out.required.entry(need).or_default().insert(reason);
+    }
+    out.prune_optional();
+    out
+}
+
+/// Edit distance ≤ 2, or one contains the other.
+fn similar(a: &str, b: &str) -> bool {
+    if a.contains(b) || b.contains(a) {
+        return true;
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= 2
+}

@@ -1,0 +1,215 @@
+//! Per-program facts: the program and attach type libbpf gives it (from the section rules)
+//! and what its instructions use (helpers, kfuncs, tail calls, maps, subprograms), found by
+//! decoding the program and every subprogram it reaches.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::model::{ExternKind, Function, Object, RelocTarget, SourceLine};
+use crate::rules::{ListKind, Rules, Version};
+
+const BPF_JMP_CALL: u8 = 0x85;
+const BPF_LD_IMM64: u8 = 0x18;
+const BPF_PSEUDO_CALL: u8 = 1;
+const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
+
+/// A use of a helper or kfunc, with where it happens.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CallSite {
+    pub name: String,
+    /// The function (program or subprogram) containing the call.
+    pub function: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgramInfo {
+    pub name: String,
+    pub section: String,
+    pub autoload: bool,
+    /// None when no SEC rule of the chosen libbpf version matches.
+    pub prog_type: Option<String>,
+    pub expected_attach_type: Option<String>,
+    /// The SEC_DEF gives no expected attach type (0, read by the kernel as cgroup_inet_ingress).
+    pub attach_zero: bool,
+    /// libbpf sec_def_flags of the matching rule.
+    pub sec_flags: Vec<String>,
+    pub sec_pattern: Option<String>,
+    pub sleepable: bool,
+    /// Helper calls by name (sorted, unique), with every call site in `helper_calls`.
+    pub helpers: Vec<String>,
+    pub helper_calls: Vec<CallSite>,
+    pub kfuncs: Vec<String>,
+    pub kfunc_calls: Vec<CallSite>,
+    pub tail_calls: bool,
+    pub maps: Vec<String>,
+    pub subprograms: Vec<String>,
+    /// For struct_ops programs: the struct_ops map member that references the program.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub struct_ops_member: Option<String>,
+}
+
+fn location(line: Option<&SourceLine>) -> Option<String> {
+    line.map(|l| format!("{}:{}", l.file, l.line))
+}
+
+/// Finds the function that starts at instruction index `idx` of `section`.
+fn function_at<'a>(obj: &'a Object, section: &str, byte_off: i64) -> Option<&'a Function> {
+    if byte_off < 0 {
+        return None;
+    }
+    let off = byte_off as u64;
+    obj.subprograms
+        .iter()
+        .chain(obj.programs.iter().map(|p| &p.function))
+        .find(|f| f.section == section && f.offset == off)
+}
+
+/// Walks a program and every function it reaches.
+fn reachable<'a>(obj: &'a Object, root: &'a Function) -> Vec<&'a Function> {
+    let mut seen: BTreeSet<(String, u64)> = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(f) = stack.pop() {
+        if !seen.insert((f.section.clone(), f.offset)) {
+            continue;
+        }
+        out.push(f);
+        let relocs: BTreeMap<usize, &RelocTarget> = f.relocs.iter().map(|r| (r.insn, &r.target)).collect();
+        for (i, insn) in f.insns.iter().enumerate() {
+            let is_call = insn.code == BPF_JMP_CALL && insn.src == BPF_PSEUDO_CALL;
+            let is_ld = insn.code == BPF_LD_IMM64;
+            if !is_call && !is_ld {
+                continue;
+            }
+            let target = match relocs.get(&i) {
+                Some(RelocTarget::Function { section, sym_offset, .. }) => {
+                    let off = if is_call {
+                        *sym_offset as i64 + (insn.imm as i64 + 1) * 8
+                    } else {
+                        *sym_offset as i64 + insn.imm as i64
+                    };
+                    function_at(obj, section, off)
+                }
+                None if is_call => function_at(obj, &f.section, f.offset as i64 + (i as i64 + insn.imm as i64 + 1) * 8),
+                _ => None,
+            };
+            if let Some(t) = target {
+                stack.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// Analyses every program of `obj` as libbpf `version` sees it.
+pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -> Vec<ProgramInfo> {
+    let versions = rules.libbpf_versions();
+    let version = version.unwrap_or_else(|| *versions.last().expect("section table has versions"));
+    obj.programs
+        .iter()
+        .map(|p| {
+            let bare = p.section.strip_prefix('?').unwrap_or(&p.section);
+            let rule = rules.section_rule(bare, version);
+            let mut helpers = BTreeSet::new();
+            let mut helper_calls = Vec::new();
+            let mut kfuncs = BTreeSet::new();
+            let mut kfunc_calls = Vec::new();
+            let mut maps = BTreeSet::new();
+            let mut subprograms = Vec::new();
+            for f in reachable(obj, &p.function) {
+                if f.name != p.function.name || f.section != p.function.section {
+                    subprograms.push(f.name.clone());
+                }
+                let relocs: BTreeMap<usize, &RelocTarget> = f.relocs.iter().map(|r| (r.insn, &r.target)).collect();
+                for (i, insn) in f.insns.iter().enumerate() {
+                    if insn.code == BPF_JMP_CALL && insn.src == 0 {
+                        let name = rules
+                            .enums
+                            .helper_name(insn.imm as u32)
+                            .map(String::from)
+                            .unwrap_or_else(|| format!("helper#{}", insn.imm));
+                        helpers.insert(name.clone());
+                        helper_calls.push(CallSite { name, function: f.name.clone(), location: location(f.line_of(i)) });
+                    } else if insn.code == BPF_JMP_CALL && insn.src == BPF_PSEUDO_KFUNC_CALL {
+                        let name = match relocs.get(&i) {
+                            Some(RelocTarget::Extern(n)) => n.clone(),
+                            _ => format!("kfunc#{}", insn.imm),
+                        };
+                        kfuncs.insert(name.clone());
+                        kfunc_calls.push(CallSite { name, function: f.name.clone(), location: location(f.line_of(i)) });
+                    }
+                    if let Some(RelocTarget::Map(m)) = relocs.get(&i)
+                        && let Some(map) = obj.maps.get(*m)
+                    {
+                        maps.insert(map.name.clone());
+                    }
+                    if let Some(RelocTarget::Extern(n)) = relocs.get(&i)
+                        && insn.code == BPF_LD_IMM64
+                        && obj.externs.iter().any(|e| &e.name == n && e.kind == ExternKind::Kconfig)
+                        && let Some(km) = obj.maps.iter().find(|m| m.section == ".kconfig")
+                    {
+                        maps.insert(km.name.clone());
+                    }
+                }
+            }
+            subprograms.sort();
+            subprograms.dedup();
+            helper_calls.sort();
+            kfunc_calls.sort();
+            let tail_calls = rules.enums.helper_id("tail_call").is_some_and(|id| {
+                helper_calls.iter().any(|c| rules.enums.helper_id(&c.name) == Some(id))
+            });
+            let struct_ops_member = obj.maps.iter().filter_map(|m| m.struct_ops.as_ref()).find_map(|so| {
+                so.members.iter().find(|mm| mm.program == p.name).map(|mm| format!("{}.{}", so.type_name, mm.member))
+            });
+            let (prog_type, mut attach) = match rule {
+                Some(r) => (Some(r.prog_type.clone()), Some(r.expected_attach_type.clone())),
+                None => (None, None),
+            };
+            let mut attach_zero = rule.is_some_and(|r| r.attach_zero);
+            // struct_ops programs: libbpf sets the expected attach type to the member index of
+            // the function pointer they implement (libbpf.c bpf_map__init_kern_struct_ops).
+            if prog_type.as_deref() == Some("struct_ops")
+                && let Some(idx) = struct_ops_index(obj, &p.name)
+            {
+                attach = rules.enums.name_of(ListKind::Attachments, idx).map(String::from).or(Some(format!("{idx}")));
+                attach_zero = idx == 0;
+            }
+            ProgramInfo {
+                name: p.name.clone(),
+                section: p.section.clone(),
+                autoload: p.autoload,
+                prog_type,
+                expected_attach_type: attach,
+                attach_zero,
+                sec_flags: rule.map(|r| r.flags.clone()).unwrap_or_default(),
+                sec_pattern: rule.map(|r| {
+                    match r.match_kind.as_str() {
+                        "plus" => format!("{}+", r.pattern),
+                        _ => r.pattern.clone(),
+                    }
+                }),
+                sleepable: rule.is_some_and(|r| r.has_flag("SEC_SLEEPABLE")),
+                helpers: helpers.into_iter().collect(),
+                helper_calls,
+                kfuncs: kfuncs.into_iter().collect(),
+                kfunc_calls,
+                tail_calls,
+                maps: maps.into_iter().collect(),
+                subprograms,
+                struct_ops_member,
+            }
+        })
+        .collect()
+}
+
+/// Member index of the struct_ops function pointer a program implements.
+pub fn struct_ops_index(obj: &Object, prog: &str) -> Option<u32> {
+    obj.maps
+        .iter()
+        .filter_map(|m| m.struct_ops.as_ref())
+        .find_map(|so| so.members.iter().find(|mm| mm.program == prog).map(|mm| mm.index))
+}

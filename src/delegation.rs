@@ -1,0 +1,109 @@
+//! The delegation set: the four bpffs delegate lists and the capabilities, derived from the
+//! required needs. Knows the kernel's spellings (names and bit masks); nothing about objects.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::analysis::requirements::Need;
+use crate::rules::{ListKind, Rules};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Delegation {
+    pub commands: Vec<String>,
+    pub maps: Vec<String>,
+    pub programs: Vec<String>,
+    pub attachments: Vec<String>,
+    /// Not part of the JSON "delegation" object; serialised separately as "capabilities".
+    #[serde(skip)]
+    pub capabilities: Vec<String>,
+}
+
+impl Delegation {
+    pub fn from_needs<'a>(needs: impl IntoIterator<Item = &'a Need>, rules: &Rules) -> Delegation {
+        let mut lists: BTreeMap<ListKind, BTreeSet<String>> = BTreeMap::new();
+        let mut caps = BTreeSet::new();
+        for n in needs {
+            match n {
+                Need::List(k, name) => {
+                    lists.entry(*k).or_default().insert(name.clone());
+                }
+                Need::Cap(c) => {
+                    caps.insert(c.clone());
+                }
+            }
+        }
+        let mut d = Delegation::default();
+        for k in ListKind::ALL {
+            let mut v: Vec<String> = lists.remove(&k).unwrap_or_default().into_iter().collect();
+            // kernel bit order, as /proc/mounts prints them
+            v.sort_by_key(|n| (rules.enums.value_of(k, n).unwrap_or(u32::MAX), n.clone()));
+            *d.list_mut(k) = v;
+        }
+        let mut caps: Vec<String> = caps.into_iter().collect();
+        caps.sort_by_key(|c| (rules.capability_value(c).unwrap_or(u32::MAX), c.clone()));
+        d.capabilities = caps;
+        d
+    }
+
+    pub fn list(&self, k: ListKind) -> &Vec<String> {
+        match k {
+            ListKind::Commands => &self.commands,
+            ListKind::Maps => &self.maps,
+            ListKind::Programs => &self.programs,
+            ListKind::Attachments => &self.attachments,
+        }
+    }
+
+    pub fn list_mut(&mut self, k: ListKind) -> &mut Vec<String> {
+        match k {
+            ListKind::Commands => &mut self.commands,
+            ListKind::Maps => &mut self.maps,
+            ListKind::Programs => &mut self.programs,
+            ListKind::Attachments => &mut self.attachments,
+        }
+    }
+
+    /// Every item as a need (lists and capabilities).
+    pub fn needs(&self) -> Vec<Need> {
+        let mut v = Vec::new();
+        for k in ListKind::ALL {
+            v.extend(self.list(k).iter().map(|n| Need::List(k, n.clone())));
+        }
+        v.extend(self.capabilities.iter().map(|c| Need::Cap(c.clone())));
+        v
+    }
+
+    /// The kernel bit mask of a list (bit N = enum value N).
+    pub fn mask(&self, k: ListKind, rules: &Rules) -> u64 {
+        self.list(k)
+            .iter()
+            .filter_map(|n| rules.enums.value_of(k, n))
+            .filter(|v| *v < 64)
+            .fold(0u64, |m, v| m | (1u64 << v))
+    }
+
+    /// Capability numbers, for the sandbox.
+    pub fn capability_values(&self, rules: &Rules) -> Vec<u32> {
+        self.capabilities.iter().filter_map(|c| rules.capability_value(c)).collect()
+    }
+
+    /// bpffs mount options, names joined with ':' as the kernel parses them.
+    pub fn mount_options(&self) -> String {
+        ListKind::ALL
+            .iter()
+            .filter(|k| !self.list(**k).is_empty())
+            .map(|k| format!("{}={}", k.mount_option(), self.list(*k).join(":")))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn without(&self, need: &Need) -> Delegation {
+        let mut d = self.clone();
+        match need {
+            Need::List(k, n) => d.list_mut(*k).retain(|x| x != n),
+            Need::Cap(c) => d.capabilities.retain(|x| x != c),
+        }
+        d
+    }
+}

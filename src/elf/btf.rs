@@ -1,0 +1,390 @@
+//! A small, bounds-checked decoder for the `.BTF` and `.BTF.ext` sections: just what the
+//! reader needs (types, sizes, DATASEC variables, map definitions, line info).
+//! Format: include/uapi/linux/btf.h and Documentation/bpf/btf.rst in the kernel.
+
+use super::error::ElfError;
+
+pub const KIND_INT: u32 = 1;
+pub const KIND_PTR: u32 = 2;
+pub const KIND_ARRAY: u32 = 3;
+pub const KIND_STRUCT: u32 = 4;
+pub const KIND_UNION: u32 = 5;
+pub const KIND_ENUM: u32 = 6;
+pub const KIND_FWD: u32 = 7;
+pub const KIND_TYPEDEF: u32 = 8;
+pub const KIND_VOLATILE: u32 = 9;
+pub const KIND_CONST: u32 = 10;
+pub const KIND_RESTRICT: u32 = 11;
+pub const KIND_FUNC: u32 = 12;
+pub const KIND_FUNC_PROTO: u32 = 13;
+pub const KIND_VAR: u32 = 14;
+pub const KIND_DATASEC: u32 = 15;
+pub const KIND_FLOAT: u32 = 16;
+pub const KIND_DECL_TAG: u32 = 17;
+pub const KIND_TYPE_TAG: u32 = 18;
+pub const KIND_ENUM64: u32 = 19;
+
+/// Upper bound on the number of types decoded from one object (a hostile count cannot make
+/// the decoder allocate without limit: every type needs at least 12 bytes of input anyway).
+pub const MAX_TYPES: usize = 1 << 20;
+/// Recursion/chain bound when resolving modifiers and sizes.
+const MAX_CHAIN: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub name: String,
+    pub type_id: u32,
+    /// Bit offset (bitfield size is ignored by the reader).
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecVar {
+    pub type_id: u32,
+    pub offset: u32,
+    pub size: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum TypeData {
+    None,
+    /// ARRAY: element type, index type, number of elements.
+    Array { elem: u32, nelems: u32 },
+    Members(Vec<Member>),
+    /// FUNC_PROTO parameters are not needed; ENUM values neither.
+    DataSec(Vec<SecVar>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Type {
+    pub name: String,
+    pub kind: u32,
+    pub vlen: u32,
+    pub kflag: bool,
+    /// `size` or `type`, depending on the kind.
+    pub size_or_type: u32,
+    pub data: TypeData,
+    /// VAR / FUNC linkage (0 static, 1 global, 2 extern).
+    pub linkage: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Btf {
+    /// types[0] is the implicit `void`.
+    pub types: Vec<Type>,
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    big_endian: bool,
+}
+
+impl<'a> Reader<'a> {
+    fn u32_at(&self, off: usize) -> Option<u32> {
+        let b: [u8; 4] = self.data.get(off..off.checked_add(4)?)?.try_into().ok()?;
+        Some(if self.big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+    }
+}
+
+fn bad(what: impl Into<String>) -> ElfError {
+    ElfError::Btf(what.into())
+}
+
+fn string_at(strings: &[u8], off: u32) -> Result<String, ElfError> {
+    let off = off as usize;
+    let rest = strings.get(off..).ok_or_else(|| bad(format!("string offset {off} is outside the string section")))?;
+    let end = rest.iter().position(|&b| b == 0).ok_or_else(|| bad("unterminated string"))?;
+    Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
+}
+
+/// Detects the byte order from the BTF magic (0xeB9F).
+fn byte_order(data: &[u8]) -> Result<bool, ElfError> {
+    match data.get(0..2) {
+        Some([0x9f, 0xeb]) => Ok(false),
+        Some([0xeb, 0x9f]) => Ok(true),
+        _ => Err(bad("bad magic")),
+    }
+}
+
+impl Btf {
+    pub fn parse(data: &[u8]) -> Result<Btf, ElfError> {
+        let big_endian = byte_order(data)?;
+        let r = Reader { data, big_endian };
+        let hdr_len = r.u32_at(4).ok_or_else(|| bad("truncated header"))? as usize;
+        let type_off = r.u32_at(8).ok_or_else(|| bad("truncated header"))? as usize;
+        let type_len = r.u32_at(12).ok_or_else(|| bad("truncated header"))? as usize;
+        let str_off = r.u32_at(16).ok_or_else(|| bad("truncated header"))? as usize;
+        let str_len = r.u32_at(20).ok_or_else(|| bad("truncated header"))? as usize;
+        if hdr_len < 24 {
+            return Err(bad("header too short"));
+        }
+        let range = |off: usize, len: usize| -> Result<&[u8], ElfError> {
+            let start = hdr_len.checked_add(off).ok_or_else(|| bad("offset overflow"))?;
+            let end = start.checked_add(len).ok_or_else(|| bad("length overflow"))?;
+            data.get(start..end).ok_or_else(|| bad("type or string section outside .BTF"))
+        };
+        let types_data = range(type_off, type_len)?;
+        let strings = range(str_off, str_len)?;
+        let tr = Reader { data: types_data, big_endian };
+        let mut types = vec![Type {
+            name: String::new(),
+            kind: 0,
+            vlen: 0,
+            kflag: false,
+            size_or_type: 0,
+            data: TypeData::None,
+            linkage: 0,
+        }];
+        let mut pos = 0usize;
+        while pos < types_data.len() {
+            if types.len() > MAX_TYPES {
+                return Err(bad(format!("more than {MAX_TYPES} types")));
+            }
+            let trunc = || bad(format!("type {} is truncated", types.len()));
+            let name_off = tr.u32_at(pos).ok_or_else(trunc)?;
+            let info = tr.u32_at(pos + 4).ok_or_else(trunc)?;
+            let size_or_type = tr.u32_at(pos + 8).ok_or_else(trunc)?;
+            pos += 12;
+            let kind = (info >> 24) & 0x1f;
+            let vlen = info & 0xffff;
+            let kflag = info >> 31 == 1;
+            let name = string_at(strings, name_off)?;
+            let mut data_out = TypeData::None;
+            let mut linkage = 0;
+            let need = |n: usize| -> Result<(), ElfError> {
+                if pos.checked_add(n).is_none_or(|e| e > types_data.len()) { Err(trunc()) } else { Ok(()) }
+            };
+            match kind {
+                KIND_INT => {
+                    need(4)?;
+                    pos += 4;
+                }
+                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
+                | KIND_FLOAT | KIND_TYPE_TAG => {}
+                KIND_FUNC => linkage = vlen,
+                KIND_ARRAY => {
+                    need(12)?;
+                    let elem = tr.u32_at(pos).ok_or_else(trunc)?;
+                    let nelems = tr.u32_at(pos + 8).ok_or_else(trunc)?;
+                    pos += 12;
+                    data_out = TypeData::Array { elem, nelems };
+                }
+                KIND_STRUCT | KIND_UNION => {
+                    need(vlen as usize * 12)?;
+                    let mut members = Vec::with_capacity(vlen as usize);
+                    for i in 0..vlen as usize {
+                        let p = pos + i * 12;
+                        let mname = string_at(strings, tr.u32_at(p).ok_or_else(trunc)?)?;
+                        let type_id = tr.u32_at(p + 4).ok_or_else(trunc)?;
+                        let raw_off = tr.u32_at(p + 8).ok_or_else(trunc)?;
+                        let offset = if kflag { raw_off & 0x00ff_ffff } else { raw_off };
+                        members.push(Member { name: mname, type_id, offset });
+                    }
+                    pos += vlen as usize * 12;
+                    data_out = TypeData::Members(members);
+                }
+                KIND_ENUM => {
+                    need(vlen as usize * 8)?;
+                    pos += vlen as usize * 8;
+                }
+                KIND_ENUM64 => {
+                    need(vlen as usize * 12)?;
+                    pos += vlen as usize * 12;
+                }
+                KIND_FUNC_PROTO => {
+                    need(vlen as usize * 8)?;
+                    pos += vlen as usize * 8;
+                }
+                KIND_VAR => {
+                    need(4)?;
+                    linkage = tr.u32_at(pos).ok_or_else(trunc)?;
+                    pos += 4;
+                }
+                KIND_DATASEC => {
+                    need(vlen as usize * 12)?;
+                    let mut vars = Vec::with_capacity(vlen as usize);
+                    for i in 0..vlen as usize {
+                        let p = pos + i * 12;
+                        vars.push(SecVar {
+                            type_id: tr.u32_at(p).ok_or_else(trunc)?,
+                            offset: tr.u32_at(p + 4).ok_or_else(trunc)?,
+                            size: tr.u32_at(p + 8).ok_or_else(trunc)?,
+                        });
+                    }
+                    pos += vlen as usize * 12;
+                    data_out = TypeData::DataSec(vars);
+                }
+                KIND_DECL_TAG => {
+                    need(4)?;
+                    pos += 4;
+                }
+                other => return Err(bad(format!("type {} has unknown kind {other}", types.len()))),
+            }
+            types.push(Type { name, kind, vlen, kflag, size_or_type, data: data_out, linkage });
+        }
+        Ok(Btf { types })
+    }
+
+    pub fn get(&self, id: u32) -> Option<&Type> {
+        self.types.get(id as usize)
+    }
+
+    /// Follows typedefs and modifiers (const, volatile, restrict, type tags).
+    pub fn skip_mods(&self, mut id: u32) -> Option<(u32, &Type)> {
+        for _ in 0..MAX_CHAIN {
+            let t = self.get(id)?;
+            match t.kind {
+                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => id = t.size_or_type,
+                _ => return Some((id, t)),
+            }
+        }
+        None
+    }
+
+    /// Size in bytes of a type, following modifiers and arrays.
+    pub fn size_of(&self, id: u32) -> Option<u32> {
+        let mut mult: u64 = 1;
+        let mut id = id;
+        for _ in 0..MAX_CHAIN {
+            let (rid, t) = self.skip_mods(id)?;
+            match t.kind {
+                KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FLOAT | KIND_DATASEC => {
+                    return u32::try_from(mult * t.size_or_type as u64).ok();
+                }
+                KIND_PTR => return u32::try_from(mult * 8).ok(),
+                KIND_ARRAY => {
+                    if let TypeData::Array { elem, nelems } = t.data {
+                        mult = mult.checked_mul(nelems as u64)?;
+                        id = elem;
+                    } else {
+                        return None;
+                    }
+                }
+                KIND_VAR => id = t.size_or_type,
+                _ => {
+                    let _ = rid;
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    pub fn find_datasec(&self, name: &str) -> Option<&Type> {
+        self.types.iter().find(|t| t.kind == KIND_DATASEC && t.name == name)
+    }
+
+    /// Names of struct types reachable by value from `id` (through members and arrays, not
+    /// through pointers), plus `__kptr`-style type tags on pointer members.
+    pub fn embedded_names(&self, id: u32, out: &mut Vec<String>) {
+        self.embedded_inner(id, out, 0);
+    }
+
+    fn embedded_inner(&self, id: u32, out: &mut Vec<String>, depth: usize) {
+        if depth > MAX_CHAIN {
+            return;
+        }
+        let Some((_, t)) = self.skip_mods(id) else { return };
+        match t.kind {
+            KIND_STRUCT | KIND_UNION => {
+                if !t.name.is_empty() {
+                    out.push(t.name.clone());
+                }
+                if let TypeData::Members(ms) = &t.data {
+                    for m in ms {
+                        // a type tag directly on a pointer member (kptr, percpu_kptr, ...)
+                        if let Some(mt) = self.get(m.type_id)
+                            && mt.kind == KIND_PTR
+                        {
+                            let mut tid = mt.size_or_type;
+                            for _ in 0..MAX_CHAIN {
+                                match self.get(tid) {
+                                    Some(tt) if tt.kind == KIND_TYPE_TAG => {
+                                        out.push(format!("type_tag:{}", tt.name));
+                                        tid = tt.size_or_type;
+                                    }
+                                    Some(tt) if matches!(tt.kind, KIND_CONST | KIND_VOLATILE | KIND_RESTRICT) => {
+                                        tid = tt.size_or_type
+                                    }
+                                    _ => break,
+                                }
+                            }
+                            continue;
+                        }
+                        self.embedded_inner(m.type_id, out, depth + 1);
+                    }
+                }
+            }
+            KIND_ARRAY => {
+                if let TypeData::Array { elem, .. } = t.data {
+                    self.embedded_inner(elem, out, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One line-info record of BTF.ext.
+#[derive(Debug, Clone)]
+pub struct LineInfo {
+    pub insn_off: u32,
+    pub file: String,
+    pub line: u32,
+}
+
+/// Line info per ELF section name, from `.BTF.ext`.
+pub fn parse_line_info(ext: &[u8], btf_strings_source: &[u8]) -> Result<Vec<(String, Vec<LineInfo>)>, ElfError> {
+    let big_endian = byte_order(ext)?;
+    let r = Reader { data: ext, big_endian };
+    let hdr_len = r.u32_at(4).ok_or_else(|| bad("BTF.ext header truncated"))? as usize;
+    let line_off = r.u32_at(16).ok_or_else(|| bad("BTF.ext header truncated"))? as usize;
+    let line_len = r.u32_at(20).ok_or_else(|| bad("BTF.ext header truncated"))? as usize;
+    let strings = btf_strings(btf_strings_source)?;
+    let start = hdr_len.checked_add(line_off).ok_or_else(|| bad("BTF.ext offset overflow"))?;
+    let end = start.checked_add(line_len).ok_or_else(|| bad("BTF.ext length overflow"))?;
+    let sec = ext.get(start..end).ok_or_else(|| bad("BTF.ext line info outside the section"))?;
+    if sec.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lr = Reader { data: sec, big_endian };
+    let rec_size = lr.u32_at(0).ok_or_else(|| bad("line info truncated"))? as usize;
+    if rec_size < 16 {
+        return Err(bad("line info record too small"));
+    }
+    let mut pos = 4usize;
+    let mut out = Vec::new();
+    while pos < sec.len() {
+        let sec_name = string_at(strings, lr.u32_at(pos).ok_or_else(|| bad("line info truncated"))?)?;
+        let num = lr.u32_at(pos + 4).ok_or_else(|| bad("line info truncated"))? as usize;
+        pos += 8;
+        let total = num.checked_mul(rec_size).ok_or_else(|| bad("line info count overflow"))?;
+        if pos.checked_add(total).is_none_or(|e| e > sec.len()) {
+            return Err(bad("line info records outside the section"));
+        }
+        let mut recs = Vec::with_capacity(num);
+        for i in 0..num {
+            let p = pos + i * rec_size;
+            let insn_off = lr.u32_at(p).unwrap_or(0);
+            let file = string_at(strings, lr.u32_at(p + 4).unwrap_or(0)).unwrap_or_default();
+            let line_col = lr.u32_at(p + 12).unwrap_or(0);
+            recs.push(LineInfo { insn_off, file, line: line_col >> 10 });
+        }
+        pos += total;
+        out.push((sec_name, recs));
+    }
+    Ok(out)
+}
+
+/// The string section of a `.BTF` blob (BTF.ext names point into it).
+fn btf_strings(btf: &[u8]) -> Result<&[u8], ElfError> {
+    let big_endian = byte_order(btf)?;
+    let r = Reader { data: btf, big_endian };
+    let hdr_len = r.u32_at(4).ok_or_else(|| bad("truncated header"))? as usize;
+    let str_off = r.u32_at(16).ok_or_else(|| bad("truncated header"))? as usize;
+    let str_len = r.u32_at(20).ok_or_else(|| bad("truncated header"))? as usize;
+    let start = hdr_len.checked_add(str_off).ok_or_else(|| bad("offset overflow"))?;
+    btf.get(start..start.checked_add(str_len).ok_or_else(|| bad("length overflow"))?)
+        .ok_or_else(|| bad("string section outside .BTF"))
+}
+

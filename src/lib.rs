@@ -1,0 +1,16 @@
+//! bpfcap: a BPF cap calculator.
+//!
+//! Data flows one way through the modules:
+//! `input` (files, directories) → `elf` (ELF bytes → [`model`]) → `analysis` (requirements
+//! with provenance) → `delegation` (the four delegate lists and capabilities) → `report`
+//! (JSON, tables) and `sandbox` (loads through a real token, for `verify`).
+//! `rules` holds the data every stage interprets; `cli` is the command line over all of it.
+pub mod analysis;
+pub mod cli;
+pub mod delegation;
+pub mod elf;
+pub mod input;
+pub mod model;
+pub mod report;
+pub mod rules;
+pub mod sandbox;

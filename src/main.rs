@@ -1,0 +1,9 @@
+//! The bpfcap command: a thin layer over the library (see src/cli.rs).
+
+fn main() {
+    // The verify sandbox re-executes this binary as its child process.
+    if std::env::args_os().nth(1).is_some_and(|a| a == bpfcap::sandbox::CHILD_SUBCOMMAND) {
+        std::process::exit(bpfcap::sandbox::child_main());
+    }
+    std::process::exit(bpfcap::cli::main());
+}

@@ -1,0 +1,179 @@
+//! The object model: plain data describing what a BPF ELF object contains, as libbpf would
+//! see it when opening it. Produced by [`crate::elf`], consumed by [`crate::analysis`].
+//! Nothing here touches the kernel or knows about delegation.
+
+use serde::Serialize;
+
+/// One BPF ELF object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Object {
+    /// libbpf's object name: the file's base name up to its first '.'.
+    pub name: String,
+    pub big_endian: bool,
+    pub license: Option<String>,
+    pub kern_version: Option<u32>,
+    pub programs: Vec<Program>,
+    /// Functions in `.text`: subprograms reached through bpf-to-bpf calls.
+    pub subprograms: Vec<Function>,
+    pub maps: Vec<Map>,
+    pub externs: Vec<Extern>,
+    pub has_btf: bool,
+    pub has_btf_ext: bool,
+    /// Names of all ELF sections, in file order.
+    pub section_names: Vec<String>,
+    /// Sections with instructions whose program type libbpf decides from the name.
+    pub warnings: Vec<String>,
+}
+
+/// A program: a global function in an executable section other than `.text`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Program {
+    pub name: String,
+    /// Section name as written, including a leading '?'.
+    pub section: String,
+    /// False when the section name starts with '?'.
+    pub autoload: bool,
+    pub function: Function,
+}
+
+/// A function body with the references its instructions make.
+#[derive(Debug, Clone, Serialize)]
+pub struct Function {
+    pub name: String,
+    pub section: String,
+    /// Byte offset of the function in its section.
+    pub offset: u64,
+    pub global: bool,
+    #[serde(skip)]
+    pub insns: Vec<Insn>,
+    /// Relocations inside this function, by instruction index (relative to the function).
+    #[serde(skip)]
+    pub relocs: Vec<Reloc>,
+    /// BTF.ext line info: (instruction index within the function, source line), sorted.
+    #[serde(skip)]
+    pub lines: Vec<(usize, SourceLine)>,
+}
+
+impl Function {
+    /// The source line that covers instruction `insn`, if line info is present.
+    pub fn line_of(&self, insn: usize) -> Option<&SourceLine> {
+        let idx = self.lines.partition_point(|(i, _)| *i <= insn);
+        if idx == 0 { None } else { Some(&self.lines[idx - 1].1) }
+    }
+}
+
+/// One 8-byte BPF instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insn {
+    pub code: u8,
+    pub dst: u8,
+    pub src: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+/// What a relocation in a function refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelocTarget {
+    /// A map defined in the object (index into `Object::maps`).
+    Map(usize),
+    /// A function in an executable section (section name, byte offset of the symbol or
+    /// section start; the final target adds the instruction's immediate).
+    Function { section: String, sym_offset: u64, section_symbol: bool },
+    /// An extern symbol (kconfig variable, ksym variable or kfunc).
+    Extern(String),
+    /// Anything else: the symbol's name and section.
+    Other { symbol: String, section: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloc {
+    /// Instruction index within the function.
+    pub insn: usize,
+    pub target: RelocTarget,
+}
+
+/// How a map came to exist in the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapOrigin {
+    /// BTF-defined map in `.maps`.
+    Btf,
+    /// Inner map template of a map-in-map, from its `values` definition.
+    InnerTemplate,
+    /// Legacy `struct bpf_map_def` in a `maps` section.
+    LegacyBpfMapDef,
+    /// iproute2's `struct bpf_elf_map` in a `maps` section.
+    LegacyIproute2,
+    /// A global data section (`.data`, `.rodata`, `.bss` and their `.x.*` forms).
+    GlobalData,
+    /// `.kconfig` externs, which libbpf keeps in an internal map.
+    Kconfig,
+    /// A struct_ops variable in `.struct_ops` / `.struct_ops.link`.
+    StructOps,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Map {
+    /// The name libbpf gives the map.
+    pub name: String,
+    /// The map type as a number (`enum bpf_map_type`).
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub pinning: u32,
+    pub origin: MapOrigin,
+    /// ELF section the definition lives in.
+    pub section: String,
+    /// Index of the inner map template (for array_of_maps / hash_of_maps).
+    pub inner: Option<usize>,
+    /// For struct_ops maps: the struct type name and its function-pointer members that
+    /// point at programs (member name, member index in the object's BTF, program name).
+    pub struct_ops: Option<StructOps>,
+    /// BTF value type contains fields that need the object's BTF in the kernel
+    /// (bpf_spin_lock, bpf_timer, bpf_wq, kptrs, graph roots, ...).
+    pub btf_special_fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StructOps {
+    pub type_name: String,
+    pub members: Vec<StructOpsMember>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StructOpsMember {
+    pub member: String,
+    pub index: u32,
+    pub program: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExternKind {
+    Kconfig,
+    Ksym,
+    Kfunc,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Extern {
+    pub name: String,
+    pub kind: ExternKind,
+    pub weak: bool,
+}
+
+/// Source location from BTF.ext line info.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceLine {
+    pub file: String,
+    pub line: u32,
+}
+
+impl Object {
+    pub fn program(&self, name: &str) -> Option<&Program> {
+        self.programs.iter().find(|p| p.name == name)
+    }
+}

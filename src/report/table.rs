@@ -1,0 +1,106 @@
+//! Human-readable tables (comfy-table) for `analyze`.
+
+use std::fmt::Write as _;
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::analysis::Analysis;
+use crate::analysis::requirements::{Need, Reason};
+use crate::rules::{ListKind, Rules};
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(header.to_vec());
+    if let Some(w) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        t.set_width(w);
+    }
+    t
+}
+
+fn short_reason(r: &Reason) -> String {
+    let mut s = r.text.clone();
+    if let Some(l) = &r.location {
+        let _ = write!(s, " [{l}]");
+    }
+    if let Some(v) = &r.libbpf {
+        let _ = write!(s, " (libbpf {v})");
+    }
+    if r.object.is_empty() { s } else { format!("{}: {s}", r.object) }
+}
+
+pub fn render(a: &Analysis, rules: &Rules) -> String {
+    let mut out = String::new();
+    for o in &a.objects {
+        let _ = writeln!(out, "{} (object {}, license {})", o.path, o.object.name, o.object.license.as_deref().unwrap_or("none"));
+        let mut t = table(&["program", "section", "type", "expected attach type", "helpers / kfuncs"]);
+        for p in &o.programs {
+            let mut calls: Vec<String> = p.helpers.iter().map(|h| format!("bpf_{h}")).collect();
+            calls.extend(p.kfuncs.iter().cloned());
+            let mut name = p.name.clone();
+            if !o.selected.contains(&p.name) {
+                name.push_str(" (not selected)");
+            }
+            t.add_row(vec![
+                name,
+                p.section.clone(),
+                p.prog_type.clone().unwrap_or_else(|| "unknown".into()),
+                p.expected_attach_type.clone().unwrap_or_else(|| "-".into()),
+                calls.join(" "),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+        if !o.object.maps.is_empty() {
+            let mut t = table(&["map", "type", "from"]);
+            for m in &o.object.maps {
+                t.add_row(vec![
+                    m.name.clone(),
+                    rules.enums.name_of(ListKind::Maps, m.map_type).map(String::from).unwrap_or_else(|| format!("unknown({})", m.map_type)),
+                    format!("{:?} {}", m.origin, m.section).to_lowercase(),
+                ]);
+            }
+            let _ = writeln!(out, "{t}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "Delegation for {} ({} object{}):", a.loader.describe(), a.objects.len(), if a.objects.len() == 1 { "" } else { "s" });
+    let mut t = table(&["setting", "item", "why"]);
+    let d = &a.delegation;
+    for k in ListKind::ALL {
+        for item in d.list(k) {
+            let reasons = a.requirements.required.get(&Need::List(k, item.clone()));
+            t.add_row(vec![k.mount_option().to_string(), item.clone(), why(reasons)]);
+        }
+    }
+    for c in &d.capabilities {
+        t.add_row(vec!["capability".to_string(), c.clone(), why(a.requirements.required.get(&Need::Cap(c.clone())))]);
+    }
+    let _ = writeln!(out, "{t}");
+    let _ = writeln!(out, "bpffs mount options: {}", d.mount_options());
+    if !a.requirements.optional.is_empty() {
+        let _ = writeln!(out, "\nOptional (left out{}; libbpf copes without them):", if a.with_optional { ", but included by --with-optional" } else { " unless --with-optional" });
+        for o in &a.requirements.optional {
+            let items: Vec<String> = o.items.iter().map(|n| n.to_string()).collect();
+            let lost = if o.lost.chars().count() > 240 {
+                format!("{}… (see --format json)", o.lost.chars().take(240).collect::<String>())
+            } else {
+                o.lost.clone()
+            };
+            let _ = writeln!(out, "  - {} [{}]: without it, {lost}", items.join(", "), o.loader_step);
+        }
+    }
+    if !a.requirements.warnings.is_empty() {
+        let _ = writeln!(out, "\nWarnings:");
+        for w in &a.requirements.warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
+    out
+}
+
+fn why(reasons: Option<&std::collections::BTreeSet<Reason>>) -> String {
+    let Some(rs) = reasons else { return String::new() };
+    // the object's own needs first, then the loader's
+    let first = rs.iter().min_by_key(|r| r.loader_step.is_some()).map(short_reason).unwrap_or_default();
+    let more = rs.len().saturating_sub(1);
+    if more > 0 { format!("{first} (+{more} more; see --format json)") } else { first }
+}

@@ -1,0 +1,371 @@
+//! The rule tables in `rules/`, compiled into the binary and parsed once.
+//! Code interprets these tables; facts about the kernel and libbpf live in them, not here.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+pub const ENUMS_TOML: &str = include_str!("../rules/kernel/enums.toml");
+pub const SECTIONS_TOML: &str = include_str!("../rules/sections.toml");
+pub const PRIVILEGES_TOML: &str = include_str!("../rules/kernel/privileges.toml");
+pub const HELPER_AVAILABILITY_TOML: &str = include_str!("../rules/kernel/helper-availability.toml");
+pub const LIBBPF_TOML: &str = include_str!("../rules/loader/libbpf.toml");
+pub const CAPABILITIES_TOML: &str = include_str!("../rules/kernel/capabilities.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Capability {
+    pub name: String,
+    pub value: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct CapabilitiesFile {
+    capability: Vec<Capability>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnumEntry {
+    pub value: u32,
+    pub uapi: String,
+    pub name: String,
+    #[serde(default)]
+    pub alias_of: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HelperEntry {
+    pub id: u32,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Enums {
+    #[serde(rename = "command")]
+    pub commands: Vec<EnumEntry>,
+    #[serde(rename = "map_type")]
+    pub map_types: Vec<EnumEntry>,
+    #[serde(rename = "prog_type")]
+    pub prog_types: Vec<EnumEntry>,
+    #[serde(rename = "attach_type")]
+    pub attach_types: Vec<EnumEntry>,
+    #[serde(rename = "helper")]
+    pub helpers: Vec<HelperEntry>,
+}
+
+/// The four delegation lists of a bpffs mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListKind {
+    Commands,
+    Maps,
+    Programs,
+    Attachments,
+}
+
+impl ListKind {
+    pub const ALL: [ListKind; 4] = [ListKind::Commands, ListKind::Maps, ListKind::Programs, ListKind::Attachments];
+
+    /// The bpffs mount option of this list.
+    pub fn mount_option(self) -> &'static str {
+        match self {
+            ListKind::Commands => "delegate_cmds",
+            ListKind::Maps => "delegate_maps",
+            ListKind::Programs => "delegate_progs",
+            ListKind::Attachments => "delegate_attachs",
+        }
+    }
+
+    /// The key used in JSON documents.
+    pub fn json_key(self) -> &'static str {
+        match self {
+            ListKind::Commands => "commands",
+            ListKind::Maps => "maps",
+            ListKind::Programs => "programs",
+            ListKind::Attachments => "attachments",
+        }
+    }
+}
+
+impl Enums {
+    pub fn list(&self, kind: ListKind) -> &[EnumEntry] {
+        match kind {
+            ListKind::Commands => &self.commands,
+            ListKind::Maps => &self.map_types,
+            ListKind::Programs => &self.prog_types,
+            ListKind::Attachments => &self.attach_types,
+        }
+    }
+
+    /// The kernel's short name of a value (the first C name, as bpffs prints it).
+    pub fn name_of(&self, kind: ListKind, value: u32) -> Option<&str> {
+        self.list(kind).iter().find(|e| e.value == value && e.alias_of.is_none()).map(|e| e.name.as_str())
+    }
+
+    pub fn value_of(&self, kind: ListKind, name: &str) -> Option<u32> {
+        self.list(kind).iter().find(|e| e.name == name).map(|e| e.value)
+    }
+
+    pub fn helper_name(&self, id: u32) -> Option<&str> {
+        self.helpers.iter().find(|h| h.id == id).map(|h| h.name.as_str())
+    }
+
+    pub fn helper_id(&self, name: &str) -> Option<u32> {
+        self.helpers.iter().find(|h| h.name == name).map(|h| h.id)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SectionRule {
+    pub pattern: String,
+    #[serde(rename = "match")]
+    pub match_kind: String,
+    pub prog_type: String,
+    pub expected_attach_type: String,
+    #[serde(default)]
+    pub attach_zero: bool,
+    #[serde(default)]
+    pub flags: Vec<String>,
+    pub libbpf: Vec<String>,
+}
+
+impl SectionRule {
+    /// libbpf.c sec_def_matches.
+    pub fn matches(&self, section: &str) -> bool {
+        match self.match_kind.as_str() {
+            "exact" => section == self.pattern,
+            "plus" => {
+                section == self.pattern
+                    || (section.starts_with(&self.pattern) && section.as_bytes().get(self.pattern.len()) == Some(&b'/'))
+            }
+            "prefix" => section.starts_with(&self.pattern),
+            _ => false,
+        }
+    }
+
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct SectionsFile {
+    section: Vec<SectionRule>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct TokenCommand {
+    pub command: String,
+    #[serde(default)]
+    pub since: String,
+    #[serde(default)]
+    pub checks: String,
+    #[serde(default)]
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct TokenCreate {
+    #[serde(default)]
+    pub caps: Vec<String>,
+    #[serde(default)]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct CapRule {
+    pub name: String,
+    #[serde(default)]
+    pub caps: Vec<String>,
+    #[serde(default)]
+    pub why: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct KfuncRule {
+    #[serde(default)]
+    pub caps: Vec<String>,
+    #[serde(default)]
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Privileges {
+    #[serde(default)]
+    pub token_command: Vec<TokenCommand>,
+    #[serde(default)]
+    pub token_create: TokenCreate,
+    #[serde(default)]
+    pub prog_type: Vec<CapRule>,
+    #[serde(default)]
+    pub map_type: Vec<CapRule>,
+    #[serde(default)]
+    pub helper: Vec<CapRule>,
+    #[serde(default)]
+    pub kfunc_rule: Vec<KfuncRule>,
+}
+
+impl Privileges {
+    pub fn prog_caps(&self, prog_type: &str) -> Option<&CapRule> {
+        self.prog_type.iter().find(|r| r.name == prog_type)
+    }
+    pub fn map_caps(&self, map_type: &str) -> Option<&CapRule> {
+        self.map_type.iter().find(|r| r.name == map_type)
+    }
+    pub fn helper_caps(&self, helper: &str) -> Option<&CapRule> {
+        self.helper.iter().find(|r| r.name == helper)
+    }
+    pub fn consults_token(&self, command: &str) -> bool {
+        self.token_command.iter().any(|c| c.command == command)
+    }
+}
+
+/// Which program types offer a helper (used when libbpf rewrites a call to a legacy helper).
+#[derive(Debug, Clone, Deserialize)]
+pub struct HelperAvailability {
+    pub helper: String,
+    pub prog_types: Vec<String>,
+    #[serde(default)]
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct HelperAvailabilityFile {
+    available: Vec<HelperAvailability>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+pub struct Alternative {
+    #[serde(default)]
+    pub commands: Vec<String>,
+    #[serde(default)]
+    pub programs: Vec<String>,
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    #[serde(default)]
+    pub maps: Vec<String>,
+}
+
+impl Alternative {
+    pub fn items(&self) -> impl Iterator<Item = (ListKind, &str)> {
+        self.commands
+            .iter()
+            .map(|s| (ListKind::Commands, s.as_str()))
+            .chain(self.maps.iter().map(|s| (ListKind::Maps, s.as_str())))
+            .chain(self.programs.iter().map(|s| (ListKind::Programs, s.as_str())))
+            .chain(self.attachments.iter().map(|s| (ListKind::Attachments, s.as_str())))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoaderStep {
+    pub id: String,
+    #[serde(default)]
+    pub what: String,
+    #[serde(default)]
+    pub source: String,
+    pub libbpf_min: String,
+    #[serde(default)]
+    pub libbpf_max: Option<String>,
+    #[serde(default)]
+    pub token_only: bool,
+    pub when: String,
+    pub on_failure: String,
+    #[serde(default)]
+    pub fallback: String,
+    #[serde(default)]
+    pub lost: String,
+    #[serde(default, rename = "alternative")]
+    pub alternatives: Vec<Alternative>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct LoaderFile {
+    step: Vec<LoaderStep>,
+}
+
+/// A libbpf version as (major, minor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u32, pub u32);
+
+impl Version {
+    pub fn parse(s: &str) -> Option<Version> {
+        let mut it = s.trim().split('.');
+        let a = it.next()?.parse().ok()?;
+        let b = it.next().unwrap_or("0").parse().ok()?;
+        Some(Version(a, b))
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+impl LoaderStep {
+    pub fn applies_to(&self, v: Version) -> bool {
+        let min = Version::parse(&self.libbpf_min).unwrap_or(Version(0, 0));
+        let max = self.libbpf_max.as_deref().and_then(Version::parse).unwrap_or(Version(u32::MAX, 0));
+        v >= min && v <= max
+    }
+}
+
+pub struct Rules {
+    pub enums: Enums,
+    pub sections: Vec<SectionRule>,
+    pub privileges: Privileges,
+    pub helper_availability: Vec<HelperAvailability>,
+    pub libbpf: Vec<LoaderStep>,
+    pub capabilities: Vec<Capability>,
+}
+
+impl Rules {
+    pub fn capability_value(&self, name: &str) -> Option<u32> {
+        self.capabilities.iter().find(|c| c.name == name).map(|c| c.value)
+    }
+
+    /// Libbpf versions the section table knows, oldest first.
+    pub fn libbpf_versions(&self) -> Vec<Version> {
+        let mut v: Vec<Version> =
+            self.sections.iter().flat_map(|s| s.libbpf.iter().filter_map(|x| Version::parse(x))).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The SEC_DEF libbpf `version` picks for `section` (leading '?' already stripped).
+    pub fn section_rule(&self, section: &str, version: Version) -> Option<&SectionRule> {
+        let vs = version.to_string();
+        self.sections.iter().filter(|r| r.libbpf.iter().any(|x| *x == vs)).find(|r| r.matches(section))
+    }
+
+    pub fn helper_available(&self, helper: &str, prog_type: &str) -> Option<bool> {
+        self.helper_availability
+            .iter()
+            .find(|h| h.helper == helper)
+            .map(|h| h.prog_types.iter().any(|p| p == prog_type))
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(what: &str, text: &str) -> T {
+    // The tables are compiled in and covered by tests; a parse error is a build defect.
+    toml::from_str(text).unwrap_or_else(|e| panic!("rules/{what} is invalid: {e}"))
+}
+
+/// The rules compiled into this binary.
+pub fn rules() -> &'static Rules {
+    static RULES: OnceLock<Rules> = OnceLock::new();
+    RULES.get_or_init(|| Rules {
+        enums: parse("kernel/enums.toml", ENUMS_TOML),
+        sections: parse::<SectionsFile>("sections.toml", SECTIONS_TOML).section,
+        privileges: parse("kernel/privileges.toml", PRIVILEGES_TOML),
+        helper_availability: parse::<HelperAvailabilityFile>("kernel/helper-availability.toml", HELPER_AVAILABILITY_TOML)
+            .available,
+        libbpf: parse::<LoaderFile>("loader/libbpf.toml", LIBBPF_TOML).step,
+        capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_TOML).capability,
+    })
+}
