@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::{self, LoaderChoice, Options};
-use crate::{input, report, rules};
+use crate::{input, report, rules, verify};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FINDINGS: i32 = 1;
@@ -25,6 +25,30 @@ pub struct Cli {
 pub enum Command {
     /// Derive the delegation (delegate_cmds/maps/progs/attachs) and capabilities BPF objects need.
     Analyze(AnalyzeArgs),
+    /// Prove a delegation: load the objects through a real BPF token from a fresh user namespace.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Verify this bpffs mount-option string (delegate_cmds=...,delegate_maps=...) instead of
+    /// the derived delegation ('-' reads it from standard input). Capabilities stay the derived ones.
+    #[arg(long, value_name = "FILE|-")]
+    pub config: Option<String>,
+    /// Also drop each item and capability in turn and report whether it is required.
+    #[arg(long)]
+    pub minimize: bool,
+    /// With --minimize: exit 1 unless every item is required.
+    #[arg(long, requires = "minimize")]
+    pub strict: bool,
+    /// Host uid (and gid) the sandbox's root is mapped to.
+    #[arg(long, default_value_t = crate::sandbox::DEFAULT_UID)]
+    pub uid: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -97,6 +121,86 @@ fn analyze(args: &AnalyzeArgs) -> miette::Result<i32> {
     Ok(EXIT_OK)
 }
 
+fn verify(args: &VerifyArgs) -> miette::Result<i32> {
+    let r = rules::rules();
+    let a = run_analysis(&args.select)?;
+    let mut d = a.delegation.clone();
+    if let Some(cfg) = &args.config {
+        let text = if cfg == "-" {
+            std::io::read_to_string(std::io::stdin()).map_err(|e| miette::miette!("cannot read standard input: {e}"))?
+        } else {
+            std::fs::read_to_string(cfg).map_err(|e| miette::miette!("cannot read {cfg}: {e}"))?
+        };
+        let caps = d.capabilities.clone();
+        d = crate::delegation::parse_mount_options(text.trim(), r)?;
+        d.capabilities = caps;
+    }
+    let targets: Vec<verify::Target> = a
+        .objects
+        .iter()
+        .filter(|o| !o.selected.is_empty())
+        .map(|o| verify::Target { path: PathBuf::from(&o.path), programs: o.selected.iter().cloned().collect() })
+        .collect();
+    let mut opts = verify::VerifyOptions::new(verify::current_exe());
+    opts.uid = args.uid;
+    let v = verify::verify(&targets, &d, args.minimize, r, &opts)?;
+    let text = match args.format {
+        FormatArg::Json => {
+            let doc = serde_json::json!({
+                "schema": report::SCHEMA,
+                "kind": "verification",
+                "loader": a.loader.describe(),
+                "delegation": report::delegation_json(&d),
+                "capabilities": d.capabilities,
+                "mount_options": d.mount_options(),
+                "loaded": v.loaded,
+                "minimal": v.minimal,
+                "targets": v.targets,
+                "items": v.items.iter().map(|i| serde_json::json!({
+                    "item": report::need_json(&i.item),
+                    "required": i.required,
+                    "failure": i.failure,
+                })).collect::<Vec<_>>(),
+            });
+            let mut s = serde_json::to_string_pretty(&doc).expect("JSON");
+            s.push('\n');
+            s
+        }
+        FormatArg::Table => {
+            let mut s = format!("delegation: {}\ncapabilities: {}\n", d.mount_options(), d.capabilities.join(", "));
+            for t in &v.targets {
+                if t.outcome.loaded {
+                    s.push_str(&format!("{}: loaded ({} programs)\n", t.path.display(), t.programs.len()));
+                } else {
+                    s.push_str(&format!("{}: {}\n", t.path.display(), verify::describe(&t.outcome)));
+                    if let Some(dg) = &t.diagnosis {
+                        s.push_str(&format!("  diagnosis: {dg}\n"));
+                    }
+                    for p in t.outcome.programs.iter().filter(|p| p.errno.is_some()) {
+                        for l in &p.log_tail {
+                            s.push_str(&format!("  | {l}\n"));
+                        }
+                    }
+                }
+            }
+            for i in &v.items {
+                s.push_str(&format!(
+                    "  {:<45} {}{}\n",
+                    i.item.to_string(),
+                    if i.required { "required" } else { "not required" },
+                    i.failure.as_ref().map(|f| format!(" ({f})")).unwrap_or_default()
+                ));
+            }
+            if let Some(m) = v.minimal {
+                s.push_str(if m { "every item is required: the delegation is minimal\n" } else { "some items are not required\n" });
+            }
+            s
+        }
+    };
+    write_stdout(&text);
+    Ok(if !v.loaded || (args.strict && v.minimal != Some(true)) { EXIT_FINDINGS } else { EXIT_OK })
+}
+
 fn write_stdout(s: &str) {
     let mut out = std::io::stdout().lock();
     // A closed pipe (`bpfcap ... | head`) is not an error worth a panic.
@@ -116,6 +220,7 @@ pub fn main() -> i32 {
     };
     let result = match &cli.command {
         Command::Analyze(a) => analyze(a),
+        Command::Verify(v) => verify(v),
     };
     match result {
         Ok(code) => code,

@@ -182,6 +182,9 @@ pub struct CapRule {
     pub scope: String,
     #[serde(default)]
     pub since: Option<String>,
+    /// Map types only: why the kernel needs the object's BTF to create such a map.
+    #[serde(default)]
+    pub needs_btf: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

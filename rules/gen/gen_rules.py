@@ -105,14 +105,27 @@ def render_enums(header_text, source_label):
 SEC_DEF_RE = re.compile(r'SEC_DEF\(\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*([\w\s|]+?)\s*(?:,\s*\w+\s*)?\)')
 
 
+def parse_flag_defs(libbpf_c):
+    """enum sec_def_flags: composite names (SEC_ATTACHABLE_OPT = A | B) to their parts."""
+    m = re.search(r"enum sec_def_flags\s*\{(.*?)\};", libbpf_c, flags=re.S)
+    comp = {}
+    for name, expr in re.findall(r"(SEC_\w+)\s*=\s*([^,]+),", strip_c_comments(m.group(1))):
+        parts = [x.strip() for x in expr.split("|")]
+        if len(parts) > 1:
+            comp[name] = parts
+    return comp
+
+
 def parse_sec_defs(libbpf_c):
+    composite = parse_flag_defs(libbpf_c)
     m = re.search(r"static const struct bpf_sec_def section_defs\[\]\s*=\s*\{(.*?)\n\};", libbpf_c, flags=re.S)
     if not m:
         sys.exit("section_defs[] not found in libbpf.c")
     body = strip_c_comments(m.group(1))
     out = []
     for sec, ptype, atype, flags in SEC_DEF_RE.findall(body):
-        flags = sorted(f.strip() for f in flags.split("|") if f.strip() and f.strip() != "SEC_NONE")
+        flags = [f.strip() for f in flags.split("|") if f.strip() and f.strip() != "SEC_NONE"]
+        flags = sorted(set(sum((composite.get(f, [f]) for f in flags), [])))
         out.append((sec, ptype, atype, tuple(flags)))
     if len(out) != body.count("SEC_DEF("):
         sys.exit("could not parse every SEC_DEF entry (%d of %d)" % (len(out), body.count("SEC_DEF(")))
@@ -163,6 +176,7 @@ def render_sections(tables, enums_header):
         "# type 0 when its probe says the kernel lacks expected_attach_type), SEC_ATTACH_BTF (attach target",
         "# resolved through BTF), SEC_SLEEPABLE (loaded with BPF_F_SLEEPABLE), SEC_XDP_FRAGS",
         "# (BPF_F_XDP_HAS_FRAGS), SEC_USDT (libbpf may switch to uprobe_multi), SEC_ATTACHABLE (unused by libbpf).",
+        "# Composite flags (SEC_ATTACHABLE_OPT) are expanded into their parts.",
         "",
     ]
     merged = merge_orders(tables)

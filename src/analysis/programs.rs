@@ -31,7 +31,14 @@ pub struct ProgramInfo {
     pub autoload: bool,
     /// None when no SEC rule of the chosen libbpf version matches.
     pub prog_type: Option<String>,
+    /// The expected attach type libbpf assigns when it opens the object.
     pub expected_attach_type: Option<String>,
+    /// The expected attach type libbpf sends to the kernel at load time, which the token
+    /// checks. Differs from `expected_attach_type` for struct_ops programs, which libbpf loads
+    /// with the index of the struct member they implement (libbpf.c
+    /// bpf_map__init_kern_struct_ops).
+    #[serde(skip)]
+    pub load_attach_type: Option<String>,
     /// The SEC_DEF gives no expected attach type (0, read by the kernel as cgroup_inet_ingress).
     pub attach_zero: bool,
     /// libbpf sec_def_flags of the matching rule.
@@ -165,17 +172,19 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
             let struct_ops_member = obj.maps.iter().filter_map(|m| m.struct_ops.as_ref()).find_map(|so| {
                 so.members.iter().find(|mm| mm.program == p.name).map(|mm| format!("{}.{}", so.type_name, mm.member))
             });
-            let (prog_type, mut attach) = match rule {
+            let (prog_type, attach) = match rule {
                 Some(r) => (Some(r.prog_type.clone()), Some(r.expected_attach_type.clone())),
                 None => (None, None),
             };
             let mut attach_zero = rule.is_some_and(|r| r.attach_zero);
-            // struct_ops programs: libbpf sets the expected attach type to the member index of
-            // the function pointer they implement (libbpf.c bpf_map__init_kern_struct_ops).
+            let mut load_attach = attach.clone();
+            // struct_ops programs: libbpf loads them with the member index of the function
+            // pointer they implement as expected attach type (libbpf.c
+            // bpf_map__init_kern_struct_ops), and the token checks that number as an attach type.
             if prog_type.as_deref() == Some("struct_ops")
                 && let Some(idx) = struct_ops_index(obj, &p.name)
             {
-                attach = rules.enums.name_of(ListKind::Attachments, idx).map(String::from).or(Some(format!("{idx}")));
+                load_attach = rules.enums.name_of(ListKind::Attachments, idx).map(String::from).or(Some(format!("{idx}")));
                 attach_zero = idx == 0;
             }
             ProgramInfo {
@@ -184,6 +193,7 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
                 autoload: p.autoload,
                 prog_type,
                 expected_attach_type: attach,
+                load_attach_type: load_attach,
                 attach_zero,
                 sec_flags: rule.map(|r| r.flags.clone()).unwrap_or_default(),
                 sec_pattern: rule.map(|r| {

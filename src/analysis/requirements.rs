@@ -57,6 +57,10 @@ pub struct Reason {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub libbpf: Option<String>,
     pub text: String,
+    /// A note that an item is also used by something that would cope without it; such a
+    /// reason does not make the item required on its own.
+    #[serde(skip)]
+    pub note: bool,
 }
 
 /// Something libbpf can do without: leaving it out is tolerated, at a cost.
@@ -353,7 +357,19 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
                 },
             );
         }
-        if !struct_ops && special.is_empty() && loader == Loader::Raw {
+        let mut needs_btf_type = false;
+        for m in &obj.maps {
+            if let Some(tname) = rules.enums.name_of(ListKind::Maps, m.map_type)
+                && let Some(why) = rules.privileges.map_caps(tname).and_then(|r| r.needs_btf.as_ref())
+            {
+                needs_btf_type = true;
+                base.add(
+                    Need::list(ListKind::Commands, "btf_load"),
+                    Reason { map: Some(m.name.clone()), ..reason(obj, format!("map {} is a {tname} map: {why}", m.name)) },
+                );
+            }
+        }
+        if !struct_ops && special.is_empty() && !needs_btf_type && loader == Loader::Raw {
             base.optional.insert(OptionalNeed {
                 items: vec![Need::list(ListKind::Commands, "btf_load")],
                 loader_step: "load_btf".into(),
@@ -369,7 +385,7 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
         Loader::Raw => {
             let mut r = base;
             for p in &progs {
-                if let (Some(_), Some(a)) = (&p.prog_type, &p.expected_attach_type) {
+                if let (Some(_), Some(a)) = (&p.prog_type, &p.load_attach_type) {
                     r.add(Need::list(ListKind::Attachments, a), attach_reason(obj, p, a, rules));
                 }
             }
@@ -400,7 +416,7 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
     let zero = attach_zero_name(rules);
     let mut prev: BTreeSet<Need> = base.needs();
     for p in progs {
-        if let Some(a) = &p.expected_attach_type {
+        if let Some(a) = &p.load_attach_type {
             prev.insert(Need::list(ListKind::Attachments, a));
         }
     }
@@ -443,93 +459,97 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                     r.add(n, step_reason(text.clone(), program));
                 }
             };
-            let sat = satisfied(rules, &step.alternatives, &prev);
-            match step.on_failure.as_str() {
-                "fatal" => {
-                    let alt = sat.or_else(|| cheapest(rules, &step.alternatives, &prev)).expect("alternatives");
+            // What the previous round needed for reasons other than this step: an alternative
+            // those needs already cover costs nothing, so it is preferred.
+            let core: BTreeSet<Need> = out
+                .required
+                .iter()
+                .filter(|(_, rs)| rs.iter().any(|x| !x.note && x.loader_step.as_deref() != Some(step.id.as_str())))
+                .map(|(n, _)| n.clone())
+                .collect();
+            let sat = satisfied(rules, &step.alternatives, &core).or_else(|| satisfied(rules, &step.alternatives, &prev));
+            let (effect, arg) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
+            // A fallback that breaks a loaded program makes the step as good as fatal for it.
+            let mut broken: Vec<(&ProgramInfo, String, String)> = Vec::new();
+            if step.on_failure != "fatal" && effect == "rewrite_helpers" {
+                for p in &affected {
+                    let ptype = p.prog_type.as_deref().unwrap_or("");
+                    for pair in arg.split(',') {
+                        let Some((from, to)) = pair.split_once('=') else { continue };
+                        if p.helpers.iter().any(|h| h == from) && rules.helper_available(to, ptype) != Some(true) {
+                            broken.push((p, format!("bpf_{from}"), format!(
+                                "{} calls bpf_{from}; if libbpf's probe ({}) fails, libbpf rewrites the call to bpf_{to}, which {ptype} programs cannot call, and the load fails verification",
+                                p.name, step.id
+                            )));
+                        }
+                    }
+                }
+            }
+            if step.on_failure == "fatal" || !broken.is_empty() {
+                let alt = sat.or_else(|| cheapest(rules, &step.alternatives, &core)).expect("alternatives");
+                if broken.is_empty() {
                     let who = if affected.is_empty() { String::new() } else { format!(" (for {})", names(&affected)) };
                     add_alt(&mut r, alt, format!("libbpf {}{who}; bpf_object__load fails if this is refused", lc_first(&step.what)), None);
                 }
-                _ => {
-                    if let Some(alt) = sat {
-                        // The probe succeeds with what is delegated anyway: note that libbpf uses it.
-                        let needs = alt_needs(rules, alt);
-                        if needs.iter().all(|n| r.required.contains_key(n)) {
-                            add_alt(&mut r, alt, format!("also used by libbpf: {}", lc_first(&step.what)), None);
-                        }
-                        continue;
+                for (p, from, text) in &broken {
+                    let site = p.helper_calls.iter().find(|c| format!("bpf_{}", c.name) == *from);
+                    for n in alt_needs(rules, alt) {
+                        r.add(
+                            n,
+                            Reason {
+                                helper: Some(from.clone()),
+                                location: site.and_then(|s| s.location.clone()),
+                                ..step_reason(text.clone(), Some(p))
+                            },
+                        );
                     }
-                    let alt = cheapest(rules, &step.alternatives, &prev).expect("alternatives");
-                    let mut optional_items = alt_needs(rules, alt);
-                    let (effect, arg) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
-                    match effect {
-                        "reset_expected_attach_type" => {
-                            for p in &affected {
-                                if let Some(a) = &p.expected_attach_type
-                                    && !p.attach_zero
-                                {
-                                    reset.insert(p.name.clone());
-                                    optional_items.push(Need::list(ListKind::Attachments, a));
-                                    r.add(
-                                        Need::list(ListKind::Attachments, &zero),
-                                        step_reason(
-                                            format!(
-                                                "libbpf's probe ({}) fails without {}, so libbpf loads {} with expected attach type 0 instead of {a}; the kernel reads 0 as {zero}",
-                                                step.id,
-                                                list_needs(&alt_needs(rules, alt)),
-                                                p.name
-                                            ),
-                                            Some(p),
-                                        ),
-                                    );
-                                }
-                            }
-                        }
-                        "rewrite_helpers" => {
-                            for p in &affected {
-                                for pair in arg.split(',') {
-                                    let Some((from, to)) = pair.split_once('=') else { continue };
-                                    if !p.helpers.iter().any(|h| h == from) {
-                                        continue;
-                                    }
-                                    let ptype = p.prog_type.as_deref().unwrap_or("");
-                                    if rules.helper_available(to, ptype) == Some(true) {
-                                        continue;
-                                    }
-                                    let site = p.helper_calls.iter().find(|c| c.name == from);
-                                    for n in alt_needs(rules, alt) {
-                                        r.add(
-                                            n,
-                                            Reason {
-                                                helper: Some(format!("bpf_{from}")),
-                                                location: site.and_then(|s| s.location.clone()),
-                                                ..step_reason(
-                                                    format!(
-                                                        "{} calls bpf_{from}; if libbpf's probe ({}) fails, libbpf rewrites the call to bpf_{to}, which {ptype} programs cannot call, and the load fails verification",
-                                                        p.name, step.id
-                                                    ),
-                                                    Some(p),
-                                                )
-                                            },
-                                        );
-                                    }
-                                }
-                            }
-                        }
-                        _ => {}
+                }
+                continue;
+            }
+            if let Some(alt) = sat {
+                // The probe succeeds with what is delegated anyway: note that libbpf uses it.
+                let needs = alt_needs(rules, alt);
+                if needs.iter().all(|n| r.required.contains_key(n)) {
+                    for n in needs {
+                        r.add(n, Reason { note: true, ..step_reason(format!("also used by libbpf: {}", lc_first(&step.what)), None) });
                     }
-                    let who = if affected.is_empty() { String::new() } else { format!(" (for {})", names(&affected)) };
-                    r.optional.insert(OptionalNeed {
-                        items: optional_items,
-                        loader_step: step.id.clone(),
-                        lost: step.lost.clone(),
-                        reason: step_reason(format!("libbpf {}{who}", lc_first(&step.what)), None),
-                    });
+                }
+                continue;
+            }
+            let alt = cheapest(rules, &step.alternatives, &prev).expect("alternatives");
+            let mut optional_items = alt_needs(rules, alt);
+            if effect == "reset_expected_attach_type" {
+                for p in &affected {
+                    if let Some(a) = &p.load_attach_type
+                        && !p.attach_zero
+                    {
+                        reset.insert(p.name.clone());
+                        optional_items.push(Need::list(ListKind::Attachments, a));
+                        r.add(
+                            Need::list(ListKind::Attachments, &zero),
+                            step_reason(
+                                format!(
+                                    "libbpf's probe ({}) fails without {}, so libbpf loads {} with expected attach type 0 instead of {a}; the kernel reads 0 as {zero}",
+                                    step.id,
+                                    list_needs(&alt_needs(rules, alt)),
+                                    p.name
+                                ),
+                                Some(p),
+                            ),
+                        );
+                    }
                 }
             }
+            let who = if affected.is_empty() { String::new() } else { format!(" (for {})", names(&affected)) };
+            r.optional.insert(OptionalNeed {
+                items: optional_items,
+                loader_step: step.id.clone(),
+                lost: step.lost.clone(),
+                reason: step_reason(format!("libbpf {}{who}", lc_first(&step.what)), None),
+            });
         }
         for p in progs {
-            if let (Some(_), Some(a)) = (&p.prog_type, &p.expected_attach_type) {
+            if let (Some(_), Some(a)) = (&p.prog_type, &p.load_attach_type) {
                 if reset.contains(&p.name) {
                     continue;
                 }

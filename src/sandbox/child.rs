@@ -1,0 +1,433 @@
+//! The sandbox child: runs as `<helper> __sandbox-child`, single-threaded,
+//! freshly exec'd. See the module documentation of `sandbox` for the steps.
+
+use std::collections::VecDeque;
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::{AsRawLibbpf, OpenObject, PrintLevel};
+
+use super::logparse::{self, errno_text};
+use super::sys;
+use super::{
+    ChildError, ChildReport, ENV_PARENT_PID, ENV_SOCK_FD, LoadOutcome, LoadRequest, ProgramOutcome,
+};
+
+/// Lines kept from libbpf's print callback (oldest dropped first).
+const LOG_CAPACITY: usize = 4000;
+/// Lines of libbpf's log returned in `LoadOutcome::libbpf_log`.
+const LOG_TAIL: usize = 200;
+/// Lines of per-program log returned in `ProgramOutcome::log_tail`.
+const PROG_LOG_TAIL: usize = 20;
+
+static LIBBPF_LOG: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+
+fn capture_print(_level: PrintLevel, msg: String) {
+    let mut log = LIBBPF_LOG.lock().unwrap_or_else(|p| p.into_inner());
+    for line in msg.lines() {
+        if log.len() >= LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(line.trim_end().to_string());
+    }
+}
+
+fn take_log() -> Vec<String> {
+    let mut log = LIBBPF_LOG.lock().unwrap_or_else(|p| p.into_inner());
+    log.drain(..).collect()
+}
+
+fn tail(lines: &[String], n: usize) -> Vec<String> {
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+fn err(step: &str, e: &std::io::Error) -> ChildError {
+    let errno = e.raw_os_error();
+    ChildError {
+        step: step.to_string(),
+        errno,
+        message: match errno {
+            Some(n) => errno_text(n),
+            None => e.to_string(),
+        },
+    }
+}
+
+fn err_msg(step: &str, errno: Option<i32>, message: impl Into<String>) -> ChildError {
+    ChildError {
+        step: step.to_string(),
+        errno,
+        message: message.into(),
+    }
+}
+
+fn last_os(step: &str) -> ChildError {
+    err(step, &std::io::Error::last_os_error())
+}
+
+/// Entry point of `bpfcap __sandbox-child`. Prints one JSON report on stdout.
+/// Returns 0 when a load outcome (successful or not) was reported, 1 when the
+/// sandbox itself failed (an error report was printed).
+pub fn child_main() -> i32 {
+    let report = match run() {
+        Ok(outcome) => ChildReport::Outcome(outcome),
+        Err(e) => ChildReport::Error(e),
+    };
+    let code = i32::from(matches!(report, ChildReport::Error(_)));
+    let json = serde_json::to_string(&report).unwrap_or_else(|e| {
+        format!(r#"{{"kind":"error","step":"report","errno":null,"message":"{e}"}}"#)
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{json}");
+    let _ = out.flush();
+    code
+}
+
+/// (Re-)arms PDEATHSIG and checks the parent is still the one that spawned
+/// us. Credential changes (unshare of a user namespace, setresuid, capset)
+/// can clear the parent-death signal, so this runs after each of them.
+fn arm_pdeathsig(parent: libc::pid_t) -> Result<(), ChildError> {
+    sys::set_pdeathsig_kill().map_err(|e| err("pdeathsig", &e))?;
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } != parent {
+        // The parent died before PDEATHSIG was armed: do not outlive it.
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn expect_msg(sock: BorrowedFd<'_>, want: &[u8], step: &str) -> Result<(), ChildError> {
+    match sys::recv_msg(sock, None).map_err(|e| err("protocol", &e))? {
+        sys::Received::Msg(m, _) if m == want => Ok(()),
+        sys::Received::Msg(m, _) if m == b"ABORT" => Err(err_msg(
+            step,
+            None,
+            "the parent aborted this step (it reports why)",
+        )),
+        sys::Received::Msg(m, _) => Err(err_msg(
+            "protocol",
+            None,
+            format!("unexpected message {:?}", String::from_utf8_lossy(&m)),
+        )),
+        _ => Err(err_msg(
+            "protocol",
+            None,
+            "parent closed the control socket",
+        )),
+    }
+}
+
+fn cap_last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+/// Bounding set, ambient set, then effective = permitted = inheritable = keep.
+fn drop_caps(keep: &[u32]) -> Result<(), ChildError> {
+    let last = cap_last_cap();
+    if let Some(bad) = keep.iter().find(|&&c| c > last || c > 63) {
+        return Err(err_msg(
+            "drop_caps",
+            Some(libc::EINVAL),
+            format!("capability {bad} is unknown to this kernel (cap_last_cap = {last})"),
+        ));
+    }
+    // SAFETY: plain prctl calls with integer arguments.
+    unsafe {
+        // EINVAL on kernels without ambient capabilities: nothing to clear.
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        for cap in 0..=last {
+            if !keep.contains(&cap)
+                && libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0
+            {
+                return Err(last_os("drop_caps"));
+            }
+        }
+    }
+    sys::capset_exact(keep).map_err(|e| err("drop_caps", &e))
+}
+
+fn run() -> Result<LoadOutcome, ChildError> {
+    let env_num = |name: &str| -> Result<i64, ChildError> {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                err_msg(
+                    "child_env",
+                    None,
+                    format!("{name} is not set; run only via load_in_sandbox"),
+                )
+            })
+    };
+    let sock_fd = env_num(ENV_SOCK_FD)? as RawFd;
+    let parent = env_num(ENV_PARENT_PID)? as libc::pid_t;
+    arm_pdeathsig(parent)?;
+    // The fd was inherited on purpose; keep it away from anything we might exec.
+    sys::set_cloexec(sock_fd).map_err(|e| err("child_env", &e))?;
+    // SAFETY: the parent passed us this descriptor; nothing else owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock_fd) };
+
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| err("read_request", &e))?;
+    let req: LoadRequest = serde_json::from_str(&input)
+        .map_err(|e| err_msg("read_request", None, format!("bad request JSON: {e}")))?;
+
+    // Read the object while still host root: the sandbox's uid must not need
+    // read access to the caller's files.
+    let object = std::fs::read(&req.object).map_err(|e| err("read_object", &e))?;
+
+    // Supplementary groups cannot be changed once setgroups is denied.
+    // SAFETY: an empty group list.
+    if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
+        return Err(last_os("setgroups"));
+    }
+    // SAFETY: plain unshare call.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+        return Err(last_os("unshare"));
+    }
+    arm_pdeathsig(parent)?;
+    sys::send_msg(sock.as_fd(), b"UNSHARED", None).map_err(|e| err("protocol", &e))?;
+    expect_msg(sock.as_fd(), b"MAPPED", "uid_map")?;
+
+    // SAFETY: plain id-setting calls.
+    unsafe {
+        if libc::setresgid(0, 0, 0) != 0 {
+            return Err(last_os("setresgid"));
+        }
+        if libc::setresuid(0, 0, 0) != 0 {
+            return Err(last_os("setresuid"));
+        }
+    }
+    arm_pdeathsig(parent)?;
+
+    // SAFETY: NULL source/fstype/data are allowed for a propagation change.
+    let ret = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    if ret != 0 {
+        return Err(last_os("mount_private"));
+    }
+
+    let fs = sys::fsopen(c"bpf", sys::FSOPEN_CLOEXEC).map_err(|e| err("fsopen", &e))?;
+    sys::send_msg(sock.as_fd(), b"FSFD", Some(fs.as_fd())).map_err(|e| err("protocol", &e))?;
+    expect_msg(sock.as_fd(), b"CREATED", "fsconfig")?;
+    drop(sock);
+
+    let mnt = sys::fsmount(fs.as_fd(), sys::FSMOUNT_CLOEXEC, 0).map_err(|e| err("fsmount", &e))?;
+    drop(fs);
+    // Put the delegated bpffs where systemd's PrivateBPF= puts it and where libbpf looks by
+    // default, /sys/fs/bpf, in this private mount namespace: maps pinned by name then go into
+    // the delegated instance, never into the host's bpffs.
+    sys::move_mount_to(mnt.as_fd(), BPFFS_PATH).map_err(|e| err("move_mount", &e))?;
+    drop(mnt);
+    // fsmount() gives an O_PATH fd, which BPF_TOKEN_CREATE rejects (EBADF):
+    // open a real descriptor of the mount's root.
+    let root = sys::openat(
+        unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) },
+        BPFFS_PATH,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    )
+    .map_err(|e| err("open_bpffs_root", &e))?;
+
+    drop_caps(&req.caps)?;
+    arm_pdeathsig(parent)?;
+
+    load(&req, &object, root.as_fd())
+}
+
+/// Where the delegated bpffs is mounted inside the sandbox (as systemd's PrivateBPF= does).
+const BPFFS_PATH: &std::ffi::CStr = c"/sys/fs/bpf";
+
+/// Opens the object, selects programs, creates a token once, loads.
+fn load(
+    req: &LoadRequest,
+    object: &[u8],
+    bpffs: BorrowedFd<'_>,
+) -> Result<LoadOutcome, ChildError> {
+    libbpf_rs::set_print(Some((PrintLevel::Debug, capture_print)));
+
+    let token_path = CString::new(format!("/proc/self/fd/{}", bpffs.as_raw_fd())).expect("no NUL");
+    let stem = req
+        .object
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "object".into());
+    let name = CString::new(stem.replace('\0', "")).expect("no NUL");
+    let opts = libbpf_sys::bpf_object_open_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as libbpf_sys::size_t,
+        object_name: name.as_ptr(),
+        bpf_token_path: token_path.as_ptr(),
+        ..Default::default()
+    };
+    // SAFETY: object outlives the call (libbpf copies it); opts and the
+    // strings it points to are valid for the call.
+    let ptr = unsafe {
+        libbpf_sys::bpf_object__open_mem(
+            object.as_ptr().cast(),
+            object.len() as libbpf_sys::size_t,
+            &opts,
+        )
+    };
+    // SAFETY: libbpf_get_error accepts any pointer returned by libbpf.
+    let open_err = unsafe { libbpf_sys::libbpf_get_error(ptr as *const _) };
+    let Some(ptr) = NonNull::new(ptr).filter(|_| open_err == 0) else {
+        let errno = (-open_err) as i32;
+        let log = take_log();
+        return Ok(LoadOutcome {
+            loaded: false,
+            step: Some("object_open".into()),
+            errno: Some(errno),
+            message: Some(format!(
+                "libbpf could not open the object: {}",
+                errno_text(errno)
+            )),
+            programs: Vec::new(),
+            libbpf_log: tail(&log, LOG_TAIL),
+        });
+    };
+    // SAFETY: ptr is a freshly opened, not yet loaded bpf_object.
+    let mut open = unsafe { OpenObject::from_ptr(ptr) };
+
+    let all: Vec<String> = open
+        .progs()
+        .map(|p| p.name().to_string_lossy().into_owned())
+        .collect();
+    if let Some(wanted) = &req.programs {
+        let unknown: Vec<&String> = wanted.iter().filter(|w| !all.contains(w)).collect();
+        if !unknown.is_empty() {
+            return Err(err_msg(
+                "select_programs",
+                Some(libc::ENOENT),
+                format!("unknown program(s) {unknown:?}; the object has {all:?}"),
+            ));
+        }
+        for mut prog in open.progs_mut() {
+            let keep = wanted
+                .iter()
+                .any(|w| w.as_str() == prog.name().to_string_lossy());
+            prog.set_autoload(keep);
+        }
+    }
+    let selected: Vec<String> = open
+        .progs()
+        // SAFETY: the program pointer is valid while `open` lives.
+        .filter(|p| unsafe { libbpf_sys::bpf_program__autoload(p.as_libbpf_object().as_ptr()) })
+        .map(|p| p.name().to_string_lossy().into_owned())
+        .collect();
+    let mut programs: Vec<ProgramOutcome> = selected
+        .iter()
+        .map(|n| ProgramOutcome {
+            name: n.clone(),
+            ..Default::default()
+        })
+        .collect();
+
+    // Create a token once ourselves, so that a failure here is its own step.
+    if let Err(e) = sys::bpf_token_create(bpffs.as_raw_fd()) {
+        let errno = e.raw_os_error().unwrap_or(0);
+        let why = match errno {
+            libc::EPERM => {
+                "; BPF_TOKEN_CREATE needs CAP_BPF in the bpffs' user namespace (keep CAP_BPF)"
+            }
+            libc::ENOENT => "; the delegation is empty (no delegate_* option set on the bpffs)",
+            libc::EBADF | libc::EINVAL => "; the descriptor is not the root of a bpffs",
+            _ => "",
+        };
+        drop(open);
+        let log = take_log();
+        return Ok(LoadOutcome {
+            loaded: false,
+            step: Some("token_create".into()),
+            errno: Some(errno),
+            message: Some(format!(
+                "BPF_TOKEN_CREATE failed: {}{why}",
+                errno_text(errno)
+            )),
+            programs,
+            libbpf_log: tail(&log, LOG_TAIL),
+        });
+    }
+
+    let raw = open.take_ptr();
+    // SAFETY: raw is an opened bpf_object we own.
+    let ret = unsafe { libbpf_sys::bpf_object__load(raw.as_ptr()) };
+    if ret == 0 {
+        // SAFETY: iterating the programs of a live object.
+        unsafe {
+            let mut prog = libbpf_sys::bpf_object__next_program(raw.as_ptr(), std::ptr::null_mut());
+            while !prog.is_null() {
+                let name = std::ffi::CStr::from_ptr(libbpf_sys::bpf_program__name(prog))
+                    .to_string_lossy()
+                    .into_owned();
+                let fd = libbpf_sys::bpf_program__fd(prog);
+                if let Some(p) = programs.iter_mut().find(|p| p.name == name) {
+                    p.loaded = fd >= 0;
+                }
+                prog = libbpf_sys::bpf_object__next_program(raw.as_ptr(), prog);
+            }
+        }
+    }
+    // SAFETY: raw is ours; closing unloads everything (nothing is pinned).
+    unsafe { libbpf_sys::bpf_object__close(raw.as_ptr()) };
+    let log = take_log();
+
+    if ret == 0 {
+        return Ok(LoadOutcome {
+            loaded: true,
+            step: None,
+            errno: None,
+            message: None,
+            programs,
+            libbpf_log: tail(&log, LOG_TAIL),
+        });
+    }
+
+    let errno = -ret;
+    let failure = logparse::classify(&log);
+    let mut message = failure
+        .line
+        .clone()
+        .unwrap_or_else(|| format!("bpf_object__load failed: {}", errno_text(errno)));
+    if failure.step == "libbpf_probe" {
+        message.push_str(
+            " [libbpf's trivial probe program (socket_filter, then tracepoint, expected attach \
+             type 0 = cgroup_inet_ingress) was rejected through the token: the delegation must \
+             allow cmd prog_load, one of these program types and attach type cgroup_inet_ingress]",
+        );
+    }
+    if let Some((prog, prog_errno)) = &failure.program
+        && let Some(p) = programs.iter_mut().find(|p| &p.name == prog)
+    {
+        p.errno = prog_errno.or(Some(errno));
+        p.log_tail = logparse::program_log_tail(&log, prog, PROG_LOG_TAIL);
+    }
+    Ok(LoadOutcome {
+        loaded: false,
+        step: Some(failure.step.to_string()),
+        errno: Some(failure.program.as_ref().and_then(|p| p.1).unwrap_or(errno)),
+        message: Some(message),
+        programs,
+        libbpf_log: tail(&log, LOG_TAIL),
+    })
+}

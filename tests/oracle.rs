@@ -1,0 +1,111 @@
+//! libbpf as the oracle: every object in testdata/ is opened by libbpf (through libbpf-rs, the
+//! libbpf 1.7 that libbpf-sys vendors) and bpfcap's view of its programs and maps must agree
+//! with libbpf's: names, sections, program types, expected attach types, autoload, map names
+//! and map types.
+
+use std::path::{Path, PathBuf};
+
+use bpfcap::analysis::programs::analyse_programs;
+use bpfcap::model::MapOrigin;
+use bpfcap::rules::{ListKind, Version, rules};
+use libbpf_rs::{AsRawLibbpf, ObjectBuilder};
+
+fn testdata() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("testdata/ exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "o"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 10, "expected the sample objects in testdata/, found {}", v.len());
+    v
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Prog {
+    name: String,
+    section: String,
+    prog_type: u32,
+    attach: u32,
+    autoload: bool,
+}
+
+#[test]
+fn programs_and_maps_agree_with_libbpf() {
+    let r = rules();
+    let v17 = Version(1, 7);
+    let mut compared = 0;
+    for path in testdata() {
+        let bytes = std::fs::read(&path).unwrap();
+        let name = bpfcap::elf::object_name(&path.display().to_string());
+        let obj = bpfcap::elf::read_object(&bytes, &name).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let opened = ObjectBuilder::default().open_file(&path);
+        let open = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                // libbpf 1.x refuses legacy `maps` sections; bpfcap must have said so.
+                assert!(
+                    obj.maps.iter().any(|m| matches!(m.origin, MapOrigin::LegacyBpfMapDef | MapOrigin::LegacyIproute2)),
+                    "{}: libbpf cannot open it ({e}) but bpfcap found no reason",
+                    path.display()
+                );
+                assert!(obj.warnings.iter().any(|w| w.contains("libbpf 1.0 and newer refuse")), "{}", path.display());
+                continue;
+            }
+        };
+        assert_eq!(open.name().map(|n| n.to_string_lossy().into_owned()), Some(obj.name.clone()), "object name");
+
+        let mut theirs: Vec<Prog> = open
+            .progs()
+            .map(|p| {
+                let raw = p.as_libbpf_object().as_ptr();
+                Prog {
+                    name: p.name().to_string_lossy().into_owned(),
+                    section: p.section().to_string_lossy().into_owned(),
+                    prog_type: unsafe { libbpf_sys::bpf_program__type(raw) },
+                    attach: unsafe { libbpf_sys::bpf_program__expected_attach_type(raw) },
+                    autoload: unsafe { libbpf_sys::bpf_program__autoload(raw) },
+                }
+            })
+            .collect();
+        let infos = analyse_programs(&obj, r, Some(v17));
+        let mut ours: Vec<Prog> = infos
+            .iter()
+            .map(|p| Prog {
+                name: p.name.clone(),
+                // libbpf reports the section without the '?' autoload marker
+                section: p.section.trim_start_matches('?').to_string(),
+                prog_type: p.prog_type.as_deref().and_then(|t| r.enums.value_of(ListKind::Programs, t)).unwrap_or(0),
+                attach: p
+                    .expected_attach_type
+                    .as_deref()
+                    .and_then(|a| r.enums.value_of(ListKind::Attachments, a))
+                    .unwrap_or(0),
+                autoload: p.autoload,
+            })
+            .collect();
+        theirs.sort();
+        ours.sort();
+        assert_eq!(ours, theirs, "{}: programs differ from libbpf's view", path.display());
+
+        let mut their_maps: Vec<(String, u32)> = open
+            .maps()
+            .map(|m| {
+                let raw = m.as_libbpf_object().as_ptr();
+                (m.name().to_string_lossy().into_owned(), unsafe { libbpf_sys::bpf_map__type(raw) })
+            })
+            .collect();
+        let mut our_maps: Vec<(String, u32)> = obj
+            .maps
+            .iter()
+            .filter(|m| m.origin != MapOrigin::InnerTemplate)
+            .map(|m| (m.name.clone(), m.map_type))
+            .collect();
+        their_maps.sort();
+        our_maps.sort();
+        assert_eq!(our_maps, their_maps, "{}: maps differ from libbpf's view", path.display());
+        compared += 1;
+    }
+    assert!(compared >= 10, "only {compared} objects could be compared with libbpf");
+}
