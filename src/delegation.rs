@@ -159,3 +159,44 @@ pub fn parse_mount_options(text: &str, rules: &Rules) -> Result<Delegation, Moun
     }
     Ok(d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::rules;
+
+    #[test]
+    fn masks_and_mount_options() {
+        let r = rules();
+        let d = Delegation {
+            commands: vec!["map_create".into(), "prog_load".into()],
+            maps: vec![],
+            programs: vec!["socket_filter".into()],
+            attachments: vec!["cgroup_inet_ingress".into()],
+            capabilities: vec!["CAP_BPF".into()],
+        };
+        assert_eq!(d.mask(ListKind::Commands, r), 0b100001);
+        assert_eq!(d.mask(ListKind::Programs, r), 0b10);
+        assert_eq!(d.mask(ListKind::Attachments, r), 1);
+        assert_eq!(
+            d.mount_options(),
+            "delegate_cmds=map_create:prog_load,delegate_progs=socket_filter,delegate_attachs=cgroup_inet_ingress"
+        );
+        assert_eq!(d.capability_values(r), vec![39]);
+    }
+
+    #[test]
+    fn parses_mount_options_like_the_kernel() {
+        let r = rules();
+        let d = parse_mount_options("delegate_cmds=Prog_Load:map_create,delegate_progs=0x2,mode=0700", r).unwrap();
+        assert_eq!(d.commands, vec!["map_create", "prog_load"]);
+        assert_eq!(d.programs, vec!["socket_filter"]);
+        // a number replaces the names before it (kernel/bpf/inode.c)
+        let d = parse_mount_options("delegate_cmds=prog_load:0x1", r).unwrap();
+        assert_eq!(d.commands, vec!["map_create"]);
+        // a /proc/mounts line
+        let d = parse_mount_options("none /sys/fs/bpf bpf rw,relatime,delegate_maps=ringbuf 0 0", r).unwrap();
+        assert_eq!(d.maps, vec!["ringbuf"]);
+        assert!(parse_mount_options("delegate_maps=ringbuff", r).is_err());
+    }
+}

@@ -346,6 +346,22 @@ impl Rules {
         self.sections.iter().filter(|r| r.libbpf.iter().any(|x| *x == vs)).find(|r| r.matches(section))
     }
 
+    /// The capability rule of a program type, whichever of its names the rule uses.
+    pub fn prog_rule(&self, name: &str) -> Option<&CapRule> {
+        self.cap_rule(ListKind::Programs, &self.privileges.prog_type, name)
+    }
+
+    /// The capability rule of a map type, whichever of its names the rule uses
+    /// (e.g. cgroup_storage for cgroup_storage_deprecated).
+    pub fn map_rule(&self, name: &str) -> Option<&CapRule> {
+        self.cap_rule(ListKind::Maps, &self.privileges.map_type, name)
+    }
+
+    fn cap_rule<'a>(&self, kind: ListKind, table: &'a [CapRule], name: &str) -> Option<&'a CapRule> {
+        let value = self.enums.value_of(kind, name)?;
+        table.iter().find(|r| self.enums.value_of(kind, &r.name) == Some(value))
+    }
+
     pub fn helper_available(&self, helper: &str, prog_type: &str) -> Option<bool> {
         self.helper_availability
             .iter()
@@ -371,4 +387,101 @@ pub fn rules() -> &'static Rules {
         libbpf: parse::<LoaderFile>("loader/libbpf.toml", LIBBPF_TOML).step,
         capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_TOML).capability,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(pattern: &str, kind: &str) -> SectionRule {
+        SectionRule {
+            pattern: pattern.into(),
+            match_kind: kind.into(),
+            prog_type: "x".into(),
+            expected_attach_type: "y".into(),
+            attach_zero: false,
+            flags: vec![],
+            libbpf: vec!["1.7".into()],
+        }
+    }
+
+    #[test]
+    fn section_matching_follows_libbpf() {
+        // "type+" matches the bare name and name/extras, not a longer word
+        let plus = rule("kprobe", "plus");
+        assert!(plus.matches("kprobe"));
+        assert!(plus.matches("kprobe/do_nanosleep"));
+        assert!(!plus.matches("kprobe.multi/x"));
+        assert!(!plus.matches("kprobex"));
+        // "type/" needs the slash
+        let prefix = rule("sk_skb/", "prefix");
+        assert!(prefix.matches("sk_skb/whatever"));
+        assert!(!prefix.matches("sk_skb"));
+        let exact = rule("xdp", "exact");
+        assert!(exact.matches("xdp"));
+        assert!(!exact.matches("xdp/foo"));
+    }
+
+    #[test]
+    fn first_matching_rule_wins_per_version() {
+        let r = rules();
+        let v = Version(1, 7);
+        let kind = |s: &str| r.section_rule(s, v).map(|x| (x.prog_type.clone(), x.expected_attach_type.clone()));
+        assert_eq!(kind("socket"), Some(("socket_filter".into(), "cgroup_inet_ingress".into())));
+        assert_eq!(kind("kprobe.multi/foo*"), Some(("kprobe".into(), "trace_kprobe_multi".into())));
+        assert_eq!(kind("xdp.frags/devmap"), Some(("xdp".into(), "xdp_devmap".into())));
+        assert_eq!(kind("tc/ingress"), Some(("sched_cls".into(), "tcx_ingress".into())));
+        assert_eq!(kind("cgroup/sock"), Some(("cgroup_sock".into(), "cgroup_inet_sock_create".into())));
+        assert_eq!(kind("fentry.s/do_sys_open"), Some(("tracing".into(), "trace_fentry".into())));
+        assert_eq!(kind("mystery/thing"), None);
+        // tc/ingress is an alias that older libbpf does not know ("tc" is an exact match there)
+        assert!(r.section_rule("tc/ingress", Version(1, 0)).is_none());
+        assert!(r.section_rule("tc", Version(1, 0)).is_some());
+    }
+
+    #[test]
+    fn composite_flags_are_expanded() {
+        let r = rules();
+        let xdp = r.section_rule("xdp", Version(1, 7)).unwrap();
+        assert!(xdp.has_flag("SEC_EXP_ATTACH_OPT"));
+        assert!(xdp.has_flag("SEC_ATTACHABLE"));
+    }
+
+    #[test]
+    fn enum_names_and_aliases() {
+        let r = rules();
+        assert_eq!(r.enums.name_of(ListKind::Attachments, 0), Some("cgroup_inet_ingress"));
+        assert_eq!(r.enums.name_of(ListKind::Commands, 10), Some("prog_test_run"));
+        assert_eq!(r.enums.value_of(ListKind::Commands, "prog_run"), Some(10));
+        assert_eq!(r.enums.name_of(ListKind::Maps, 19), Some("cgroup_storage_deprecated"));
+        assert_eq!(r.enums.value_of(ListKind::Programs, "netfilter"), Some(32));
+        assert_eq!(r.enums.helper_name(113), Some("probe_read_kernel"));
+    }
+
+    #[test]
+    fn every_rule_table_is_consistent() {
+        let r = rules();
+        // every program and map type has a capability rule, and every name in the loader
+        // steps and section table is a kernel name
+        for e in r.enums.prog_types.iter().filter(|e| e.value != 0 && e.alias_of.is_none()) {
+            assert!(r.prog_rule(&e.name).is_some(), "no capability rule for program type {}", e.name);
+        }
+        for e in r.enums.map_types.iter().filter(|e| e.value != 0 && e.alias_of.is_none()) {
+            assert!(r.map_rule(&e.name).is_some(), "no capability rule for map type {}", e.name);
+        }
+        for s in &r.sections {
+            assert!(r.enums.value_of(ListKind::Programs, &s.prog_type).is_some(), "{}", s.prog_type);
+            assert!(r.enums.value_of(ListKind::Attachments, &s.expected_attach_type).is_some());
+        }
+        for step in &r.libbpf {
+            for alt in &step.alternatives {
+                for (k, n) in alt.items() {
+                    assert!(r.enums.value_of(k, n).is_some(), "step {}: unknown {} name {n}", step.id, k.mount_option());
+                }
+            }
+        }
+        for c in r.privileges.prog_type.iter().chain(&r.privileges.map_type).flat_map(|x| &x.caps) {
+            assert!(r.capability_value(c).is_some(), "unknown capability {c}");
+        }
+    }
 }

@@ -145,8 +145,8 @@ impl Requirements {
 /// Capabilities an item needs in the token's user namespace (rules/kernel/privileges.toml).
 pub fn caps_of(rules: &Rules, kind: ListKind, name: &str) -> Vec<String> {
     match kind {
-        ListKind::Programs => rules.privileges.prog_caps(name).map(|r| r.caps.clone()).unwrap_or_default(),
-        ListKind::Maps => rules.privileges.map_caps(name).map(|r| r.caps.clone()).unwrap_or_default(),
+        ListKind::Programs => rules.prog_rule(name).map(|r| r.caps.clone()).unwrap_or_default(),
+        ListKind::Maps => rules.map_rule(name).map(|r| r.caps.clone()).unwrap_or_default(),
         _ => Vec::new(),
     }
 }
@@ -279,7 +279,7 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
                 p.sec_pattern.as_deref().unwrap_or("?")
             )),
         );
-        if let Some(rule) = rules.privileges.prog_caps(ptype) {
+        if let Some(rule) = rules.prog_rule(ptype) {
             for c in &rule.caps {
                 base.add(Need::Cap(c.clone()), prog_reason(format!("loading a {ptype} program needs {c} ({})", rule.why)));
             }
@@ -331,7 +331,7 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
         let map_reason = |text: String| Reason { object: obj.name.clone(), map: Some(m.name.clone()), section: Some(m.section.clone()), text, ..Reason::default() };
         base.add(Need::list(ListKind::Commands, "map_create"), map_reason(format!("creates {what}")));
         base.add(Need::list(ListKind::Maps, tname), map_reason(what.clone()));
-        if let Some(rule) = rules.privileges.map_caps(tname) {
+        if let Some(rule) = rules.map_rule(tname) {
             for c in &rule.caps {
                 base.add(Need::Cap(c.clone()), map_reason(format!("creating a {tname} map needs {c} ({})", rule.why)));
             }
@@ -360,7 +360,7 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
         let mut needs_btf_type = false;
         for m in &obj.maps {
             if let Some(tname) = rules.enums.name_of(ListKind::Maps, m.map_type)
-                && let Some(why) = rules.privileges.map_caps(tname).and_then(|r| r.needs_btf.as_ref())
+                && let Some(why) = rules.map_rule(tname).and_then(|r| r.needs_btf.as_ref())
             {
                 needs_btf_type = true;
                 base.add(

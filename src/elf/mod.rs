@@ -581,3 +581,31 @@ fn parse_btf_map(b: &Btf, name: &str, type_id: u32, section: &str, maps: &mut Ve
     }
     Ok(idx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_map_names_follow_libbpf() {
+        assert_eq!(internal_map_name("my_object_name", ".rodata"), "my_objec.rodata");
+        assert_eq!(internal_map_name("my_object_name", ".bss"), "my_objec.bss");
+        assert_eq!(internal_map_name("my_object_name", ".kconfig"), "my_obje.kconfig");
+        assert_eq!(internal_map_name("obj", ".rodata.abracadabra"), ".rodata.abracad");
+        assert_eq!(internal_map_name("obj", ".data.custom"), ".data.custom");
+    }
+
+    #[test]
+    fn object_names_follow_libbpf() {
+        assert_eq!(object_name("/a/b/xdp.bpf.o"), "xdp");
+        assert_eq!(object_name("plain"), "plain");
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_bpf_object() {
+        assert!(matches!(read_object(b"hello world\n", "x"), Err(ElfError::NotElf(_))));
+        assert!(matches!(read_object(b"", "x"), Err(ElfError::NotElf(_))));
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(matches!(read_object(&me, "x"), Err(ElfError::NotBpf { .. })));
+    }
+}
