@@ -6,11 +6,15 @@
 //! (JSON, tables) and `sandbox` (loads through a real token, for `verify`).
 //! `rules` holds the data every stage interprets; `cli` is the command line over all of it.
 pub mod analysis;
+pub mod check;
 pub mod cli;
+pub mod config;
 pub mod delegation;
 pub mod elf;
+pub mod emit;
 pub mod input;
 pub mod model;
+pub mod names;
 pub mod report;
 pub mod rules;
 pub mod sandbox;

@@ -11,6 +11,169 @@ pub const PRIVILEGES_TOML: &str = include_str!("../rules/kernel/privileges.toml"
 pub const HELPER_AVAILABILITY_TOML: &str = include_str!("../rules/kernel/helper-availability.toml");
 pub const LIBBPF_TOML: &str = include_str!("../rules/loader/libbpf.toml");
 pub const CAPABILITIES_TOML: &str = include_str!("../rules/kernel/capabilities.toml");
+pub const VERSIONS_TOML: &str = include_str!("../rules/kernel/versions.toml");
+pub const SYSTEMD_TOML: &str = include_str!("../rules/dialects/systemd.toml");
+pub const INCUS_TOML: &str = include_str!("../rules/dialects/incus.toml");
+pub const LXD_TOML: &str = include_str!("../rules/dialects/lxd.toml");
+
+/// The kernel version that introduced a name (rules/kernel/versions.toml, generated).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NameVersion {
+    pub list: String,
+    pub name: String,
+    pub since: String,
+    #[serde(default)]
+    pub exact: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct VersionsFile {
+    version: Vec<NameVersion>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SystemdRequire {
+    pub setting: String,
+    pub value: String,
+    pub why: String,
+    #[serde(default)]
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SystemdSettings {
+    pub private_bpf: String,
+    pub commands: String,
+    pub maps: String,
+    pub programs: String,
+    pub attachments: String,
+    pub since: String,
+    pub unknown_name_message: String,
+    #[serde(default)]
+    pub requires: Vec<SystemdRequire>,
+}
+
+/// One name systemd accepts, the bit it sets, and the systemd versions with that mapping.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SystemdName {
+    pub list: String,
+    pub systemd: String,
+    pub bit: u32,
+    /// The kernel's name for that bit.
+    pub kernel: String,
+    pub systemd_versions: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl SystemdName {
+    /// True when the name means another kernel item than the bit systemd sets.
+    pub fn mismatch(&self) -> bool {
+        self.note.starts_with("MISMATCH")
+    }
+
+    /// The oldest systemd version with this mapping.
+    pub fn first_version(&self) -> String {
+        self.systemd_versions.split([',', '-']).next().unwrap_or("").trim().to_string()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SystemdUnnamed {
+    pub list: String,
+    pub kernel: String,
+    pub bit: u32,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SystemdRules {
+    pub settings: SystemdSettings,
+    #[serde(rename = "name")]
+    pub names: Vec<SystemdName>,
+    #[serde(default, rename = "unnamed")]
+    pub unnamed: Vec<SystemdUnnamed>,
+}
+
+impl SystemdRules {
+    pub fn setting(&self, k: ListKind) -> &str {
+        match k {
+            ListKind::Commands => &self.settings.commands,
+            ListKind::Maps => &self.settings.maps,
+            ListKind::Programs => &self.settings.programs,
+            ListKind::Attachments => &self.settings.attachments,
+        }
+    }
+
+    /// The exact (case-sensitive) systemd name, as systemd looks it up.
+    pub fn lookup(&self, k: ListKind, raw: &str) -> Option<&SystemdName> {
+        self.names.iter().find(|n| n.list == k.json_key() && n.systemd == raw)
+    }
+
+    /// The name that honestly grants kernel item `kernel` (never a mismatched one).
+    pub fn name_for(&self, k: ListKind, kernel: &str) -> Option<&SystemdName> {
+        self.names.iter().find(|n| n.list == k.json_key() && n.kernel == kernel && !n.mismatch())
+    }
+
+    /// The systemd name a user meant, found case-insensitively (for messages).
+    pub fn intended(&self, k: ListKind, raw: &str) -> Option<&SystemdName> {
+        let r = raw.trim();
+        self.names.iter().find(|n| n.list == k.json_key() && n.systemd.eq_ignore_ascii_case(r))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManagerKeys {
+    pub commands: String,
+    pub maps: String,
+    pub programs: String,
+    pub attachments: String,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub enable_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManagerSyntax {
+    pub separator: String,
+    #[serde(default)]
+    pub value_length_limit: usize,
+}
+
+/// Incus or LXD instance configuration keys (rules/dialects/incus.toml, lxd.toml).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManagerRules {
+    pub keys: ManagerKeys,
+    pub syntax: ManagerSyntax,
+    #[serde(default)]
+    pub requirements: toml::Table,
+}
+
+impl ManagerRules {
+    pub fn key(&self, k: ListKind) -> Option<&String> {
+        let key = match k {
+            ListKind::Commands => &self.keys.commands,
+            ListKind::Maps => &self.keys.maps,
+            ListKind::Programs => &self.keys.programs,
+            ListKind::Attachments => &self.keys.attachments,
+        };
+        if key.is_empty() { None } else { Some(key) }
+    }
+
+    /// Settings other than the lists that the checker reads.
+    pub fn other_keys(&self) -> Vec<String> {
+        let mut v = vec!["security.privileged".to_string()];
+        if !self.keys.enable_key.is_empty() {
+            v.push(self.keys.enable_key.clone());
+        }
+        if !self.keys.path.is_empty() {
+            v.push(self.keys.path.clone());
+        }
+        v
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Capability {
@@ -324,9 +487,28 @@ pub struct Rules {
     pub helper_availability: Vec<HelperAvailability>,
     pub libbpf: Vec<LoaderStep>,
     pub capabilities: Vec<Capability>,
+    pub versions: Vec<NameVersion>,
+    pub systemd: SystemdRules,
+    pub incus: ManagerRules,
+    pub lxd: ManagerRules,
 }
 
 impl Rules {
+    /// The first kernel with BPF tokens: the oldest `since` of the token-consulting commands.
+    pub fn token_since(&self) -> Option<Version> {
+        self.privileges.token_command.iter().filter_map(|c| Version::parse(&c.since)).min()
+    }
+
+    /// The kernel version that introduced a name (rules/kernel/versions.toml), if known.
+    pub fn name_since(&self, k: ListKind, name: &str) -> Option<Version> {
+        let value = self.enums.value_of(k, name)?;
+        self.versions
+            .iter()
+            .filter(|v| v.list == k.json_key())
+            .find(|v| self.enums.value_of(k, &v.name) == Some(value))
+            .and_then(|v| Version::parse(&v.since))
+    }
+
     pub fn capability_value(&self, name: &str) -> Option<u32> {
         self.capabilities.iter().find(|c| c.name == name).map(|c| c.value)
     }
@@ -386,6 +568,10 @@ pub fn rules() -> &'static Rules {
             .available,
         libbpf: parse::<LoaderFile>("loader/libbpf.toml", LIBBPF_TOML).step,
         capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_TOML).capability,
+        versions: parse::<VersionsFile>("kernel/versions.toml", VERSIONS_TOML).version,
+        systemd: parse("dialects/systemd.toml", SYSTEMD_TOML),
+        incus: parse("dialects/incus.toml", INCUS_TOML),
+        lxd: parse("dialects/lxd.toml", LXD_TOML),
     })
 }
 

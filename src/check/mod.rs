@@ -1,0 +1,203 @@
+//! `check`: compares an existing configuration with what the objects need, and reports
+//! findings with a stable code, a severity, and the span they point at. Codes are documented
+//! in docs/check.md.
+
+pub mod kernel;
+pub mod render;
+pub mod systemd;
+
+use serde::Serialize;
+
+use crate::analysis::Analysis;
+use crate::analysis::requirements::Need;
+use crate::config::{Config, Dialect, Span};
+use crate::delegation::Delegation;
+use crate::names::Item;
+use crate::rules::{ListKind, Rules};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Stable code, e.g. `missing-item` (docs/check.md).
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<Span>,
+    /// 1-based line and column of the span.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Extra grants and `any` are errors, not warnings.
+    pub deny_extra: bool,
+    /// The kernel version the configuration targets (names it lacks are errors).
+    pub kernel: Option<crate::rules::Version>,
+}
+
+/// The result of a check.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub granted: Delegation,
+    pub needed: Delegation,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+pub(crate) fn push(cfg: &Config, out: &mut Vec<Finding>, code: &'static str, severity: Severity, message: String, help: Option<String>, span: Option<Span>) {
+    let (line, column) = match span {
+        Some(s) => {
+            let (l, c) = cfg.line_col(s.offset);
+            (Some(l), Some(c))
+        }
+        None => (None, None),
+    };
+    out.push(Finding { code, severity, message, help, span, line, column });
+}
+
+fn first_reason(a: &Analysis, need: &Need) -> String {
+    a.requirements
+        .required
+        .get(need)
+        .and_then(|rs| rs.iter().min_by_key(|r| r.loader_step.is_some()).map(|r| format!("{}: {}", r.object, r.text)))
+        .unwrap_or_default()
+}
+
+/// Checks `cfg` against what `a` needs.
+pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> Report {
+    let mut out = Vec::new();
+    let needed = a.delegation.clone();
+    let granted = cfg.delegation(rules);
+    let extra_sev = if opts.deny_extra { Severity::Error } else { Severity::Warning };
+
+    // Names that are not names, numbers that replace names, and spellings per dialect.
+    let mut seen_name_in: Vec<ListKind> = Vec::new();
+    for g in &cfg.grants {
+        if cfg.dialect == Dialect::Systemd {
+            if g.item.is_err() {
+                systemd::not_accepted(cfg, g, rules, &mut out);
+            } else if let Ok(Item::Name { value, .. }) = &g.item {
+                systemd::spelling(cfg, g, *value, rules, &mut out);
+            }
+        } else {
+            match &g.item {
+                Err(e) => push(cfg, &mut out, "unknown-name", Severity::Error, format!("{}: {}", g.list.mount_option(), e), Some(e.help.clone()), Some(g.span)),
+                Ok(Item::Mask(_)) if seen_name_in.contains(&g.list) => push(
+                    cfg,
+                    &mut out,
+                    "mask-replaces-names",
+                    Severity::Error,
+                    format!("the number '{}' replaces every name before it in {} (kernel/bpf/inode.c parses numbers into the whole mask)", g.raw, g.list.mount_option()),
+                    Some("put numeric masks first, or use only names".into()),
+                    Some(g.span),
+                ),
+                Ok(Item::Name { .. }) => seen_name_in.push(g.list),
+                _ => {}
+            }
+        }
+        if let Ok(Item::Any) = &g.item {
+            push(
+                cfg,
+                &mut out,
+                "any-grant",
+                extra_sev,
+                format!("{} grants every {}: the point of delegation is lost", g.list.mount_option(), list_noun(g.list)),
+                Some(format!("grant exactly: {}", needed.list(g.list).join(" "))),
+                Some(g.span),
+            );
+        }
+    }
+
+    // What is needed but not granted.
+    for k in ListKind::ALL {
+        for item in needed.list(k) {
+            if !granted.list(k).contains(item) {
+                let why = first_reason(a, &Need::List(k, item.clone()));
+                push(
+                    cfg,
+                    &mut out,
+                    "missing-item",
+                    Severity::Error,
+                    format!("{} lacks {item}: {why}", k.mount_option()),
+                    Some(format!("add {item} to {}", setting_name(cfg, k, rules))),
+                    Some(cfg.list_spans.get(&k).copied().unwrap_or(cfg.anchor)),
+                );
+            }
+        }
+    }
+    // What is granted but not needed (an `any` is reported once above).
+    for k in ListKind::ALL {
+        let any = cfg.grants.iter().any(|g| g.list == k && matches!(g.item, Ok(Item::Any)));
+        if any {
+            continue;
+        }
+        for item in granted.list(k) {
+            if needed.list(k).contains(item) {
+                continue;
+            }
+            let span = cfg
+                .grants
+                .iter()
+                .rev()
+                .find(|g| g.list == k && matches!(&g.item, Ok(Item::Name { name, .. }) if name == item))
+                .map(|g| g.span)
+                .or_else(|| cfg.list_spans.get(&k).copied());
+            if k == ListKind::Commands && !rules.privileges.consults_token(item) {
+                push(
+                    cfg,
+                    &mut out,
+                    "inert-command",
+                    extra_sev,
+                    format!("delegate_cmds grants {item}, which the kernel never checks against a token: it grants nothing"),
+                    Some("remove it; only map_create, prog_load, btf_load and btf_get_fd_by_id consult a token".into()),
+                    span,
+                );
+            } else {
+                push(cfg, &mut out, "extra-item", extra_sev, format!("{} grants {item}, which no selected program needs", k.mount_option()), Some("remove it".into()), span);
+            }
+        }
+    }
+    if let Some(kv) = opts.kernel {
+        kernel::names(cfg, &granted, kv, rules, &mut out);
+    }
+    if cfg.dialect == Dialect::Systemd {
+        systemd::unit(cfg, &needed, rules, &mut out);
+    }
+    out.sort_by_key(|f| (f.span.map(|s| s.offset).unwrap_or(usize::MAX), f.severity, f.code));
+    Report { findings: out, granted, needed }
+}
+
+fn list_noun(k: ListKind) -> &'static str {
+    match k {
+        ListKind::Commands => "bpf() command",
+        ListKind::Maps => "map type",
+        ListKind::Programs => "program type",
+        ListKind::Attachments => "attach type",
+    }
+}
+
+fn setting_name(cfg: &Config, k: ListKind, rules: &Rules) -> String {
+    match cfg.dialect {
+        Dialect::Systemd => format!("{}=", rules.systemd.setting(k)),
+        Dialect::Incus => rules.incus.key(k).cloned().unwrap_or_default(),
+        Dialect::Lxd => rules.lxd.key(k).cloned().unwrap_or_default(),
+        _ => format!("{}=", k.mount_option()),
+    }
+}

@@ -1,0 +1,140 @@
+//! systemd-specific findings: exact spelling (systemd matches names case-sensitively and drops
+//! a misspelt one with only a log line), names whose bit means something else, and the unit
+//! settings a token needs (rules/dialects/systemd.toml).
+
+use super::{Finding, Severity, push};
+use crate::config::{Config, Grant};
+use crate::delegation::Delegation;
+use crate::rules::Rules;
+
+/// A BPFDelegate*= item: is it spelled exactly as systemd wants, and does it mean what it says?
+pub fn spelling(cfg: &Config, g: &Grant, _value: u32, rules: &Rules, out: &mut Vec<Finding>) {
+    let sd = &rules.systemd;
+    if let Some(n) = sd.lookup(g.list, &g.raw) {
+        if n.mismatch() {
+            push(
+                cfg,
+                out,
+                "systemd-misgrant",
+                Severity::Error,
+                format!("{} sets bit {} in systemd {}, which the kernel reads as {}: {}", n.systemd, n.bit, n.systemd_versions, n.kernel, n.note),
+                Some("remove it, and create the bpffs with the right delegate_progs outside systemd (bpfcap emit --target mount-options)".into()),
+                Some(g.span),
+            );
+        }
+    }
+}
+
+/// Items of a systemd configuration that systemd itself would not accept (called for every
+/// grant whose systemd lookup failed).
+pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Finding>) {
+    let sd = &rules.systemd;
+    let msg = sd.settings.unknown_name_message.replace("%s", &g.raw);
+    let exact = sd.intended(g.list, &g.raw).map(|n| n.systemd.clone()).or_else(|| match &g.item {
+        Ok(crate::names::Item::Name { name, .. }) => sd.name_for(g.list, name).map(|n| n.systemd.clone()),
+        _ => None,
+    });
+    let (code, help) = match exact {
+        Some(e) => ("systemd-case", format!("write {e} exactly: systemd matches names case-sensitively and separates items with ',' only")),
+        None => ("unknown-name", "systemd accepts only its own names (BPFProgType..., BPFMapType..., ...) or the whole value `any`".to_string()),
+    };
+    push(
+        cfg,
+        out,
+        code,
+        Severity::Error,
+        format!("systemd ignores '{}' in {}= (it logs \"{msg}\" and drops the grant)", g.raw, sd.setting(g.list)),
+        Some(help),
+        Some(g.span),
+    );
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "1" | "on")
+}
+
+/// Unit-level findings: PrivateBPF=, the user namespace, the mount namespace order and the
+/// capabilities.
+pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Finding>) {
+    let sd = &rules.systemd;
+    let private = cfg.setting(&sd.settings.private_bpf);
+    let has_lists = !cfg.list_spans.is_empty();
+    if !private.is_some_and(|s| truthy(&s.value)) {
+        push(
+            cfg,
+            out,
+            "systemd-no-private-bpf",
+            Severity::Error,
+            if has_lists {
+                format!("BPFDelegate*= settings without {}=yes do nothing: no delegated bpffs is mounted and no token can be made", sd.settings.private_bpf)
+            } else {
+                format!("the unit sets up no BPF token ({}=yes is missing)", sd.settings.private_bpf)
+            },
+            Some(format!("add {}=yes (systemd {}+)", sd.settings.private_bpf, sd.settings.since)),
+            private.map(|s| s.span).or(Some(cfg.anchor)),
+        );
+        return;
+    }
+    let pspan = private.map(|s| s.span);
+    let userns = cfg.setting("PrivateUsers").is_some_and(|s| !s.value.eq_ignore_ascii_case("no") && !s.value.is_empty())
+        || cfg.setting("DelegateNamespaces").is_some_and(|s| !s.value.is_empty() && !s.value.eq_ignore_ascii_case("no"));
+    if !userns {
+        let why = sd.settings.requires.iter().find(|r| r.setting == "PrivateUsers").map(|r| r.why.clone()).unwrap_or_default();
+        push(cfg, out, "systemd-no-userns", Severity::Error, format!("PrivateBPF=yes without a user namespace for the service: {why}"), Some("add PrivateUsers=self".into()), pspan);
+    }
+    let delegated_mnt = cfg.setting("DelegateNamespaces").is_some_and(|s| {
+        let v = s.value.to_ascii_lowercase();
+        v == "yes" || v.split_whitespace().any(|w| w == "mnt")
+    });
+    if !delegated_mnt {
+        let why = sd.settings.requires.iter().find(|r| r.setting == "DelegateNamespaces").map(|r| r.why.clone()).unwrap_or_default();
+        push(
+            cfg,
+            out,
+            "systemd-mount-namespace",
+            Severity::Warning,
+            format!("without DelegateNamespaces=mnt a system service's bpffs is created before its user namespace: {why}"),
+            Some("add DelegateNamespaces=mnt (not needed for user services, which delegate every namespace)".into()),
+            pspan,
+        );
+    }
+    if let Some(b) = cfg.setting("CapabilityBoundingSet") {
+        let set: Vec<String> = b.value.split_whitespace().map(|c| c.to_ascii_uppercase()).collect();
+        let inverted = b.value.trim_start().starts_with('~');
+        for c in &needed.capabilities {
+            let has = if inverted { !set.iter().any(|x| x.trim_start_matches('~') == c) } else { set.contains(c) };
+            if !has {
+                push(
+                    cfg,
+                    out,
+                    "systemd-capabilities",
+                    Severity::Error,
+                    format!("CapabilityBoundingSet= leaves out {c}, which the token checks"),
+                    Some(format!("add {c} to CapabilityBoundingSet=")),
+                    Some(b.span),
+                );
+            }
+        }
+    }
+    if let Some(u) = cfg.setting("User").filter(|u| u.value != "root" && u.value != "0") {
+        let ambient: Vec<String> = cfg
+            .settings
+            .iter()
+            .filter(|s| s.key == "AmbientCapabilities")
+            .flat_map(|s| s.value.split_whitespace().map(|c| c.to_ascii_uppercase()).collect::<Vec<_>>())
+            .collect();
+        for c in &needed.capabilities {
+            if !ambient.contains(c) {
+                push(
+                    cfg,
+                    out,
+                    "systemd-capabilities",
+                    Severity::Error,
+                    format!("User={} runs without {c}: a non-root service needs it in AmbientCapabilities=", u.value),
+                    Some(format!("add AmbientCapabilities={c}")),
+                    Some(u.span),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Incus and LXD: `config set` lines and the equivalent YAML, with each manager's own keys
+//! and separator (rules/dialects/incus.toml, lxd.toml).
+
+use super::{Emitted, MAX_OPTION_VALUE};
+use crate::delegation::Delegation;
+use crate::rules::{ListKind, ManagerRules, Rules};
+
+pub fn emit(m: &ManagerRules, d: &Delegation, header: &str, rules: &Rules) -> Emitted {
+    let lxd = !m.keys.enable_key.is_empty();
+    let cli = if lxd { "lxc" } else { "incus" };
+    let mut notes = Vec::new();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if lxd {
+        pairs.push((m.keys.enable_key.clone(), "true".into()));
+    }
+    for k in ListKind::ALL {
+        let Some(key) = m.key(k) else { continue };
+        if d.list(k).is_empty() {
+            continue;
+        }
+        let mut value = d.list(k).join(&m.syntax.separator);
+        // The manager hands the items to the kernel as one fsconfig value, joined with ':'.
+        let joined = d.list(k).join(":").len();
+        let limit = if m.syntax.value_length_limit > 0 { m.syntax.value_length_limit } else { MAX_OPTION_VALUE };
+        if joined > limit {
+            notes.push(format!(
+                "{key}: the names take {joined} bytes, more than the {limit} the kernel accepts in one value; written as the equivalent hex mask"
+            ));
+            value = format!("{:#x}", d.mask(k, rules));
+        }
+        pairs.push((key.clone(), value));
+    }
+    let mut out = format!("# {header}\n# Unprivileged containers only: a bpffs in the host's user namespace cannot make a token.\n");
+    out.push_str("# In a restricted project these keys need restricted.containers.lowlevel=allow.\n");
+    for (k, v) in &pairs {
+        out.push_str(&format!("{cli} config set INSTANCE {k}={v}\n"));
+    }
+    out.push_str("\n# or, in the instance's YAML:\nconfig:\n");
+    for (k, v) in &pairs {
+        out.push_str(&format!("  {k}: \"{v}\"\n"));
+    }
+    out.push_str(&format!(
+        "# The workload needs these capabilities in the container's user namespace (container root has them): {}\n",
+        d.capabilities.join(" ")
+    ));
+    Emitted { text: out, notes }
+}

@@ -1,0 +1,161 @@
+//! `emit`: the delegation written as configuration, one target per dialect.
+
+pub mod managers;
+pub mod systemd;
+
+use serde::Serialize;
+
+use crate::delegation::Delegation;
+use crate::rules::{ListKind, Rules};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// A systemd drop-in: PrivateBPF=yes, BPFDelegate*=, and what else the token needs.
+    Systemd,
+    /// The bare bpffs option string for `mount -t bpf -o ...`.
+    MountOptions,
+    /// A ready `mount` command.
+    Mount,
+    /// An /etc/fstab line.
+    Fstab,
+    /// A systemd .mount unit.
+    MountUnit,
+    /// `incus config set` lines and YAML.
+    Incus,
+    /// `lxc config set` lines and YAML (LXD).
+    Lxd,
+    /// The delegation and capabilities alone, as JSON.
+    Json,
+}
+
+/// What an emitter produced: the text, and notes for the user (printed on stderr).
+#[derive(Debug, Clone, Default)]
+pub struct Emitted {
+    pub text: String,
+    pub notes: Vec<String>,
+}
+
+/// fsconfig() copies at most 256 bytes per value including the NUL (fs/fsopen.c
+/// strndup_user(..., 256)); a longer value is refused.
+pub const MAX_OPTION_VALUE: usize = 255;
+
+/// The value of one delegate_* option: names joined with ':', or the hex mask when the names
+/// would exceed what the kernel takes in one value (the kernel accepts both).
+pub fn option_value(d: &Delegation, k: ListKind, rules: &Rules, notes: &mut Vec<String>) -> String {
+    let names = d.list(k).join(":");
+    if names.len() <= MAX_OPTION_VALUE {
+        return names;
+    }
+    notes.push(format!(
+        "{}: the names take {} bytes, more than the {MAX_OPTION_VALUE} the kernel accepts in one option value; \
+         written as the equivalent hex mask",
+        k.mount_option(),
+        names.len()
+    ));
+    format!("{:#x}", d.mask(k, rules))
+}
+
+/// `delegate_cmds=...,delegate_maps=...` (lists that are empty are left out).
+pub fn mount_options(d: &Delegation, rules: &Rules, notes: &mut Vec<String>) -> String {
+    ListKind::ALL
+        .iter()
+        .filter(|k| !d.list(**k).is_empty())
+        .map(|k| format!("{}={}", k.mount_option(), option_value(d, *k, rules, notes)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+const OWNERSHIP_NOTE: &str = "A BPF token can only be created in the user namespace that owns the bpffs instance, and never in \
+the initial one (kernel/bpf/token.c). A bpffs mounted from the host is owned by the initial user namespace; the delegating \
+manager must create the instance for the container's user namespace (fsopen in the container, fsconfig by the privileged \
+parent), as systemd's PrivateBPF= and the sandbox of `bpfcap verify` do.";
+
+pub fn emit(target: Target, d: &Delegation, header: &str, rules: &Rules) -> Emitted {
+    let mut notes = Vec::new();
+    let text = match target {
+        Target::MountOptions => format!("{}\n", mount_options(d, rules, &mut notes)),
+        Target::Mount => {
+            let o = mount_options(d, rules, &mut notes);
+            format!("# {header}\n# {OWNERSHIP_NOTE}\nmount -t bpf -o {o} bpffs /sys/fs/bpf\n")
+        }
+        Target::Fstab => {
+            let o = mount_options(d, rules, &mut notes);
+            format!("# {header}\n# {OWNERSHIP_NOTE}\nbpffs /sys/fs/bpf bpf {o} 0 0\n")
+        }
+        Target::MountUnit => {
+            let o = mount_options(d, rules, &mut notes);
+            format!(
+                "# sys-fs-bpf.mount: {header}\n# {OWNERSHIP_NOTE}\n[Unit]\nDescription=BPF filesystem with BPF-token delegation\n\
+                 DefaultDependencies=no\nBefore=local-fs.target\n\n[Mount]\nWhat=bpffs\nWhere=/sys/fs/bpf\nType=bpf\nOptions={o}\n\n\
+                 [Install]\nWantedBy=local-fs.target\n"
+            )
+        }
+        Target::Systemd => return systemd::emit(d, header, rules),
+        Target::Incus => return managers::emit(&rules.incus, d, header, rules),
+        Target::Lxd => return managers::emit(&rules.lxd, d, header, rules),
+        Target::Json => {
+            let doc = serde_json::json!({
+                "schema": crate::report::SCHEMA,
+                "kind": "delegation",
+                "delegation": crate::report::delegation_json(d),
+                "capabilities": d.capabilities,
+                "mount_options": mount_options(d, rules, &mut notes),
+            });
+            let mut s = serde_json::to_string_pretty(&doc).expect("JSON");
+            s.push('\n');
+            s
+        }
+    };
+    Emitted { text, notes }
+}
+
+/// Writes `text` to `path` atomically (temporary file in the same directory, then rename);
+/// refuses to replace an existing file unless `force`.
+pub fn write_atomic(path: &std::path::Path, text: &str, force: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    if !force && path.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} exists; pass --force to replace it", path.display()),
+        ));
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.bpfcap-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        if force {
+            std::fs::rename(&tmp, path)
+        } else {
+            // no-clobber even against a file created meanwhile
+            std::fs::hard_link(&tmp, path).and_then(|_| std::fs::remove_file(&tmp))
+        }
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Items of `d` that Linux `kernel` does not have, and a kernel without tokens.
+pub fn kernel_problems(d: &Delegation, kernel: crate::rules::Version, rules: &Rules) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(since) = rules.token_since()
+        && kernel < since
+    {
+        v.push(format!("BPF tokens and bpffs delegation exist since Linux {since}"));
+    }
+    for k in ListKind::ALL {
+        for item in d.list(k) {
+            if let Some(since) = rules.name_since(k, item)
+                && kernel < since
+            {
+                v.push(format!("{} {item} exists since Linux {since}", k.mount_option()));
+            }
+        }
+    }
+    v
+}

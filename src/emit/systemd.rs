@@ -1,0 +1,85 @@
+//! The systemd drop-in: PrivateBPF=yes, the four BPFDelegate*= settings in systemd's exact
+//! spelling (rules/dialects/systemd.toml, checked bit by bit against systemd's own table), and
+//! the settings a working token needs, each with a comment saying why.
+
+use super::Emitted;
+use crate::delegation::Delegation;
+use crate::rules::{ListKind, Rules};
+
+/// Compares systemd versions like "258.5" and "262".
+fn version_key(v: &str) -> (u32, u32) {
+    let mut it = v.split('.');
+    let a = it.next().and_then(|x| x.trim().parse().ok()).unwrap_or(0);
+    let b = it.next().and_then(|x| x.trim().parse().ok()).unwrap_or(0);
+    (a, b)
+}
+
+pub fn emit(d: &Delegation, header: &str, rules: &Rules) -> Emitted {
+    let sd = &rules.systemd;
+    let mut notes = Vec::new();
+    let mut needs_version = sd.settings.since.clone();
+    let mut lines = Vec::new();
+    let mut unnamed = Vec::new();
+    for k in ListKind::ALL {
+        let mut names = Vec::new();
+        for item in d.list(k) {
+            match sd.name_for(k, item) {
+                Some(n) => {
+                    if version_key(&n.first_version()) > version_key(&needs_version) {
+                        needs_version = n.first_version();
+                    }
+                    names.push(n.systemd.clone());
+                }
+                None => unnamed.push((k, item.clone())),
+            }
+        }
+        if !names.is_empty() {
+            lines.push(format!("# {}: {}", k.mount_option(), d.list(k).join(" ")));
+            lines.push(format!("{}={}", sd.setting(k), names.join(",")));
+        }
+    }
+    for (k, item) in &unnamed {
+        let why = sd
+            .unnamed
+            .iter()
+            .find(|u| u.list == k.json_key() && u.kernel == *item)
+            .map(|u| u.note.clone())
+            .unwrap_or_else(|| "systemd's name table has no entry for it".into());
+        notes.push(format!(
+            "systemd cannot grant {} {item} by name ({why}). Nothing was written for it: BPFDelegate{}=any would grant every \
+             item, and a name that sets another bit would grant something else. Give the service a bpffs made with \
+             {}={item} instead (bpfcap emit --target mount-options / mount-unit), or accept `any` knowingly.",
+            k.mount_option(),
+            match k {
+                ListKind::Commands => "Commands",
+                ListKind::Maps => "Maps",
+                ListKind::Programs => "Programs",
+                ListKind::Attachments => "Attachments",
+            },
+            k.mount_option()
+        ));
+        lines.push(format!("# NOT GRANTED: {} {item}: systemd has no name for it (see bpfcap's note)", k.mount_option()));
+    }
+    let caps = d.capabilities.join(" ");
+    let mut out = format!(
+        "# {header}\n# systemd drop-in (e.g. /etc/systemd/system/UNIT.service.d/bpf-token.conf); needs systemd {needs_version} or newer.\n\
+         [Service]\n\
+         # A private bpffs on /sys/fs/bpf carrying exactly the delegation below (BPF token; systemd 258+).\n\
+         PrivateBPF=yes\n\
+         # The kernel refuses to create a token in the initial user namespace: give the service its own.\n\
+         PrivateUsers=self\n\
+         # Create the mount namespace, and the bpffs in it, after the user namespace, so that the\n\
+         # service's user namespace owns the bpffs (tokens can only be created there).\n\
+         DelegateNamespaces=mnt\n"
+    );
+    for l in &lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "# The token is checked together with these capabilities, in the service's user namespace.\n\
+         CapabilityBoundingSet={caps}\n\
+         AmbientCapabilities={caps}\n"
+    ));
+    Emitted { text: out, notes }
+}
