@@ -152,9 +152,12 @@ pub fn run_analysis(sel: &SelectArgs) -> miette::Result<analysis::Analysis> {
         LoaderArg::Raw => LoaderChoice::Raw,
         LoaderArg::Libbpf => LoaderChoice::Libbpf(analysis::parse_libbpf_versions(&sel.libbpf, r)?),
     };
-    let inputs = input::load_inputs(&sel.paths)?;
+    let (inputs, warnings) = input::load_inputs_with_warnings(&sel.paths)?;
     let opts = Options { programs: sel.programs.clone(), loader, with_optional: sel.with_optional };
-    Ok(analysis::analyse(inputs, &opts, r)?)
+    let mut a = analysis::analyse(inputs, &opts, r)?;
+    // what could not be read inside executables and directories
+    a.requirements.warnings.splice(0..0, warnings);
+    Ok(a)
 }
 
 fn analyze(args: &AnalyzeArgs) -> miette::Result<i32> {

@@ -1,6 +1,20 @@
-//! Finding and reading inputs: object files named on the command line, and BPF objects
+//! Finding and reading inputs: object files named on the command line, executables, shared
+//! libraries and other files that embed BPF objects (see [`embedded`]), and all of these
 //! found by walking directories. Produces (display path, object model) pairs.
+//!
+//! Display paths: a BPF object file is named by its path; an object embedded in another file
+//! by `path#name` (its libbpf skeleton name, when the file gives one unambiguously) or
+//! `path#N` (N: 1-based index among the file's embedded objects, in file order).
+//! [`object_bytes`] turns either form back into the object's bytes.
+//!
+//! Limits: files over [`embedded::MAX_SCAN_SIZE`] (1 GiB) are not read; at most
+//! [`embedded::MAX_EMBEDDED_PER_FILE`] (4096) embedded objects are taken from one file;
+//! directories are walked [`MAX_DEPTH`] (64) levels deep; one object is at most
+//! [`crate::elf::MAX_OBJECT_SIZE`] (256 MiB).
 
+pub mod embedded;
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
@@ -25,21 +39,78 @@ pub enum InputError {
     },
 
     #[error("no BPF objects found under {path}")]
-    #[diagnostic(code(bpfcap::input::empty_dir), help("bpfcap looks for relocatable ELF files for EM_BPF (`clang -target bpf -c` output)"))]
+    #[diagnostic(
+        code(bpfcap::input::empty_dir),
+        help(
+            "bpfcap looks for relocatable ELF files for EM_BPF (`clang -target bpf -c` output), and for such \
+             objects embedded in executables and libraries"
+        )
+    )]
     NoObjects { path: String },
 
     #[error("{path} is not a regular file or directory")]
     #[diagnostic(code(bpfcap::input::not_file), help("pass BPF object files or directories that contain them"))]
     NotFile { path: String },
+
+    #[error("{path} is not a BPF object and embeds none")]
+    #[diagnostic(
+        code(bpfcap::input::not_bpf),
+        help(
+            "pass a BPF object (`clang -target bpf -c` output), a program or library that embeds one (libbpf \
+             skeleton, bpf2go's go:embed, include_bytes!), or a directory to search"
+        )
+    )]
+    NotBpf { path: String },
+
+    #[error("{path} embeds {count} BPF object(s), none of them readable: {first}")]
+    #[diagnostic(
+        code(bpfcap::input::embedded_unreadable),
+        help("the file is truncated or the embedded object is corrupt; rebuild it, or pass the BPF object itself")
+    )]
+    EmbeddedUnreadable { path: String, count: usize, first: String },
+
+    #[error("{path} is larger than {limit} bytes")]
+    #[diagnostic(
+        code(bpfcap::input::too_large),
+        help("bpfcap does not scan files over this size for embedded BPF objects; pass the BPF object itself")
+    )]
+    TooLarge { path: String, limit: u64 },
+
+    #[error("{path} names no embedded BPF object")]
+    #[diagnostic(
+        code(bpfcap::input::no_such_embedded),
+        help("use a name that bpfcap printed for the file: path#N (N counted from 1) or path#skeleton_name")
+    )]
+    NoSuchEmbedded { path: String },
 }
+
+/// Objects read from the inputs: (display path, object), in input order.
+pub type Inputs = Vec<(String, Object)>;
 
 /// Directory walk limits (documented in docs/limits.md).
 pub const MAX_DEPTH: usize = 64;
 
-/// Reads every input path. Files named explicitly must be BPF objects; inside directories,
-/// files that are not BPF objects are skipped silently.
+/// Reads every input path; see [`load_inputs_with_warnings`]. Warnings (embedded objects
+/// that could not be read, files skipped for their size) are printed to standard error.
 pub fn load_inputs(paths: &[PathBuf]) -> Result<Vec<(String, Object)>, InputError> {
+    let (objects, warnings) = load_inputs_with_warnings(paths)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(objects)
+}
+
+/// Reads every input path, returning the objects and the warnings.
+///
+/// A file named explicitly must be a BPF object (any error reading it is an error) or embed
+/// at least one readable BPF object ([`InputError::NotBpf`], [`InputError::EmbeddedUnreadable`]
+/// otherwise). Inside directories, searched recursively in path order, BPF object files must
+/// read, while files that neither are nor embed a BPF object are skipped silently; a
+/// directory must give at least one object. Embedded objects that cannot be read are
+/// warnings, not errors, wherever they are.
+pub fn load_inputs_with_warnings(paths: &[PathBuf]) -> Result<(Inputs, Vec<String>), InputError> {
     let mut out = Vec::new();
+    let mut warnings = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| InputError::Io { path: p.display().to_string(), source: e })?;
         if meta.is_dir() {
@@ -48,29 +119,94 @@ pub fn load_inputs(paths: &[PathBuf]) -> Result<Vec<(String, Object)>, InputErro
             files.sort();
             let before = out.len();
             for f in files {
-                let Ok(bytes) = std::fs::read(&f) else { continue };
-                if !looks_like_bpf(&bytes) {
+                let path = f.display().to_string();
+                let Ok(size) = std::fs::metadata(&f).map(|m| m.len()) else { continue };
+                if size > embedded::MAX_SCAN_SIZE {
+                    if starts_with_elf_magic(&f) {
+                        warnings.push(format!(
+                            "{path}: skipped, larger than {} bytes (not scanned for BPF objects)",
+                            embedded::MAX_SCAN_SIZE
+                        ));
+                    }
                     continue;
                 }
-                let path = f.display().to_string();
-                let object = elf::read_object(&bytes, &elf::object_name(&path))
-                    .map_err(|e| InputError::Object { path: path.clone(), source: e })?;
-                out.push((path, object));
+                let Ok(bytes) = std::fs::read(&f) else { continue };
+                out.extend(load_bytes(&path, &bytes, false, &mut warnings)?);
             }
             if out.len() == before {
                 return Err(InputError::NoObjects { path: p.display().to_string() });
             }
         } else if meta.is_file() {
             let path = p.display().to_string();
+            if meta.len() > embedded::MAX_SCAN_SIZE {
+                return Err(InputError::TooLarge { path, limit: embedded::MAX_SCAN_SIZE });
+            }
             let bytes = std::fs::read(p).map_err(|e| InputError::Io { path: path.clone(), source: e })?;
-            let object = elf::read_object(&bytes, &elf::object_name(&path))
-                .map_err(|e| InputError::Object { path: path.clone(), source: e })?;
-            out.push((path, object));
+            out.extend(load_bytes(&path, &bytes, true, &mut warnings)?);
         } else {
             return Err(InputError::NotFile { path: p.display().to_string() });
         }
     }
-    Ok(out)
+    Ok((out, warnings))
+}
+
+/// The objects of one file: the file itself if it is a BPF object, else those it embeds.
+fn load_bytes(
+    path: &str,
+    bytes: &[u8],
+    explicit: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(String, Object)>, InputError> {
+    if looks_like_bpf(bytes) {
+        let object = elf::read_object(bytes, &elf::object_name(path))
+            .map_err(|e| InputError::Object { path: path.to_string(), source: e })?;
+        return Ok(vec![(path.to_string(), object)]);
+    }
+    let found = embedded::extract(path, bytes);
+    if found.objects.is_empty() && explicit {
+        return Err(match found.warnings.first() {
+            Some(first) if found.candidates > 0 => {
+                InputError::EmbeddedUnreadable { path: path.to_string(), count: found.candidates, first: first.clone() }
+            }
+            _ => InputError::NotBpf { path: path.to_string() },
+        });
+    }
+    warnings.extend(found.warnings);
+    Ok(found.objects.into_iter().map(|o| (o.display, o.object)).collect())
+}
+
+/// The bytes and libbpf object name of one input as [`load_inputs`] names it: a BPF object
+/// file's path, or `path#name` / `path#N` for an embedded object. For loaders (`verify`),
+/// which need the object itself.
+pub fn object_bytes(display: &str) -> Result<(Vec<u8>, String), InputError> {
+    let p = Path::new(display);
+    if p.is_file() {
+        let bytes = std::fs::read(p).map_err(|e| InputError::Io { path: display.to_string(), source: e })?;
+        if looks_like_bpf(&bytes) {
+            return Ok((bytes, elf::object_name(display)));
+        }
+        return Err(InputError::NotBpf { path: display.to_string() });
+    }
+    let Some((file, _)) = display.rsplit_once('#') else {
+        return Err(InputError::NoSuchEmbedded { path: display.to_string() });
+    };
+    let meta = std::fs::metadata(file).map_err(|e| InputError::Io { path: file.to_string(), source: e })?;
+    if meta.len() > embedded::MAX_SCAN_SIZE {
+        return Err(InputError::TooLarge { path: file.to_string(), limit: embedded::MAX_SCAN_SIZE });
+    }
+    let bytes = std::fs::read(file).map_err(|e| InputError::Io { path: file.to_string(), source: e })?;
+    let found = embedded::extract(file, &bytes);
+    let o = found
+        .objects
+        .into_iter()
+        .find(|o| o.display == display || format!("{file}#{}", o.index) == display)
+        .ok_or_else(|| InputError::NoSuchEmbedded { path: display.to_string() })?;
+    Ok((bytes[o.offset..o.offset + o.size].to_vec(), o.object.name))
+}
+
+fn starts_with_elf_magic(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"\x7fELF"
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), InputError> {

@@ -93,12 +93,13 @@ fn reachable<'a>(obj: &'a Object, root: &'a Function) -> Vec<&'a Function> {
             }
             let target = match relocs.get(&i) {
                 Some(RelocTarget::Function { section, sym_offset, .. }) => {
+                    // checked: a hostile symbol value can be anything up to u64::MAX
                     let off = if is_call {
-                        *sym_offset as i64 + (insn.imm as i64 + 1) * 8
+                        (*sym_offset as i64).checked_add((insn.imm as i64 + 1) * 8)
                     } else {
-                        *sym_offset as i64 + insn.imm as i64
+                        (*sym_offset as i64).checked_add(insn.imm as i64)
                     };
-                    function_at(obj, section, off)
+                    off.and_then(|off| function_at(obj, section, off))
                 }
                 None if is_call => function_at(obj, &f.section, f.offset as i64 + (i as i64 + insn.imm as i64 + 1) * 8),
                 _ => None,

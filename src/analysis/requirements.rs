@@ -163,12 +163,14 @@ fn alt_needs(rules: &Rules, alt: &Alternative) -> Vec<Need> {
     v
 }
 
-fn cheapest<'a>(rules: &Rules, alts: &'a [Alternative], have: &BTreeSet<Need>) -> Option<&'a Alternative> {
-    alts.iter().min_by_key(|a| alt_needs(rules, a).iter().filter(|n| !have.contains(n)).count())
+/// The alternative with the fewest items not already `have`; ties go to the first listed.
+fn cheapest<'a>(alts: &'a [Alternative], needs: &[Vec<Need>], have: &dyn Fn(&Need) -> bool) -> Option<(&'a Alternative, usize)> {
+    alts.iter().enumerate().min_by_key(|(i, _)| needs[*i].iter().filter(|n| !have(n)).count()).map(|(i, a)| (a, i))
 }
 
-fn satisfied<'a>(rules: &Rules, alts: &'a [Alternative], have: &BTreeSet<Need>) -> Option<&'a Alternative> {
-    alts.iter().find(|a| alt_needs(rules, a).iter().all(|n| have.contains(n)))
+/// The first alternative whose items are all `have`.
+fn satisfied<'a>(alts: &'a [Alternative], needs: &[Vec<Need>], have: &dyn Fn(&Need) -> bool) -> Option<(&'a Alternative, usize)> {
+    alts.iter().enumerate().find(|(i, _)| needs[*i].iter().all(have)).map(|(i, a)| (a, i))
 }
 
 fn reason(obj: &Object, text: String) -> Reason {
@@ -420,11 +422,21 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
             prev.insert(Need::list(ListKind::Attachments, a));
         }
     }
+    // the items (with capabilities) of every alternative of every step, computed once
+    let step_needs: Vec<Vec<Vec<Need>>> = steps.iter().map(|s| s.alternatives.iter().map(|a| alt_needs(rules, a)).collect()).collect();
     let mut out = base.clone();
     for _round in 0..8 {
+        // For each need of the previous round: the sources that require it (None: the
+        // object itself; Some(step)): an alternative covered by other sources is free.
+        let sources: BTreeMap<&Need, BTreeSet<Option<&str>>> = out
+            .required
+            .iter()
+            .map(|(n, rs)| (n, rs.iter().filter(|x| !x.note).map(|x| x.loader_step.as_deref()).collect()))
+            .collect();
         let mut r = base.clone();
         let mut reset: BTreeSet<String> = BTreeSet::new();
-        for step in &steps {
+        for (si, step) in steps.iter().enumerate() {
+            let needs = &step_needs[si];
             let affected = match triggered(step, obj, all, progs) {
                 Ok(Some(a)) => a,
                 Ok(None) => continue,
@@ -454,20 +466,16 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                 text,
                 ..Reason::default()
             };
-            let add_alt = |r: &mut Requirements, alt: &Alternative, text: String, program: Option<&ProgramInfo>| {
-                for n in alt_needs(rules, alt) {
-                    r.add(n, step_reason(text.clone(), program));
+            let add_alt = |r: &mut Requirements, alt_needs: &[Need], text: String, program: Option<&ProgramInfo>| {
+                for n in alt_needs {
+                    r.add(n.clone(), step_reason(text.clone(), program));
                 }
             };
             // What the previous round needed for reasons other than this step: an alternative
             // those needs already cover costs nothing, so it is preferred.
-            let core: BTreeSet<Need> = out
-                .required
-                .iter()
-                .filter(|(_, rs)| rs.iter().any(|x| !x.note && x.loader_step.as_deref() != Some(step.id.as_str())))
-                .map(|(n, _)| n.clone())
-                .collect();
-            let sat = satisfied(rules, &step.alternatives, &core).or_else(|| satisfied(rules, &step.alternatives, &prev));
+            let in_core = |n: &Need| sources.get(n).is_some_and(|src| src.iter().any(|x| *x != Some(step.id.as_str())));
+            let in_prev = |n: &Need| prev.contains(n);
+            let sat = satisfied(&step.alternatives, needs, &in_core).or_else(|| satisfied(&step.alternatives, needs, &in_prev));
             let (effect, arg) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
             // A fallback that breaks a loaded program makes the step as good as fatal for it.
             let mut broken: Vec<(&ProgramInfo, String, String)> = Vec::new();
@@ -486,16 +494,16 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                 }
             }
             if step.on_failure == "fatal" || !broken.is_empty() {
-                let alt = sat.or_else(|| cheapest(rules, &step.alternatives, &core)).expect("alternatives");
+                let (_, ai) = sat.or_else(|| cheapest(&step.alternatives, needs, &in_core)).expect("alternatives");
                 if broken.is_empty() {
                     let who = if affected.is_empty() { String::new() } else { format!(" (for {})", names(&affected)) };
-                    add_alt(&mut r, alt, format!("libbpf {}{who}; bpf_object__load fails if this is refused", lc_first(&step.what)), None);
+                    add_alt(&mut r, &needs[ai], format!("libbpf {}{who}; bpf_object__load fails if this is refused", lc_first(&step.what)), None);
                 }
                 for (p, from, text) in &broken {
                     let site = p.helper_calls.iter().find(|c| format!("bpf_{}", c.name) == *from);
-                    for n in alt_needs(rules, alt) {
+                    for n in &needs[ai] {
                         r.add(
-                            n,
+                            n.clone(),
                             Reason {
                                 helper: Some(from.clone()),
                                 location: site.and_then(|s| s.location.clone()),
@@ -506,18 +514,17 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                 }
                 continue;
             }
-            if let Some(alt) = sat {
+            if let Some((_, ai)) = sat {
                 // The probe succeeds with what is delegated anyway: note that libbpf uses it.
-                let needs = alt_needs(rules, alt);
-                if needs.iter().all(|n| r.required.contains_key(n)) {
-                    for n in needs {
-                        r.add(n, Reason { note: true, ..step_reason(format!("also used by libbpf: {}", lc_first(&step.what)), None) });
+                if needs[ai].iter().all(|n| r.required.contains_key(n)) {
+                    for n in &needs[ai] {
+                        r.add(n.clone(), Reason { note: true, ..step_reason(format!("also used by libbpf: {}", lc_first(&step.what)), None) });
                     }
                 }
                 continue;
             }
-            let alt = cheapest(rules, &step.alternatives, &prev).expect("alternatives");
-            let mut optional_items = alt_needs(rules, alt);
+            let (_, ai) = cheapest(&step.alternatives, needs, &in_prev).expect("alternatives");
+            let mut optional_items = needs[ai].clone();
             if effect == "reset_expected_attach_type" {
                 for p in &affected {
                     if let Some(a) = &p.load_attach_type
@@ -531,7 +538,7 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                                 format!(
                                     "libbpf's probe ({}) fails without {}, so libbpf loads {} with expected attach type 0 instead of {a}; the kernel reads 0 as {zero}",
                                     step.id,
-                                    list_needs(&alt_needs(rules, alt)),
+                                    list_needs(&needs[ai]),
                                     p.name
                                 ),
                                 Some(p),

@@ -249,9 +249,9 @@ impl Btf {
             let (rid, t) = self.skip_mods(id)?;
             match t.kind {
                 KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FLOAT | KIND_DATASEC => {
-                    return u32::try_from(mult * t.size_or_type as u64).ok();
+                    return u32::try_from(mult.checked_mul(t.size_or_type as u64)?).ok();
                 }
-                KIND_PTR => return u32::try_from(mult * 8).ok(),
+                KIND_PTR => return u32::try_from(mult.checked_mul(8)?).ok(),
                 KIND_ARRAY => {
                     if let TypeData::Array { elem, nelems } = t.data {
                         mult = mult.checked_mul(nelems as u64)?;
@@ -276,15 +276,20 @@ impl Btf {
 
     /// Names of struct types reachable by value from `id` (through members and arrays, not
     /// through pointers), plus `__kptr`-style type tags on pointer members.
+    /// Each type is visited once: a struct that contains another by several paths (or, in a
+    /// hostile object, itself) must not make the walk exponential.
     pub fn embedded_names(&self, id: u32, out: &mut Vec<String>) {
-        self.embedded_inner(id, out, 0);
+        self.embedded_inner(id, out, 0, &mut std::collections::BTreeSet::new());
     }
 
-    fn embedded_inner(&self, id: u32, out: &mut Vec<String>, depth: usize) {
+    fn embedded_inner(&self, id: u32, out: &mut Vec<String>, depth: usize, seen: &mut std::collections::BTreeSet<u32>) {
         if depth > MAX_CHAIN {
             return;
         }
-        let Some((_, t)) = self.skip_mods(id) else { return };
+        let Some((rid, t)) = self.skip_mods(id) else { return };
+        if !seen.insert(rid) {
+            return;
+        }
         match t.kind {
             KIND_STRUCT | KIND_UNION => {
                 if !t.name.is_empty() {
@@ -311,13 +316,13 @@ impl Btf {
                             }
                             continue;
                         }
-                        self.embedded_inner(m.type_id, out, depth + 1);
+                        self.embedded_inner(m.type_id, out, depth + 1, seen);
                     }
                 }
             }
             KIND_ARRAY => {
                 if let TypeData::Array { elem, .. } = t.data {
-                    self.embedded_inner(elem, out, depth + 1);
+                    self.embedded_inner(elem, out, depth + 1, seen);
                 }
             }
             _ => {}

@@ -237,9 +237,10 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             for (addr, mname) in &syms {
                 let off = *addr as usize;
                 let field = |i: usize| -> Result<u32, ElfError> {
-                    let p = off + i * 4;
+                    // checked: the symbol value (`off`) is whatever the file says
+                    let p = off.checked_add(i * 4).unwrap_or(usize::MAX);
                     let b: [u8; 4] = d
-                        .get(p..p + 4)
+                        .get(p..p.saturating_add(4))
                         .ok_or_else(|| ElfError::Malformed(format!("legacy map {mname} is truncated")))?
                         .try_into()
                         .expect("4 bytes");

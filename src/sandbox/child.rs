@@ -189,7 +189,9 @@ fn run() -> Result<LoadOutcome, ChildError> {
 
     // Read the object while still host root: the sandbox's uid must not need
     // read access to the caller's files.
-    let object = std::fs::read(&req.object).map_err(|e| err("read_object", &e))?;
+    // `object` may name an object embedded in an executable (`path#name`, `path#N`).
+    let (object, object_name) = crate::input::object_bytes(&req.object.to_string_lossy())
+        .map_err(|e| err_msg("read_object", None, e.to_string()))?;
 
     // Supplementary groups cannot be changed once setgroups is denied.
     // SAFETY: an empty group list.
@@ -253,7 +255,7 @@ fn run() -> Result<LoadOutcome, ChildError> {
     drop_caps(&req.caps)?;
     arm_pdeathsig(parent)?;
 
-    load(&req, &object, root.as_fd())
+    load(&req, &object, &object_name, root.as_fd())
 }
 
 /// Where the delegated bpffs is mounted inside the sandbox (as systemd's PrivateBPF= does).
@@ -263,17 +265,15 @@ const BPFFS_PATH: &std::ffi::CStr = c"/sys/fs/bpf";
 fn load(
     req: &LoadRequest,
     object: &[u8],
+    object_name: &str,
     bpffs: BorrowedFd<'_>,
 ) -> Result<LoadOutcome, ChildError> {
     libbpf_rs::set_print(Some((PrintLevel::Debug, capture_print)));
 
     let token_path = CString::new(format!("/proc/self/fd/{}", bpffs.as_raw_fd())).expect("no NUL");
-    let stem = req
-        .object
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "object".into());
-    let name = CString::new(stem.replace('\0', "")).expect("no NUL");
+    // libbpf's own name for the object (as bpf_object__open_file would derive it), so that
+    // internal map names match the analysis
+    let name = CString::new(object_name.replace('\0', "")).expect("no NUL");
     let opts = libbpf_sys::bpf_object_open_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as libbpf_sys::size_t,
         object_name: name.as_ptr(),

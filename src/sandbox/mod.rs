@@ -610,7 +610,13 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
             "`programs` is an empty list; use None to load all programs".into(),
         ));
     }
-    std::fs::File::open(&req.object)
+    // the object file, or the executable an embedded object (`path#name`) lives in
+    let display = req.object.to_string_lossy();
+    let file = match display.rsplit_once('#') {
+        Some((f, _)) if !req.object.exists() => PathBuf::from(f),
+        _ => req.object.clone(),
+    };
+    std::fs::File::open(&file)
         .and_then(|mut f| f.read(&mut [0u8; 4]))
         .map_err(|source| SandboxError::Object {
             path: req.object.clone(),

@@ -1,0 +1,621 @@
+//! BPF objects embedded in other files: executables and shared libraries that carry their
+//! BPF object as bytes (libbpf skeletons from `bpftool gen skeleton`, Go's `//go:embed` with
+//! bpf2go, Rust's `include_bytes!` with libbpf-cargo or aya), static archives, or raw blobs.
+//!
+//! Finding them needs nothing but the bytes:
+//!
+//! 1. every `\x7fELF` occurrence whose ELF header says relocatable (`ET_REL`) for `EM_BPF`,
+//!    in either byte order, is a candidate (the host file's own header is not: it is an
+//!    executable or shared object, or for another machine);
+//! 2. a candidate's extent is the furthest of its ELF header, its section header table
+//!    (`e_shoff + e_shnum * e_shentsize`), every section's `sh_offset + sh_size` (except
+//!    `SHT_NOBITS`) and its program header table, if any; every one must lie inside the file,
+//!    or the candidate is reported as unreadable (a truncated file, or a corrupt object);
+//! 3. scanning resumes after a candidate's extent, so bytes inside an object are never
+//!    mistaken for another one; objects may sit at any offset (no alignment is assumed).
+//!
+//! Candidates are numbered from 1 in file order; the numbers are stable whether or not a
+//! candidate could be read. The work is linear in the file size.
+//!
+//! # Naming
+//!
+//! A skeleton sets `s->name = "xxx_bpf"` and lists the object's map and program names as
+//! C strings next to it (`s->maps[i].name`, `s->progs[i].name`); libbpf then opens the
+//! object under that name, which prefixes its internal maps (`xxx_bpf.rodata` becomes
+//! `xxx_bpf` cut to 8 characters + `.rodata`). [`skeleton_name`] looks for that name among the
+//! NUL-terminated strings of the file outside every embedded object, and accepts a name only
+//! if every program name of the object is among them too, and the name is the only one that
+//!
+//! - gives exactly the internal map names found in the file, when the object has internal
+//!   maps whose names depend on the object name (`.data`, `.rodata`, `.bss`, `.kconfig`), or
+//! - when that leaves several (or there are no such maps), is the only C identifier
+//!   immediately followed, as the next string, by one of the object's map or program names
+//!   (the order in which compilers lay out the skeleton's string literals).
+//!
+//! Anything else (no skeleton, Go, Rust, raw bytes, an ambiguous file) gives no name.
+
+use std::collections::{BTreeSet, HashSet};
+
+use crate::elf;
+use crate::model::{MapOrigin, Object};
+
+/// At most this many embedded BPF objects (readable or not) are taken from one file; the
+/// scan stops there with a warning.
+pub const MAX_EMBEDDED_PER_FILE: usize = 4096;
+
+/// Files larger than this are not read (1 GiB): an explicitly named file is an error, a file
+/// met in a directory walk is skipped (with a warning if it is an ELF file).
+pub const MAX_SCAN_SIZE: u64 = 1 << 30;
+
+/// Longest string considered as a skeleton name.
+const MAX_NAME_LEN: usize = 128;
+
+const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
+const ET_REL: u16 = 1;
+const EM_BPF: u16 = 247;
+const SHT_NULL: u32 = 0;
+const SHT_NOBITS: u32 = 8;
+
+/// One `\x7fELF` occurrence whose header says relocatable EM_BPF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// 1-based, in file order.
+    pub index: usize,
+    /// Offset of the object's first byte in the file.
+    pub offset: usize,
+    /// The object's size in bytes, or why it cannot be determined within the file.
+    pub size: Result<usize, String>,
+}
+
+/// What [`scan`] found in one file.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    pub candidates: Vec<Candidate>,
+    /// True when the scan stopped at [`MAX_EMBEDDED_PER_FILE`].
+    pub capped: bool,
+}
+
+/// Finds every embedded BPF ELF object candidate in `bytes` (see the module documentation).
+pub fn scan(bytes: &[u8]) -> Scan {
+    let mut s = Scan::default();
+    let mut from = 0;
+    while let Some(pos) = find_magic(bytes, from) {
+        let rest = &bytes[pos..];
+        let Some(hdr) = bpf_header(rest) else {
+            from = pos + 1;
+            continue;
+        };
+        if s.candidates.len() == MAX_EMBEDDED_PER_FILE {
+            s.capped = true;
+            break;
+        }
+        let size = extent(rest, hdr);
+        from = match &size {
+            Ok(n) => pos + (*n).max(ELF_MAGIC.len()),
+            Err(_) => pos + ELF_MAGIC.len(),
+        };
+        s.candidates.push(Candidate { index: s.candidates.len() + 1, offset: pos, size });
+    }
+    s
+}
+
+/// The next `\x7fELF` at or after `from` (Horspool: the byte under the window's last
+/// position says how far the window can move, up to 4 bytes at a time).
+fn find_magic(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(&last) = b.get(i + 3) {
+        let shift = match last {
+            b'F' if b[i..i + 3] == ELF_MAGIC[..3] => return Some(i),
+            b'L' => 1,
+            b'E' => 2,
+            0x7f => 3,
+            _ => 4,
+        };
+        i += shift;
+    }
+    None
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    is64: bool,
+    le: bool,
+}
+
+/// Reads fixed-size integers at offsets of one byte slice, in one byte order.
+struct Rd<'a> {
+    b: &'a [u8],
+    le: bool,
+}
+
+impl Rd<'_> {
+    fn bytes<const N: usize>(&self, o: usize) -> Option<[u8; N]> {
+        self.b.get(o..o.checked_add(N)?)?.try_into().ok()
+    }
+    fn u16(&self, o: usize) -> Option<u16> {
+        let a = self.bytes::<2>(o)?;
+        Some(if self.le { u16::from_le_bytes(a) } else { u16::from_be_bytes(a) })
+    }
+    fn u32(&self, o: usize) -> Option<u32> {
+        let a = self.bytes::<4>(o)?;
+        Some(if self.le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) })
+    }
+    fn u64(&self, o: usize) -> Option<u64> {
+        let a = self.bytes::<8>(o)?;
+        Some(if self.le { u64::from_le_bytes(a) } else { u64::from_be_bytes(a) })
+    }
+    /// A 32-bit field in ELF32, a 64-bit one in ELF64.
+    fn word(&self, is64: bool, o32: usize, o64: usize) -> Option<u64> {
+        if is64 { self.u64(o64) } else { self.u32(o32).map(u64::from) }
+    }
+}
+
+/// The identification and the fields common to ELF32 and ELF64 (e_type, e_machine,
+/// e_version): a relocatable object for EM_BPF.
+fn bpf_header(b: &[u8]) -> Option<Header> {
+    if b.len() < 24 || &b[..4] != ELF_MAGIC {
+        return None;
+    }
+    let is64 = match b[4] {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let le = match b[5] {
+        1 => true,
+        2 => false,
+        _ => return None,
+    };
+    if b[6] != 1 {
+        return None;
+    }
+    let r = Rd { b, le };
+    (r.u16(16)? == ET_REL && r.u16(18)? == EM_BPF && r.u32(20)? == 1).then_some(Header { is64, le })
+}
+
+/// The object's size, from its headers, checked against `b` (the rest of the file).
+fn extent(b: &[u8], h: Header) -> Result<usize, String> {
+    let avail = b.len() as u64;
+    let past_end = |what: String, end: u64| {
+        format!("{what} ends at +{end:#x}, past the end of the file ({avail:#x} bytes left): the file is truncated or the object corrupt")
+    };
+    let r = Rd { b, le: h.le };
+    let ehdr_size: u64 = if h.is64 { 64 } else { 52 };
+    if avail < ehdr_size {
+        return Err(past_end("the ELF header".into(), ehdr_size));
+    }
+    let cut = || "the ELF header is cut off".to_string();
+    let phoff = r.word(h.is64, 28, 32).ok_or_else(cut)?;
+    let shoff = r.word(h.is64, 32, 40).ok_or_else(cut)?;
+    let (o_eh, o_phent, o_phnum, o_shent, o_shnum) = if h.is64 { (52, 54, 56, 58, 60) } else { (40, 42, 44, 46, 48) };
+    let ehsize = u64::from(r.u16(o_eh).ok_or_else(cut)?);
+    let phentsize = u64::from(r.u16(o_phent).ok_or_else(cut)?);
+    let phnum = u64::from(r.u16(o_phnum).ok_or_else(cut)?);
+    let shentsize = u64::from(r.u16(o_shent).ok_or_else(cut)?);
+    let shnum_field = u64::from(r.u16(o_shnum).ok_or_else(cut)?);
+
+    if shoff == 0 {
+        return Err("no section header table (e_shoff is 0)".into());
+    }
+    let want = if h.is64 { 64 } else { 40 };
+    if shentsize != want {
+        return Err(format!("section header entry size {shentsize}, expected {want}"));
+    }
+    // Section header i: (sh_type, sh_offset, sh_size).
+    let section = |i: u64| -> Option<(u32, u64, u64)> {
+        let base = usize::try_from(shoff.checked_add(i.checked_mul(shentsize)?)?).ok()?;
+        let ty = r.u32(base + 4)?;
+        let (off, size) = if h.is64 {
+            (r.u64(base + 24)?, r.u64(base + 32)?)
+        } else {
+            (u64::from(r.u32(base + 16)?), u64::from(r.u32(base + 20)?))
+        };
+        Some((ty, off, size))
+    };
+    // More than 0xff00 sections: the count is in section 0's sh_size.
+    let shnum = if shnum_field == 0 {
+        match section(0) {
+            Some((_, _, n)) => n,
+            None => return Err(past_end("the section header table".into(), shoff.saturating_add(shentsize))),
+        }
+    } else {
+        shnum_field
+    };
+    let table_end = shnum.checked_mul(shentsize).and_then(|n| n.checked_add(shoff)).unwrap_or(u64::MAX);
+    if table_end > avail {
+        return Err(past_end(format!("the section header table ({shnum} entries)"), table_end));
+    }
+    let mut end = ehsize.max(ehdr_size).max(table_end);
+    for i in 0..shnum {
+        let (ty, off, size) = section(i).expect("inside the table checked above");
+        if ty == SHT_NULL || ty == SHT_NOBITS {
+            continue;
+        }
+        let e = off.saturating_add(size);
+        if e > avail {
+            return Err(past_end(format!("section {i}"), e));
+        }
+        end = end.max(e);
+    }
+    if phoff != 0 && phnum != 0 {
+        let e = phnum.checked_mul(phentsize).and_then(|n| n.checked_add(phoff)).unwrap_or(u64::MAX);
+        if e > avail {
+            return Err(past_end("the program header table".into(), e));
+        }
+        end = end.max(e);
+    }
+    if end > elf::MAX_OBJECT_SIZE {
+        return Err(format!("{end} bytes, more than the {} bytes bpfcap reads as one object", elf::MAX_OBJECT_SIZE));
+    }
+    usize::try_from(end).map_err(|_| "too large for this platform".to_string())
+}
+
+/// A copy of `data` that starts 8-byte aligned: the ELF reader reads its structures in place
+/// and needs them aligned, which an object embedded at an arbitrary offset is not.
+pub fn aligned_copy(data: &[u8]) -> AlignedBytes {
+    let mut buf = vec![0u8; data.len() + 8];
+    let start = match buf.as_ptr().align_offset(8) {
+        s if s < 8 => s,
+        _ => 0,
+    };
+    buf[start..start + data.len()].copy_from_slice(data);
+    AlignedBytes { buf, start, len: data.len() }
+}
+
+/// Bytes at an 8-byte-aligned address (see [`aligned_copy`]).
+pub struct AlignedBytes {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl std::ops::Deref for AlignedBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
+/// The NUL-terminated strings of a file (preceded by a NUL too, so whole C strings), made of
+/// the characters of C identifiers and '.', outside given byte ranges, in file order.
+pub struct Strings<'a> {
+    list: Vec<(usize, &'a str)>,
+    set: HashSet<&'a str>,
+}
+
+impl<'a> Strings<'a> {
+    /// `exclude`: byte ranges (start, end) to leave out, sorted by start.
+    pub fn new(bytes: &'a [u8], exclude: &[(usize, usize)]) -> Self {
+        let is_tok = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
+        let mut list = Vec::new();
+        let mut gaps = Vec::new();
+        let mut at = 0;
+        for &(s, e) in exclude {
+            if s > at {
+                gaps.push((at, s));
+            }
+            at = at.max(e);
+        }
+        gaps.push((at.min(bytes.len()), bytes.len()));
+        for (gs, ge) in gaps {
+            let g = &bytes[gs..ge];
+            let mut j = 1;
+            while j < g.len() {
+                if !(is_tok(g[j]) && g[j - 1] == 0) {
+                    j += 1;
+                    continue;
+                }
+                let st = j;
+                while j < g.len() && is_tok(g[j]) {
+                    j += 1;
+                }
+                if j < g.len() && g[j] == 0 && j - st <= MAX_NAME_LEN {
+                    let s = std::str::from_utf8(&g[st..j]).expect("ASCII");
+                    list.push((gs + st, s));
+                }
+            }
+        }
+        let set = list.iter().map(|&(_, s)| s).collect();
+        Strings { list, set }
+    }
+
+    pub fn contains(&self, s: &str) -> bool {
+        self.set.contains(s)
+    }
+
+    /// The strings that come right after each other (`a\0b\0`), as (a, b).
+    fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.list.windows(2).filter(|w| w[0].0 + w[0].1.len() + 1 == w[1].0).map(|w| (w[0].1, w[1].1))
+    }
+}
+
+fn is_c_identifier(s: &str) -> bool {
+    let mut c = s.bytes();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == b'_') && c.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The libbpf skeleton name of an embedded object, if the file names it unambiguously (see
+/// the module documentation). `strings` must leave out every embedded object's bytes.
+pub fn skeleton_name(strings: &Strings<'_>, obj: &Object) -> Option<String> {
+    if obj.programs.is_empty() || !obj.programs.iter().all(|p| strings.contains(&p.name)) {
+        return None;
+    }
+    // Internal maps whose names carry the object name, by the section libbpf names them after.
+    let prefixed: Vec<&str> = obj
+        .maps
+        .iter()
+        .filter(|m| matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig))
+        .map(|m| m.section.as_str())
+        .filter(|sec| elf::internal_map_name("", sec) != elf::internal_map_name("x", sec))
+        .collect();
+    let fixed: HashSet<&str> = obj
+        .programs
+        .iter()
+        .map(|p| p.name.as_str())
+        .chain(
+            obj.maps
+                .iter()
+                .filter(|m| {
+                    !(matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig) && prefixed.contains(&m.section.as_str()))
+                })
+                .map(|m| m.name.as_str()),
+        )
+        .collect();
+    let candidate = |x: &str| is_c_identifier(x) && !fixed.contains(x);
+    let names_under = |x: &str| -> Vec<String> { prefixed.iter().map(|sec| elf::internal_map_name(x, sec)).collect() };
+    let followed_by_own_name = |x: &str, next: &str| fixed.contains(next) || names_under(x).iter().any(|n| n == next);
+
+    let unique = |set: BTreeSet<&str>| (set.len() == 1).then(|| set.into_iter().next().expect("one").to_string());
+    if !prefixed.is_empty() {
+        let by_maps: BTreeSet<&str> = strings
+            .set
+            .iter()
+            .copied()
+            .filter(|x| candidate(x) && names_under(x).iter().all(|n| strings.contains(n)))
+            .collect();
+        if by_maps.len() <= 1 {
+            return unique(by_maps);
+        }
+        let adjacent: BTreeSet<&str> =
+            strings.pairs().filter(|(x, next)| by_maps.contains(x) && followed_by_own_name(x, next)).map(|(x, _)| x).collect();
+        return unique(adjacent);
+    }
+    let adjacent: BTreeSet<&str> =
+        strings.pairs().filter(|(x, next)| candidate(x) && followed_by_own_name(x, next)).map(|(x, _)| x).collect();
+    unique(adjacent)
+}
+
+/// One embedded object that was read.
+#[derive(Debug, Clone)]
+pub struct EmbeddedObject {
+    /// 1-based index among the file's candidates.
+    pub index: usize,
+    pub offset: usize,
+    pub size: usize,
+    /// The skeleton name, when one was found (it is then also the object's name).
+    pub skeleton_name: Option<String>,
+    /// How inputs name it: `path#name` when a skeleton name was found and no other object
+    /// in the file has it, `path#N` otherwise.
+    pub display: String,
+    pub object: Object,
+}
+
+/// Everything [`extract`] found in one file.
+#[derive(Debug, Clone, Default)]
+pub struct Extracted {
+    pub objects: Vec<EmbeddedObject>,
+    /// Candidates seen, readable or not.
+    pub candidates: usize,
+    /// One line per candidate that could not be read, and one if the scan was capped.
+    pub warnings: Vec<String>,
+}
+
+/// Scans `bytes` (the contents of the file `path`) and reads every embedded BPF object.
+/// Objects are named by their skeleton name, or `<file stem>_<N>` (see
+/// [`crate::elf::object_name`] for the stem).
+pub fn extract(path: &str, bytes: &[u8]) -> Extracted {
+    let scan = scan(bytes);
+    let mut out = Extracted { candidates: scan.candidates.len(), ..Default::default() };
+    let stem = elf::object_name(path);
+    let mut ranges = Vec::new();
+    for c in &scan.candidates {
+        let size = match &c.size {
+            Ok(n) => *n,
+            Err(why) => {
+                out.warnings.push(format!("{path}#{}: embedded BPF object at offset {:#x} is unreadable: {why}", c.index, c.offset));
+                continue;
+            }
+        };
+        ranges.push((c.offset, c.offset + size));
+        let data = aligned_copy(&bytes[c.offset..c.offset + size]);
+        match elf::read_object(&data, &format!("{stem}_{}", c.index)) {
+            Ok(object) => out.objects.push(EmbeddedObject {
+                index: c.index,
+                offset: c.offset,
+                size,
+                skeleton_name: None,
+                display: String::new(),
+                object,
+            }),
+            Err(e) => out.warnings.push(format!(
+                "{path}#{}: embedded BPF object at offset {:#x} ({size} bytes) is unreadable: {e}",
+                c.index, c.offset
+            )),
+        }
+    }
+    if scan.capped {
+        out.warnings.push(format!(
+            "{path}: stopped after {MAX_EMBEDDED_PER_FILE} embedded BPF objects (the per-file limit); the rest were not read"
+        ));
+    }
+    if !out.objects.is_empty() {
+        let strings = Strings::new(bytes, &ranges);
+        for o in &mut out.objects {
+            if let Some(name) = skeleton_name(&strings, &o.object) {
+                // The name changes internal map names: read the object again under it.
+                let data = aligned_copy(&bytes[o.offset..o.offset + o.size]);
+                if let Ok(object) = elf::read_object(&data, &name) {
+                    o.object = object;
+                    o.skeleton_name = Some(name);
+                }
+            }
+        }
+    }
+    let names: Vec<Option<String>> = out.objects.iter().map(|o| o.skeleton_name.clone()).collect();
+    for o in &mut out.objects {
+        o.display = match &o.skeleton_name {
+            Some(n) if names.iter().filter(|m| m.as_ref() == Some(n)).count() == 1 => format!("{path}#{n}"),
+            _ => format!("{path}#{}", o.index),
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal ELF64 relocatable header for EM_BPF with `shnum` sections, table at `shoff`.
+    fn header(le: bool, shoff: u64, shnum: u16) -> Vec<u8> {
+        let mut h = vec![0u8; 64];
+        h[..4].copy_from_slice(ELF_MAGIC);
+        h[4] = 2;
+        h[5] = if le { 1 } else { 2 };
+        h[6] = 1;
+        let put16 = |h: &mut Vec<u8>, o: usize, v: u16| {
+            h[o..o + 2].copy_from_slice(&if le { v.to_le_bytes() } else { v.to_be_bytes() })
+        };
+        put16(&mut h, 16, ET_REL);
+        put16(&mut h, 18, EM_BPF);
+        h[20..24].copy_from_slice(&if le { 1u32.to_le_bytes() } else { 1u32.to_be_bytes() });
+        h[40..48].copy_from_slice(&if le { shoff.to_le_bytes() } else { shoff.to_be_bytes() });
+        put16(&mut h, 52, 64);
+        put16(&mut h, 58, 64);
+        put16(&mut h, 60, shnum);
+        h
+    }
+
+    #[test]
+    fn extent_covers_header_table_and_sections() {
+        for le in [true, false] {
+            // Header, one section's data (16 bytes at 64), then two section headers at 80.
+            let mut o = header(le, 80, 2);
+            o.extend_from_slice(&[0xaa; 16]);
+            o.extend_from_slice(&[0; 64]); // SHT_NULL
+            let mut sh = vec![0u8; 64];
+            let w32 = |v: u32| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+            let w64 = |v: u64| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+            sh[4..8].copy_from_slice(&w32(1));
+            sh[24..32].copy_from_slice(&w64(64));
+            sh[32..40].copy_from_slice(&w64(16));
+            o.extend_from_slice(&sh);
+            let mut file = b"junk\x7fELF\x7f".to_vec();
+            file.extend_from_slice(&o);
+            file.extend_from_slice(b"trailing");
+            let s = scan(&file);
+            assert_eq!(s.candidates, vec![Candidate { index: 1, offset: 9, size: Ok(o.len()) }]);
+            // Cut inside the section header table: unreadable, not a panic.
+            let s = scan(&file[..9 + 100]);
+            assert_eq!(s.candidates.len(), 1);
+            assert!(s.candidates[0].size.as_ref().unwrap_err().contains("past the end"), "{:?}", s.candidates[0]);
+        }
+    }
+
+    #[test]
+    fn section_beyond_the_file_is_reported() {
+        let mut o = header(true, 64, 2);
+        o.extend_from_slice(&[0; 64]);
+        let mut sh = vec![0u8; 64];
+        sh[4..8].copy_from_slice(&1u32.to_le_bytes());
+        sh[24..32].copy_from_slice(&0x1000u64.to_le_bytes());
+        sh[32..40].copy_from_slice(&16u64.to_le_bytes());
+        o.extend_from_slice(&sh);
+        let s = scan(&o);
+        assert!(s.candidates[0].size.as_ref().unwrap_err().starts_with("section 1 ends at +0x1010"));
+    }
+
+    #[test]
+    fn host_headers_and_garbage_are_not_candidates() {
+        let mut exec = header(true, 0, 0);
+        exec[16] = 2; // ET_EXEC
+        assert!(scan(&exec).candidates.is_empty());
+        let mut other = header(true, 0, 0);
+        other[18] = 62; // EM_X86_64
+        assert!(scan(&other).candidates.is_empty());
+        assert!(scan(b"\x7fEL").candidates.is_empty());
+        assert!(scan(b"").candidates.is_empty());
+        // A header with no section header table is a candidate, but unreadable.
+        let s = scan(&header(true, 0, 0));
+        assert_eq!(s.candidates.len(), 1);
+        assert!(s.candidates[0].size.is_err());
+    }
+
+    #[test]
+    fn the_scan_stops_at_the_per_file_limit() {
+        let one = header(true, 0, 0);
+        let blob: Vec<u8> = std::iter::repeat_n(&one[..], MAX_EMBEDDED_PER_FILE + 3).flatten().copied().collect();
+        let s = scan(&blob);
+        assert!(s.capped);
+        assert_eq!(s.candidates.len(), MAX_EMBEDDED_PER_FILE);
+        assert_eq!(s.candidates.last().unwrap().index, MAX_EMBEDDED_PER_FILE);
+        let e = extract("blob", &blob);
+        assert!(e.objects.is_empty());
+        assert_eq!(e.warnings.len(), MAX_EMBEDDED_PER_FILE + 1);
+        assert!(e.warnings.last().unwrap().contains("per-file limit"));
+    }
+
+    #[test]
+    fn huge_counts_do_not_overflow() {
+        let mut h = header(true, u64::MAX - 8, 0xffff);
+        h.extend_from_slice(&[0; 64]);
+        assert!(scan(&h).candidates[0].size.is_err());
+    }
+
+    #[test]
+    fn strings_are_whole_nul_terminated_runs_outside_exclusions() {
+        let b = b"x\0abc\0de.f\0g h\0xyz\0inside\0tail";
+        let s = Strings::new(b, &[]);
+        let all: Vec<&str> = s.list.iter().map(|&(_, t)| t).collect();
+        assert_eq!(all, ["abc", "de.f", "xyz", "inside"]);
+        assert_eq!(s.pairs().collect::<Vec<_>>(), [("abc", "de.f"), ("xyz", "inside")]);
+        let at = b.windows(6).position(|w| w == b"inside").unwrap();
+        let s = Strings::new(b, &[(at, at + 7)]);
+        assert!(!s.contains("inside") && s.contains("xyz"));
+        assert_eq!(s.pairs().collect::<Vec<_>>(), [("abc", "de.f")]);
+    }
+
+    #[test]
+    fn magic_is_found_everywhere() {
+        for pad in 0..9 {
+            for junk in [0u8, 0x7f, b'E', b'L', b'F'] {
+                let mut b = vec![junk; pad];
+                b.extend_from_slice(b"\x7fELF");
+                b.extend_from_slice(&vec![junk; pad]);
+                b.extend_from_slice(b"\x7fELF");
+                let first = (0..b.len()).find(|&i| b[i..].starts_with(ELF_MAGIC)).unwrap();
+                assert_eq!(find_magic(&b, 0), Some(first), "{pad} {junk}");
+                let second = (first + 1..b.len()).find(|&i| b[i..].starts_with(ELF_MAGIC)).unwrap();
+                assert_eq!(find_magic(&b, first + 1), Some(second), "{pad} {junk}");
+                assert_eq!(find_magic(&b, second + 1), None);
+            }
+        }
+        assert_eq!(find_magic(b"\x7fEL", 0), None);
+        assert_eq!(find_magic(b"", 0), None);
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(is_c_identifier("socket_bpf") && is_c_identifier("_x1"));
+        assert!(!is_c_identifier("1x") && !is_c_identifier("a.b") && !is_c_identifier(""));
+    }
+
+    #[test]
+    fn aligned_copies_are_aligned() {
+        let data: Vec<u8> = (0..100u8).collect();
+        for off in 0..9 {
+            let c = aligned_copy(&data[off..]);
+            assert_eq!(c.as_ptr() as usize % 8, 0);
+            assert_eq!(&*c, &data[off..]);
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! BPF objects embedded in executables, shared libraries and raw blobs.
+//!
+//! testdata/embedded/ is built by bpf-samples/embedded/build.sh from testdata/socket.bpf.o
+//! and testdata/xdp.bpf.o: `app` embeds both through libbpf skeletons (`bpftool gen
+//! skeleton`, names socket_bpf and xdp_bpf), `libtwo.so` embeds both as raw bytes at odd
+//! offsets. Every object found must be exactly the original file's bytes and read to the
+//! same model as the original object read under the same name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bpfcap::elf::read_object;
+use bpfcap::input::{InputError, embedded, load_inputs, load_inputs_with_warnings, object_bytes};
+use bpfcap::model::Object;
+use miette::Diagnostic;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn testdata(rel: &str) -> PathBuf {
+    root().join("testdata").join(rel)
+}
+
+fn original(name: &str) -> Vec<u8> {
+    std::fs::read(testdata(&format!("{name}.bpf.o"))).unwrap()
+}
+
+/// Everything the model says about an object, including instructions and relocations,
+/// which its JSON form leaves out.
+fn model(o: &Object) -> String {
+    let mut s = serde_json::to_string_pretty(o).unwrap();
+    for f in o.programs.iter().map(|p| &p.function).chain(&o.subprograms) {
+        s.push_str(&format!("\n{}: {:?} {:?} {:?}", f.name, f.insns, f.relocs, f.lines));
+    }
+    s
+}
+
+/// `got` must be what reading testdata/<name>.bpf.o under the object name `as_name` gives.
+fn assert_same_as_original(got: &Object, name: &str, as_name: &str) {
+    let want = read_object(&original(name), as_name).unwrap();
+    assert_eq!(got.name, as_name);
+    let names = |o: &Object| -> Vec<(String, String, bool)> {
+        o.programs.iter().map(|p| (p.name.clone(), p.section.clone(), p.autoload)).collect()
+    };
+    let maps = |o: &Object| -> Vec<(String, u32)> { o.maps.iter().map(|m| (m.name.clone(), m.map_type)).collect() };
+    assert_eq!(names(got), names(&want), "{name}: programs");
+    assert_eq!(maps(got), maps(&want), "{name}: maps");
+    assert_eq!(model(got), model(&want), "{name}: the whole model");
+}
+
+fn display(p: &Path, suffix: &str) -> String {
+    format!("{}#{suffix}", p.display())
+}
+
+#[test]
+fn executable_with_two_skeletons() {
+    let app = testdata("embedded/app");
+    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&app)).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let shown: Vec<&str> = objects.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(shown, [display(&app, "socket_bpf"), display(&app, "xdp_bpf")]);
+    // The skeleton name is libbpf's object name, so it prefixes the internal maps.
+    assert_same_as_original(&objects[0].1, "socket", "socket_bpf");
+    assert!(objects[0].1.maps.iter().any(|m| m.name == "socket_b.rodata"));
+    assert_same_as_original(&objects[1].1, "xdp", "xdp_bpf");
+
+    // The extents are exact: the embedded bytes are the original files.
+    let bytes = std::fs::read(&app).unwrap();
+    let found = embedded::extract(&app.display().to_string(), &bytes);
+    assert_eq!(found.candidates, 2);
+    for (o, name) in found.objects.iter().zip(["socket", "xdp"]) {
+        assert_eq!(&bytes[o.offset..o.offset + o.size], &original(name)[..], "{name}");
+    }
+}
+
+#[test]
+fn shared_library_with_unaligned_unnamed_objects() {
+    let lib = testdata("embedded/libtwo.so");
+    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&lib)).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let shown: Vec<&str> = objects.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(shown, [display(&lib, "1"), display(&lib, "2")]);
+    // No skeleton: the object name is the file stem and the index.
+    assert_same_as_original(&objects[0].1, "socket", "libtwo_1");
+    assert_same_as_original(&objects[1].1, "xdp", "libtwo_2");
+
+    let bytes = std::fs::read(&lib).unwrap();
+    let found = embedded::extract("libtwo.so", &bytes);
+    assert_eq!(found.objects[0].offset % 2, 1, "build.sh puts the first object at an odd offset");
+    assert_eq!(found.objects[1].offset, found.objects[0].offset + found.objects[0].size + 5);
+    for (o, name) in found.objects.iter().zip(["socket", "xdp"]) {
+        assert_eq!(&bytes[o.offset..o.offset + o.size], &original(name)[..], "{name}");
+    }
+}
+
+#[test]
+fn raw_blob_with_padding() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("objects.bin");
+    let mut b = b"not an ELF file \x7fELF\x7f".to_vec();
+    b.extend_from_slice(&original("xdp"));
+    b.extend_from_slice(&[0; 3]);
+    b.extend_from_slice(&original("socket"));
+    b.extend_from_slice(b"\x7fEL");
+    std::fs::write(&blob, &b).unwrap();
+    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&blob)).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let shown: Vec<&str> = objects.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(shown, [display(&blob, "1"), display(&blob, "2")]);
+    assert_same_as_original(&objects[0].1, "xdp", "objects_1");
+    assert_same_as_original(&objects[1].1, "socket", "objects_2");
+}
+
+#[test]
+fn directory_walk_finds_embedded_objects() {
+    let dir = testdata("embedded");
+    let objects = load_inputs(std::slice::from_ref(&dir)).unwrap();
+    let shown: Vec<String> = objects.iter().map(|(p, _)| p.clone()).collect();
+    let app = dir.join("app");
+    let lib = dir.join("libtwo.so");
+    assert_eq!(
+        shown,
+        [display(&app, "socket_bpf"), display(&app, "xdp_bpf"), display(&lib, "1"), display(&lib, "2")]
+    );
+
+    // Files that are not BPF are skipped without a word; subdirectories are searched.
+    let tmp = tempfile::tempdir().unwrap();
+    let nested = tmp.path().join("usr/bin");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::copy(&app, nested.join("app")).unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "no BPF here\n").unwrap();
+    std::fs::copy(std::env::current_exe().unwrap(), tmp.path().join("host-program")).unwrap();
+    std::fs::write(tmp.path().join("empty"), b"").unwrap();
+    let (objects, warnings) = load_inputs_with_warnings(&[tmp.path().to_path_buf()]).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let shown: Vec<String> = objects.iter().map(|(p, _)| p.clone()).collect();
+    let copy = nested.join("app");
+    assert_eq!(shown, [display(&copy, "socket_bpf"), display(&copy, "xdp_bpf")]);
+
+    // A directory with nothing BPF in it is still an error.
+    std::fs::remove_dir_all(&nested).unwrap();
+    let err = load_inputs(&[tmp.path().to_path_buf()]).unwrap_err();
+    assert!(matches!(err, InputError::NoObjects { .. }), "{err:?}");
+}
+
+#[test]
+fn explicit_files_without_bpf_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = tmp.path().join("notes.txt");
+    std::fs::write(&text, "no BPF here\n").unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let mut files = vec![text, empty, std::env::current_exe().unwrap()];
+    if Path::new("/bin/true").is_file() {
+        files.push(PathBuf::from("/bin/true"));
+    }
+    for f in files {
+        let err = load_inputs(std::slice::from_ref(&f)).unwrap_err();
+        assert!(matches!(&err, InputError::NotBpf { path } if *path == f.display().to_string()), "{f:?}: {err:?}");
+        assert_eq!(err.code().unwrap().to_string(), "bpfcap::input::not_bpf");
+        assert!(err.help().is_some());
+    }
+}
+
+/// Finds the embedded objects of testdata/embedded/app: (offset, size) of each.
+fn app_extents() -> (Vec<u8>, Vec<(usize, usize)>) {
+    let bytes = std::fs::read(testdata("embedded/app")).unwrap();
+    let ext = embedded::extract("app", &bytes).objects.iter().map(|o| (o.offset, o.size)).collect();
+    (bytes, ext)
+}
+
+#[test]
+fn truncated_executable_gives_a_warning() {
+    let (bytes, ext) = app_extents();
+    let tmp = tempfile::tempdir().unwrap();
+
+    // Cut in the middle of the second object: the first one is read, the second is a warning.
+    let (off, size) = ext[1];
+    let cut = tmp.path().join("app-cut");
+    std::fs::write(&cut, &bytes[..off + size / 2]).unwrap();
+    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&cut)).unwrap();
+    assert_eq!(objects.len(), 1);
+    assert_same_as_original(&objects[0].1, "socket", &objects[0].1.name);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with(&display(&cut, "2")), "{warnings:?}");
+    assert!(warnings[0].contains("past the end of the file"), "{warnings:?}");
+
+    // The same in a directory walk.
+    let (objects, warnings) = load_inputs_with_warnings(&[tmp.path().to_path_buf()]).unwrap();
+    assert_eq!((objects.len(), warnings.len()), (1, 1));
+
+    // Cut in the middle of the first object: nothing is readable, which for a file named
+    // explicitly is an error that says why.
+    let (off, size) = ext[0];
+    std::fs::write(&cut, &bytes[..off + size / 2]).unwrap();
+    let err = load_inputs(std::slice::from_ref(&cut)).unwrap_err();
+    assert!(matches!(&err, InputError::EmbeddedUnreadable { count: 1, first, .. } if first.contains("past the end")), "{err:?}");
+    assert!(err.help().is_some());
+    // In a directory it is a warning; the directory's other objects are read.
+    std::fs::copy(testdata("xdp.bpf.o"), tmp.path().join("xdp.bpf.o")).unwrap();
+    let (objects, warnings) = load_inputs_with_warnings(&[tmp.path().to_path_buf()]).unwrap();
+    assert_eq!(objects.len(), 1);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with(&display(&cut, "1")), "{warnings:?}");
+    std::fs::remove_file(tmp.path().join("xdp.bpf.o")).unwrap();
+
+    // Every cut point: never a panic.
+    for end in (0..bytes.len()).step_by(97) {
+        std::fs::write(&cut, &bytes[..end]).unwrap();
+        let _ = load_inputs_with_warnings(std::slice::from_ref(&cut));
+    }
+}
+
+#[test]
+fn corrupt_embedded_object_gives_a_warning() {
+    let (mut bytes, ext) = app_extents();
+    // Break the BTF header magic (0xeb9f, little endian) of the first object: its extent is
+    // intact but the object does not read.
+    let (off, size) = ext[0];
+    let at = off + bytes[off..off + size].windows(4).position(|w| w == b"\x9f\xeb\x01\x00").unwrap();
+    bytes[at] = 0;
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("app");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&bad)).unwrap();
+    let shown: Vec<&str> = objects.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(shown, [display(&bad, "xdp_bpf")]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with(&format!("{}: embedded BPF object at offset", display(&bad, "1"))), "{warnings:?}");
+}
+
+#[test]
+fn display_paths_lead_back_to_the_objects() {
+    let app = testdata("embedded/app");
+    for (suffix, name, obj_name) in
+        [("socket_bpf", "socket", "socket_bpf"), ("1", "socket", "socket_bpf"), ("xdp_bpf", "xdp", "xdp_bpf"), ("2", "xdp", "xdp_bpf")]
+    {
+        let (bytes, got_name) = object_bytes(&display(&app, suffix)).unwrap();
+        assert_eq!(bytes, original(name), "{suffix}");
+        assert_eq!(got_name, obj_name);
+    }
+    let (bytes, got_name) = object_bytes(&display(&testdata("embedded/libtwo.so"), "2")).unwrap();
+    assert_eq!((bytes, got_name.as_str()), (original("xdp"), "libtwo_2"));
+    let plain = testdata("xdp.bpf.o");
+    assert_eq!(object_bytes(&plain.display().to_string()).unwrap(), (original("xdp"), "xdp".to_string()));
+    for bad in [display(&app, "3"), display(&app, "nope")] {
+        assert!(matches!(object_bytes(&bad), Err(InputError::NoSuchEmbedded { .. })), "{bad}");
+    }
+}
+
+#[test]
+fn analyze_names_the_embedded_objects() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfcap"))
+        .current_dir(root())
+        .args(["analyze", "testdata/embedded/app"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("testdata/embedded/app#socket_bpf (object socket_bpf, license GPL)"), "{text}");
+    assert!(text.contains("testdata/embedded/app#xdp_bpf (object xdp_bpf, license GPL)"), "{text}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfcap"))
+        .current_dir(root())
+        .args(["analyze", "Cargo.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bpfcap::input::not_bpf"));
+}
