@@ -15,6 +15,7 @@ pub mod emit;
 pub mod input;
 pub mod model;
 pub mod names;
+pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod sandbox;

@@ -289,6 +289,9 @@ pub struct SectionRule {
     #[serde(default)]
     pub flags: Vec<String>,
     pub libbpf: Vec<String>,
+    /// `libbpf`, parsed once when the rules are loaded.
+    #[serde(skip)]
+    pub versions: Vec<Version>,
 }
 
 impl SectionRule {
@@ -481,6 +484,8 @@ impl LoaderStep {
 }
 
 pub struct Rules {
+    /// Every libbpf version the section table knows, oldest first.
+    libbpf_versions: Vec<Version>,
     pub enums: Enums,
     pub sections: Vec<SectionRule>,
     pub privileges: Privileges,
@@ -515,17 +520,12 @@ impl Rules {
 
     /// Libbpf versions the section table knows, oldest first.
     pub fn libbpf_versions(&self) -> Vec<Version> {
-        let mut v: Vec<Version> =
-            self.sections.iter().flat_map(|s| s.libbpf.iter().filter_map(|x| Version::parse(x))).collect();
-        v.sort();
-        v.dedup();
-        v
+        self.libbpf_versions.clone()
     }
 
     /// The SEC_DEF libbpf `version` picks for `section` (leading '?' already stripped).
     pub fn section_rule(&self, section: &str, version: Version) -> Option<&SectionRule> {
-        let vs = version.to_string();
-        self.sections.iter().filter(|r| r.libbpf.iter().any(|x| *x == vs)).find(|r| r.matches(section))
+        self.sections.iter().filter(|r| r.versions.contains(&version)).find(|r| r.matches(section))
     }
 
     /// The capability rule of a program type, whichever of its names the rule uses.
@@ -560,9 +560,18 @@ fn parse<T: for<'de> Deserialize<'de>>(what: &str, text: &str) -> T {
 /// The rules compiled into this binary.
 pub fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
-    RULES.get_or_init(|| Rules {
+    RULES.get_or_init(|| {
+        let mut sections = parse::<SectionsFile>("sections.toml", SECTIONS_TOML).section;
+        for s in &mut sections {
+            s.versions = s.libbpf.iter().filter_map(|x| Version::parse(x)).collect();
+        }
+        let mut libbpf_versions: Vec<Version> = sections.iter().flat_map(|s| s.versions.iter().copied()).collect();
+        libbpf_versions.sort();
+        libbpf_versions.dedup();
+        Rules {
+        libbpf_versions,
         enums: parse("kernel/enums.toml", ENUMS_TOML),
-        sections: parse::<SectionsFile>("sections.toml", SECTIONS_TOML).section,
+        sections,
         privileges: parse("kernel/privileges.toml", PRIVILEGES_TOML),
         helper_availability: parse::<HelperAvailabilityFile>("kernel/helper-availability.toml", HELPER_AVAILABILITY_TOML)
             .available,
@@ -572,6 +581,7 @@ pub fn rules() -> &'static Rules {
         systemd: parse("dialects/systemd.toml", SYSTEMD_TOML),
         incus: parse("dialects/incus.toml", INCUS_TOML),
         lxd: parse("dialects/lxd.toml", LXD_TOML),
+    }
     })
 }
 
@@ -588,6 +598,7 @@ mod tests {
             attach_zero: false,
             flags: vec![],
             libbpf: vec!["1.7".into()],
+            versions: vec![Version(1, 7)],
         }
     }
 

@@ -118,36 +118,96 @@ pub fn analyse(inputs: Vec<(String, Object)>, opts: &Options, rules: &Rules) -> 
         LoaderChoice::Raw => vec![None],
         LoaderChoice::Libbpf(v) => v.iter().copied().map(Some).collect(),
     };
-    let mut objects = Vec::new();
-    let mut total = Requirements::default();
-    for (path, object) in inputs {
-        let selected: BTreeSet<String> = object
-            .programs
-            .iter()
-            .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
-            .map(|p| p.name.clone())
-            .collect();
-        let newest = *versions.last().expect("at least one version");
-        let programs = analyse_programs(&object, rules, newest);
-        let mut reqs = Requirements::default();
-        if !selected.is_empty() {
-            let mut per_version = Vec::new();
-            for v in &versions {
-                let infos = analyse_programs(&object, rules, *v);
-                let loader = match v {
-                    None => Loader::Raw,
-                    Some(v) => Loader::Libbpf(*v),
-                };
-                per_version.push((*v, derive(&object, &infos, &selected, loader, rules)));
-            }
-            reqs = union_versions(per_version);
+    // Objects are independent: analyse them on every available core, keeping input order.
+    let n = inputs.len();
+    let workers = std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1).min(n.max(1));
+    let queue = std::sync::Mutex::new(inputs.into_iter().enumerate());
+    let done = std::sync::Mutex::new(Vec::with_capacity(n));
+    let progress = crate::progress::Progress::new("analysing", n);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().expect("queue").next();
+                    let Some((i, (path, object))) = next else { break };
+                    let a = analyse_one(path, object, opts, &versions, rules);
+                    done.lock().expect("results").push((i, a));
+                    progress.tick();
+                }
+            });
         }
-        let delegation = delegation_of(&reqs, opts.with_optional, rules);
-        total.merge(reqs.clone());
-        objects.push(ObjectAnalysis { path, object, programs, selected, requirements: reqs, delegation });
+    });
+    progress.finish();
+    let mut results = done.into_inner().expect("results");
+    results.sort_by_key(|(i, _)| *i);
+    let mut objects = Vec::with_capacity(n);
+    let mut total = Requirements::default();
+    for (_, o) in results {
+        total.merge(o.requirements.clone());
+        objects.push(o);
     }
     let delegation = delegation_of(&total, opts.with_optional, rules);
     Ok(Analysis { loader: opts.loader.clone(), objects, requirements: total, delegation, with_optional: opts.with_optional })
+}
+
+fn analyse_one(path: String, mut object: Object, opts: &Options, versions: &[Option<Version>], rules: &Rules) -> ObjectAnalysis {
+    let selected: BTreeSet<String> = object
+        .programs
+        .iter()
+        .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
+        .map(|p| p.name.clone())
+        .collect();
+    let newest = *versions.last().expect("at least one version");
+    let programs = analyse_programs(&object, rules, newest);
+    let mut reqs = Requirements::default();
+    if !selected.is_empty() {
+        let mut per_version = Vec::new();
+        // Versions whose section rules and load steps are the same for this object give the
+        // same requirements: derive once per distinct behaviour.
+        let mut done: Vec<(String, Requirements)> = Vec::new();
+        for v in versions {
+            let infos = analyse_programs(&object, rules, *v);
+            let loader = match v {
+                None => Loader::Raw,
+                Some(v) => Loader::Libbpf(*v),
+            };
+            let key = behaviour_key(&object, &infos, &selected, loader, rules);
+            let reqs = match done.iter().find(|(k, _)| *k == key) {
+                Some((_, r)) => r.clone(),
+                None => {
+                    let r = derive(&object, &infos, &selected, loader, rules);
+                    done.push((key, r.clone()));
+                    r
+                }
+            };
+            per_version.push((*v, reqs));
+        }
+        reqs = union_versions(per_version);
+    }
+    // The instructions have been analysed: keep memory proportional to the summaries, not to
+    // the sum of all objects' code.
+    for f in object.programs.iter_mut().map(|p| &mut p.function).chain(object.subprograms.iter_mut()) {
+        f.insns = Vec::new();
+        f.relocs = Vec::new();
+        f.lines = Vec::new();
+    }
+    let delegation = delegation_of(&reqs, opts.with_optional, rules);
+    ObjectAnalysis { path, object, programs, selected, requirements: reqs, delegation }
+}
+
+/// What decides the derivation for one libbpf version: the program classification and the
+/// load steps that apply.
+fn behaviour_key(object: &Object, infos: &[ProgramInfo], selected: &BTreeSet<String>, loader: Loader, rules: &Rules) -> String {
+    let mut key = String::new();
+    for p in infos {
+        key.push_str(&format!("{:?}|{:?}|{:?}|{:?};", p.prog_type, p.load_attach_type, p.sec_flags, p.sec_pattern));
+    }
+    if let Loader::Libbpf(v) = loader {
+        for i in requirements::triggered_steps(object, infos, selected, v, rules) {
+            key.push_str(&format!("{i},"));
+        }
+    }
+    key
 }
 
 fn delegation_of(reqs: &Requirements, with_optional: bool, rules: &Rules) -> Delegation {

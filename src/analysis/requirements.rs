@@ -3,6 +3,7 @@
 //! reasons that made it necessary.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -56,7 +57,8 @@ pub struct Reason {
     /// The libbpf versions this reason holds for, when not all selected versions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub libbpf: Option<String>,
-    pub text: String,
+    /// Shared: the same text is attached to many items.
+    pub text: std::sync::Arc<str>,
     /// A note that an item is also used by something that would cope without it; such a
     /// reason does not make the item required on its own.
     #[serde(skip)]
@@ -174,7 +176,7 @@ fn satisfied<'a>(alts: &'a [Alternative], needs: &[Vec<Need>], have: &dyn Fn(&Ne
 }
 
 fn reason(obj: &Object, text: String) -> Reason {
-    Reason { object: obj.name.clone(), text, ..Reason::default() }
+    Reason { object: obj.name.clone(), text: text.into(), ..Reason::default() }
 }
 
 /// The name of attach type value 0 (the value a program without an expected attach type has).
@@ -241,6 +243,18 @@ fn triggered<'a>(
 
 const BPF_MAP_TYPE_ARENA: u32 = 33;
 
+/// Indexes (in rules.libbpf) of the steps libbpf `v` takes for this object and selection.
+pub fn triggered_steps(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String>, v: Version, rules: &Rules) -> Vec<usize> {
+    let progs: Vec<&ProgramInfo> = programs.iter().filter(|p| selected.contains(&p.name)).collect();
+    rules
+        .libbpf
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.applies_to(v) && matches!(triggered(s, obj, programs, &progs), Ok(Some(_)) | Err(_)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// Derives the requirements of one object for the selected programs.
 pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String>, loader: Loader, rules: &Rules) -> Requirements {
     let progs: Vec<&ProgramInfo> = programs.iter().filter(|p| selected.contains(&p.name)).collect();
@@ -268,7 +282,7 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
             object: obj.name.clone(),
             program: Some(p.name.clone()),
             section: Some(p.section.clone()),
-            text,
+            text: text.into(),
             ..Reason::default()
         };
         base.add(Need::list(ListKind::Commands, "prog_load"), prog_reason(format!("loads program {}", p.name)));
@@ -330,7 +344,7 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
             MapOrigin::Kconfig => format!(".kconfig externs live in the {} map {}", tname, m.name),
             MapOrigin::StructOps => format!("struct_ops variable {} in {} becomes a struct_ops map", m.name, m.section),
         };
-        let map_reason = |text: String| Reason { object: obj.name.clone(), map: Some(m.name.clone()), section: Some(m.section.clone()), text, ..Reason::default() };
+        let map_reason = |text: String| Reason { object: obj.name.clone(), map: Some(m.name.clone()), section: Some(m.section.clone()), text: text.into(), ..Reason::default() };
         base.add(Need::list(ListKind::Commands, "map_create"), map_reason(format!("creates {what}")));
         base.add(Need::list(ListKind::Maps, tname), map_reason(what.clone()));
         if let Some(rule) = rules.map_rule(tname) {
@@ -410,7 +424,7 @@ fn attach_reason(obj: &Object, p: &ProgramInfo, attach: &str, _rules: &Rules) ->
     } else {
         format!("program {} is loaded with expected attach type {attach}", p.name)
     };
-    Reason { object: obj.name.clone(), program: Some(p.name.clone()), section: Some(p.section.clone()), text, ..Reason::default() }
+    Reason { object: obj.name.clone(), program: Some(p.name.clone()), section: Some(p.section.clone()), text: text.into(), ..Reason::default() }
 }
 
 fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base: Requirements, v: Version, rules: &Rules) -> Requirements {
@@ -458,7 +472,7 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                 }
                 continue;
             }
-            let step_reason = |text: String, program: Option<&ProgramInfo>| Reason {
+            let step_reason = |text: Arc<str>, program: Option<&ProgramInfo>| Reason {
                 object: obj.name.clone(),
                 program: program.map(|p| p.name.clone()),
                 section: program.map(|p| p.section.clone()),
@@ -467,6 +481,7 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                 ..Reason::default()
             };
             let add_alt = |r: &mut Requirements, alt_needs: &[Need], text: String, program: Option<&ProgramInfo>| {
+                let text: Arc<str> = text.into();
                 for n in alt_needs {
                     r.add(n.clone(), step_reason(text.clone(), program));
                 }
@@ -501,6 +516,7 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                 }
                 for (p, from, text) in &broken {
                     let site = p.helper_calls.iter().find(|c| format!("bpf_{}", c.name) == *from);
+                    let text: Arc<str> = text.as_str().into();
                     for n in &needs[ai] {
                         r.add(
                             n.clone(),
@@ -517,8 +533,9 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
             if let Some((_, ai)) = sat {
                 // The probe succeeds with what is delegated anyway: note that libbpf uses it.
                 if needs[ai].iter().all(|n| r.required.contains_key(n)) {
+                    let text: Arc<str> = format!("also used by libbpf: {}", lc_first(&step.what)).into();
                     for n in &needs[ai] {
-                        r.add(n.clone(), Reason { note: true, ..step_reason(format!("also used by libbpf: {}", lc_first(&step.what)), None) });
+                        r.add(n.clone(), Reason { note: true, ..step_reason(text.clone(), None) });
                     }
                 }
                 continue;
@@ -540,7 +557,8 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                                     step.id,
                                     list_needs(&needs[ai]),
                                     p.name
-                                ),
+                                )
+                                .into(),
                                 Some(p),
                             ),
                         );
@@ -552,7 +570,7 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                 items: optional_items,
                 loader_step: step.id.clone(),
                 lost: step.lost.clone(),
-                reason: step_reason(format!("libbpf {}{who}", lc_first(&step.what)), None),
+                reason: step_reason(format!("libbpf {}{who}", lc_first(&step.what)).into(), None),
             });
         }
         for p in progs {

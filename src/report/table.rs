@@ -18,7 +18,7 @@ fn table(header: &[&str]) -> Table {
 }
 
 fn short_reason(r: &Reason) -> String {
-    let mut s = r.text.clone();
+    let mut s = r.text.to_string();
     if let Some(l) = &r.location {
         let _ = write!(s, " [{l}]");
     }
