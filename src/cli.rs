@@ -84,10 +84,13 @@ pub struct CheckArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    /// Verify this bpffs mount-option string (delegate_cmds=...,delegate_maps=...) instead of
-    /// the derived delegation ('-' reads it from standard input). Capabilities stay the derived ones.
+    /// Verify this configuration instead of the derived delegation ('-' reads standard input):
+    /// any dialect `check` reads. The capabilities stay the derived ones.
     #[arg(long, value_name = "FILE|-")]
     pub config: Option<String>,
+    /// The configuration's dialect (default: detected from the text).
+    #[arg(long, value_enum, requires = "config")]
+    pub dialect: Option<crate::config::Dialect>,
     /// Also drop each item and capability in turn and report whether it is required.
     #[arg(long)]
     pub minimize: bool,
@@ -179,14 +182,10 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
     let r = rules::rules();
     let a = run_analysis(&args.select)?;
     let mut d = a.delegation.clone();
-    if let Some(cfg) = &args.config {
-        let text = if cfg == "-" {
-            std::io::read_to_string(std::io::stdin()).map_err(|e| miette::miette!("cannot read standard input: {e}"))?
-        } else {
-            std::fs::read_to_string(cfg).map_err(|e| miette::miette!("cannot read {cfg}: {e}"))?
-        };
+    if let Some(path) = &args.config {
+        let cfg = crate::config::load(path, args.dialect, r)?;
         let caps = d.capabilities.clone();
-        d = crate::delegation::parse_mount_options(text.trim(), r)?;
+        d = cfg.delegation(r);
         d.capabilities = caps;
     }
     let targets: Vec<verify::Target> = a

@@ -108,58 +108,6 @@ impl Delegation {
     }
 }
 
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("invalid bpffs mount options: {message}")]
-#[diagnostic(code(bpfcap::config::mount_options), help("write delegate_cmds=NAME:NAME,delegate_maps=...,delegate_progs=...,delegate_attachs=... with the kernel's names (as /proc/mounts prints them), `any`, or a hex mask"))]
-pub struct MountOptionsError {
-    pub message: String,
-}
-
-/// Parses a bpffs mount-option string (`delegate_cmds=map_create:prog_load,...`, or a
-/// /proc/mounts line). Items are the kernel's short names (case-insensitive, as the kernel
-/// matches them), `any`, or numbers (a number replaces the names before it, as in
-/// kernel/bpf/inode.c). Other options (uid=, mode=, ...) are ignored, as bpffs ignores
-/// unknown ones.
-pub fn parse_mount_options(text: &str, rules: &Rules) -> Result<Delegation, MountOptionsError> {
-    // a /proc/mounts line: "none /sys/fs/bpf bpf rw,relatime,delegate_cmds=... 0 0"
-    let opts = text.split_whitespace().find(|w| w.contains("delegate_")).unwrap_or(text);
-    let mut d = Delegation::default();
-    for opt in opts.split(',') {
-        let Some((key, value)) = opt.split_once('=') else { continue };
-        let Some(kind) = ListKind::ALL.into_iter().find(|k| k.mount_option() == key.trim()) else { continue };
-        let mut mask: u64 = 0;
-        for item in value.split(':').filter(|i| !i.is_empty()) {
-            if item == "any" {
-                mask = u64::MAX;
-            } else if let Some(hex) = item.strip_prefix("0x") {
-                mask = u64::from_str_radix(hex, 16).map_err(|_| MountOptionsError { message: format!("{key}: bad mask {item}") })?;
-            } else if item.chars().all(|c| c.is_ascii_digit()) {
-                mask = item.parse().map_err(|_| MountOptionsError { message: format!("{key}: bad number {item}") })?;
-            } else {
-                let lower = item.to_ascii_lowercase();
-                let v = rules.enums.value_of(kind, &lower).ok_or_else(|| MountOptionsError {
-                    message: format!("{key}: unknown name '{item}'"),
-                })?;
-                mask |= 1u64 << v;
-            }
-        }
-        let names: Vec<String> = rules
-            .enums
-            .list(kind)
-            .iter()
-            .filter(|e| e.alias_of.is_none() && e.value < 64 && mask & (1u64 << e.value) != 0)
-            .map(|e| e.name.clone())
-            .collect();
-        let list = d.list_mut(kind);
-        for n in names {
-            if !list.contains(&n) {
-                list.push(n);
-            }
-        }
-    }
-    Ok(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,18 +133,4 @@ mod tests {
         assert_eq!(d.capability_values(r), vec![39]);
     }
 
-    #[test]
-    fn parses_mount_options_like_the_kernel() {
-        let r = rules();
-        let d = parse_mount_options("delegate_cmds=Prog_Load:map_create,delegate_progs=0x2,mode=0700", r).unwrap();
-        assert_eq!(d.commands, vec!["map_create", "prog_load"]);
-        assert_eq!(d.programs, vec!["socket_filter"]);
-        // a number replaces the names before it (kernel/bpf/inode.c)
-        let d = parse_mount_options("delegate_cmds=prog_load:0x1", r).unwrap();
-        assert_eq!(d.commands, vec!["map_create"]);
-        // a /proc/mounts line
-        let d = parse_mount_options("none /sys/fs/bpf bpf rw,relatime,delegate_maps=ringbuf 0 0", r).unwrap();
-        assert_eq!(d.maps, vec!["ringbuf"]);
-        assert!(parse_mount_options("delegate_maps=ringbuff", r).is_err());
-    }
 }

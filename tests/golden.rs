@@ -60,3 +60,47 @@ fn output_is_deterministic() {
     assert!(!a.is_empty());
     assert_eq!(a, run());
 }
+
+fn analyze_json(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfcap")).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code(), v, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn raw_loader_leaves_out_libbpf_probes() {
+    let (_, libbpf, _) = analyze_json(&["analyze", "--format", "json", "testdata/kprobe.bpf.o"]);
+    let (_, raw, _) = analyze_json(&["analyze", "--format", "json", "--loader", "raw", "testdata/kprobe.bpf.o"]);
+    assert_eq!(raw["loader"], "raw");
+    // libbpf's probe_loading needs socket_filter; the object itself has only kprobe programs
+    assert!(libbpf["delegation"]["programs"].as_array().unwrap().iter().any(|p| p == "socket_filter"));
+    assert!(!raw["delegation"]["programs"].as_array().unwrap().iter().any(|p| p == "socket_filter"));
+    assert!(raw["delegation"]["programs"].as_array().unwrap().iter().any(|p| p == "kprobe"));
+}
+
+#[test]
+fn program_selection_narrows_programs_not_maps() {
+    let (code, v, err) = analyze_json(&["analyze", "--format", "json", "--program", "sock_plain", "testdata/socket.bpf.o"]);
+    assert_eq!(code, Some(0), "{err}");
+    // sock_perfmon (probe_read_kernel, perfmon helpers) is not selected: no tracepoint, no CAP_PERFMON
+    assert!(!v["delegation"]["programs"].as_array().unwrap().iter().any(|p| p == "tracepoint"));
+    assert!(!v["capabilities"].as_array().unwrap().iter().any(|c| c == "CAP_PERFMON"));
+    // every map is still created
+    assert!(v["delegation"]["maps"].as_array().unwrap().iter().any(|m| m == "array"));
+    let progs = v["objects"][0]["programs"].as_array().unwrap();
+    assert!(progs.iter().any(|p| p["name"] == "sock_perfmon" && p["selected"] == false));
+}
+
+#[test]
+fn bad_input_exits_2_with_a_diagnostic() {
+    let (code, _, err) = analyze_json(&["analyze", "--program", "sock_plian", "testdata/socket.bpf.o"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("sock_plain"), "suggestion expected: {err}");
+    let (code, _, err) = analyze_json(&["analyze", "--libbpf", "0.3", "testdata/socket.bpf.o"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = analyze_json(&["analyze", "Cargo.toml"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("Cargo.toml"), "{err}");
+    let (code, _, _) = analyze_json(&["analyze", "/nonexistent/x.o"]);
+    assert_eq!(code, Some(2));
+}

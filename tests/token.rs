@@ -105,3 +105,42 @@ fn derived_delegation_loads_and_every_item_is_required() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(verified.len() >= 10, "too few objects verified: {verified:?}");
 }
+
+#[test]
+fn verify_command_diagnoses_what_is_short_and_certifies_minimality() {
+    if !preconditions() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_bpfcap");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(exe).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    // the derived delegation loads and is minimal: a JSON certificate
+    let (code, out, err) = run(&["verify", "--minimize", "--strict", "--format", "json", "testdata/tc.bpf.o"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["loaded"], true);
+    assert_eq!(v["minimal"], true);
+    assert!(v["items"].as_array().unwrap().iter().all(|i| i["required"] == true));
+    // a user configuration without sched_cls: exit 1, and the diagnosis names the missing item
+    let cfg = dir.path().join("bpf.conf");
+    std::fs::write(
+        &cfg,
+        "delegate_cmds=prog_load,delegate_progs=socket_filter:sched_act,delegate_attachs=cgroup_inet_ingress:tcx_ingress:tcx_egress:netkit_primary\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["verify", "--config", cfg.to_str().unwrap(), "testdata/tc.bpf.o"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("delegate_progs lacks sched_cls"), "{out}");
+    // a configuration with an extra item: loads, but --strict --minimize says it is not minimal
+    std::fs::write(
+        &cfg,
+        "delegate_cmds=prog_load:btf_load,delegate_progs=socket_filter:sched_cls:sched_act,delegate_attachs=cgroup_inet_ingress:tcx_ingress:tcx_egress:netkit_primary\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(&["verify", "--config", cfg.to_str().unwrap(), "--minimize", "--strict", "testdata/tc.bpf.o"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("delegate_cmds btf_load") && out.contains("not required"), "{out}");
+}
