@@ -3,7 +3,7 @@
 //! netfilter/syscall table bug are caught; the emitted mount options are accepted by the
 //! kernel and give a bpffs whose /proc/mounts line lists the same delegation.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const TARGETS: &[&str] = &["systemd", "mount-options", "mount", "fstab", "mount-unit", "incus", "lxd"];
@@ -13,18 +13,14 @@ fn bpfcap(args: &[&str]) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+mod common;
+
+/// The samples libbpf can open (legacy maps sections: nothing to configure), as relative paths.
 fn loadable_objects() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-        .collect();
-    v.sort();
-    v.into_iter()
+    common::sample_objects()
+        .into_iter()
+        .filter(|p| !common::is_legacy(p))
         .map(|p| format!("testdata/{}", p.file_name().unwrap().to_string_lossy()))
-        // legacy maps sections: libbpf refuses these objects, nothing to configure
-        .filter(|p| !p.contains("maps_legacy") && !p.contains("maps_iproute2"))
         .collect()
 }
 
@@ -175,11 +171,12 @@ fn renderers_sarif_github_human() {
 
 #[test]
 fn the_kernel_accepts_emitted_mount_options() {
-    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/unshare").exists() {
-        if std::env::var("BPFCAP_REQUIRE_TOKEN_TESTS").as_deref() == Ok("1") {
-            panic!("needs root and unshare(1)");
-        }
-        eprintln!("SKIPPED: needs root and unshare(1)");
+    let ok = if unsafe { libc::geteuid() } == 0 && Path::new("/usr/bin/unshare").exists() {
+        Ok(())
+    } else {
+        Err("needs root and unshare(1)".to_string())
+    };
+    if !common::require(ok, "kernel mount-option test") {
         return;
     }
     let r = bpfcap::rules::rules();

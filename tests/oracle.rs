@@ -3,24 +3,14 @@
 //! with libbpf's: names, sections, program types, expected attach types, autoload, map names
 //! and map types.
 
-use std::path::{Path, PathBuf};
 
 use bpfcap::analysis::programs::analyse_programs;
 use bpfcap::model::MapOrigin;
 use bpfcap::rules::{ListKind, Version, rules};
 use libbpf_rs::{AsRawLibbpf, ObjectBuilder};
 
-fn testdata() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("testdata/ exists")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "o"))
-        .collect();
-    v.sort();
-    assert!(v.len() >= 10, "expected the sample objects in testdata/, found {}", v.len());
-    v
-}
+mod common;
+use common::sample_objects as testdata;
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Prog {

@@ -6,7 +6,9 @@
 //! named by BPFCAP_SYSTEMD_ROOT (`./dev test` builds one with debootstrap when needed).
 //! Without either the test is skipped, or fails under BPFCAP_REQUIRE_TOKEN_TESTS=1.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod common;
 use std::process::Command;
 
 fn analyzer() -> Option<Option<PathBuf>> {
@@ -46,20 +48,15 @@ fn verify(root: &Option<PathBuf>, unit_name: &str, dropin: &str) -> String {
 
 #[test]
 fn emitted_dropins_pass_systemd_analyze_verify() {
-    let Some(root) = analyzer() else {
-        if std::env::var("BPFCAP_REQUIRE_TOKEN_TESTS").as_deref() == Ok("1") {
-            panic!("no systemd-analyze 258+ (host or BPFCAP_SYSTEMD_ROOT chroot)");
-        }
-        eprintln!("SKIPPED: no systemd-analyze 258+ (host or BPFCAP_SYSTEMD_ROOT chroot)");
+    let found = analyzer();
+    if !common::require(found.as_ref().map(|_| ()).ok_or_else(|| "no systemd-analyze 258+ (host or BPFCAP_SYSTEMD_ROOT chroot)".to_string()), "systemd-analyze test") {
         return;
-    };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let mut objs: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(".bpf.o")).collect();
-    objs.sort();
+    }
+    let root = found.expect("checked");
     let mut checked = 0;
-    for (i, obj) in objs.iter().enumerate() {
+    for (i, obj) in common::sample_objects().iter().enumerate() {
         let name = obj.to_string_lossy();
-        if name.contains("maps_legacy") || name.contains("maps_iproute2") {
+        if common::is_legacy(obj) {
             continue;
         }
         let out = Command::new(env!("CARGO_BIN_EXE_bpfcap")).args(["emit", "--target", "systemd"]).arg(obj).output().unwrap();

@@ -12,35 +12,17 @@
 //! not count as verified.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use bpfcap::analysis::{LoaderChoice, Options, analyse};
 use bpfcap::rules::{Version, rules};
 use bpfcap::sandbox;
 use bpfcap::verify::{Target, VerifyOptions, describe, load, verify};
 
-fn preconditions() -> bool {
-    match sandbox::preflight() {
-        Ok(()) => true,
-        Err(e) => {
-            if std::env::var("BPFCAP_REQUIRE_TOKEN_TESTS").as_deref() == Ok("1") {
-                panic!("token tests required but cannot run: {e}");
-            }
-            eprintln!("SKIPPED token tests: {e}");
-            false
-        }
-    }
-}
+mod common;
+use common::sample_objects as objects;
 
-fn objects() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-        .collect();
-    v.sort();
-    v
+fn preconditions() -> bool {
+    common::require(sandbox::preflight().map_err(|e| e.to_string()), "token tests")
 }
 
 #[test]

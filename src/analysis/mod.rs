@@ -254,18 +254,5 @@ fn union_versions(per_version: Vec<(Option<Version>, Requirements)>) -> Requirem
 
 /// Edit distance ≤ 2, or one contains the other.
 fn similar(a: &str, b: &str) -> bool {
-    if a.contains(b) || b.contains(a) {
-        return true;
-    }
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()] <= 2
+    a.contains(b) || b.contains(a) || crate::names::distance(a, b) <= 2
 }

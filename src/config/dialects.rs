@@ -26,6 +26,15 @@ pub fn parse(dialect: Dialect, text: &str, name: &str, rules: &Rules) -> Config 
     cfg
 }
 
+/// The lines of `text` without their line ends, each with the byte offset where it starts.
+fn lines_with_offsets(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split_inclusive('\n').scan(0usize, |offset, line| {
+        let start = *offset;
+        *offset += line.len();
+        Some((start, line.trim_end_matches(['\n', '\r'])))
+    })
+}
+
 /// Splits `value` (which starts at byte `offset` of the text) on any of `seps`, adding each
 /// non-empty piece as a grant of `list`.
 fn add_items(cfg: &mut Config, list: ListKind, value: &str, offset: usize, seps: &[char], rules: &Rules) {
@@ -96,21 +105,15 @@ fn parse_mount(cfg: &mut Config, rules: &Rules) {
 fn parse_systemd(cfg: &mut Config, rules: &Rules) {
     let sd = &rules.systemd;
     let text = cfg.text.clone();
-    let mut offset = 0;
-    let mut section = String::new();
     let mut first: Option<usize> = None;
     let mut last_end = 0;
-    for line in text.split_inclusive('\n') {
-        let line_start = offset;
-        offset += line.len();
-        let l = line.trim_end_matches(['\n', '\r']);
+    for (line_start, l) in lines_with_offsets(&text) {
         let trimmed = l.trim_start();
         if trimmed.starts_with('#') || trimmed.starts_with(';') || trimmed.is_empty() {
             continue;
         }
         if trimmed.starts_with('[') {
-            section = trimmed.trim_matches(|c| c == '[' || c == ']').to_string();
-            continue;
+            continue; // section headers: the settings are read wherever they stand
         }
         let Some((key, value)) = l.split_once('=') else { continue };
         let key_t = key.trim();
@@ -123,7 +126,6 @@ fn parse_systemd(cfg: &mut Config, rules: &Rules) {
             value: value.trim().to_string(),
             span: Span { offset: key_span.offset, len: l.len() - lead },
         });
-        let _ = &section;
         if let Some(k) = list {
             first = Some(first.map_or(key_span.offset, |f| f.min(key_span.offset)));
             last_end = last_end.max(line_start + l.len());
@@ -196,13 +198,9 @@ fn parse_manager(cfg: &mut Config, rules: &Rules) {
         _ => &rules.incus,
     };
     let text = cfg.text.clone();
-    let mut offset = 0;
     let mut first: Option<usize> = None;
     let mut last_end = 0;
-    for line in text.split_inclusive('\n') {
-        let line_start = offset;
-        offset += line.len();
-        let l = line.trim_end_matches(['\n', '\r']);
+    for (line_start, l) in lines_with_offsets(&text) {
         if l.trim_start().starts_with('#') {
             continue;
         }
