@@ -99,3 +99,59 @@ fn programs_and_maps_agree_with_libbpf() {
     }
     assert!(compared >= 10, "only {compared} objects could be compared with libbpf");
 }
+
+/// Objects built by others: the BPF programs systemd embeds in libsystemd-core (from the
+/// Debian sid chroot that `./dev test` provides as BPFCAP_SYSTEMD_ROOT). Found inside the
+/// shared library, each must agree with libbpf's view of the same bytes.
+#[test]
+fn systemds_embedded_objects_agree_with_libbpf() {
+    let root = std::env::var_os("BPFCAP_SYSTEMD_ROOT").map(std::path::PathBuf::from);
+    let dir = root.as_ref().map(|r| r.join("usr/lib/x86_64-linux-gnu/systemd"));
+    let ok = match &dir {
+        Some(d) if d.is_dir() => Ok(()),
+        _ => Err("BPFCAP_SYSTEMD_ROOT (a Debian sid chroot with systemd) is not set".to_string()),
+    };
+    if !common::require(ok, "systemd objects oracle") {
+        return;
+    }
+    let r = rules();
+    let (inputs, warnings) = bpfcap::input::load_inputs_with_warnings(&[dir.unwrap()]).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(inputs.len() >= 4, "expected systemd's BPF skeletons, found {}", inputs.len());
+    for (display, obj) in inputs {
+        let (bytes, name) = bpfcap::input::object_bytes(&display).unwrap();
+        let open = ObjectBuilder::default().name(&name).unwrap().open_memory(&bytes).unwrap();
+        let infos = analyse_programs(&obj, r, Some(Version(1, 7)));
+        let mut theirs: Vec<(String, u32, u32)> = open
+            .progs()
+            .map(|p| {
+                let raw = p.as_libbpf_object().as_ptr();
+                (p.name().to_string_lossy().into_owned(), unsafe { libbpf_sys::bpf_program__type(raw) }, unsafe {
+                    libbpf_sys::bpf_program__expected_attach_type(raw)
+                })
+            })
+            .collect();
+        let mut ours: Vec<(String, u32, u32)> = infos
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.prog_type.as_deref().and_then(|t| r.enums.value_of(ListKind::Programs, t)).unwrap_or(0),
+                    p.expected_attach_type.as_deref().and_then(|a| r.enums.value_of(ListKind::Attachments, a)).unwrap_or(0),
+                )
+            })
+            .collect();
+        theirs.sort();
+        ours.sort();
+        assert_eq!(ours, theirs, "{display}");
+        let mut their_maps: Vec<(String, u32)> = open
+            .maps()
+            .map(|m| (m.name().to_string_lossy().into_owned(), unsafe { libbpf_sys::bpf_map__type(m.as_libbpf_object().as_ptr()) }))
+            .collect();
+        let mut our_maps: Vec<(String, u32)> =
+            obj.maps.iter().filter(|m| m.origin != MapOrigin::InnerTemplate).map(|m| (m.name.clone(), m.map_type)).collect();
+        their_maps.sort();
+        our_maps.sort();
+        assert_eq!(our_maps, their_maps, "{display}");
+    }
+}

@@ -309,6 +309,21 @@ fn load(
     // SAFETY: ptr is a freshly opened, not yet loaded bpf_object.
     let mut open = unsafe { OpenObject::from_ptr(ptr) };
 
+    // Maps declared with max_entries 0 are sized at run time by their loader (systemd's
+    // skeletons do this): give them one entry, as the token checks do not depend on the size.
+    // perf_event_array is sized by libbpf itself (number of CPUs).
+    for map in open.maps_mut() {
+        let raw = map.as_libbpf_object().as_ptr();
+        // SAFETY: the map pointer is valid while `open` lives and the object is not loaded.
+        unsafe {
+            if libbpf_sys::bpf_map__max_entries(raw) == 0
+                && libbpf_sys::bpf_map__type(raw) != libbpf_sys::BPF_MAP_TYPE_PERF_EVENT_ARRAY
+            {
+                libbpf_sys::bpf_map__set_max_entries(raw, 1);
+            }
+        }
+    }
+
     let all: Vec<String> = open
         .progs()
         .map(|p| p.name().to_string_lossy().into_owned())
