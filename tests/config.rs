@@ -131,6 +131,23 @@ fn a_deliberate_mistake_is_found_exactly_at_its_line() {
     );
     let c: Vec<String> = codes(&v).into_iter().map(|x| x.0).collect();
     assert_eq!(c, vec!["inert-command", "any-grant"], "{v:#}");
+    // 9. an option name bpffs does not know (it would ignore it silently)
+    let v = check_json(
+        "delegate_cmd=map_create:prog_load,delegate_maps=array,delegate_progs=socket_filter:tracepoint,delegate_attachs=cgroup_inet_ingress\n",
+        "mount",
+        "testdata/socket.bpf.o",
+    );
+    let c = codes(&v);
+    assert_eq!(c[0], ("unknown-option".to_string(), 1), "{c:?}");
+    // 10. LXD without its switch, in a privileged container
+    let (_, good, _) = bpfcap(&["emit", "--target", "lxd", "testdata/socket.bpf.o"]);
+    let yaml: String = good.lines().skip_while(|l| !l.starts_with("config:")).collect::<Vec<_>>().join("\n") + "\n";
+    let v = check_json(&yaml, "lxd", "testdata/socket.bpf.o");
+    assert!(codes(&v).is_empty(), "{v:#}");
+    let broken = yaml.replace("security.delegate_bpf: \"true\"", "security.delegate_bpf: \"false\"") + "  security.privileged: \"true\"\n";
+    let v = check_json(&broken, "lxd", "testdata/socket.bpf.o");
+    let c: Vec<String> = codes(&v).into_iter().map(|x| x.0).collect();
+    assert_eq!(c, vec!["manager-disabled", "manager-privileged"], "{v:#}");
 }
 
 #[test]

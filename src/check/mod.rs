@@ -180,8 +180,50 @@ pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> 
     if cfg.dialect == Dialect::Systemd {
         systemd::unit(cfg, &needed, rules, &mut out);
     }
+    if matches!(cfg.dialect, Dialect::Incus | Dialect::Lxd) {
+        manager(cfg, rules, &mut out);
+    }
+    for s in cfg.settings.iter().filter(|s| s.key == "unknown-option") {
+        push(
+            cfg,
+            &mut out,
+            "unknown-option",
+            Severity::Error,
+            format!("bpffs does not know the option '{}' and silently ignores it: its grants are lost", s.value),
+            Some("the options are delegate_cmds, delegate_maps, delegate_progs and delegate_attachs".into()),
+            Some(s.span),
+        );
+    }
     out.sort_by_key(|f| (f.span.map(|s| s.offset).unwrap_or(usize::MAX), f.severity, f.code));
     Report { findings: out, granted, needed }
+}
+
+/// Incus/LXD: the delegation must be switched on (LXD) and the container unprivileged.
+fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
+    let m = if cfg.dialect == Dialect::Lxd { &rules.lxd } else { &rules.incus };
+    let truthy = |v: &str| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on");
+    if !m.keys.enable_key.is_empty() && !cfg.setting(&m.keys.enable_key).is_some_and(|s| truthy(&s.value)) {
+        push(
+            cfg,
+            out,
+            "manager-disabled",
+            Severity::Error,
+            format!("{} is not set to true: the delegate keys do nothing without it", m.keys.enable_key),
+            Some(format!("set {}=true", m.keys.enable_key)),
+            cfg.setting(&m.keys.enable_key).map(|s| s.span).or(Some(cfg.anchor)),
+        );
+    }
+    if let Some(p) = cfg.setting("security.privileged").filter(|s| truthy(&s.value)) {
+        push(
+            cfg,
+            out,
+            "manager-privileged",
+            Severity::Error,
+            "a privileged container shares the host's user namespace, where the kernel refuses to create BPF tokens".into(),
+            Some("use an unprivileged container".into()),
+            Some(p.span),
+        );
+    }
 }
 
 fn list_noun(k: ListKind) -> &'static str {

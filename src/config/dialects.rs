@@ -90,6 +90,18 @@ fn parse_mount(cfg: &mut Config, rules: &Rules) {
     if let Some(f) = first {
         cfg.anchor = Span { offset: f, len: last_end - f };
     }
+    // delegate_* options bpffs does not know (a typo such as delegate_cmd=): bpffs ignores them
+    let mut search = 0;
+    while let Some(pos) = text[search..].find("delegate_") {
+        let at = search + pos;
+        let key_end = text[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(|e| at + e).unwrap_or(text.len());
+        let key = &text[at..key_end];
+        let starts_option = at == 0 || matches!(text.as_bytes()[at - 1], b',' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'=');
+        if starts_option && text[key_end..].starts_with('=') && !ListKind::ALL.iter().any(|k| k.mount_option() == key) {
+            cfg.settings.push(Setting { key: "unknown-option".into(), value: key.to_string(), span: Span { offset: at, len: key.len() } });
+        }
+        search = key_end.max(at + 1);
+    }
     // the mount point, for fstab / mounts lines ("none /sys/fs/bpf bpf OPTS 0 0")
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
