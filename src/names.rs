@@ -63,10 +63,11 @@ pub fn parse_item(kind: ListKind, raw: &str, rules: &Rules) -> Result<Item, Name
         if let Ok(m) = u64::from_str_radix(hex, 16) {
             return Ok(Item::Mask(m));
         }
-    } else if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
-        if let Ok(m) = t.parse::<u64>() {
-            return Ok(Item::Mask(m));
-        }
+    } else if !t.is_empty()
+        && t.chars().all(|c| c.is_ascii_digit())
+        && let Ok(m) = t.parse::<u64>()
+    {
+        return Ok(Item::Mask(m));
     }
     let n = normalize(t);
     let mut stripped = vec![n.clone()];
@@ -77,7 +78,7 @@ pub fn parse_item(kind: ListKind, raw: &str, rules: &Rules) -> Result<Item, Name
     }
     for e in rules.enums.list(kind) {
         let short = normalize(&e.name);
-        if stripped.iter().any(|s| *s == short) {
+        if stripped.contains(&short) {
             let value = e.value;
             let name = rules.enums.name_of(kind, value).unwrap_or(&e.name).to_string();
             return Ok(Item::Name { value, name });

@@ -402,7 +402,7 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
             let mut r = base;
             for p in &progs {
                 if let (Some(_), Some(a)) = (&p.prog_type, &p.load_attach_type) {
-                    r.add(Need::list(ListKind::Attachments, a), attach_reason(obj, p, a, rules));
+                    r.add(Need::list(ListKind::Attachments, a), attach_reason(obj, p, a));
                 }
             }
             r
@@ -413,7 +413,7 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
     result
 }
 
-fn attach_reason(obj: &Object, p: &ProgramInfo, attach: &str, _rules: &Rules) -> Reason {
+fn attach_reason(obj: &Object, p: &ProgramInfo, attach: &str) -> Reason {
     let text = if let Some(member) = &p.struct_ops_member {
         format!(
             "program {} implements {member}; libbpf loads struct_ops programs with the member's index as expected attach type, which the token checks as attach type {attach} (index taken from the object's BTF; the kernel's struct layout decides — confirm with `bpfcap verify`)",
@@ -578,7 +578,7 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                 if reset.contains(&p.name) {
                     continue;
                 }
-                r.add(Need::list(ListKind::Attachments, a), attach_reason(obj, p, a, rules));
+                r.add(Need::list(ListKind::Attachments, a), attach_reason(obj, p, a));
             }
         }
         let now = r.needs();

@@ -93,8 +93,8 @@ pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> 
         if cfg.dialect == Dialect::Systemd {
             if g.item.is_err() {
                 systemd::not_accepted(cfg, g, rules, &mut out);
-            } else if let Ok(Item::Name { value, .. }) = &g.item {
-                systemd::spelling(cfg, g, *value, rules, &mut out);
+            } else {
+                systemd::spelling(cfg, g, rules, &mut out);
             }
         } else {
             match &g.item {

@@ -7,12 +7,13 @@ use crate::config::{Config, Grant};
 use crate::delegation::Delegation;
 use crate::rules::Rules;
 
-/// A BPFDelegate*= item: is it spelled exactly as systemd wants, and does it mean what it says?
-pub fn spelling(cfg: &Config, g: &Grant, _value: u32, rules: &Rules, out: &mut Vec<Finding>) {
+/// A BPFDelegate*= item systemd accepts: does it mean what it says?
+pub fn spelling(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Finding>) {
     let sd = &rules.systemd;
-    if let Some(n) = sd.lookup(g.list, &g.raw) {
-        if n.mismatch() {
-            push(
+    if let Some(n) = sd.lookup(g.list, &g.raw)
+        && n.mismatch()
+    {
+        push(
                 cfg,
                 out,
                 "systemd-misgrant",
@@ -21,7 +22,6 @@ pub fn spelling(cfg: &Config, g: &Grant, _value: u32, rules: &Rules, out: &mut V
                 Some("remove it, and create the bpffs with the right delegate_progs outside systemd (bpfcap emit --target mount-options)".into()),
                 Some(g.span),
             );
-        }
     }
 }
 

@@ -159,14 +159,13 @@ fn parse_systemd(cfg: &mut Config, rules: &Rules) {
 /// systemd's table, whose bit may differ from the kernel's value (rules/dialects/systemd.toml).
 fn add_systemd_items(cfg: &mut Config, list: ListKind, value: &str, offset: usize, rules: &Rules) {
     let sd = &rules.systemd;
-    if value.trim() == "any" && value == value.trim() {
-        let lead = 0;
+    if value == "any" {
         cfg.grants.push(Grant {
             list,
             raw: "any".into(),
             item: Ok(names::Item::Any),
             lenient: Ok(names::Item::Any),
-            span: Span { offset: offset + lead, len: 3 },
+            span: Span { offset, len: 3 },
         });
         return;
     }
