@@ -71,7 +71,34 @@ the initial one (kernel/bpf/token.c). A bpffs mounted from the host is owned by 
 manager must create the instance for the container's user namespace (fsopen in the container, fsconfig by the privileged \
 parent), as systemd's PrivateBPF= and the sandbox of `bpfcap verify` do.";
 
-pub fn emit(target: Target, d: &Delegation, header: &str, rules: &Rules) -> Emitted {
+/// Short answers to "why is this item here?", for comments in emitted configuration.
+pub type Why<'a> = &'a dyn Fn(ListKind, &str) -> String;
+
+/// "why" from a requirement set: the programs and maps that need the item, else the loader steps.
+pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(ListKind, &str) -> String + '_ {
+    move |k, item| {
+        let Some(rs) = reqs.required.get(&crate::analysis::requirements::Need::List(k, item.to_string())) else {
+            return String::new();
+        };
+        let mut own: Vec<String> = rs.iter().filter(|r| r.loader_step.is_none()).filter_map(|r| r.program.clone().or(r.map.clone())).collect();
+        own.sort();
+        own.dedup();
+        if !own.is_empty() {
+            let more = own.len().saturating_sub(3);
+            let mut s = own.into_iter().take(3).collect::<Vec<_>>().join(", ");
+            if more > 0 {
+                s.push_str(&format!(" +{more}"));
+            }
+            return s;
+        }
+        let mut steps: Vec<String> = rs.iter().filter(|r| !r.note).filter_map(|r| r.loader_step.clone()).collect();
+        steps.sort();
+        steps.dedup();
+        format!("libbpf {}", steps.join(", "))
+    }
+}
+
+pub fn emit(target: Target, d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {
     let mut notes = Vec::new();
     let text = match target {
         Target::MountOptions => format!("{}\n", mount_options(d, rules, &mut notes)),
@@ -91,7 +118,7 @@ pub fn emit(target: Target, d: &Delegation, header: &str, rules: &Rules) -> Emit
                  [Install]\nWantedBy=local-fs.target\n"
             )
         }
-        Target::Systemd => return systemd::emit(d, header, rules),
+        Target::Systemd => return systemd::emit(d, header, why, rules),
         Target::Incus => return managers::emit(&rules.incus, d, header, rules),
         Target::Lxd => return managers::emit(&rules.lxd, d, header, rules),
         Target::Json => {

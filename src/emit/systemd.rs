@@ -2,7 +2,7 @@
 //! spelling (rules/dialects/systemd.toml, checked bit by bit against systemd's own table), and
 //! the settings a working token needs, each with a comment saying why.
 
-use super::Emitted;
+use super::{Emitted, Why};
 use crate::delegation::Delegation;
 use crate::rules::{ListKind, Rules};
 
@@ -14,7 +14,7 @@ fn version_key(v: &str) -> (u32, u32) {
     (a, b)
 }
 
-pub fn emit(d: &Delegation, header: &str, rules: &Rules) -> Emitted {
+pub fn emit(d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {
     let sd = &rules.systemd;
     let mut notes = Vec::new();
     let mut needs_version = sd.settings.since.clone();
@@ -34,7 +34,8 @@ pub fn emit(d: &Delegation, header: &str, rules: &Rules) -> Emitted {
             }
         }
         if !names.is_empty() {
-            lines.push(format!("# {}: {}", k.mount_option(), d.list(k).join(" ")));
+            let reasons: Vec<String> = d.list(k).iter().map(|i| format!("{i} ({})", why(k, i))).collect();
+            lines.push(format!("# {}: {}", k.mount_option(), reasons.join("; ")));
             lines.push(format!("{}={}", sd.setting(k), names.join(",")));
         }
     }
