@@ -120,23 +120,29 @@ pub fn analyse(inputs: Vec<(String, Object)>, opts: &Options, rules: &Rules) -> 
     };
     // Objects are independent: analyse them on every available core, keeping input order.
     let n = inputs.len();
-    let workers = std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1).min(n.max(1));
+    // (available_parallelism reads cgroup files: only ask when there is a choice)
+    let workers = if n > 1 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1).min(n) } else { 1 };
     let queue = std::sync::Mutex::new(inputs.into_iter().enumerate());
     let done = std::sync::Mutex::new(Vec::with_capacity(n));
     let progress = crate::progress::Progress::new("analysing", n);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let next = queue.lock().expect("queue").next();
-                    let Some((i, (path, object))) = next else { break };
-                    let a = analyse_one(path, object, opts, &versions, rules);
-                    done.lock().expect("results").push((i, a));
-                    progress.tick();
-                }
-            });
+    let work = || {
+        loop {
+            let next = queue.lock().expect("queue").next();
+            let Some((i, (path, object))) = next else { break };
+            let a = analyse_one(path, object, opts, &versions, rules);
+            done.lock().expect("results").push((i, a));
+            progress.tick();
         }
-    });
+    };
+    if workers <= 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(work);
+            }
+        });
+    }
     progress.finish();
     let mut results = done.into_inner().expect("results");
     results.sort_by_key(|(i, _)| *i);
@@ -182,7 +188,8 @@ fn analyse_one(path: String, mut object: Object, opts: &Options, versions: &[Opt
             };
             per_version.push((*v, reqs));
         }
-        reqs = union_versions(per_version);
+        // one behaviour for every version: nothing to annotate
+        reqs = if done.len() == 1 { done.pop().expect("one").1 } else { union_versions(per_version) };
     }
     // The instructions have been analysed: keep memory proportional to the summaries, not to
     // the sum of all objects' code.

@@ -430,24 +430,26 @@ fn attach_reason(obj: &Object, p: &ProgramInfo, attach: &str) -> Reason {
 fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base: Requirements, v: Version, rules: &Rules) -> Requirements {
     let steps: Vec<&LoaderStep> = rules.libbpf.iter().filter(|s| s.applies_to(v)).collect();
     let zero = attach_zero_name(rules);
-    let mut prev: BTreeSet<Need> = base.needs();
+    // Each round builds only what the loader adds to `base` (the delta); the object's own needs
+    // are never copied. The first round starts from the declared attach types.
+    let mut prev_delta: BTreeSet<Need> = BTreeSet::new();
     for p in progs {
         if let Some(a) = &p.load_attach_type {
-            prev.insert(Need::list(ListKind::Attachments, a));
+            prev_delta.insert(Need::list(ListKind::Attachments, a));
         }
     }
     // the items (with capabilities) of every alternative of every step, computed once
     let step_needs: Vec<Vec<Vec<Need>>> = steps.iter().map(|s| s.alternatives.iter().map(|a| alt_needs(rules, a)).collect()).collect();
-    let mut out = base.clone();
+    let mut out = Requirements::default();
     for _round in 0..8 {
-        // For each need of the previous round: the sources that require it (None: the
-        // object itself; Some(step)): an alternative covered by other sources is free.
+        // For each need the previous round's loader steps added: the steps that require it
+        // (None: the object itself); an alternative covered by other sources is free.
         let sources: BTreeMap<&Need, BTreeSet<Option<&str>>> = out
             .required
             .iter()
             .map(|(n, rs)| (n, rs.iter().filter(|x| !x.note).map(|x| x.loader_step.as_deref()).collect()))
             .collect();
-        let mut r = base.clone();
+        let mut r = Requirements::default();
         let mut reset: BTreeSet<String> = BTreeSet::new();
         for (si, step) in steps.iter().enumerate() {
             let needs = &step_needs[si];
@@ -488,8 +490,10 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
             };
             // What the previous round needed for reasons other than this step: an alternative
             // those needs already cover costs nothing, so it is preferred.
-            let in_core = |n: &Need| sources.get(n).is_some_and(|src| src.iter().any(|x| *x != Some(step.id.as_str())));
-            let in_prev = |n: &Need| prev.contains(n);
+            let in_core = |n: &Need| {
+                base.required.contains_key(n) || sources.get(n).is_some_and(|src| src.iter().any(|x| *x != Some(step.id.as_str())))
+            };
+            let in_prev = |n: &Need| base.required.contains_key(n) || prev_delta.contains(n);
             let sat = satisfied(&step.alternatives, needs, &in_core).or_else(|| satisfied(&step.alternatives, needs, &in_prev));
             let (effect, arg) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
             // A fallback that breaks a loaded program makes the step as good as fatal for it.
@@ -532,7 +536,7 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
             }
             if let Some((_, ai)) = sat {
                 // The probe succeeds with what is delegated anyway: note that libbpf uses it.
-                if needs[ai].iter().all(|n| r.required.contains_key(n)) {
+                if needs[ai].iter().all(|n| base.required.contains_key(n) || r.required.contains_key(n)) {
                     let text: Arc<str> = format!("also used by libbpf: {}", lc_first(&step.what)).into();
                     for n in &needs[ai] {
                         r.add(n.clone(), Reason { note: true, ..step_reason(text.clone(), None) });
@@ -583,12 +587,14 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
         }
         let now = r.needs();
         out = r;
-        if now == prev {
+        if now == prev_delta {
             break;
         }
-        prev = now;
+        prev_delta = now;
     }
-    out
+    let mut result = base;
+    result.merge(out);
+    result
 }
 
 fn names(progs: &[&ProgramInfo]) -> String {
