@@ -355,6 +355,10 @@ pub struct CapRule {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct KfuncRule {
+    /// any_kfunc | arena | listed | verifier (see the comment in privileges.toml)
+    pub when: String,
+    #[serde(default)]
+    pub kfuncs: Vec<String>,
     #[serde(default)]
     pub caps: Vec<String>,
     #[serde(default)]

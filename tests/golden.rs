@@ -93,3 +93,16 @@ fn bad_input_exits_2_with_a_diagnostic() {
     let (code, _, _) = analyze_json(&["analyze", "/nonexistent/x.o"]);
     assert_eq!(code, Some(2));
 }
+
+#[test]
+fn kfunc_calls_are_found_with_their_source_line() {
+    let (_, v, _) = analyze_json(&["analyze", "--format", "json", "testdata/kfunc.bpf.o"]);
+    let progs = v["objects"][0]["programs"].as_array().unwrap();
+    let task = progs.iter().find(|p| p["name"] == "kfunc_task_ref").unwrap();
+    assert!(task["kfuncs"].as_array().unwrap().iter().any(|k| k == "bpf_task_acquire"), "{task}");
+    let reasons = v["reasons"]["capabilities"]["CAP_BPF"].as_array().unwrap();
+    assert!(
+        reasons.iter().any(|r| r["kfunc"] == "bpf_task_acquire" && r["location"].as_str().is_some_and(|l| l.contains("kfunc.bpf.c:"))),
+        "{reasons:?}"
+    );
+}

@@ -314,8 +314,25 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
                 }
             }
         }
+        let uses_arena = p.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && m.map_type == BPF_MAP_TYPE_ARENA));
         for call in &p.kfunc_calls {
             for rule in &rules.privileges.kfunc_rule {
+                let applies = match rule.when.as_str() {
+                    "any_kfunc" => true,
+                    "arena" => uses_arena,
+                    "listed" => rule.kfuncs.iter().any(|k| *k == call.name),
+                    _ => false,
+                };
+                if !applies {
+                    continue;
+                }
+                if rule.when == "listed" {
+                    base.warnings.push(format!(
+                        "{}: {} calls kfunc {}, which needs {} in the initial user namespace: no BPF token can grant it ({})",
+                        obj.name, call.function, call.name, rule.caps.join(", "), rule.why
+                    ));
+                    continue;
+                }
                 for c in &rule.caps {
                     base.add(
                         Need::Cap(c.clone()),
