@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::elf::Functions;
 use crate::model::{ExternKind, Function, Object, RelocTarget, SourceLine};
 use crate::rules::{ListKind, Rules, Version};
 
@@ -62,52 +63,18 @@ fn location(line: Option<&SourceLine>) -> Option<String> {
     line.map(|l| format!("{}:{}", l.file, l.line))
 }
 
-/// Finds the function that starts at instruction index `idx` of `section`.
-fn function_at<'a>(obj: &'a Object, section: &str, byte_off: i64) -> Option<&'a Function> {
-    if byte_off < 0 {
-        return None;
-    }
-    let off = byte_off as u64;
-    obj.subprograms
-        .iter()
-        .chain(obj.programs.iter().map(|p| &p.function))
-        .find(|f| f.section == section && f.offset == off)
-}
-
-/// Walks a program and every function it reaches.
-fn reachable<'a>(obj: &'a Object, root: &'a Function) -> Vec<&'a Function> {
-    let mut seen: BTreeSet<(String, u64)> = BTreeSet::new();
+/// Walks a program and every function it reaches (the reader has bounded the total of these
+/// walks: `elf::MAX_ANALYSIS_WORK`).
+fn reachable<'a>(functions: &Functions<'a>, root: &'a Function) -> Vec<&'a Function> {
+    let mut seen: BTreeSet<(&str, u64)> = BTreeSet::new();
     let mut out = Vec::new();
     let mut stack = vec![root];
     while let Some(f) = stack.pop() {
-        if !seen.insert((f.section.clone(), f.offset)) {
+        if !seen.insert((f.section.as_str(), f.offset)) {
             continue;
         }
         out.push(f);
-        let relocs: BTreeMap<usize, &RelocTarget> = f.relocs.iter().map(|r| (r.insn, &r.target)).collect();
-        for (i, insn) in f.insns.iter().enumerate() {
-            let is_call = insn.code == BPF_JMP_CALL && insn.src == BPF_PSEUDO_CALL;
-            let is_ld = insn.code == BPF_LD_IMM64;
-            if !is_call && !is_ld {
-                continue;
-            }
-            let target = match relocs.get(&i) {
-                Some(RelocTarget::Function { section, sym_offset, .. }) => {
-                    // checked: a hostile symbol value can be anything up to u64::MAX
-                    let off = if is_call {
-                        (*sym_offset as i64).checked_add((insn.imm as i64 + 1) * 8)
-                    } else {
-                        (*sym_offset as i64).checked_add(insn.imm as i64)
-                    };
-                    off.and_then(|off| function_at(obj, section, off))
-                }
-                None if is_call => function_at(obj, &f.section, f.offset as i64 + (i as i64 + insn.imm as i64 + 1) * 8),
-                _ => None,
-            };
-            if let Some(t) = target {
-                stack.push(t);
-            }
-        }
+        stack.extend(functions.callees(f));
     }
     out
 }
@@ -116,6 +83,18 @@ fn reachable<'a>(obj: &'a Object, root: &'a Function) -> Vec<&'a Function> {
 pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -> Vec<ProgramInfo> {
     let versions = rules.libbpf_versions();
     let version = version.unwrap_or_else(|| *versions.last().expect("section table has versions"));
+    let functions = Functions::new(&obj.programs, &obj.subprograms);
+    let kconfig_externs: BTreeSet<&str> =
+        obj.externs.iter().filter(|e| e.kind == ExternKind::Kconfig).map(|e| e.name.as_str()).collect();
+    let kconfig_map = obj.maps.iter().find(|m| m.section == ".kconfig");
+    // the first struct_ops member that references each program (struct type, member): one
+    // pass, not one per program
+    let mut struct_ops_of: BTreeMap<&str, (&str, &crate::model::StructOpsMember)> = BTreeMap::new();
+    for so in obj.maps.iter().filter_map(|m| m.struct_ops.as_ref()) {
+        for mm in &so.members {
+            struct_ops_of.entry(mm.program.as_str()).or_insert((so.type_name.as_str(), mm));
+        }
+    }
     obj.programs
         .iter()
         .map(|p| {
@@ -127,7 +106,7 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
             let mut kfunc_calls = Vec::new();
             let mut maps = BTreeSet::new();
             let mut subprograms = Vec::new();
-            for f in reachable(obj, &p.function) {
+            for f in reachable(&functions, &p.function) {
                 if f.name != p.function.name || f.section != p.function.section {
                     subprograms.push(f.name.clone());
                 }
@@ -140,8 +119,17 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
                             .map(String::from)
                             .unwrap_or_else(|| format!("helper#{}", insn.imm));
                         helpers.insert(name.clone());
-                        helper_calls.push(CallSite { name, function: f.name.clone(), location: location(f.line_of(i)) });
-                    } else if insn.code == BPF_JMP_CALL && insn.src == BPF_PSEUDO_KFUNC_CALL {
+                        helper_calls.push(CallSite {
+                            name,
+                            function: f.name.clone(),
+                            location: location(f.line_of(i)),
+                        });
+                    } else if insn.code == BPF_JMP_CALL
+                        && (insn.src == BPF_PSEUDO_KFUNC_CALL
+                            || (insn.src == BPF_PSEUDO_CALL && matches!(relocs.get(&i), Some(RelocTarget::Extern(_)))))
+                    {
+                        // clang emits a kfunc call as a pseudo call relocated against the extern
+                        // function; libbpf turns it into BPF_PSEUDO_KFUNC_CALL
                         let name = match relocs.get(&i) {
                             Some(RelocTarget::Extern(n)) => n.clone(),
                             _ => format!("kfunc#{}", insn.imm),
@@ -156,8 +144,8 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
                     }
                     if let Some(RelocTarget::Extern(n)) = relocs.get(&i)
                         && insn.code == BPF_LD_IMM64
-                        && obj.externs.iter().any(|e| &e.name == n && e.kind == ExternKind::Kconfig)
-                        && let Some(km) = obj.maps.iter().find(|m| m.section == ".kconfig")
+                        && kconfig_externs.contains(n.as_str())
+                        && let Some(km) = kconfig_map
                     {
                         maps.insert(km.name.clone());
                     }
@@ -167,12 +155,11 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
             subprograms.dedup();
             helper_calls.sort();
             kfunc_calls.sort();
-            let tail_calls = rules.enums.helper_id("tail_call").is_some_and(|id| {
-                helper_calls.iter().any(|c| rules.enums.helper_id(&c.name) == Some(id))
-            });
-            let struct_ops_member = obj.maps.iter().filter_map(|m| m.struct_ops.as_ref()).find_map(|so| {
-                so.members.iter().find(|mm| mm.program == p.name).map(|mm| format!("{}.{}", so.type_name, mm.member))
-            });
+            let tail_calls = rules
+                .enums
+                .helper_id("tail_call")
+                .is_some_and(|id| helper_calls.iter().any(|c| rules.enums.helper_id(&c.name) == Some(id)));
+            let struct_ops_member = struct_ops_of.get(p.name.as_str()).map(|(t, mm)| format!("{t}.{}", mm.member));
             let (prog_type, attach) = match rule {
                 Some(r) => (Some(r.prog_type.clone()), Some(r.expected_attach_type.clone())),
                 None => (None, None),
@@ -183,9 +170,10 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
             // pointer they implement as expected attach type (libbpf.c
             // bpf_map__init_kern_struct_ops), and the token checks that number as an attach type.
             if prog_type.as_deref() == Some("struct_ops")
-                && let Some(idx) = struct_ops_index(obj, &p.name)
+                && let Some(idx) = struct_ops_of.get(p.name.as_str()).map(|(_, mm)| mm.index)
             {
-                load_attach = rules.enums.name_of(ListKind::Attachments, idx).map(String::from).or(Some(format!("{idx}")));
+                load_attach =
+                    rules.enums.name_of(ListKind::Attachments, idx).map(String::from).or(Some(format!("{idx}")));
                 attach_zero = idx == 0;
             }
             ProgramInfo {
@@ -197,11 +185,9 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
                 load_attach_type: load_attach,
                 attach_zero,
                 sec_flags: rule.map(|r| r.flags.clone()).unwrap_or_default(),
-                sec_pattern: rule.map(|r| {
-                    match r.match_kind.as_str() {
-                        "plus" => format!("{}+", r.pattern),
-                        _ => r.pattern.clone(),
-                    }
+                sec_pattern: rule.map(|r| match r.match_kind.as_str() {
+                    "plus" => format!("{}+", r.pattern),
+                    _ => r.pattern.clone(),
                 }),
                 sleepable: rule.is_some_and(|r| r.has_flag("SEC_SLEEPABLE")),
                 helpers: helpers.into_iter().collect(),

@@ -29,6 +29,12 @@ pub const KIND_ENUM64: u32 = 19;
 pub const MAX_TYPES: usize = 1 << 20;
 /// Recursion/chain bound when resolving modifiers and sizes.
 const MAX_CHAIN: usize = 64;
+/// Bytes of type and member names decoded from one `.BTF` (every type owns its name, so a
+/// long string named by many types would otherwise cost its length for each).
+pub const MAX_NAME_BYTES: usize = 64 << 20;
+/// Bytes of section and source file names decoded from one `.BTF.ext` line info (one per
+/// record).
+pub const MAX_LINE_INFO_NAME_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -49,7 +55,10 @@ pub struct SecVar {
 pub enum TypeData {
     None,
     /// ARRAY: element type, index type, number of elements.
-    Array { elem: u32, nelems: u32 },
+    Array {
+        elem: u32,
+        nelems: u32,
+    },
     Members(Vec<Member>),
     /// FUNC_PROTO parameters are not needed; ENUM values neither.
     DataSec(Vec<SecVar>),
@@ -90,11 +99,27 @@ fn bad(what: impl Into<String>) -> ElfError {
     ElfError::Btf(what.into())
 }
 
-fn string_at(strings: &[u8], off: u32) -> Result<String, ElfError> {
+/// A NUL-terminated string of the string section, charging the string's length to `budget` and scanning no further
+/// than it allows. The outer error is the exhausted budget, the inner one a bad offset.
+fn string_within(
+    strings: &[u8],
+    off: u32,
+    budget: &mut usize,
+    what: &str,
+    limit: usize,
+) -> Result<Result<String, ElfError>, ElfError> {
     let off = off as usize;
-    let rest = strings.get(off..).ok_or_else(|| bad(format!("string offset {off} is outside the string section")))?;
-    let end = rest.iter().position(|&b| b == 0).ok_or_else(|| bad("unterminated string"))?;
-    Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
+    let Some(rest) = strings.get(off..) else {
+        return Ok(Err(bad(format!("string offset {off} is outside the string section"))));
+    };
+    let window = &rest[..rest.len().min(budget.saturating_add(1))];
+    let end = match window.iter().position(|&b| b == 0) {
+        Some(end) => end,
+        None if window.len() == rest.len() => return Ok(Err(bad("unterminated string"))),
+        None => return Err(bad(format!("{what} exceed {limit} bytes"))),
+    };
+    *budget -= end;
+    Ok(Ok(String::from_utf8_lossy(&rest[..end]).into_owned()))
 }
 
 /// Detects the byte order from the BTF magic (0xeB9F).
@@ -136,6 +161,9 @@ impl Btf {
             linkage: 0,
         }];
         let mut pos = 0usize;
+        let mut name_budget = MAX_NAME_BYTES;
+        let mut name_at =
+            |off: u32| string_within(strings, off, &mut name_budget, "type and member names", MAX_NAME_BYTES)?;
         while pos < types_data.len() {
             if types.len() > MAX_TYPES {
                 return Err(bad(format!("more than {MAX_TYPES} types")));
@@ -148,7 +176,7 @@ impl Btf {
             let kind = (info >> 24) & 0x1f;
             let vlen = info & 0xffff;
             let kflag = info >> 31 == 1;
-            let name = string_at(strings, name_off)?;
+            let name = name_at(name_off)?;
             let mut data_out = TypeData::None;
             let mut linkage = 0;
             let need = |n: usize| -> Result<(), ElfError> {
@@ -159,8 +187,8 @@ impl Btf {
                     need(4)?;
                     pos += 4;
                 }
-                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
-                | KIND_FLOAT | KIND_TYPE_TAG => {}
+                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_FLOAT
+                | KIND_TYPE_TAG => {}
                 KIND_FUNC => linkage = vlen,
                 KIND_ARRAY => {
                     need(12)?;
@@ -174,7 +202,7 @@ impl Btf {
                     let mut members = Vec::with_capacity(vlen as usize);
                     for i in 0..vlen as usize {
                         let p = pos + i * 12;
-                        let mname = string_at(strings, tr.u32_at(p).ok_or_else(trunc)?)?;
+                        let mname = name_at(tr.u32_at(p).ok_or_else(trunc)?)?;
                         let type_id = tr.u32_at(p + 4).ok_or_else(trunc)?;
                         let raw_off = tr.u32_at(p + 8).ok_or_else(trunc)?;
                         let offset = if kflag { raw_off & 0x00ff_ffff } else { raw_off };
@@ -277,12 +305,24 @@ impl Btf {
     /// Names of struct types reachable by value from `id` (through members and arrays, not
     /// through pointers), plus `__kptr`-style type tags on pointer members.
     /// Each type is visited once: a struct that contains another by several paths (or, in a
-    /// hostile object, itself) must not make the walk exponential.
-    pub fn embedded_names(&self, id: u32, out: &mut Vec<String>) {
-        self.embedded_inner(id, out, 0, &mut std::collections::BTreeSet::new());
+    /// hostile object, itself) must not make the walk exponential. Returns the work done
+    /// (types and members visited).
+    pub fn embedded_names(&self, id: u32, out: &mut Vec<String>) -> usize {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut steps = 0;
+        self.embedded_inner(id, out, 0, &mut seen, &mut steps);
+        steps
     }
 
-    fn embedded_inner(&self, id: u32, out: &mut Vec<String>, depth: usize, seen: &mut std::collections::BTreeSet<u32>) {
+    fn embedded_inner(
+        &self,
+        id: u32,
+        out: &mut Vec<String>,
+        depth: usize,
+        seen: &mut std::collections::BTreeSet<u32>,
+        steps: &mut usize,
+    ) {
+        *steps += 1;
         if depth > MAX_CHAIN {
             return;
         }
@@ -297,6 +337,7 @@ impl Btf {
                 }
                 if let TypeData::Members(ms) = &t.data {
                     for m in ms {
+                        *steps += 1;
                         // a type tag directly on a pointer member (kptr, percpu_kptr, ...)
                         if let Some(mt) = self.get(m.type_id)
                             && mt.kind == KIND_PTR
@@ -305,7 +346,11 @@ impl Btf {
                             for _ in 0..MAX_CHAIN {
                                 match self.get(tid) {
                                     Some(tt) if tt.kind == KIND_TYPE_TAG => {
-                                        out.push(format!("type_tag:{}", tt.name));
+                                        *steps += 1;
+                                        // once per tag type (`seen` holds no tag ids otherwise)
+                                        if seen.insert(tid) {
+                                            out.push(format!("type_tag:{}", tt.name));
+                                        }
                                         tid = tt.size_or_type;
                                     }
                                     Some(tt) if matches!(tt.kind, KIND_CONST | KIND_VOLATILE | KIND_RESTRICT) => {
@@ -316,13 +361,13 @@ impl Btf {
                             }
                             continue;
                         }
-                        self.embedded_inner(m.type_id, out, depth + 1, seen);
+                        self.embedded_inner(m.type_id, out, depth + 1, seen, steps);
                     }
                 }
             }
             KIND_ARRAY => {
                 if let TypeData::Array { elem, .. } = t.data {
-                    self.embedded_inner(elem, out, depth + 1, seen);
+                    self.embedded_inner(elem, out, depth + 1, seen, steps);
                 }
             }
             _ => {}
@@ -359,8 +404,11 @@ pub fn parse_line_info(ext: &[u8], btf_strings_source: &[u8]) -> Result<Vec<(Str
     }
     let mut pos = 4usize;
     let mut out = Vec::new();
+    // section and file names together
+    let mut file_budget = MAX_LINE_INFO_NAME_BYTES;
     while pos < sec.len() {
-        let sec_name = string_at(strings, lr.u32_at(pos).ok_or_else(|| bad("line info truncated"))?)?;
+        let sec_off = lr.u32_at(pos).ok_or_else(|| bad("line info truncated"))?;
+        let sec_name = string_within(strings, sec_off, &mut file_budget, "line info names", MAX_LINE_INFO_NAME_BYTES)??;
         let num = lr.u32_at(pos + 4).ok_or_else(|| bad("line info truncated"))? as usize;
         pos += 8;
         let total = num.checked_mul(rec_size).ok_or_else(|| bad("line info count overflow"))?;
@@ -371,7 +419,14 @@ pub fn parse_line_info(ext: &[u8], btf_strings_source: &[u8]) -> Result<Vec<(Str
         for i in 0..num {
             let p = pos + i * rec_size;
             let insn_off = lr.u32_at(p).unwrap_or(0);
-            let file = string_at(strings, lr.u32_at(p + 4).unwrap_or(0)).unwrap_or_default();
+            let file = string_within(
+                strings,
+                lr.u32_at(p + 4).unwrap_or(0),
+                &mut file_budget,
+                "line info file names",
+                MAX_LINE_INFO_NAME_BYTES,
+            )?
+            .unwrap_or_default();
             let line_col = lr.u32_at(p + 12).unwrap_or(0);
             recs.push(LineInfo { insn_off, file, line: line_col >> 10 });
         }
@@ -392,4 +447,3 @@ fn btf_strings(btf: &[u8]) -> Result<&[u8], ElfError> {
     btf.get(start..start.checked_add(str_len).ok_or_else(|| bad("length overflow"))?)
         .ok_or_else(|| bad("string section outside .BTF"))
 }
-

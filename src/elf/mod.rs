@@ -32,6 +32,46 @@ use btf::{Btf, KIND_ARRAY, KIND_FUNC, KIND_PTR, KIND_STRUCT, KIND_VAR, TypeData}
 
 /// Largest object bpfcap reads (documented in docs/limits.md).
 pub const MAX_OBJECT_SIZE: u64 = 256 << 20;
+/// Most functions (programs, subprograms, static functions) and maps one object may define.
+/// The analysis does work for every program and map, and real objects have hundreds at most.
+pub const MAX_FUNCTIONS: usize = 4096;
+pub const MAX_MAPS: usize = 4096;
+/// The instructions of all functions together may fill at most this many times the object's
+/// size: functions that overlap (aliases) are decoded once each, but a hostile symbol table
+/// cannot make the reader decode the same bytes millions of times.
+pub const MAX_INSN_BYTES_PER_OBJECT_BYTE: u64 = 2;
+/// Bytes of source file names the per-function line tables may hold (each entry owns its
+/// file name): bounds what a long name referenced by many line records can cost.
+pub const MAX_LINE_TABLE_BYTES: usize = 64 << 20;
+/// Work the analysis may do for one object: for every program, the instructions of every
+/// function it reaches, plus [`FUNCTION_WORK`] per function, [`CALL_SITE_WORK`] per helper or
+/// kfunc call, and the bytes of the names the analysis copies for them (function, source
+/// file, map and extern names). The analysis decodes each program with everything it
+/// reaches, so programs that share code cost that code each; real objects need a few million
+/// at most (the kernel loads at most 1M instructions a program). At the limit the analysis
+/// takes about half a second and its results take at most this many bytes (release build).
+pub const MAX_ANALYSIS_WORK: u64 = 1 << 25;
+/// The cost of reaching one function, in instructions (measured: the analysis spends about
+/// as long on reaching a function as on 250 of its instructions).
+pub const FUNCTION_WORK: u64 = 256;
+/// The cost of one helper or kfunc call site, besides the names it copies.
+pub const CALL_SITE_WORK: u64 = 64;
+/// Steps the reader may take over BTF beyond decoding it once: members of map definitions,
+/// types visited in map value types, struct_ops members, and bytes of BTF names it copies
+/// into maps and externs. Real objects need a few thousand.
+pub const MAX_BTF_WORK: u64 = 1 << 22;
+/// What one struct_ops member that references a program costs of [`MAX_BTF_WORK`], besides
+/// its names (about its size in the model, in bytes).
+pub const STRUCT_OPS_MEMBER_WORK: usize = 64;
+/// Longest section or symbol name the reader accepts (PATH_MAX: section names can hold a
+/// path, `uprobe//usr/lib/...`).
+pub const MAX_NAME_LEN: usize = 4096;
+/// Bytes of section and symbol names the reader may look up and copy, per byte of object
+/// (at least [`MIN_NAME_BYTES`]): every lookup scans a name and most copy it, so a string
+/// table cannot make the reader scan or copy one long name millions of times. Real objects
+/// read a few bytes of names per byte.
+pub const NAME_BYTES_PER_OBJECT_BYTE: usize = 16;
+pub const MIN_NAME_BYTES: usize = 16 << 20;
 
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
@@ -81,6 +121,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         return Err(ElfError::NotRelocatable { kind: format!("{:?}", file.kind()).to_lowercase() });
     }
     let big_endian = !file.is_little_endian();
+    let mut names = Names(MIN_NAME_BYTES.max(data.len().saturating_mul(NAME_BYTES_PER_OBJECT_BYTE)));
 
     // Phase 2: sections.
     let mut license = None;
@@ -88,14 +129,23 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
     let mut btf_data: Option<&[u8]> = None;
     let mut btf_ext_data: Option<&[u8]> = None;
     let mut warnings = Vec::new();
+    let mut license_section = None;
+    // the first .maps and maps sections (what `section_by_name` finds, without scanning every
+    // name again)
+    let mut maps_section = None;
+    let mut legacy_maps_section = None;
     for sec in file.sections() {
-        let sname = sec.name().unwrap_or("");
+        let sname = names.section(&sec)?;
         match sname {
-            "license" => {
-                let d = sec.data().map_err(|e| ElfError::Malformed(format!("section license: {e}")))?;
-                let end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
-                license = Some(String::from_utf8_lossy(&d[..end]).into_owned());
+            ".maps" => {
+                maps_section.get_or_insert(sec.index());
             }
+            "maps" => {
+                legacy_maps_section.get_or_insert(sec.index());
+            }
+            // the last one counts; read after the loop, so that many sections named license
+            // over the same bytes are not scanned once each
+            "license" => license_section = Some(sec.index()),
             "version" => {
                 let d = sec.data().map_err(|e| ElfError::Malformed(format!("section version: {e}")))?;
                 if let Some(b) = d.get(0..4) {
@@ -111,6 +161,12 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         }
     }
 
+    if let Some(sec) = license_section.and_then(|i| file.section_by_index(i).ok()) {
+        let d = sec.data().map_err(|e| ElfError::Malformed(format!("section license: {e}")))?;
+        let end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
+        license = Some(String::from_utf8_lossy(&d[..end]).into_owned());
+    }
+
     // Phase 3: BTF.
     let btf = match btf_data {
         Some(d) => Some(Btf::parse(d)?),
@@ -122,13 +178,39 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             lines_by_section.insert(sec, recs);
         }
     }
+    // Each section's records by instruction, keeping only the last record of each instruction
+    // (the one `Function::line_of` reports), so that a function takes its lines by binary
+    // search and holds at most one per instruction.
+    for recs in lines_by_section.values_mut() {
+        recs.sort_by_key(|r| r.insn_off / 8);
+        let mut last: Vec<btf::LineInfo> = Vec::with_capacity(recs.len());
+        for r in recs.drain(..) {
+            match last.last_mut() {
+                Some(prev) if prev.insn_off / 8 == r.insn_off / 8 => *prev = r,
+                _ => last.push(r),
+            }
+        }
+        *recs = last;
+    }
+    let mut line_table_bytes = 0usize;
+    let mut insn_bytes = 0u64;
+    let mut functions = 0usize;
 
     // Phase 4: functions.
     let mut programs = Vec::new();
     let mut subprograms = Vec::new();
     let mut exec_sections: BTreeMap<usize, String> = BTreeMap::new();
+    // function symbols by section index, in symbol table order (one pass over the symbols)
+    let mut text_syms: BTreeMap<usize, Vec<(u64, u64, object::SymbolIndex, bool)>> = BTreeMap::new();
+    for s in file.symbols() {
+        if s.kind() == SymbolKind::Text
+            && let Some(si) = s.section_index()
+        {
+            text_syms.entry(si.0).or_default().push((s.address(), s.size(), s.index(), s.is_global()));
+        }
+    }
     for sec in file.sections() {
-        let sname = sec.name().unwrap_or("").to_string();
+        let sname = names.section(&sec)?.to_string();
         let elf_flags = match sec.flags() {
             object::SectionFlags::Elf { sh_flags } => sh_flags,
             _ => 0,
@@ -139,14 +221,14 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         }
         exec_sections.insert(sec.index().0, sname.clone());
         let d = sec.data().map_err(|e| ElfError::Malformed(format!("section {sname}: {e}")))?;
-        let mut syms: Vec<_> = file
-            .symbols()
-            .filter(|s| s.section_index() == Some(sec.index()) && s.kind() == SymbolKind::Text)
-            .map(|s| (s.address(), s.size(), s.name().unwrap_or("").to_string(), s.is_global()))
-            .collect();
+        let mut syms = text_syms.remove(&sec.index().0).unwrap_or_default();
         syms.sort_by_key(|s| s.0);
         let is_text = sname == ".text";
-        for (i, (addr, size, fname, global)) in syms.iter().enumerate() {
+        for (i, (addr, size, sym_index, global)) in syms.iter().enumerate() {
+            let fname = &match file.symbol_by_index(*sym_index) {
+                Ok(sym) => names.symbol(&sym)?.to_string(),
+                Err(_) => String::new(),
+            };
             let start = *addr;
             let end = if *size > 0 {
                 addr.checked_add(*size).ok_or_else(|| ElfError::Malformed(format!("function {fname} overflows")))?
@@ -159,22 +241,42 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                     d.len()
                 )));
             }
+            functions += 1;
+            if functions > MAX_FUNCTIONS {
+                return Err(ElfError::TooComplex(format!("more than {MAX_FUNCTIONS} functions")));
+            }
+            insn_bytes += end - start;
+            if insn_bytes > (data.len() as u64).saturating_mul(MAX_INSN_BYTES_PER_OBJECT_BYTE) {
+                return Err(ElfError::TooComplex(format!(
+                    "function {fname} in section {sname}: the functions overlap, their instructions exceed \
+                     {MAX_INSN_BYTES_PER_OBJECT_BYTE} times the object's size"
+                )));
+            }
             let insns = decode_insns(&d[start as usize..end as usize], big_endian);
-            let lines = lines_by_section
-                .get(sname.trim_start_matches('?'))
-                .or_else(|| lines_by_section.get(&sname))
-                .map(|recs| {
-                    let mut v: Vec<(usize, SourceLine)> = recs
-                        .iter()
-                        .filter(|r| (r.insn_off as u64) >= start && (r.insn_off as u64) < end)
-                        .map(|r| {
-                            (((r.insn_off as u64 - start) / 8) as usize, SourceLine { file: r.file.clone(), line: r.line })
-                        })
-                        .collect();
-                    v.sort_by_key(|x| x.0);
-                    v
-                })
-                .unwrap_or_default();
+            let lines =
+                match lines_by_section.get(sname.trim_start_matches('?')).or_else(|| lines_by_section.get(&sname)) {
+                    Some(recs) => {
+                        // records are sorted by instruction (insn_off / 8) and unique per instruction
+                        let (first, last) = (start / 8, end / 8);
+                        let lo = recs.partition_point(|r| u64::from(r.insn_off / 8) < first);
+                        let hi = recs.partition_point(|r| u64::from(r.insn_off / 8) < last);
+                        let mut v: Vec<(usize, SourceLine)> = Vec::with_capacity(hi.saturating_sub(lo));
+                        for r in recs.get(lo..hi).unwrap_or_default() {
+                            line_table_bytes = line_table_bytes.saturating_add(r.file.len());
+                            if line_table_bytes > MAX_LINE_TABLE_BYTES {
+                                return Err(ElfError::Btf(format!(
+                                    "line info: the functions' source file names exceed {MAX_LINE_TABLE_BYTES} bytes"
+                                )));
+                            }
+                            v.push((
+                                (u64::from(r.insn_off / 8) - first) as usize,
+                                SourceLine { file: r.file.clone(), line: r.line },
+                            ));
+                        }
+                        v
+                    }
+                    None => Vec::new(),
+                };
             let function = Function {
                 name: fname.clone(),
                 section: sname.clone(),
@@ -203,32 +305,35 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
     let mut map_by_section: BTreeMap<usize, usize> = BTreeMap::new();
     let oname = name.to_string();
 
+    let mut work = Work(MAX_BTF_WORK);
+
     // 5a: BTF-defined maps in .maps
-    if let Some(sec) = file.section_by_name(".maps") {
+    if let Some(sec) = maps_section.and_then(|i| file.section_by_index(i).ok()) {
         let b = btf.as_ref().ok_or_else(|| ElfError::Btf("section .maps present but the object has no .BTF".into()))?;
-        let ds = b
-            .find_datasec(".maps")
-            .ok_or_else(|| ElfError::Btf("no DATASEC .maps in BTF for section .maps".into()))?;
+        let ds =
+            b.find_datasec(".maps").ok_or_else(|| ElfError::Btf("no DATASEC .maps in BTF for section .maps".into()))?;
         if let TypeData::DataSec(vars) = &ds.data {
             for v in vars {
-                let var = b.get(v.type_id).ok_or_else(|| ElfError::Btf(format!("bad map var type id {}", v.type_id)))?;
+                let var =
+                    b.get(v.type_id).ok_or_else(|| ElfError::Btf(format!("bad map var type id {}", v.type_id)))?;
                 if var.kind != KIND_VAR {
                     return Err(ElfError::Btf(format!("DATASEC .maps member {} is not a VAR", var.name)));
                 }
-                let idx = parse_btf_map(b, &var.name, var.size_or_type, &sec.name().unwrap_or(".maps").to_string(), &mut maps, 0)?;
+                let idx = parse_btf_map(b, &var.name, var.size_or_type, ".maps", &mut maps, 0, &mut work)?;
                 map_by_symbol.insert((sec.index().0, var.name.clone()), idx);
             }
         }
     }
 
     // 5b: legacy maps section
-    if let Some(sec) = file.section_by_name("maps") {
+    if let Some(sec) = legacy_maps_section.and_then(|i| file.section_by_index(i).ok()) {
         let d = sec.data().map_err(|e| ElfError::Malformed(format!("section maps: {e}")))?;
-        let mut syms: Vec<_> = file
-            .symbols()
-            .filter(|s| s.section_index() == Some(sec.index()) && s.kind() != SymbolKind::Section)
-            .map(|s| (s.address(), s.name().unwrap_or("").to_string()))
-            .collect();
+        let mut syms = Vec::new();
+        for s in file.symbols() {
+            if s.section_index() == Some(sec.index()) && s.kind() != SymbolKind::Section {
+                syms.push((s.address(), names.symbol(&s)?.to_string()));
+            }
+        }
         syms.sort();
         syms.dedup();
         if !syms.is_empty() {
@@ -238,7 +343,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                 let off = *addr as usize;
                 let field = |i: usize| -> Result<u32, ElfError> {
                     // checked: the symbol value (`off`) is whatever the file says
-                    let p = off.checked_add(i * 4).unwrap_or(usize::MAX);
+                    let p = off.saturating_add(i * 4);
                     let b: [u8; 4] = d
                         .get(p..p.saturating_add(4))
                         .ok_or_else(|| ElfError::Malformed(format!("legacy map {mname} is truncated")))?
@@ -247,7 +352,9 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                     Ok(if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
                 };
                 if def_size < 16 {
-                    return Err(ElfError::Malformed(format!("legacy map {mname}: definition of {def_size} bytes is too small")));
+                    return Err(ElfError::Malformed(format!(
+                        "legacy map {mname}: definition of {def_size} bytes is too small"
+                    )));
                 }
                 let map = Map {
                     name: mname.clone(),
@@ -263,6 +370,9 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                     struct_ops: None,
                     btf_special_fields: Vec::new(),
                 };
+                if maps.len() >= MAX_MAPS {
+                    return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
+                }
                 map_by_symbol.insert((sec.index().0, mname.clone()), maps.len());
                 maps.push(map);
             }
@@ -276,14 +386,18 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
 
     // 5c: global data
     for sec in file.sections() {
-        let sname = sec.name().unwrap_or("");
+        let sname = names.section(&sec)?;
         let is_data = sname == ".data" || sname.starts_with(".data.");
         let is_rodata = sname == ".rodata" || sname.starts_with(".rodata.");
         let is_bss = sname == ".bss" || sname.starts_with(".bss.");
         if !(is_data || is_rodata || is_bss) || sec.size() == 0 {
             continue;
         }
-        let value_size = u32::try_from(sec.size()).map_err(|_| ElfError::Malformed(format!("section {sname} too large")))?;
+        let value_size =
+            u32::try_from(sec.size()).map_err(|_| ElfError::Malformed(format!("section {sname} too large")))?;
+        if maps.len() >= MAX_MAPS {
+            return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
+        }
         let mut flags = BPF_F_MMAPABLE;
         if is_rodata {
             flags |= BPF_F_RDONLY_PROG;
@@ -307,11 +421,15 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
 
     // externs (kconfig / ksyms / kfuncs), from BTF DATASECs and undefined symbols
     let mut externs = Vec::new();
-    let undefined: BTreeMap<String, bool> = file
-        .symbols()
-        .filter(|s| s.section() == SymbolSection::Undefined && !s.name().unwrap_or("").is_empty())
-        .map(|s| (s.name().unwrap_or("").to_string(), s.is_weak()))
-        .collect();
+    let mut undefined: BTreeMap<String, bool> = BTreeMap::new();
+    for s in file.symbols() {
+        if s.section() == SymbolSection::Undefined {
+            let n = names.symbol(&s)?;
+            if !n.is_empty() {
+                undefined.insert(n.to_string(), s.is_weak());
+            }
+        }
+    }
     if let Some(b) = &btf {
         for (dsname, kind) in [(".kconfig", ExternKind::Kconfig), (".ksyms", ExternKind::Ksym)] {
             if let Some(ds) = b.find_datasec(dsname)
@@ -319,15 +437,21 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             {
                 for v in vars {
                     if let Some(t) = b.get(v.type_id) {
+                        work.spend(1 + t.name.len())?;
                         let k = if t.kind == KIND_FUNC { ExternKind::Kfunc } else { kind };
-                        externs.push(Extern { name: t.name.clone(), kind: k, weak: *undefined.get(&t.name).unwrap_or(&false) });
+                        externs.push(Extern {
+                            name: t.name.clone(),
+                            kind: k,
+                            weak: *undefined.get(&t.name).unwrap_or(&false),
+                        });
                     }
                 }
             }
         }
     }
+    let mut extern_names: std::collections::BTreeSet<String> = externs.iter().map(|e| e.name.clone()).collect();
     for (n, weak) in &undefined {
-        if !externs.iter().any(|e| &e.name == n) {
+        if extern_names.insert(n.clone()) {
             externs.push(Extern { name: n.clone(), kind: ExternKind::Ksym, weak: *weak });
         }
     }
@@ -349,13 +473,19 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
     }
 
     // 5d: struct_ops
+    let mut struct_ops_seen = std::collections::BTreeSet::new();
     for sec in file.sections() {
-        let sname = sec.name().unwrap_or("").to_string();
+        let sname = names.section(&sec)?.to_string();
         let bare = sname.trim_start_matches('?');
         if bare != ".struct_ops" && bare != ".struct_ops.link" {
             continue;
         }
-        let b = btf.as_ref().ok_or_else(|| ElfError::Btf(format!("section {sname} present but the object has no .BTF")))?;
+        // one set of maps per DATASEC, however many sections carry its name
+        if !struct_ops_seen.insert(sname.clone()) {
+            continue;
+        }
+        let b =
+            btf.as_ref().ok_or_else(|| ElfError::Btf(format!("section {sname} present but the object has no .BTF")))?;
         let Some(ds) = b.find_datasec(&sname) else { continue };
         let TypeData::DataSec(vars) = &ds.data else { continue };
         // relocations: offset in section -> program symbol name
@@ -364,18 +494,28 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             if let RelocationTarget::Symbol(si) = rel.target()
                 && let Ok(sym) = file.symbol_by_index(si)
             {
-                relo_at.insert(off, sym.name().unwrap_or("").to_string());
+                relo_at.insert(off, names.symbol(&sym)?.to_string());
             }
         }
         for v in vars {
             let Some(var) = b.get(v.type_id) else { continue };
             let Some((_, st)) = b.skip_mods(var.size_or_type) else { continue };
+            if maps.len() >= MAX_MAPS {
+                return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
+            }
+            work.spend(var.name.len() + st.name.len())?;
             let mut members = Vec::new();
             if let TypeData::Members(ms) = &st.data {
+                work.spend(ms.len())?;
                 for (i, m) in ms.iter().enumerate() {
                     let at = v.offset as u64 + (m.offset / 8) as u64;
                     if let Some(prog) = relo_at.get(&at) {
-                        members.push(StructOpsMember { member: m.name.clone(), index: i as u32, program: prog.clone() });
+                        work.spend(STRUCT_OPS_MEMBER_WORK + m.name.len() + prog.len())?;
+                        members.push(StructOpsMember {
+                            member: m.name.clone(),
+                            index: i as u32,
+                            program: prog.clone(),
+                        });
                     }
                 }
             }
@@ -396,7 +536,21 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         }
     }
 
+    if maps.len() > MAX_MAPS {
+        return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
+    }
+
     // Phase 6: relocations of functions.
+    // The function owning a relocation: per section name, functions by start offset (the
+    // first of functions that start at the same offset, in the order programs, subprograms).
+    let n_programs = programs.len();
+    let mut by_start: BTreeMap<String, BTreeMap<u64, (u64, usize)>> = BTreeMap::new();
+    for (slot, f) in programs.iter().map(|p| &p.function).chain(subprograms.iter()).enumerate() {
+        let end = f.offset + 8 * f.insns.len() as u64;
+        if end > f.offset {
+            by_start.entry(f.section.clone()).or_default().entry(f.offset).or_insert((end, slot));
+        }
+    }
     for sec in file.sections() {
         let Some(sname) = exec_sections.get(&sec.index().0) else { continue };
         for (off, rel) in sec.relocations() {
@@ -404,7 +558,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             let sym = file
                 .symbol_by_index(si)
                 .map_err(|e| ElfError::Malformed(format!("relocation in {sname} at {off}: {e}")))?;
-            let sym_name = sym.name().unwrap_or("").to_string();
+            let sym_name = names.symbol(&sym)?.to_string();
             let target = match sym.section() {
                 SymbolSection::Undefined => RelocTarget::Extern(sym_name.clone()),
                 SymbolSection::Section(tsi) => {
@@ -413,28 +567,50 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                     } else if let Some(&m) = map_by_section.get(&tsi.0) {
                         RelocTarget::Map(m)
                     } else if let Some(tsec) = exec_sections.get(&tsi.0) {
+                        names.charge(tsec)?;
                         RelocTarget::Function {
                             section: tsec.clone(),
                             sym_offset: sym.address(),
                             section_symbol: sym.kind() == SymbolKind::Section,
                         }
                     } else {
-                        let tname = file.section_by_index(tsi).ok().and_then(|s| s.name().ok().map(String::from));
-                        RelocTarget::Other { symbol: sym_name.clone(), section: tname.unwrap_or_default() }
+                        let tname = match file.section_by_index(tsi) {
+                            Ok(s) => names.section(&s)?.to_string(),
+                            Err(_) => String::new(),
+                        };
+                        RelocTarget::Other { symbol: sym_name.clone(), section: tname }
                     }
                 }
                 _ => RelocTarget::Other { symbol: sym_name.clone(), section: String::new() },
             };
-            let owner = programs
-                .iter_mut()
-                .map(|p| &mut p.function)
-                .chain(subprograms.iter_mut())
-                .find(|f| &f.section == sname && off >= f.offset && off < f.offset + 8 * f.insns.len() as u64);
+            let owner = by_start
+                .get(sname.as_str())
+                .and_then(|starts| starts.range(..=off).next_back())
+                .filter(|(_, (end, _))| off < *end)
+                .map(|(_, (_, slot))| *slot);
+            let owner = match owner {
+                Some(slot) if slot < n_programs => Some(&mut programs[slot].function),
+                Some(slot) => subprograms.get_mut(slot - n_programs),
+                None => None,
+            };
             if let Some(f) = owner {
                 let insn = ((off - f.offset) / 8) as usize;
                 f.relocs.push(Reloc { insn, target });
             }
         }
+    }
+
+    // One relocation per instruction, the last one (the one the analysis reads), so that a
+    // function holds at most as many relocations as instructions however many the file repeats.
+    for f in programs.iter_mut().map(|p| &mut p.function).chain(subprograms.iter_mut()) {
+        f.relocs.reverse();
+        f.relocs.sort_by_key(|r| r.insn);
+        f.relocs.dedup_by_key(|r| r.insn);
+    }
+    check_analysis_work(&programs, &subprograms, &maps)?;
+    let mut section_names = Vec::new();
+    for s in file.sections() {
+        section_names.push(names.section(&s)?.to_string());
     }
 
     // Programs reached through struct_ops maps get their members (for reasons).
@@ -449,9 +625,124 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         externs,
         has_btf: btf.is_some(),
         has_btf_ext: btf_ext_data.is_some(),
-        section_names: file.sections().map(|s| s.name().unwrap_or("").to_string()).collect(),
+        section_names,
         warnings,
     })
+}
+
+const BPF_JMP_CALL: u8 = 0x85;
+const BPF_LD_IMM64: u8 = 0x18;
+const BPF_PSEUDO_CALL: u8 = 1;
+
+/// The functions of an object by (section, byte offset), and the calls between them: the one
+/// place that resolves a bpf-to-bpf call or a function address to the function it reaches
+/// (the analysis walks programs with it; the reader bounds that walk with it).
+pub struct Functions<'a> {
+    by_start: BTreeMap<(&'a str, u64), &'a Function>,
+}
+
+impl<'a> Functions<'a> {
+    /// The function at an offset is the first there in the order subprograms, programs.
+    pub fn new(programs: &'a [Program], subprograms: &'a [Function]) -> Self {
+        let mut by_start = BTreeMap::new();
+        for f in subprograms.iter().chain(programs.iter().map(|p| &p.function)) {
+            by_start.entry((f.section.as_str(), f.offset)).or_insert(f);
+        }
+        Functions { by_start }
+    }
+
+    /// The function that starts at byte offset `byte_off` of `section`.
+    pub fn at(&self, section: &str, byte_off: i64) -> Option<&'a Function> {
+        if byte_off < 0 {
+            return None;
+        }
+        self.by_start.get(&(section, byte_off as u64)).copied()
+    }
+
+    /// The functions `f` calls or takes the address of, in instruction order.
+    pub fn callees(&self, f: &'a Function) -> Vec<&'a Function> {
+        let relocs: BTreeMap<usize, &RelocTarget> = f.relocs.iter().map(|r| (r.insn, &r.target)).collect();
+        let mut out = Vec::new();
+        for (i, insn) in f.insns.iter().enumerate() {
+            let is_call = insn.code == BPF_JMP_CALL && insn.src == BPF_PSEUDO_CALL;
+            let is_ld = insn.code == BPF_LD_IMM64;
+            if !is_call && !is_ld {
+                continue;
+            }
+            let target = match relocs.get(&i) {
+                Some(RelocTarget::Function { section, sym_offset, .. }) => {
+                    // checked: a hostile symbol value can be anything up to u64::MAX
+                    let off = if is_call {
+                        (*sym_offset as i64).checked_add((insn.imm as i64 + 1) * 8)
+                    } else {
+                        (*sym_offset as i64).checked_add(insn.imm as i64)
+                    };
+                    off.and_then(|off| self.at(section, off))
+                }
+                None if is_call => self.at(&f.section, f.offset as i64 + (i as i64 + insn.imm as i64 + 1) * 8),
+                _ => None,
+            };
+            out.extend(target);
+        }
+        out
+    }
+}
+
+/// Fails when analysing the programs would take more than [`MAX_ANALYSIS_WORK`]: for every
+/// program, each function it reaches (as `analysis::programs` walks them) costs
+/// [`analysis_cost`]. Each function's cost and callees are found once; the walk stops at the
+/// limit.
+fn check_analysis_work(programs: &[Program], subprograms: &[Function], maps: &[Map]) -> Result<(), ElfError> {
+    let functions = Functions::new(programs, subprograms);
+    let mut memo: std::collections::HashMap<*const Function, (u64, Vec<&Function>)> = std::collections::HashMap::new();
+    let mut work: u64 = 0;
+    for p in programs {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![&p.function];
+        while let Some(f) = stack.pop() {
+            if !seen.insert((f.section.as_str(), f.offset)) {
+                continue;
+            }
+            let (cost, callees) = memo.entry(f as *const Function).or_insert_with(|| {
+                let mut v = functions.callees(f);
+                v.sort_by_key(|c| *c as *const Function);
+                v.dedup_by_key(|c| *c as *const Function);
+                (analysis_cost(f, maps), v)
+            });
+            work = work.saturating_add(*cost);
+            if work > MAX_ANALYSIS_WORK {
+                return Err(ElfError::TooComplex(format!(
+                    "analysing its programs takes more than {MAX_ANALYSIS_WORK} steps (every program with every \
+                     function it reaches: their instructions, call sites and names; at program {})",
+                    p.name
+                )));
+            }
+            stack.extend(callees.iter().copied());
+        }
+    }
+    Ok(())
+}
+
+/// What analysing `f` costs each program that reaches it, in instructions and bytes: the
+/// analysis decodes every instruction, lists the function, and makes a call site (with the
+/// function's name and source location) of every helper and kfunc call and a name of every
+/// map and extern referenced.
+fn analysis_cost(f: &Function, maps: &[Map]) -> u64 {
+    let mut cost = f.insns.len() as u64 + FUNCTION_WORK + f.name.len() as u64;
+    for (i, insn) in f.insns.iter().enumerate() {
+        if insn.code == BPF_JMP_CALL && insn.src != BPF_PSEUDO_CALL {
+            let location = f.line_of(i).map_or(0, |l| l.file.len() as u64);
+            cost += CALL_SITE_WORK + f.name.len() as u64 + location;
+        }
+    }
+    for r in &f.relocs {
+        cost += match &r.target {
+            RelocTarget::Map(m) => maps.get(*m).map_or(0, |m| m.name.len()),
+            RelocTarget::Extern(n) => n.len(),
+            _ => 0,
+        } as u64;
+    }
+    cost
 }
 
 fn decode_insns(d: &[u8], big_endian: bool) -> Vec<Insn> {
@@ -501,7 +792,62 @@ fn btf_uint(b: &Btf, type_id: u32) -> Option<u32> {
 
 /// Parses a BTF-defined map definition (libbpf.c parse_btf_map_def) and pushes it (and its
 /// inner map template) onto `maps`; returns its index.
-fn parse_btf_map(b: &Btf, name: &str, type_id: u32, section: &str, maps: &mut Vec<Map>, depth: usize) -> Result<usize, ElfError> {
+/// What is left of the name bytes the reader may look up and copy ([`NAME_BYTES_PER_OBJECT_BYTE`]).
+struct Names(usize);
+
+impl Names {
+    fn charge(&mut self, name: &str) -> Result<(), ElfError> {
+        if name.len() > MAX_NAME_LEN {
+            return Err(ElfError::TooComplex(format!(
+                "a section or symbol name of {} bytes (at most {MAX_NAME_LEN})",
+                name.len()
+            )));
+        }
+        self.0 = self.0.checked_sub(name.len()).ok_or_else(|| {
+            ElfError::TooComplex(format!(
+                "section and symbol names: more than {NAME_BYTES_PER_OBJECT_BYTE} bytes read per byte of object"
+            ))
+        })?;
+        Ok(())
+    }
+
+    fn section<'d>(&mut self, sec: &object::Section<'d, '_>) -> Result<&'d str, ElfError> {
+        let n = sec.name().unwrap_or("");
+        self.charge(n)?;
+        Ok(n)
+    }
+
+    fn symbol<'d>(&mut self, sym: &object::Symbol<'d, '_>) -> Result<&'d str, ElfError> {
+        let n = sym.name().unwrap_or("");
+        self.charge(n)?;
+        Ok(n)
+    }
+}
+
+/// What is left of [`MAX_BTF_WORK`].
+struct Work(u64);
+
+impl Work {
+    fn spend(&mut self, n: usize) -> Result<(), ElfError> {
+        self.0 = self.0.checked_sub(n as u64).ok_or_else(|| {
+            ElfError::TooComplex(format!(
+                "the map and struct_ops definitions take more than {MAX_BTF_WORK} steps to read"
+            ))
+        })?;
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn parse_btf_map(
+    b: &Btf,
+    name: &str,
+    type_id: u32,
+    section: &str,
+    maps: &mut Vec<Map>,
+    depth: usize,
+    work: &mut Work,
+) -> Result<usize, ElfError> {
     if depth > 2 {
         return Err(ElfError::Btf(format!("map {name}: map-in-map nested too deeply")));
     }
@@ -510,6 +856,7 @@ fn parse_btf_map(b: &Btf, name: &str, type_id: u32, section: &str, maps: &mut Ve
         return Err(ElfError::Btf(format!("map {name}: definition is not a struct")));
     }
     let TypeData::Members(members) = &def.data else { unreachable!("struct has members") };
+    work.spend(2 * name.len())?;
     let mut map = Map {
         name: name.to_string(),
         map_type: 0,
@@ -525,8 +872,12 @@ fn parse_btf_map(b: &Btf, name: &str, type_id: u32, section: &str, maps: &mut Ve
         btf_special_fields: Vec::new(),
     };
     let mut inner_def = None;
+    work.spend(members.len())?;
     for m in members {
-        let uint = || btf_uint(b, m.type_id).ok_or_else(|| ElfError::Btf(format!("map {name}: member {} is not __uint()", m.name)));
+        let uint = || {
+            btf_uint(b, m.type_id)
+                .ok_or_else(|| ElfError::Btf(format!("map {name}: member {} is not __uint()", m.name)))
+        };
         match m.name.as_str() {
             "type" => map.map_type = uint()?,
             "max_entries" => map.max_entries = uint()?,
@@ -545,7 +896,7 @@ fn parse_btf_map(b: &Btf, name: &str, type_id: u32, section: &str, maps: &mut Ve
                 } else {
                     map.value_size = sz;
                     let mut names = Vec::new();
-                    b.embedded_names(t.size_or_type, &mut names);
+                    work.spend(b.embedded_names(t.size_or_type, &mut names))?;
                     let mut special: Vec<String> = names
                         .into_iter()
                         .filter(|n| SPECIAL_FIELD_TYPES.contains(&n.as_str()) || n.starts_with("type_tag:"))
@@ -570,13 +921,17 @@ fn parse_btf_map(b: &Btf, name: &str, type_id: u32, section: &str, maps: &mut Ve
             _ => {}
         }
     }
+    work.spend(map.btf_special_fields.iter().map(|f| f.len()).sum())?;
+    if maps.len() >= MAX_MAPS {
+        return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
+    }
     let idx = maps.len();
     maps.push(map);
     if let Some(inner_id) = inner_def
         && matches!(maps[idx].map_type, BPF_MAP_TYPE_ARRAY_OF_MAPS | BPF_MAP_TYPE_HASH_OF_MAPS)
     {
         let iname = format!("{name}.inner");
-        let inner_idx = parse_btf_map(b, &iname, inner_id, section, maps, depth + 1)?;
+        let inner_idx = parse_btf_map(b, &iname, inner_id, section, maps, depth + 1, work)?;
         maps[idx].inner = Some(inner_idx);
         maps[idx].value_size = 4;
     }

@@ -177,7 +177,9 @@ fn bpf_header(b: &[u8]) -> Option<Header> {
 fn extent(b: &[u8], h: Header) -> Result<usize, String> {
     let avail = b.len() as u64;
     let past_end = |what: String, end: u64| {
-        format!("{what} ends at +{end:#x}, past the end of the file ({avail:#x} bytes left): the file is truncated or the object corrupt")
+        format!(
+            "{what} ends at +{end:#x}, past the end of the file ({avail:#x} bytes left): the file is truncated or the object corrupt"
+        )
     };
     let r = Rd { b, le: h.le };
     let ehdr_size: u64 = if h.is64 { 64 } else { 52 };
@@ -224,6 +226,9 @@ fn extent(b: &[u8], h: Header) -> Result<usize, String> {
     let table_end = shnum.checked_mul(shentsize).and_then(|n| n.checked_add(shoff)).unwrap_or(u64::MAX);
     if table_end > avail {
         return Err(past_end(format!("the section header table ({shnum} entries)"), table_end));
+    }
+    if ehsize > avail {
+        return Err(past_end(format!("the ELF header (e_ehsize {ehsize})"), ehsize));
     }
     let mut end = ehsize.max(ehdr_size).max(table_end);
     for i in 0..shnum {
@@ -356,7 +361,8 @@ pub fn skeleton_name(strings: &Strings<'_>, obj: &Object) -> Option<String> {
             obj.maps
                 .iter()
                 .filter(|m| {
-                    !(matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig) && prefixed.contains(&m.section.as_str()))
+                    !(matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig)
+                        && prefixed.contains(&m.section.as_str()))
                 })
                 .map(|m| m.name.as_str()),
         )
@@ -376,8 +382,11 @@ pub fn skeleton_name(strings: &Strings<'_>, obj: &Object) -> Option<String> {
         if by_maps.len() <= 1 {
             return unique(by_maps);
         }
-        let adjacent: BTreeSet<&str> =
-            strings.pairs().filter(|(x, next)| by_maps.contains(x) && followed_by_own_name(x, next)).map(|(x, _)| x).collect();
+        let adjacent: BTreeSet<&str> = strings
+            .pairs()
+            .filter(|(x, next)| by_maps.contains(x) && followed_by_own_name(x, next))
+            .map(|(x, _)| x)
+            .collect();
         return unique(adjacent);
     }
     let adjacent: BTreeSet<&str> =
@@ -422,7 +431,10 @@ pub fn extract(path: &str, bytes: &[u8]) -> Extracted {
         let size = match &c.size {
             Ok(n) => *n,
             Err(why) => {
-                out.warnings.push(format!("{path}#{}: embedded BPF object at offset {:#x} is unreadable: {why}", c.index, c.offset));
+                out.warnings.push(format!(
+                    "{path}#{}: embedded BPF object at offset {:#x} is unreadable: {why}",
+                    c.index, c.offset
+                ));
                 continue;
             }
         };
