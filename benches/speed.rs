@@ -36,7 +36,11 @@ fn time<F: FnMut()>(iters: u32, mut f: F) -> Duration {
 
 fn main() {
     let r = rules();
-    let opts = Options { programs: vec![], loader: LoaderChoice::Libbpf(vec![Version(1, 5), Version(1, 6), Version(1, 7)]), with_optional: false };
+    let opts = Options {
+        programs: vec![],
+        loader: LoaderChoice::Libbpf(vec![Version(1, 5), Version(1, 6), Version(1, 7)]),
+        with_optional: false,
+    };
     libbpf_rs::set_print(None);
     println!("{:<28} {:>12} {:>14} {:>7}", "object", "bpfcap", "libbpf open", "ratio");
     let (mut total_ours, mut total_theirs) = (Duration::ZERO, Duration::ZERO);
@@ -80,8 +84,10 @@ fn main() {
     }
     let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/kprobe.bpf.o");
     let bytes = std::fs::read(&obj).unwrap();
-    let a = analyse(vec![(obj.display().to_string(), bpfcap::elf::read_object(&bytes, "kprobe").unwrap())], &opts, r).unwrap();
-    let target = bpfcap::verify::Target { path: obj.clone(), programs: a.objects[0].selected.iter().cloned().collect() };
+    let a = analyse(vec![(obj.display().to_string(), bpfcap::elf::read_object(&bytes, "kprobe").unwrap())], &opts, r)
+        .unwrap();
+    let target =
+        bpfcap::verify::Target { path: obj.clone(), programs: a.objects[0].selected.iter().cloned().collect() };
     let vopts = bpfcap::verify::VerifyOptions::new(&exe);
     let masks = bpfcap::sandbox::Delegation {
         cmds: a.delegation.mask(bpfcap::rules::ListKind::Commands, r),

@@ -132,5 +132,4 @@ mod tests {
         );
         assert_eq!(d.capability_values(r), vec![39]);
     }
-
 }

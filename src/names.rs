@@ -89,7 +89,9 @@ pub fn parse_item(kind: ListKind, raw: &str, rules: &Rules) -> Result<Item, Name
         .list(kind)
         .iter()
         .filter(|e| e.alias_of.is_none())
-        .map(|e| (stripped.iter().map(|s| distance(s, &normalize(&e.name))).min().unwrap_or(usize::MAX), e.name.as_str()))
+        .map(|e| {
+            (stripped.iter().map(|s| distance(s, &normalize(&e.name))).min().unwrap_or(usize::MAX), e.name.as_str())
+        })
         .collect();
     scored.sort();
     let suggestions: Vec<String> =
@@ -169,10 +171,14 @@ mod tests {
             };
             for e in r.enums.list(kind) {
                 let want = r.enums.name_of(kind, e.value).unwrap().to_string();
-                let camel: String = e.name.split('_').map(|w| {
-                    let mut c = w.chars();
-                    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-                }).collect();
+                let camel: String = e
+                    .name
+                    .split('_')
+                    .map(|w| {
+                        let mut c = w.chars();
+                        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+                    })
+                    .collect();
                 let spellings = [
                     e.name.clone(),
                     e.name.to_uppercase(),

@@ -573,19 +573,22 @@ pub fn rules() -> &'static Rules {
         libbpf_versions.sort();
         libbpf_versions.dedup();
         Rules {
-        libbpf_versions,
-        enums: parse("kernel/enums.toml", ENUMS_TOML),
-        sections,
-        privileges: parse("kernel/privileges.toml", PRIVILEGES_TOML),
-        helper_availability: parse::<HelperAvailabilityFile>("kernel/helper-availability.toml", HELPER_AVAILABILITY_TOML)
+            libbpf_versions,
+            enums: parse("kernel/enums.toml", ENUMS_TOML),
+            sections,
+            privileges: parse("kernel/privileges.toml", PRIVILEGES_TOML),
+            helper_availability: parse::<HelperAvailabilityFile>(
+                "kernel/helper-availability.toml",
+                HELPER_AVAILABILITY_TOML,
+            )
             .available,
-        libbpf: parse::<LoaderFile>("loader/libbpf.toml", LIBBPF_TOML).step,
-        capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_TOML).capability,
-        versions: parse::<VersionsFile>("kernel/versions.toml", VERSIONS_TOML).version,
-        systemd: parse("dialects/systemd.toml", SYSTEMD_TOML),
-        incus: parse("dialects/incus.toml", INCUS_TOML),
-        lxd: parse("dialects/lxd.toml", LXD_TOML),
-    }
+            libbpf: parse::<LoaderFile>("loader/libbpf.toml", LIBBPF_TOML).step,
+            capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_TOML).capability,
+            versions: parse::<VersionsFile>("kernel/versions.toml", VERSIONS_TOML).version,
+            systemd: parse("dialects/systemd.toml", SYSTEMD_TOML),
+            incus: parse("dialects/incus.toml", INCUS_TOML),
+            lxd: parse("dialects/lxd.toml", LXD_TOML),
+        }
     })
 }
 
@@ -677,7 +680,12 @@ mod tests {
         for step in &r.libbpf {
             for alt in &step.alternatives {
                 for (k, n) in alt.items() {
-                    assert!(r.enums.value_of(k, n).is_some(), "step {}: unknown {} name {n}", step.id, k.mount_option());
+                    assert!(
+                        r.enums.value_of(k, n).is_some(),
+                        "step {}: unknown {} name {n}",
+                        step.id,
+                        k.mount_option()
+                    );
                 }
             }
         }

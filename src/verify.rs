@@ -75,7 +75,12 @@ fn sandbox_delegation(d: &Delegation, rules: &Rules) -> sandbox::Delegation {
 }
 
 /// Loads one target through a token built from `masks` and `caps`.
-pub fn load(target: &Target, masks: sandbox::Delegation, caps: Vec<u32>, opts: &VerifyOptions) -> Result<LoadOutcome, SandboxError> {
+pub fn load(
+    target: &Target,
+    masks: sandbox::Delegation,
+    caps: Vec<u32>,
+    opts: &VerifyOptions,
+) -> Result<LoadOutcome, SandboxError> {
     let req = LoadRequest {
         object: target.path.clone(),
         programs: if target.programs.is_empty() { None } else { Some(target.programs.clone()) },
@@ -159,7 +164,13 @@ fn mask_mut(d: &mut sandbox::Delegation, k: ListKind) -> &mut u64 {
 }
 
 /// Verifies that every target loads with `d`; with `minimize`, also drops each item in turn.
-pub fn verify(targets: &[Target], d: &Delegation, minimize: bool, rules: &Rules, opts: &VerifyOptions) -> Result<Verification, SandboxError> {
+pub fn verify(
+    targets: &[Target],
+    d: &Delegation,
+    minimize: bool,
+    rules: &Rules,
+    opts: &VerifyOptions,
+) -> Result<Verification, SandboxError> {
     sandbox::preflight()?;
     let masks = sandbox_delegation(d, rules);
     let caps = d.capability_values(rules);

@@ -9,8 +9,13 @@ use std::process::Command;
 const TARGETS: &[&str] = &["systemd", "mount-options", "mount", "fstab", "mount-unit", "incus", "lxd"];
 
 fn bpfcap(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bpfcap")).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_bpfcap")).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 mod common;
@@ -54,11 +59,20 @@ fn output_is_not_overwritten_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("out.conf");
     std::fs::write(&f, "keep me\n").unwrap();
-    let (code, _, err) = bpfcap(&["emit", "--target", "mount-options", "--output", f.to_str().unwrap(), "testdata/socket.bpf.o"]);
+    let (code, _, err) =
+        bpfcap(&["emit", "--target", "mount-options", "--output", f.to_str().unwrap(), "testdata/socket.bpf.o"]);
     assert_eq!(code, 2);
     assert!(err.contains("--force"), "{err}");
     assert_eq!(std::fs::read_to_string(&f).unwrap(), "keep me\n");
-    let (code, _, _) = bpfcap(&["emit", "--target", "mount-options", "--output", f.to_str().unwrap(), "--force", "testdata/socket.bpf.o"]);
+    let (code, _, _) = bpfcap(&[
+        "emit",
+        "--target",
+        "mount-options",
+        "--output",
+        f.to_str().unwrap(),
+        "--force",
+        "testdata/socket.bpf.o",
+    ]);
     assert_eq!(code, 0);
     assert!(std::fs::read_to_string(&f).unwrap().starts_with("delegate_cmds="));
     // nothing else left in the directory (atomic write via a temporary file)
@@ -69,12 +83,18 @@ fn check_json(cfg_text: &str, dialect: &str, obj: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("cfg");
     std::fs::write(&f, cfg_text).unwrap();
-    let (_, out, err) = bpfcap(&["check", "--config", f.to_str().unwrap(), "--dialect", dialect, "--format", "json", obj]);
+    let (_, out, err) =
+        bpfcap(&["check", "--config", f.to_str().unwrap(), "--dialect", dialect, "--format", "json", obj]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"))
 }
 
 fn codes(v: &serde_json::Value) -> Vec<(String, u64)> {
-    v["findings"].as_array().unwrap().iter().map(|f| (f["code"].as_str().unwrap().to_string(), f["line"].as_u64().unwrap_or(0))).collect()
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap().to_string(), f["line"].as_u64().unwrap_or(0)))
+        .collect()
 }
 
 #[test]
@@ -144,7 +164,8 @@ fn a_deliberate_mistake_is_found_exactly_at_its_line() {
     let yaml: String = good.lines().skip_while(|l| !l.starts_with("config:")).collect::<Vec<_>>().join("\n") + "\n";
     let v = check_json(&yaml, "lxd", "testdata/socket.bpf.o");
     assert!(codes(&v).is_empty(), "{v:#}");
-    let broken = yaml.replace("security.delegate_bpf: \"true\"", "security.delegate_bpf: \"false\"") + "  security.privileged: \"true\"\n";
+    let broken = yaml.replace("security.delegate_bpf: \"true\"", "security.delegate_bpf: \"false\"")
+        + "  security.privileged: \"true\"\n";
     let v = check_json(&broken, "lxd", "testdata/socket.bpf.o");
     let c: Vec<String> = codes(&v).into_iter().map(|x| x.0).collect();
     assert_eq!(c, vec!["manager-disabled", "manager-privileged"], "{v:#}");
@@ -159,7 +180,8 @@ fn systemd_netfilter_name_grants_syscall() {
     assert!(err.contains("netfilter") && err.contains("mount-options"), "{err}");
     let unit = "[Service]\nPrivateBPF=yes\nPrivateUsers=self\nDelegateNamespaces=mnt\nBPFDelegatePrograms=BPFProgTypeNetfilter\n";
     let v = check_json(unit, "systemd", "testdata/netmisc.bpf.o");
-    let f = v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "systemd-misgrant").expect("misgrant finding");
+    let f =
+        v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "systemd-misgrant").expect("misgrant finding");
     assert_eq!(f["line"], 5);
     assert!(f["message"].as_str().unwrap().contains("syscall"));
     assert!(v["granted"]["programs"].as_array().unwrap().iter().any(|p| p == "syscall"));
@@ -169,15 +191,25 @@ fn systemd_netfilter_name_grants_syscall() {
 fn renderers_sarif_github_human() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("bpf.conf");
-    std::fs::write(&f, "[Service]\nPrivateBPF=yes\nPrivateUsers=self\nDelegateNamespaces=mnt\nBPFDelegateMaps=BPFMapTypeRingbuf\n").unwrap();
-    let (code, out, _) = bpfcap(&["check", "--config", f.to_str().unwrap(), "--format", "sarif", "testdata/socket.bpf.o"]);
+    std::fs::write(
+        &f,
+        "[Service]\nPrivateBPF=yes\nPrivateUsers=self\nDelegateNamespaces=mnt\nBPFDelegateMaps=BPFMapTypeRingbuf\n",
+    )
+    .unwrap();
+    let (code, out, _) =
+        bpfcap(&["check", "--config", f.to_str().unwrap(), "--format", "sarif", "testdata/socket.bpf.o"]);
     assert_eq!(code, 1);
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(s["version"], "2.1.0");
     let results = s["runs"][0]["results"].as_array().unwrap();
     assert!(results.iter().any(|r| r["ruleId"] == "missing-item"));
-    assert!(results.iter().any(|r| r["ruleId"] == "extra-item" && r["locations"][0]["physicalLocation"]["region"]["startLine"] == 5));
-    let (_, out, _) = bpfcap(&["check", "--config", f.to_str().unwrap(), "--format", "github", "testdata/socket.bpf.o"]);
+    assert!(
+        results
+            .iter()
+            .any(|r| r["ruleId"] == "extra-item" && r["locations"][0]["physicalLocation"]["region"]["startLine"] == 5)
+    );
+    let (_, out, _) =
+        bpfcap(&["check", "--config", f.to_str().unwrap(), "--format", "github", "testdata/socket.bpf.o"]);
     assert!(out.lines().any(|l| l.starts_with("::warning file=") && l.contains("line=5")), "{out}");
     assert!(out.lines().any(|l| l.starts_with("::error file=")), "{out}");
     let (_, out, _) = bpfcap(&["check", "--config", f.to_str().unwrap(), "testdata/socket.bpf.o"]);
@@ -205,13 +237,23 @@ fn the_kernel_accepts_emitted_mount_options() {
         let mp = dir.path().to_str().unwrap();
         // a private mount namespace: nothing is mounted in the test's own namespace
         let out = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &format!("mount -t bpf -o {opts} bpffs {mp} && grep ' {mp} ' /proc/mounts")])
+            .args([
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                &format!("mount -t bpf -o {opts} bpffs {mp} && grep ' {mp} ' /proc/mounts"),
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "{obj}: the kernel refused {opts}: {}", String::from_utf8_lossy(&out.stderr));
         let line = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mounted = bpfcap::config::parse(&line, "/proc/mounts", Some(bpfcap::config::Dialect::Fstab), r).unwrap().delegation(r);
-        let emitted = bpfcap::config::parse(opts, "emitted", Some(bpfcap::config::Dialect::Mount), r).unwrap().delegation(r);
+        let mounted = bpfcap::config::parse(&line, "/proc/mounts", Some(bpfcap::config::Dialect::Fstab), r)
+            .unwrap()
+            .delegation(r);
+        let emitted =
+            bpfcap::config::parse(opts, "emitted", Some(bpfcap::config::Dialect::Mount), r).unwrap().delegation(r);
         assert_eq!(mounted, emitted, "{obj}: /proc/mounts says {line}");
     }
 }

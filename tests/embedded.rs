@@ -119,10 +119,7 @@ fn directory_walk_finds_embedded_objects() {
     let shown: Vec<String> = objects.iter().map(|(p, _)| p.clone()).collect();
     let app = dir.join("app");
     let lib = dir.join("libtwo.so");
-    assert_eq!(
-        shown,
-        [display(&app, "socket_bpf"), display(&app, "xdp_bpf"), display(&lib, "1"), display(&lib, "2")]
-    );
+    assert_eq!(shown, [display(&app, "socket_bpf"), display(&app, "xdp_bpf"), display(&lib, "1"), display(&lib, "2")]);
 
     // Files that are not BPF are skipped without a word; subdirectories are searched.
     let tmp = tempfile::tempdir().unwrap();
@@ -195,7 +192,10 @@ fn truncated_executable_gives_a_warning() {
     let (off, size) = ext[0];
     std::fs::write(&cut, &bytes[..off + size / 2]).unwrap();
     let err = load_inputs(std::slice::from_ref(&cut)).unwrap_err();
-    assert!(matches!(&err, InputError::EmbeddedUnreadable { count: 1, first, .. } if first.contains("past the end")), "{err:?}");
+    assert!(
+        matches!(&err, InputError::EmbeddedUnreadable { count: 1, first, .. } if first.contains("past the end")),
+        "{err:?}"
+    );
     assert!(err.help().is_some());
     // In a directory it is a warning; the directory's other objects are read.
     std::fs::copy(testdata("xdp.bpf.o"), tmp.path().join("xdp.bpf.o")).unwrap();
@@ -233,9 +233,12 @@ fn corrupt_embedded_object_gives_a_warning() {
 #[test]
 fn display_paths_lead_back_to_the_objects() {
     let app = testdata("embedded/app");
-    for (suffix, name, obj_name) in
-        [("socket_bpf", "socket", "socket_bpf"), ("1", "socket", "socket_bpf"), ("xdp_bpf", "xdp", "xdp_bpf"), ("2", "xdp", "xdp_bpf")]
-    {
+    for (suffix, name, obj_name) in [
+        ("socket_bpf", "socket", "socket_bpf"),
+        ("1", "socket", "socket_bpf"),
+        ("xdp_bpf", "xdp", "xdp_bpf"),
+        ("2", "xdp", "xdp_bpf"),
+    ] {
         let (bytes, got_name) = object_bytes(&display(&app, suffix)).unwrap();
         assert_eq!(bytes, original(name), "{suffix}");
         assert_eq!(got_name, obj_name);

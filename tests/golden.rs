@@ -26,8 +26,9 @@ fn analyze_json_matches_expected_files() {
             std::fs::write(&expected_path, &got).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{} is missing; create it with BPFCAP_BLESS=1 and review it", expected_path.display()));
+        let want = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+            panic!("{} is missing; create it with BPFCAP_BLESS=1 and review it", expected_path.display())
+        });
         if got != want {
             failures.push(format!("{rel}: output differs from {}", expected_path.display()));
         }
@@ -51,7 +52,8 @@ fn output_is_deterministic() {
 }
 
 fn analyze_json(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bpfcap")).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_bpfcap")).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap();
     let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out.status.code(), v, String::from_utf8_lossy(&out.stderr).into_owned())
 }
@@ -69,7 +71,8 @@ fn raw_loader_leaves_out_libbpf_probes() {
 
 #[test]
 fn program_selection_narrows_programs_not_maps() {
-    let (code, v, err) = analyze_json(&["analyze", "--format", "json", "--program", "sock_plain", "testdata/socket.bpf.o"]);
+    let (code, v, err) =
+        analyze_json(&["analyze", "--format", "json", "--program", "sock_plain", "testdata/socket.bpf.o"]);
     assert_eq!(code, Some(0), "{err}");
     // sock_perfmon (probe_read_kernel, perfmon helpers) is not selected: no tracepoint, no CAP_PERFMON
     assert!(!v["delegation"]["programs"].as_array().unwrap().iter().any(|p| p == "tracepoint"));
@@ -102,7 +105,10 @@ fn kfunc_calls_are_found_with_their_source_line() {
     assert!(task["kfuncs"].as_array().unwrap().iter().any(|k| k == "bpf_task_acquire"), "{task}");
     let reasons = v["reasons"]["capabilities"]["CAP_BPF"].as_array().unwrap();
     assert!(
-        reasons.iter().any(|r| r["kfunc"] == "bpf_task_acquire" && r["location"].as_str().is_some_and(|l| l.contains("kfunc.bpf.c:"))),
+        reasons
+            .iter()
+            .any(|r| r["kfunc"] == "bpf_task_acquire"
+                && r["location"].as_str().is_some_and(|l| l.contains("kfunc.bpf.c:"))),
         "{reasons:?}"
     );
 }

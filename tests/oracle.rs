@@ -3,7 +3,6 @@
 //! with libbpf's: names, sections, program types, expected attach types, autoload, map names
 //! and map types.
 
-
 use bpfcap::analysis::programs::analyse_programs;
 use bpfcap::model::MapOrigin;
 use bpfcap::rules::{ListKind, Version, rules};
@@ -137,7 +136,10 @@ fn systemds_embedded_objects_agree_with_libbpf() {
                 (
                     p.name.clone(),
                     p.prog_type.as_deref().and_then(|t| r.enums.value_of(ListKind::Programs, t)).unwrap_or(0),
-                    p.expected_attach_type.as_deref().and_then(|a| r.enums.value_of(ListKind::Attachments, a)).unwrap_or(0),
+                    p.expected_attach_type
+                        .as_deref()
+                        .and_then(|a| r.enums.value_of(ListKind::Attachments, a))
+                        .unwrap_or(0),
                 )
             })
             .collect();
@@ -146,10 +148,18 @@ fn systemds_embedded_objects_agree_with_libbpf() {
         assert_eq!(ours, theirs, "{display}");
         let mut their_maps: Vec<(String, u32)> = open
             .maps()
-            .map(|m| (m.name().to_string_lossy().into_owned(), unsafe { libbpf_sys::bpf_map__type(m.as_libbpf_object().as_ptr()) }))
+            .map(|m| {
+                (m.name().to_string_lossy().into_owned(), unsafe {
+                    libbpf_sys::bpf_map__type(m.as_libbpf_object().as_ptr())
+                })
+            })
             .collect();
-        let mut our_maps: Vec<(String, u32)> =
-            obj.maps.iter().filter(|m| m.origin != MapOrigin::InnerTemplate).map(|m| (m.name.clone(), m.map_type)).collect();
+        let mut our_maps: Vec<(String, u32)> = obj
+            .maps
+            .iter()
+            .filter(|m| m.origin != MapOrigin::InnerTemplate)
+            .map(|m| (m.name.clone(), m.map_type))
+            .collect();
         their_maps.sort();
         our_maps.sort();
         assert_eq!(our_maps, their_maps, "{display}");

@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bpfcap::sandbox::{
-    self, CAP_BPF, CAP_PERFMON, Delegation, LoadOutcome, LoadRequest, SandboxError,
-};
+use bpfcap::sandbox::{self, CAP_BPF, CAP_PERFMON, Delegation, LoadOutcome, LoadRequest, SandboxError};
 use libbpf_rs::libbpf_sys as sys;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_bpfcap");
@@ -26,9 +24,7 @@ fn bit(n: u32) -> u64 {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sandbox-fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sandbox-fixtures").join(name)
 }
 
 /// Lock, then check preconditions. `None` = skip this test.
@@ -50,11 +46,7 @@ fn setup(test: &str) -> Option<MutexGuard<'static, ()>> {
 /// The host's mount table as whole lines (a new mount always adds a line,
 /// since it gets a new mount id).
 fn mounts() -> BTreeSet<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().map(str::to_string).collect()
 }
 
 fn proc_field(pid: &str, field: usize) -> Option<String> {
@@ -67,10 +59,7 @@ fn proc_field(pid: &str, field: usize) -> Option<String> {
 fn cmdline(pid: &str) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
-            b.split(|&c| c == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
+            b.split(|&c| c == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
         })
         .unwrap_or_default()
 }
@@ -115,10 +104,7 @@ fn hygienic<T>(f: impl FnOnce() -> T) -> T {
     assert!(leaked.is_empty(), "descriptors leaked: {leaked:?}");
     let after = mounts();
     let added: Vec<_> = after.difference(&before).collect();
-    assert!(
-        added.is_empty(),
-        "new mounts in the host namespace: {added:#?}"
-    );
+    assert!(added.is_empty(), "new mounts in the host namespace: {added:#?}");
     let left = leftover_processes();
     assert!(left.is_empty(), "processes left behind: {left:#?}");
     result
@@ -146,21 +132,14 @@ fn assert_loaded(outcome: &LoadOutcome, what: &str) {
         "{what}: expected a successful load, got {outcome:#?}"
     );
     assert!(!outcome.programs.is_empty(), "{what}: no programs reported");
-    assert!(
-        outcome.programs.iter().all(|p| p.loaded),
-        "{what}: {:#?}",
-        outcome.programs
-    );
+    assert!(outcome.programs.iter().all(|p| p.loaded), "{what}: {:#?}", outcome.programs);
 }
 
 fn assert_eperm(outcome: &LoadOutcome, steps: &[&str], what: &str) {
     assert!(!outcome.loaded, "{what}: unexpectedly loaded: {outcome:#?}");
     assert_eq!(outcome.errno, Some(libc::EPERM), "{what}: {outcome:#?}");
     let step = outcome.step.as_deref().unwrap_or("<none>");
-    assert!(
-        steps.contains(&step),
-        "{what}: step {step}, expected one of {steps:?}: {outcome:#?}"
-    );
+    assert!(steps.contains(&step), "{what}: step {step}, expected one of {steps:?}: {outcome:#?}");
 }
 
 #[test]
@@ -168,19 +147,12 @@ fn socket_filter_loads_with_minimal_delegation() {
     let Some(_g) = setup("socket_filter_loads_with_minimal_delegation") else {
         return;
     };
-    let req = LoadRequest::new(
-        fixture("socket_filter.o"),
-        socket_delegation(),
-        vec![CAP_BPF],
-    );
+    let req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
     let outcome = run(&req);
     assert_loaded(&outcome, "socket filter");
     assert_eq!(outcome.programs.len(), 1);
     assert_eq!(outcome.programs[0].name, "drop_all");
-    assert!(
-        !outcome.libbpf_log.is_empty(),
-        "libbpf log was not captured"
-    );
+    assert!(!outcome.libbpf_log.is_empty(), "libbpf log was not captured");
     // The outcome is meant to be printed as JSON.
     let json = serde_json::to_string(&outcome).unwrap();
     assert!(json.contains("\"loaded\":true"));
@@ -205,27 +177,9 @@ fn socket_filter_each_delegated_item_is_needed() {
     // (a socket filter) runs first through the token, so that is where the
     // EPERM surfaces (step "libbpf_probe"), before our program is tried.
     let cases = [
-        (
-            "cmds=prog_load",
-            Delegation {
-                cmds: 0,
-                ..full.clone()
-            },
-        ),
-        (
-            "progs=socket_filter",
-            Delegation {
-                progs: 0,
-                ..full.clone()
-            },
-        ),
-        (
-            "attachs=cgroup_inet_ingress",
-            Delegation {
-                attachs: 0,
-                ..full.clone()
-            },
-        ),
+        ("cmds=prog_load", Delegation { cmds: 0, ..full.clone() }),
+        ("progs=socket_filter", Delegation { progs: 0, ..full.clone() }),
+        ("attachs=cgroup_inet_ingress", Delegation { attachs: 0, ..full.clone() }),
     ];
     for (dropped, delegation) in cases {
         let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF]));
@@ -247,57 +201,28 @@ fn kprobe_needs_kprobe_type_and_perfmon() {
         progs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
         attachs: bit(sys::BPF_CGROUP_INET_INGRESS),
     };
-    let outcome = run(&LoadRequest::new(
-        &obj,
-        delegation.clone(),
-        vec![CAP_BPF, CAP_PERFMON],
-    ));
+    let outcome = run(&LoadRequest::new(&obj, delegation.clone(), vec![CAP_BPF, CAP_PERFMON]));
     assert_loaded(&outcome, "kprobe with CAP_PERFMON");
     assert_eq!(outcome.programs[0].name, "on_nanosleep");
 
     let outcome = run(&LoadRequest::new(&obj, delegation.clone(), vec![CAP_BPF]));
     assert_eperm(&outcome, &["prog_load"], "kprobe without CAP_PERFMON");
     let prog = &outcome.programs[0];
-    assert_eq!(
-        (prog.name.as_str(), prog.loaded, prog.errno),
-        ("on_nanosleep", false, Some(libc::EPERM))
-    );
-    assert!(
-        !prog.log_tail.is_empty(),
-        "no log lines attributed to the failing program"
-    );
+    assert_eq!((prog.name.as_str(), prog.loaded, prog.errno), ("on_nanosleep", false, Some(libc::EPERM)));
+    assert!(!prog.log_tail.is_empty(), "no log lines attributed to the failing program");
 
     // Only the kprobe type delegated: libbpf's probe program (socket_filter,
     // then tracepoint) is refused before the kprobe is even tried.
-    let only_kprobe = Delegation {
-        progs: bit(sys::BPF_PROG_TYPE_KPROBE),
-        ..delegation.clone()
-    };
-    let outcome = run(&LoadRequest::new(
-        &obj,
-        only_kprobe,
-        vec![CAP_BPF, CAP_PERFMON],
-    ));
+    let only_kprobe = Delegation { progs: bit(sys::BPF_PROG_TYPE_KPROBE), ..delegation.clone() };
+    let outcome = run(&LoadRequest::new(&obj, only_kprobe, vec![CAP_BPF, CAP_PERFMON]));
     assert_eperm(&outcome, &["libbpf_probe"], "only progs=kprobe");
     // With tracepoint instead of socket_filter the probe passes too.
-    let tp = Delegation {
-        progs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_TRACEPOINT),
-        ..delegation.clone()
-    };
-    assert_loaded(
-        &run(&LoadRequest::new(&obj, tp, vec![CAP_BPF, CAP_PERFMON])),
-        "kprobe+tracepoint",
-    );
+    let tp =
+        Delegation { progs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_TRACEPOINT), ..delegation.clone() };
+    assert_loaded(&run(&LoadRequest::new(&obj, tp, vec![CAP_BPF, CAP_PERFMON])), "kprobe+tracepoint");
 
-    let no_kprobe = Delegation {
-        progs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
-        ..delegation
-    };
-    let outcome = run(&LoadRequest::new(
-        &obj,
-        no_kprobe,
-        vec![CAP_BPF, CAP_PERFMON],
-    ));
+    let no_kprobe = Delegation { progs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER), ..delegation };
+    let outcome = run(&LoadRequest::new(&obj, no_kprobe, vec![CAP_BPF, CAP_PERFMON]));
     assert_eperm(&outcome, &["prog_load"], "kprobe without progs=kprobe");
 }
 
@@ -315,21 +240,12 @@ fn hash_map_needs_map_create_and_hash() {
     let outcome = run(&LoadRequest::new(&obj, full.clone(), vec![CAP_BPF]));
     assert_loaded(&outcome, "hash map object");
 
-    let no_hash = Delegation {
-        maps: 0,
-        ..full.clone()
-    };
+    let no_hash = Delegation { maps: 0, ..full.clone() };
     let outcome = run(&LoadRequest::new(&obj, no_hash, vec![CAP_BPF]));
     assert_eperm(&outcome, &["map_create"], "without maps=hash");
-    assert!(
-        outcome.message.as_deref().unwrap_or("").contains("counts"),
-        "{outcome:#?}"
-    );
+    assert!(outcome.message.as_deref().unwrap_or("").contains("counts"), "{outcome:#?}");
 
-    let no_map_create = Delegation {
-        cmds: bit(sys::BPF_PROG_LOAD),
-        ..full
-    };
+    let no_map_create = Delegation { cmds: bit(sys::BPF_PROG_LOAD), ..full };
     let outcome = run(&LoadRequest::new(&obj, no_map_create, vec![CAP_BPF]));
     assert_eperm(&outcome, &["map_create"], "without cmds=map_create");
 }
@@ -339,24 +255,12 @@ fn empty_delegation_fails_token_create_with_enoent() {
     let Some(_g) = setup("empty_delegation_fails_token_create_with_enoent") else {
         return;
     };
-    let req = LoadRequest::new(
-        fixture("socket_filter.o"),
-        Delegation::default(),
-        vec![CAP_BPF],
-    );
+    let req = LoadRequest::new(fixture("socket_filter.o"), Delegation::default(), vec![CAP_BPF]);
     let outcome = run(&req);
     assert!(!outcome.loaded);
-    assert_eq!(
-        outcome.step.as_deref(),
-        Some("token_create"),
-        "{outcome:#?}"
-    );
+    assert_eq!(outcome.step.as_deref(), Some("token_create"), "{outcome:#?}");
     assert_eq!(outcome.errno, Some(libc::ENOENT), "{outcome:#?}");
-    assert_eq!(
-        outcome.programs.len(),
-        1,
-        "programs are listed even when nothing loads"
-    );
+    assert_eq!(outcome.programs.len(), 1, "programs are listed even when nothing loads");
 }
 
 #[test]
@@ -364,11 +268,7 @@ fn program_selection() {
     let Some(_g) = setup("program_selection") else {
         return;
     };
-    let mut req = LoadRequest::new(
-        fixture("socket_filter.o"),
-        socket_delegation(),
-        vec![CAP_BPF],
-    );
+    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
     req.programs = Some(vec!["drop_all".into()]);
     assert_loaded(&run(&req), "selected program");
 
@@ -386,11 +286,7 @@ fn timeout_kills_the_child() {
     let Some(_g) = setup("timeout_kills_the_child") else {
         return;
     };
-    let mut req = LoadRequest::new(
-        fixture("socket_filter.o"),
-        socket_delegation(),
-        vec![CAP_BPF],
-    );
+    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
     req.timeout = Duration::from_millis(1);
     let started = Instant::now();
     let outcome = run(&req);
@@ -408,19 +304,12 @@ fn timeout_kills_the_whole_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("stall.sh");
     let d = dir.path().display();
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho $$ > {d}/pid\nsleep 1000 &\necho $! > {d}/grandchild\nwait\n"),
-    )
-    .unwrap();
+    std::fs::write(&script, format!("#!/bin/sh\necho $$ > {d}/pid\nsleep 1000 &\necho $! > {d}/grandchild\nwait\n"))
+        .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    let mut req = LoadRequest::new(
-        fixture("socket_filter.o"),
-        socket_delegation(),
-        vec![CAP_BPF],
-    );
+    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
     req.timeout = Duration::from_millis(700);
     let outcome = sandbox::load_in_sandbox(&script, &req).expect("timeout is an outcome");
     assert_eq!(outcome.step.as_deref(), Some("timeout"), "{outcome:#?}");
@@ -433,16 +322,11 @@ fn timeout_kills_the_whole_process_group() {
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
             let alive = proc_field(pid, 3).is_some_and(|s| s != "Z")
-                && cmdline(pid)
-                    .iter()
-                    .any(|a| a.contains("stall.sh") || a == "1000");
+                && cmdline(pid).iter().any(|a| a.contains("stall.sh") || a == "1000");
             if !alive {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{file} {pid} survived the timeout"
-            );
+            assert!(Instant::now() < deadline, "{file} {pid} survived the timeout");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -467,12 +351,7 @@ fn testdata_objects_run_through_the_sandbox() {
         if path.extension().and_then(|e| e.to_str()) != Some("o") {
             continue;
         }
-        let all = Delegation {
-            cmds: u64::MAX,
-            maps: u64::MAX,
-            progs: u64::MAX,
-            attachs: u64::MAX,
-        };
+        let all = Delegation { cmds: u64::MAX, maps: u64::MAX, progs: u64::MAX, attachs: u64::MAX };
         let caps = vec![CAP_BPF, CAP_PERFMON, sandbox::CAP_NET_ADMIN];
         let outcome = run(&LoadRequest::new(&path, all, caps));
         eprintln!(
@@ -495,14 +374,9 @@ fn parent_side_failure_is_a_sandbox_error_with_step() {
         return;
     };
     // uid 4294967295 is (uid_t)-1, which no id map may contain.
-    let mut req = LoadRequest::new(
-        fixture("socket_filter.o"),
-        socket_delegation(),
-        vec![CAP_BPF],
-    );
+    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
     req.uid = u32::MAX;
-    let err = hygienic(|| sandbox::load_in_sandbox(Path::new(HELPER), &req))
-        .expect_err("an unmappable uid must fail");
+    let err = hygienic(|| sandbox::load_in_sandbox(Path::new(HELPER), &req)).expect_err("an unmappable uid must fail");
     match &err {
         SandboxError::ParentStep { step, errno, .. } => {
             assert_eq!(step, "uid_map");
@@ -518,13 +392,8 @@ fn unknown_capability_is_a_child_step_error() {
     let Some(_g) = setup("unknown_capability_is_a_child_step_error") else {
         return;
     };
-    let req = LoadRequest::new(
-        fixture("socket_filter.o"),
-        socket_delegation(),
-        vec![CAP_BPF, 63],
-    );
-    let err = hygienic(|| sandbox::load_in_sandbox(Path::new(HELPER), &req))
-        .expect_err("capability 63 does not exist");
+    let req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF, 63]);
+    let err = hygienic(|| sandbox::load_in_sandbox(Path::new(HELPER), &req)).expect_err("capability 63 does not exist");
     match &err {
         SandboxError::ChildStep { step, errno, .. } => {
             assert_eq!(step, "drop_caps");

@@ -49,7 +49,13 @@ fn verify(root: &Option<PathBuf>, unit_name: &str, dropin: &str) -> String {
 #[test]
 fn emitted_dropins_pass_systemd_analyze_verify() {
     let found = analyzer();
-    if !common::require(found.as_ref().map(|_| ()).ok_or_else(|| "no systemd-analyze 258+ (host or BPFCAP_SYSTEMD_ROOT chroot)".to_string()), "systemd-analyze test") {
+    if !common::require(
+        found
+            .as_ref()
+            .map(|_| ())
+            .ok_or_else(|| "no systemd-analyze 258+ (host or BPFCAP_SYSTEMD_ROOT chroot)".to_string()),
+        "systemd-analyze test",
+    ) {
         return;
     }
     let root = found.expect("checked");
@@ -59,7 +65,8 @@ fn emitted_dropins_pass_systemd_analyze_verify() {
         if common::is_legacy(obj) {
             continue;
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_bpfcap")).args(["emit", "--target", "systemd"]).arg(obj).output().unwrap();
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_bpfcap")).args(["emit", "--target", "systemd"]).arg(obj).output().unwrap();
         assert!(out.status.success());
         let dropin = String::from_utf8(out.stdout).unwrap();
         let report = verify(&root, &format!("bpfcap-test-{i}.service"), &dropin);

@@ -123,7 +123,8 @@ fn systemds_embedded_objects_load_minimally() {
     if !preconditions() {
         return;
     }
-    let dir = std::env::var_os("BPFCAP_SYSTEMD_ROOT").map(|r| std::path::PathBuf::from(r).join("usr/lib/x86_64-linux-gnu/systemd"));
+    let dir = std::env::var_os("BPFCAP_SYSTEMD_ROOT")
+        .map(|r| std::path::PathBuf::from(r).join("usr/lib/x86_64-linux-gnu/systemd"));
     let ok = match &dir {
         Some(d) if d.is_dir() => Ok(()),
         _ => Err("BPFCAP_SYSTEMD_ROOT (a Debian sid chroot with systemd) is not set".to_string()),
@@ -144,7 +145,11 @@ fn verify_command_diagnoses_what_is_short_and_certifies_minimality() {
     let exe = env!("CARGO_BIN_EXE_bpfcap");
     let run = |args: &[&str]| {
         let o = std::process::Command::new(exe).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     // the derived delegation loads and is minimal: a JSON certificate
     let (code, out, err) = run(&["verify", "--minimize", "--strict", "--format", "json", "testdata/tc.bpf.o"]);
@@ -169,7 +174,8 @@ fn verify_command_diagnoses_what_is_short_and_certifies_minimality() {
         "delegate_cmds=prog_load:btf_load,delegate_progs=socket_filter:sched_cls:sched_act,delegate_attachs=cgroup_inet_ingress:tcx_ingress:tcx_egress:netkit_primary\n",
     )
     .unwrap();
-    let (code, out, _) = run(&["verify", "--config", cfg.to_str().unwrap(), "--minimize", "--strict", "testdata/tc.bpf.o"]);
+    let (code, out, _) =
+        run(&["verify", "--config", cfg.to_str().unwrap(), "--minimize", "--strict", "testdata/tc.bpf.o"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("delegate_cmds btf_load") && out.contains("not required"), "{out}");
 }

@@ -153,10 +153,22 @@ pub fn analyse(inputs: Vec<(String, Object)>, opts: &Options, rules: &Rules) -> 
         objects.push(o);
     }
     let delegation = delegation_of(&total, opts.with_optional, rules);
-    Ok(Analysis { loader: opts.loader.clone(), objects, requirements: total, delegation, with_optional: opts.with_optional })
+    Ok(Analysis {
+        loader: opts.loader.clone(),
+        objects,
+        requirements: total,
+        delegation,
+        with_optional: opts.with_optional,
+    })
 }
 
-fn analyse_one(path: String, mut object: Object, opts: &Options, versions: &[Option<Version>], rules: &Rules) -> ObjectAnalysis {
+fn analyse_one(
+    path: String,
+    mut object: Object,
+    opts: &Options,
+    versions: &[Option<Version>],
+    rules: &Rules,
+) -> ObjectAnalysis {
     let selected: BTreeSet<String> = object
         .programs
         .iter()
@@ -204,7 +216,13 @@ fn analyse_one(path: String, mut object: Object, opts: &Options, versions: &[Opt
 
 /// What decides the derivation for one libbpf version: the program classification and the
 /// load steps that apply.
-fn behaviour_key(object: &Object, infos: &[ProgramInfo], selected: &BTreeSet<String>, loader: Loader, rules: &Rules) -> String {
+fn behaviour_key(
+    object: &Object,
+    infos: &[ProgramInfo],
+    selected: &BTreeSet<String>,
+    loader: Loader,
+    rules: &Rules,
+) -> String {
     let mut key = String::new();
     for p in infos {
         key.push_str(&format!("{:?}|{:?}|{:?}|{:?};", p.prog_type, p.load_attach_type, p.sec_flags, p.sec_pattern));

@@ -166,12 +166,20 @@ fn alt_needs(rules: &Rules, alt: &Alternative) -> Vec<Need> {
 }
 
 /// The alternative with the fewest items not already `have`; ties go to the first listed.
-fn cheapest<'a>(alts: &'a [Alternative], needs: &[Vec<Need>], have: &dyn Fn(&Need) -> bool) -> Option<(&'a Alternative, usize)> {
+fn cheapest<'a>(
+    alts: &'a [Alternative],
+    needs: &[Vec<Need>],
+    have: &dyn Fn(&Need) -> bool,
+) -> Option<(&'a Alternative, usize)> {
     alts.iter().enumerate().min_by_key(|(i, _)| needs[*i].iter().filter(|n| !have(n)).count()).map(|(i, a)| (a, i))
 }
 
 /// The first alternative whose items are all `have`.
-fn satisfied<'a>(alts: &'a [Alternative], needs: &[Vec<Need>], have: &dyn Fn(&Need) -> bool) -> Option<(&'a Alternative, usize)> {
+fn satisfied<'a>(
+    alts: &'a [Alternative],
+    needs: &[Vec<Need>],
+    have: &dyn Fn(&Need) -> bool,
+) -> Option<(&'a Alternative, usize)> {
     alts.iter().enumerate().find(|(i, _)| needs[*i].iter().all(have)).map(|(i, a)| (a, i))
 }
 
@@ -213,7 +221,9 @@ fn triggered<'a>(
         ("object_has_btf", None) => object_level(obj.has_btf),
         ("object_has_btf_ext", None) => object_level(obj.has_btf && obj.has_btf_ext),
         ("object_has_global_data", None) => object_level(obj.maps.iter().any(internal)),
-        ("object_has_rodata", None) => object_level(obj.maps.iter().any(|m| internal(m) && m.section.starts_with(".rodata"))),
+        ("object_has_rodata", None) => {
+            object_level(obj.maps.iter().any(|m| internal(m) && m.section.starts_with(".rodata")))
+        }
         ("object_has_maps", None) => object_level(!obj.maps.is_empty()),
         ("object_has_struct_ops", None) => object_level(obj.maps.iter().any(|m| m.origin == MapOrigin::StructOps)),
         ("object_has_arena", None) => object_level(obj.maps.iter().any(|m| m.map_type == BPF_MAP_TYPE_ARENA)),
@@ -228,9 +238,9 @@ fn triggered<'a>(
         // never carry the token anyway (see the step's comment).
         ("module_btf_lookup", None) => None,
         ("program_has_name", None) => progs_where(&|_| true),
-        ("program_references_global_data", None) => progs_where(&|p| {
-            p.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && internal(m)))
-        }),
+        ("program_references_global_data", None) => {
+            progs_where(&|p| p.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && internal(m))))
+        }
         ("program_sec_flag", Some(flag)) => progs_where(&|p| p.sec_flags.iter().any(|f| f == flag)),
         ("program_calls_helper", Some(hs)) => {
             let calls = |p: &ProgramInfo| hs.split('|').any(|h| p.helpers.iter().any(|x| x == h));
@@ -244,7 +254,13 @@ fn triggered<'a>(
 const BPF_MAP_TYPE_ARENA: u32 = 33;
 
 /// Indexes (in rules.libbpf) of the steps libbpf `v` takes for this object and selection.
-pub fn triggered_steps(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String>, v: Version, rules: &Rules) -> Vec<usize> {
+pub fn triggered_steps(
+    obj: &Object,
+    programs: &[ProgramInfo],
+    selected: &BTreeSet<String>,
+    v: Version,
+    rules: &Rules,
+) -> Vec<usize> {
     let progs: Vec<&ProgramInfo> = programs.iter().filter(|p| selected.contains(&p.name)).collect();
     rules
         .libbpf
@@ -256,7 +272,13 @@ pub fn triggered_steps(obj: &Object, programs: &[ProgramInfo], selected: &BTreeS
 }
 
 /// Derives the requirements of one object for the selected programs.
-pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String>, loader: Loader, rules: &Rules) -> Requirements {
+pub fn derive(
+    obj: &Object,
+    programs: &[ProgramInfo],
+    selected: &BTreeSet<String>,
+    loader: Loader,
+    rules: &Rules,
+) -> Requirements {
     let progs: Vec<&ProgramInfo> = programs.iter().filter(|p| selected.contains(&p.name)).collect();
     let mut base = Requirements::default();
     base.warnings.extend(obj.warnings.iter().map(|w| format!("{}: {w}", obj.name)));
@@ -297,7 +319,10 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
         );
         if let Some(rule) = rules.prog_rule(ptype) {
             for c in &rule.caps {
-                base.add(Need::Cap(c.clone()), prog_reason(format!("loading a {ptype} program needs {c} ({})", rule.why)));
+                base.add(
+                    Need::Cap(c.clone()),
+                    prog_reason(format!("loading a {ptype} program needs {c} ({})", rule.why)),
+                );
             }
         }
         for call in &p.helper_calls {
@@ -308,13 +333,17 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
                         Reason {
                             helper: Some(format!("bpf_{}", call.name)),
                             location: call.location.clone(),
-                            ..prog_reason(format!("{} calls bpf_{}, which the verifier offers only with {c} ({})", call.function, call.name, rule.why))
+                            ..prog_reason(format!(
+                                "{} calls bpf_{}, which the verifier offers only with {c} ({})",
+                                call.function, call.name, rule.why
+                            ))
                         },
                     );
                 }
             }
         }
-        let uses_arena = p.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && m.map_type == BPF_MAP_TYPE_ARENA));
+        let uses_arena =
+            p.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && m.map_type == BPF_MAP_TYPE_ARENA));
         for call in &p.kfunc_calls {
             for rule in &rules.privileges.kfunc_rule {
                 let applies = match rule.when.as_str() {
@@ -339,7 +368,10 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
                         Reason {
                             kfunc: Some(call.name.clone()),
                             location: call.location.clone(),
-                            ..prog_reason(format!("{} calls kfunc {}; kfunc calls need {c} ({})", call.function, call.name, rule.why))
+                            ..prog_reason(format!(
+                                "{} calls kfunc {}; kfunc calls need {c} ({})",
+                                call.function, call.name, rule.why
+                            ))
                         },
                     );
                 }
@@ -355,13 +387,21 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
         };
         let what = match m.origin {
             MapOrigin::Btf => format!("map {} ({} in .maps)", m.name, tname),
-            MapOrigin::InnerTemplate => format!("map {}: inner map template of a map-in-map, created and closed by the loader", m.name),
+            MapOrigin::InnerTemplate => {
+                format!("map {}: inner map template of a map-in-map, created and closed by the loader", m.name)
+            }
             MapOrigin::LegacyBpfMapDef | MapOrigin::LegacyIproute2 => format!("legacy map {} in section maps", m.name),
             MapOrigin::GlobalData => format!("global data section {} becomes the {} map {}", m.section, tname, m.name),
             MapOrigin::Kconfig => format!(".kconfig externs live in the {} map {}", tname, m.name),
             MapOrigin::StructOps => format!("struct_ops variable {} in {} becomes a struct_ops map", m.name, m.section),
         };
-        let map_reason = |text: String| Reason { object: obj.name.clone(), map: Some(m.name.clone()), section: Some(m.section.clone()), text: text.into(), ..Reason::default() };
+        let map_reason = |text: String| Reason {
+            object: obj.name.clone(),
+            map: Some(m.name.clone()),
+            section: Some(m.section.clone()),
+            text: text.into(),
+            ..Reason::default()
+        };
         base.add(Need::list(ListKind::Commands, "map_create"), map_reason(format!("creates {what}")));
         base.add(Need::list(ListKind::Maps, tname), map_reason(what.clone()));
         if let Some(rule) = rules.map_rule(tname) {
@@ -386,7 +426,14 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
                 Need::list(ListKind::Commands, "btf_load"),
                 Reason {
                     map: Some(m.name.clone()),
-                    ..reason(obj, format!("map {} holds {} in its value, which the kernel only accepts with the map's BTF", m.name, m.btf_special_fields.join(", ")))
+                    ..reason(
+                        obj,
+                        format!(
+                            "map {} holds {} in its value, which the kernel only accepts with the map's BTF",
+                            m.name,
+                            m.btf_special_fields.join(", ")
+                        ),
+                    )
                 },
             );
         }
@@ -398,7 +445,10 @@ pub fn derive(obj: &Object, programs: &[ProgramInfo], selected: &BTreeSet<String
                 needs_btf_type = true;
                 base.add(
                     Need::list(ListKind::Commands, "btf_load"),
-                    Reason { map: Some(m.name.clone()), ..reason(obj, format!("map {} is a {tname} map: {why}", m.name)) },
+                    Reason {
+                        map: Some(m.name.clone()),
+                        ..reason(obj, format!("map {} is a {tname} map: {why}", m.name))
+                    },
                 );
             }
         }
@@ -437,14 +487,30 @@ fn attach_reason(obj: &Object, p: &ProgramInfo, attach: &str) -> Reason {
             p.name
         )
     } else if p.attach_zero {
-        format!("program {} is loaded with no expected attach type; the kernel reads 0 as {attach}, so the token must delegate it", p.name)
+        format!(
+            "program {} is loaded with no expected attach type; the kernel reads 0 as {attach}, so the token must delegate it",
+            p.name
+        )
     } else {
         format!("program {} is loaded with expected attach type {attach}", p.name)
     };
-    Reason { object: obj.name.clone(), program: Some(p.name.clone()), section: Some(p.section.clone()), text: text.into(), ..Reason::default() }
+    Reason {
+        object: obj.name.clone(),
+        program: Some(p.name.clone()),
+        section: Some(p.section.clone()),
+        text: text.into(),
+        ..Reason::default()
+    }
 }
 
-fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base: Requirements, v: Version, rules: &Rules) -> Requirements {
+fn apply_libbpf(
+    obj: &Object,
+    all: &[ProgramInfo],
+    progs: &[&ProgramInfo],
+    base: Requirements,
+    v: Version,
+    rules: &Rules,
+) -> Requirements {
     let steps: Vec<&LoaderStep> = rules.libbpf.iter().filter(|s| s.applies_to(v)).collect();
     let zero = attach_zero_name(rules);
     // Each round builds only what the loader adds to `base` (the delta); the object's own needs
@@ -456,7 +522,8 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
         }
     }
     // the items (with capabilities) of every alternative of every step, computed once
-    let step_needs: Vec<Vec<Vec<Need>>> = steps.iter().map(|s| s.alternatives.iter().map(|a| alt_needs(rules, a)).collect()).collect();
+    let step_needs: Vec<Vec<Vec<Need>>> =
+        steps.iter().map(|s| s.alternatives.iter().map(|a| alt_needs(rules, a)).collect()).collect();
     let mut out = Requirements::default();
     for _round in 0..8 {
         // For each need the previous round's loader steps added: the steps that require it
@@ -483,7 +550,9 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                 if step.on_failure == "fatal" {
                     let w = format!(
                         "{}: libbpf step {} ({}) does not go through the token; it needs the loader's own privileges",
-                        obj.name, step.id, lc_first(&step.what)
+                        obj.name,
+                        step.id,
+                        lc_first(&step.what)
                     );
                     if !r.warnings.contains(&w) {
                         r.warnings.push(w);
@@ -508,10 +577,12 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
             // What the previous round needed for reasons other than this step: an alternative
             // those needs already cover costs nothing, so it is preferred.
             let in_core = |n: &Need| {
-                base.required.contains_key(n) || sources.get(n).is_some_and(|src| src.iter().any(|x| *x != Some(step.id.as_str())))
+                base.required.contains_key(n)
+                    || sources.get(n).is_some_and(|src| src.iter().any(|x| *x != Some(step.id.as_str())))
             };
             let in_prev = |n: &Need| base.required.contains_key(n) || prev_delta.contains(n);
-            let sat = satisfied(&step.alternatives, needs, &in_core).or_else(|| satisfied(&step.alternatives, needs, &in_prev));
+            let sat = satisfied(&step.alternatives, needs, &in_core)
+                .or_else(|| satisfied(&step.alternatives, needs, &in_prev));
             let (effect, arg) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
             // A fallback that breaks a loaded program makes the step as good as fatal for it.
             let mut broken: Vec<(&ProgramInfo, String, String)> = Vec::new();
@@ -533,7 +604,12 @@ fn apply_libbpf(obj: &Object, all: &[ProgramInfo], progs: &[&ProgramInfo], base:
                 let (_, ai) = sat.or_else(|| cheapest(&step.alternatives, needs, &in_core)).expect("alternatives");
                 if broken.is_empty() {
                     let who = if affected.is_empty() { String::new() } else { format!(" (for {})", names(&affected)) };
-                    add_alt(&mut r, &needs[ai], format!("libbpf {}{who}; bpf_object__load fails if this is refused", lc_first(&step.what)), None);
+                    add_alt(
+                        &mut r,
+                        &needs[ai],
+                        format!("libbpf {}{who}; bpf_object__load fails if this is refused", lc_first(&step.what)),
+                        None,
+                    );
                 }
                 for (p, from, text) in &broken {
                     let site = p.helper_calls.iter().find(|c| format!("bpf_{}", c.name) == *from);

@@ -26,7 +26,9 @@ pub fn names(cfg: &Config, granted: &Delegation, kernel: Version, rules: &Rules,
                 let span = cfg
                     .grants
                     .iter()
-                    .find(|g| g.list == k && matches!(&g.item, Ok(crate::names::Item::Name { name, .. }) if name == item))
+                    .find(|g| {
+                        g.list == k && matches!(&g.item, Ok(crate::names::Item::Name { name, .. }) if name == item)
+                    })
                     .map(|g| g.span)
                     .or(Some(cfg.anchor));
                 push(
@@ -34,7 +36,10 @@ pub fn names(cfg: &Config, granted: &Delegation, kernel: Version, rules: &Rules,
                     out,
                     "kernel-unknown-name",
                     Severity::Error,
-                    format!("{} {item} does not exist in Linux {kernel} (added in {since}); bpffs refuses the mount", k.mount_option()),
+                    format!(
+                        "{} {item} does not exist in Linux {kernel} (added in {since}); bpffs refuses the mount",
+                        k.mount_option()
+                    ),
                     Some(format!("target Linux {since} or newer, or drop {item}")),
                     span,
                 );

@@ -61,7 +61,15 @@ impl Report {
     }
 }
 
-pub(crate) fn push(cfg: &Config, out: &mut Vec<Finding>, code: &'static str, severity: Severity, message: String, help: Option<String>, span: Option<Span>) {
+pub(crate) fn push(
+    cfg: &Config,
+    out: &mut Vec<Finding>,
+    code: &'static str,
+    severity: Severity,
+    message: String,
+    help: Option<String>,
+    span: Option<Span>,
+) {
     let (line, column) = match span {
         Some(s) => {
             let (l, c) = cfg.line_col(s.offset);
@@ -98,13 +106,25 @@ pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> 
             }
         } else {
             match &g.item {
-                Err(e) => push(cfg, &mut out, "unknown-name", Severity::Error, format!("{}: {}", g.list.mount_option(), e), Some(e.help.clone()), Some(g.span)),
+                Err(e) => push(
+                    cfg,
+                    &mut out,
+                    "unknown-name",
+                    Severity::Error,
+                    format!("{}: {}", g.list.mount_option(), e),
+                    Some(e.help.clone()),
+                    Some(g.span),
+                ),
                 Ok(Item::Mask(_)) if seen_name_in.contains(&g.list) => push(
                     cfg,
                     &mut out,
                     "mask-replaces-names",
                     Severity::Error,
-                    format!("the number '{}' replaces every name before it in {} (kernel/bpf/inode.c parses numbers into the whole mask)", g.raw, g.list.mount_option()),
+                    format!(
+                        "the number '{}' replaces every name before it in {} (kernel/bpf/inode.c parses numbers into the whole mask)",
+                        g.raw,
+                        g.list.mount_option()
+                    ),
                     Some("put numeric masks first, or use only names".into()),
                     Some(g.span),
                 ),
@@ -118,7 +138,11 @@ pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> 
                 &mut out,
                 "any-grant",
                 extra_sev,
-                format!("{} grants every {}: the point of delegation is lost", g.list.mount_option(), list_noun(g.list)),
+                format!(
+                    "{} grants every {}: the point of delegation is lost",
+                    g.list.mount_option(),
+                    list_noun(g.list)
+                ),
                 Some(format!("grant exactly: {}", needed.list(g.list).join(" "))),
                 Some(g.span),
             );
@@ -165,12 +189,22 @@ pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> 
                     &mut out,
                     "inert-command",
                     extra_sev,
-                    format!("delegate_cmds grants {item}, which the kernel never checks against a token: it grants nothing"),
+                    format!(
+                        "delegate_cmds grants {item}, which the kernel never checks against a token: it grants nothing"
+                    ),
                     Some("remove it; only map_create, prog_load, btf_load and btf_get_fd_by_id consult a token".into()),
                     span,
                 );
             } else {
-                push(cfg, &mut out, "extra-item", extra_sev, format!("{} grants {item}, which no selected program needs", k.mount_option()), Some("remove it".into()), span);
+                push(
+                    cfg,
+                    &mut out,
+                    "extra-item",
+                    extra_sev,
+                    format!("{} grants {item}, which no selected program needs", k.mount_option()),
+                    Some("remove it".into()),
+                    span,
+                );
             }
         }
     }
@@ -219,7 +253,8 @@ fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
             out,
             "manager-privileged",
             Severity::Error,
-            "a privileged container shares the host's user namespace, where the kernel refuses to create BPF tokens".into(),
+            "a privileged container shares the host's user namespace, where the kernel refuses to create BPF tokens"
+                .into(),
             Some("use an unprivileged container".into()),
             Some(p.span),
         );

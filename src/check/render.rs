@@ -91,7 +91,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("systemd-capabilities", "The unit does not give the service the capabilities the token checks."),
     ("kernel-unknown-name", "A name the target kernel does not have."),
     ("kernel-no-token", "The target kernel has no BPF tokens."),
-    ("systemd-mount-namespace", "A system service's bpffs is created before its user namespace without DelegateNamespaces=mnt."),
+    (
+        "systemd-mount-namespace",
+        "A system service's bpffs is created before its user namespace without DelegateNamespaces=mnt.",
+    ),
     ("unknown-option", "A delegate_* option bpffs does not know; bpffs ignores it silently."),
     ("manager-disabled", "LXD's security.delegate_bpf switch is off."),
     ("manager-privileged", "A privileged container cannot create BPF tokens."),

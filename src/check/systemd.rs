@@ -35,8 +35,15 @@ pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Findin
         _ => None,
     });
     let (code, help) = match exact {
-        Some(e) => ("systemd-case", format!("write {e} exactly: systemd matches names case-sensitively and separates items with ',' only")),
-        None => ("unknown-name", "systemd accepts only its own names (BPFProgType..., BPFMapType..., ...) or the whole value `any`".to_string()),
+        Some(e) => (
+            "systemd-case",
+            format!("write {e} exactly: systemd matches names case-sensitively and separates items with ',' only"),
+        ),
+        None => (
+            "unknown-name",
+            "systemd accepts only its own names (BPFProgType..., BPFMapType..., ...) or the whole value `any`"
+                .to_string(),
+        ),
     };
     push(
         cfg,
@@ -66,7 +73,10 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
             "systemd-no-private-bpf",
             Severity::Error,
             if has_lists {
-                format!("BPFDelegate*= settings without {}=yes do nothing: no delegated bpffs is mounted and no token can be made", sd.settings.private_bpf)
+                format!(
+                    "BPFDelegate*= settings without {}=yes do nothing: no delegated bpffs is mounted and no token can be made",
+                    sd.settings.private_bpf
+                )
             } else {
                 format!("the unit sets up no BPF token ({}=yes is missing)", sd.settings.private_bpf)
             },
@@ -76,24 +86,49 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
         return;
     }
     let pspan = private.map(|s| s.span);
-    let userns = cfg.setting("PrivateUsers").is_some_and(|s| !s.value.eq_ignore_ascii_case("no") && !s.value.is_empty())
-        || cfg.setting("DelegateNamespaces").is_some_and(|s| !s.value.is_empty() && !s.value.eq_ignore_ascii_case("no"));
+    let userns =
+        cfg.setting("PrivateUsers").is_some_and(|s| !s.value.eq_ignore_ascii_case("no") && !s.value.is_empty())
+            || cfg
+                .setting("DelegateNamespaces")
+                .is_some_and(|s| !s.value.is_empty() && !s.value.eq_ignore_ascii_case("no"));
     if !userns {
-        let why = sd.settings.requires.iter().find(|r| r.setting == "PrivateUsers").map(|r| r.why.clone()).unwrap_or_default();
-        push(cfg, out, "systemd-no-userns", Severity::Error, format!("PrivateBPF=yes without a user namespace for the service: {why}"), Some("add PrivateUsers=self".into()), pspan);
+        let why = sd
+            .settings
+            .requires
+            .iter()
+            .find(|r| r.setting == "PrivateUsers")
+            .map(|r| r.why.clone())
+            .unwrap_or_default();
+        push(
+            cfg,
+            out,
+            "systemd-no-userns",
+            Severity::Error,
+            format!("PrivateBPF=yes without a user namespace for the service: {why}"),
+            Some("add PrivateUsers=self".into()),
+            pspan,
+        );
     }
     let delegated_mnt = cfg.setting("DelegateNamespaces").is_some_and(|s| {
         let v = s.value.to_ascii_lowercase();
         v == "yes" || v.split_whitespace().any(|w| w == "mnt")
     });
     if !delegated_mnt {
-        let why = sd.settings.requires.iter().find(|r| r.setting == "DelegateNamespaces").map(|r| r.why.clone()).unwrap_or_default();
+        let why = sd
+            .settings
+            .requires
+            .iter()
+            .find(|r| r.setting == "DelegateNamespaces")
+            .map(|r| r.why.clone())
+            .unwrap_or_default();
         push(
             cfg,
             out,
             "systemd-mount-namespace",
             Severity::Warning,
-            format!("without DelegateNamespaces=mnt a system service's bpffs is created before its user namespace: {why}"),
+            format!(
+                "without DelegateNamespaces=mnt a system service's bpffs is created before its user namespace: {why}"
+            ),
             Some("add DelegateNamespaces=mnt (not needed for user services, which delegate every namespace)".into()),
             pspan,
         );

@@ -94,11 +94,17 @@ fn parse_mount(cfg: &mut Config, rules: &Rules) {
     let mut search = 0;
     while let Some(pos) = text[search..].find("delegate_") {
         let at = search + pos;
-        let key_end = text[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(|e| at + e).unwrap_or(text.len());
+        let key_end =
+            text[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(|e| at + e).unwrap_or(text.len());
         let key = &text[at..key_end];
-        let starts_option = at == 0 || matches!(text.as_bytes()[at - 1], b',' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'=');
+        let starts_option =
+            at == 0 || matches!(text.as_bytes()[at - 1], b',' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'=');
         if starts_option && text[key_end..].starts_with('=') && !ListKind::ALL.iter().any(|k| k.mount_option() == key) {
-            cfg.settings.push(Setting { key: "unknown-option".into(), value: key.to_string(), span: Span { offset: at, len: key.len() } });
+            cfg.settings.push(Setting {
+                key: "unknown-option".into(),
+                value: key.to_string(),
+                span: Span { offset: at, len: key.len() },
+            });
         }
         search = key_end.max(at + 1);
     }
@@ -107,7 +113,11 @@ fn parse_mount(cfg: &mut Config, rules: &Rules) {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() >= 3 && fields[2] == "bpf" {
             let off = line.as_ptr() as usize - text.as_ptr() as usize + line.find(fields[1]).unwrap_or(0);
-            cfg.settings.push(Setting { key: "mountpoint".into(), value: fields[1].into(), span: Span { offset: off, len: fields[1].len() } });
+            cfg.settings.push(Setting {
+                key: "mountpoint".into(),
+                value: fields[1].into(),
+                span: Span { offset: off, len: fields[1].len() },
+            });
         }
     }
 }
@@ -262,7 +272,9 @@ fn parse_manager(cfg: &mut Config, rules: &Rules) {
 /// Incus or LXD, for YAML that could be either.
 pub fn yaml_dialect(text: &str) -> Option<Dialect> {
     let r = crate::rules::rules();
-    let has = |m: &crate::rules::ManagerRules| ListKind::ALL.iter().any(|k| m.key(*k).is_some_and(|key| text.contains(key.as_str())));
+    let has = |m: &crate::rules::ManagerRules| {
+        ListKind::ALL.iter().any(|k| m.key(*k).is_some_and(|key| text.contains(key.as_str())))
+    };
     if has(&r.incus) {
         Some(Dialect::Incus)
     } else if has(&r.lxd) {

@@ -30,7 +30,9 @@ pub fn emit(m: &ManagerRules, d: &Delegation, header: &str, rules: &Rules) -> Em
         }
         pairs.push((key.clone(), value));
     }
-    let mut out = format!("# {header}\n# Unprivileged containers only: a bpffs in the host's user namespace cannot make a token.\n");
+    let mut out = format!(
+        "# {header}\n# Unprivileged containers only: a bpffs in the host's user namespace cannot make a token.\n"
+    );
     out.push_str("# In a restricted project these keys need restricted.containers.lowlevel=allow.\n");
     for (k, v) in &pairs {
         out.push_str(&format!("{cli} config set INSTANCE {k}={v}\n"));

@@ -80,7 +80,8 @@ pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(L
         let Some(rs) = reqs.required.get(&crate::analysis::requirements::Need::List(k, item.to_string())) else {
             return String::new();
         };
-        let mut own: Vec<String> = rs.iter().filter(|r| r.loader_step.is_none()).filter_map(|r| r.program.clone().or(r.map.clone())).collect();
+        let mut own: Vec<String> =
+            rs.iter().filter(|r| r.loader_step.is_none()).filter_map(|r| r.program.clone().or(r.map.clone())).collect();
         own.sort();
         own.dedup();
         if !own.is_empty() {

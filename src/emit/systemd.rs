@@ -59,7 +59,10 @@ pub fn emit(d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {
             },
             k.mount_option()
         ));
-        lines.push(format!("# NOT GRANTED: {} {item}: systemd has no name for it (see bpfcap's note)", k.mount_option()));
+        lines.push(format!(
+            "# NOT GRANTED: {} {item}: systemd has no name for it (see bpfcap's note)",
+            k.mount_option()
+        ));
     }
     let caps = d.capabilities.join(" ");
     let mut out = format!(

@@ -31,7 +31,13 @@ fn short_reason(r: &Reason) -> String {
 pub fn render(a: &Analysis, rules: &Rules) -> String {
     let mut out = String::new();
     for o in &a.objects {
-        let _ = writeln!(out, "{} (object {}, license {})", o.path, o.object.name, o.object.license.as_deref().unwrap_or("none"));
+        let _ = writeln!(
+            out,
+            "{} (object {}, license {})",
+            o.path,
+            o.object.name,
+            o.object.license.as_deref().unwrap_or("none")
+        );
         let mut t = table(&["program", "section", "type", "expected attach type", "helpers / kfuncs"]);
         for p in &o.programs {
             let mut calls: Vec<String> = p.helpers.iter().map(|h| format!("bpf_{h}")).collect();
@@ -54,7 +60,11 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
             for m in &o.object.maps {
                 t.add_row(vec![
                     m.name.clone(),
-                    rules.enums.name_of(ListKind::Maps, m.map_type).map(String::from).unwrap_or_else(|| format!("unknown({})", m.map_type)),
+                    rules
+                        .enums
+                        .name_of(ListKind::Maps, m.map_type)
+                        .map(String::from)
+                        .unwrap_or_else(|| format!("unknown({})", m.map_type)),
                     format!("{:?} {}", m.origin, m.section).to_lowercase(),
                 ]);
             }
@@ -62,7 +72,13 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "Delegation for {} ({} object{}):", a.loader.describe(), a.objects.len(), if a.objects.len() == 1 { "" } else { "s" });
+    let _ = writeln!(
+        out,
+        "Delegation for {} ({} object{}):",
+        a.loader.describe(),
+        a.objects.len(),
+        if a.objects.len() == 1 { "" } else { "s" }
+    );
     let mut t = table(&["setting", "item", "why"]);
     let d = &a.delegation;
     for k in ListKind::ALL {
@@ -77,7 +93,11 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
     let _ = writeln!(out, "{t}");
     let _ = writeln!(out, "bpffs mount options: {}", d.mount_options());
     if !a.requirements.optional.is_empty() {
-        let _ = writeln!(out, "\nOptional (left out{}; libbpf copes without them):", if a.with_optional { ", but included by --with-optional" } else { " unless --with-optional" });
+        let _ = writeln!(
+            out,
+            "\nOptional (left out{}; libbpf copes without them):",
+            if a.with_optional { ", but included by --with-optional" } else { " unless --with-optional" }
+        );
         for o in &a.requirements.optional {
             let items: Vec<String> = o.items.iter().map(|n| n.to_string()).collect();
             let lost = if o.lost.chars().count() > 240 {

@@ -13,9 +13,7 @@ use libbpf_rs::{AsRawLibbpf, OpenObject, PrintLevel};
 
 use super::logparse::{self, errno_text};
 use super::sys;
-use super::{
-    ChildError, ChildReport, ENV_PARENT_PID, ENV_SOCK_FD, LoadOutcome, LoadRequest, ProgramOutcome,
-};
+use super::{ChildError, ChildReport, ENV_PARENT_PID, ENV_SOCK_FD, LoadOutcome, LoadRequest, ProgramOutcome};
 
 /// Lines kept from libbpf's print callback (oldest dropped first).
 const LOG_CAPACITY: usize = 4000;
@@ -58,11 +56,7 @@ fn err(step: &str, e: &std::io::Error) -> ChildError {
 }
 
 fn err_msg(step: &str, errno: Option<i32>, message: impl Into<String>) -> ChildError {
-    ChildError {
-        step: step.to_string(),
-        errno,
-        message: message.into(),
-    }
+    ChildError { step: step.to_string(), errno, message: message.into() }
 }
 
 fn last_os(step: &str) -> ChildError {
@@ -78,9 +72,8 @@ pub fn child_main() -> i32 {
         Err(e) => ChildReport::Error(e),
     };
     let code = i32::from(matches!(report, ChildReport::Error(_)));
-    let json = serde_json::to_string(&report).unwrap_or_else(|e| {
-        format!(r#"{{"kind":"error","step":"report","errno":null,"message":"{e}"}}"#)
-    });
+    let json = serde_json::to_string(&report)
+        .unwrap_or_else(|e| format!(r#"{{"kind":"error","step":"report","errno":null,"message":"{e}"}}"#));
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{json}");
     let _ = out.flush();
@@ -103,29 +96,18 @@ fn arm_pdeathsig(parent: libc::pid_t) -> Result<(), ChildError> {
 fn expect_msg(sock: BorrowedFd<'_>, want: &[u8], step: &str) -> Result<(), ChildError> {
     match sys::recv_msg(sock, None).map_err(|e| err("protocol", &e))? {
         sys::Received::Msg(m, _) if m == want => Ok(()),
-        sys::Received::Msg(m, _) if m == b"ABORT" => Err(err_msg(
-            step,
-            None,
-            "the parent aborted this step (it reports why)",
-        )),
-        sys::Received::Msg(m, _) => Err(err_msg(
-            "protocol",
-            None,
-            format!("unexpected message {:?}", String::from_utf8_lossy(&m)),
-        )),
-        _ => Err(err_msg(
-            "protocol",
-            None,
-            "parent closed the control socket",
-        )),
+        sys::Received::Msg(m, _) if m == b"ABORT" => {
+            Err(err_msg(step, None, "the parent aborted this step (it reports why)"))
+        }
+        sys::Received::Msg(m, _) => {
+            Err(err_msg("protocol", None, format!("unexpected message {:?}", String::from_utf8_lossy(&m))))
+        }
+        _ => Err(err_msg("protocol", None, "parent closed the control socket")),
     }
 }
 
 fn cap_last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
 }
 
 /// Bounding set, ambient set, then effective = permitted = inheritable = keep.
@@ -141,17 +123,9 @@ fn drop_caps(keep: &[u32]) -> Result<(), ChildError> {
     // SAFETY: plain prctl calls with integer arguments.
     unsafe {
         // EINVAL on kernels without ambient capabilities: nothing to clear.
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
+        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0);
         for cap in 0..=last {
-            if !keep.contains(&cap)
-                && libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0
-            {
+            if !keep.contains(&cap) && libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(last_os("drop_caps"));
             }
         }
@@ -164,13 +138,7 @@ fn run() -> Result<LoadOutcome, ChildError> {
         std::env::var(name)
             .ok()
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| {
-                err_msg(
-                    "child_env",
-                    None,
-                    format!("{name} is not set; run only via load_in_sandbox"),
-                )
-            })
+            .ok_or_else(|| err_msg("child_env", None, format!("{name} is not set; run only via load_in_sandbox")))
     };
     let sock_fd = env_num(ENV_SOCK_FD)? as RawFd;
     let parent = env_num(ENV_PARENT_PID)? as libc::pid_t;
@@ -181,11 +149,9 @@ fn run() -> Result<LoadOutcome, ChildError> {
     let sock = unsafe { OwnedFd::from_raw_fd(sock_fd) };
 
     let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .map_err(|e| err("read_request", &e))?;
-    let req: LoadRequest = serde_json::from_str(&input)
-        .map_err(|e| err_msg("read_request", None, format!("bad request JSON: {e}")))?;
+    std::io::stdin().read_to_string(&mut input).map_err(|e| err("read_request", &e))?;
+    let req: LoadRequest =
+        serde_json::from_str(&input).map_err(|e| err_msg("read_request", None, format!("bad request JSON: {e}")))?;
 
     // Read the object while still host root: the sandbox's uid must not need
     // read access to the caller's files.
@@ -262,12 +228,7 @@ fn run() -> Result<LoadOutcome, ChildError> {
 const BPFFS_PATH: &std::ffi::CStr = c"/sys/fs/bpf";
 
 /// Opens the object, selects programs, creates a token once, loads.
-fn load(
-    req: &LoadRequest,
-    object: &[u8],
-    object_name: &str,
-    bpffs: BorrowedFd<'_>,
-) -> Result<LoadOutcome, ChildError> {
+fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'_>) -> Result<LoadOutcome, ChildError> {
     libbpf_rs::set_print(Some((PrintLevel::Debug, capture_print)));
 
     let token_path = CString::new(format!("/proc/self/fd/{}", bpffs.as_raw_fd())).expect("no NUL");
@@ -282,13 +243,8 @@ fn load(
     };
     // SAFETY: object outlives the call (libbpf copies it); opts and the
     // strings it points to are valid for the call.
-    let ptr = unsafe {
-        libbpf_sys::bpf_object__open_mem(
-            object.as_ptr().cast(),
-            object.len() as libbpf_sys::size_t,
-            &opts,
-        )
-    };
+    let ptr =
+        unsafe { libbpf_sys::bpf_object__open_mem(object.as_ptr().cast(), object.len() as libbpf_sys::size_t, &opts) };
     // SAFETY: libbpf_get_error accepts any pointer returned by libbpf.
     let open_err = unsafe { libbpf_sys::libbpf_get_error(ptr as *const _) };
     let Some(ptr) = NonNull::new(ptr).filter(|_| open_err == 0) else {
@@ -298,10 +254,7 @@ fn load(
             loaded: false,
             step: Some("object_open".into()),
             errno: Some(errno),
-            message: Some(format!(
-                "libbpf could not open the object: {}",
-                errno_text(errno)
-            )),
+            message: Some(format!("libbpf could not open the object: {}", errno_text(errno))),
             programs: Vec::new(),
             libbpf_log: tail(&log, LOG_TAIL),
         });
@@ -324,10 +277,7 @@ fn load(
         }
     }
 
-    let all: Vec<String> = open
-        .progs()
-        .map(|p| p.name().to_string_lossy().into_owned())
-        .collect();
+    let all: Vec<String> = open.progs().map(|p| p.name().to_string_lossy().into_owned()).collect();
     if let Some(wanted) = &req.programs {
         let unknown: Vec<&String> = wanted.iter().filter(|w| !all.contains(w)).collect();
         if !unknown.is_empty() {
@@ -338,9 +288,7 @@ fn load(
             ));
         }
         for mut prog in open.progs_mut() {
-            let keep = wanted
-                .iter()
-                .any(|w| w.as_str() == prog.name().to_string_lossy());
+            let keep = wanted.iter().any(|w| w.as_str() == prog.name().to_string_lossy());
             prog.set_autoload(keep);
         }
     }
@@ -350,21 +298,14 @@ fn load(
         .filter(|p| unsafe { libbpf_sys::bpf_program__autoload(p.as_libbpf_object().as_ptr()) })
         .map(|p| p.name().to_string_lossy().into_owned())
         .collect();
-    let mut programs: Vec<ProgramOutcome> = selected
-        .iter()
-        .map(|n| ProgramOutcome {
-            name: n.clone(),
-            ..Default::default()
-        })
-        .collect();
+    let mut programs: Vec<ProgramOutcome> =
+        selected.iter().map(|n| ProgramOutcome { name: n.clone(), ..Default::default() }).collect();
 
     // Create a token once ourselves, so that a failure here is its own step.
     if let Err(e) = sys::bpf_token_create(bpffs.as_raw_fd()) {
         let errno = e.raw_os_error().unwrap_or(0);
         let why = match errno {
-            libc::EPERM => {
-                "; BPF_TOKEN_CREATE needs CAP_BPF in the bpffs' user namespace (keep CAP_BPF)"
-            }
+            libc::EPERM => "; BPF_TOKEN_CREATE needs CAP_BPF in the bpffs' user namespace (keep CAP_BPF)",
             libc::ENOENT => "; the delegation is empty (no delegate_* option set on the bpffs)",
             libc::EBADF | libc::EINVAL => "; the descriptor is not the root of a bpffs",
             _ => "",
@@ -375,10 +316,7 @@ fn load(
             loaded: false,
             step: Some("token_create".into()),
             errno: Some(errno),
-            message: Some(format!(
-                "BPF_TOKEN_CREATE failed: {}{why}",
-                errno_text(errno)
-            )),
+            message: Some(format!("BPF_TOKEN_CREATE failed: {}{why}", errno_text(errno))),
             programs,
             libbpf_log: tail(&log, LOG_TAIL),
         });
@@ -392,9 +330,7 @@ fn load(
         unsafe {
             let mut prog = libbpf_sys::bpf_object__next_program(raw.as_ptr(), std::ptr::null_mut());
             while !prog.is_null() {
-                let name = std::ffi::CStr::from_ptr(libbpf_sys::bpf_program__name(prog))
-                    .to_string_lossy()
-                    .into_owned();
+                let name = std::ffi::CStr::from_ptr(libbpf_sys::bpf_program__name(prog)).to_string_lossy().into_owned();
                 let fd = libbpf_sys::bpf_program__fd(prog);
                 if let Some(p) = programs.iter_mut().find(|p| p.name == name) {
                     p.loaded = fd >= 0;
@@ -420,10 +356,7 @@ fn load(
 
     let errno = -ret;
     let failure = logparse::classify(&log);
-    let mut message = failure
-        .line
-        .clone()
-        .unwrap_or_else(|| format!("bpf_object__load failed: {}", errno_text(errno)));
+    let mut message = failure.line.clone().unwrap_or_else(|| format!("bpf_object__load failed: {}", errno_text(errno)));
     if failure.step == "libbpf_probe" {
         message.push_str(
             " [libbpf's trivial probe program (socket_filter, then tracepoint, expected attach \

@@ -78,10 +78,7 @@ pub fn errno_text(errno: i32) -> String {
 /// Parses libbpf's `errstr()` output at the start of `s`: "-EPERM", "-1".
 pub fn parse_errstr(s: &str) -> Option<i32> {
     let s = s.trim_start();
-    let token: String = s
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
+    let token: String = s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
     let t = token.trim_start_matches('-');
     if let Ok(n) = t.parse::<i32>() {
         return Some(n.abs());
@@ -116,12 +113,7 @@ fn prog_prefix(line: &str) -> Option<(&str, &str)> {
 
 /// Classifies a failed load from libbpf's log lines (oldest first).
 pub fn classify(lines: &[String]) -> Failure {
-    let mut failure = Failure {
-        step: "object_load",
-        line: None,
-        program: None,
-        map: None,
-    };
+    let mut failure = Failure { step: "object_load", line: None, program: None, map: None };
     for line in lines {
         let l = strip(line);
         if l.starts_with("object '")
@@ -225,9 +217,7 @@ mod tests {
 
     #[test]
     fn classify_probe_and_map() {
-        let f = classify(&v(&[
-            "libbpf: Error in bpf_object__probe_loading(): -EPERM. Couldn't load",
-        ]));
+        let f = classify(&v(&["libbpf: Error in bpf_object__probe_loading(): -EPERM. Couldn't load"]));
         assert_eq!(f.step, "libbpf_probe");
         let f = classify(&v(&["libbpf: map 'counts': failed to create: -EPERM"]));
         assert_eq!(f.step, "map_create");

@@ -167,12 +167,7 @@ impl Default for LoadRequest {
 impl LoadRequest {
     /// A request with default uid and timeout, loading all programs.
     pub fn new(object: impl Into<PathBuf>, delegation: Delegation, caps: Vec<u32>) -> Self {
-        LoadRequest {
-            object: object.into(),
-            delegation,
-            caps,
-            ..Default::default()
-        }
+        LoadRequest { object: object.into(), delegation, caps, ..Default::default() }
     }
 }
 
@@ -218,17 +213,11 @@ pub enum SandboxError {
     NotPrivileged { reason: String },
 
     #[error("the kernel has no bpf() syscall ({})", errno_text(*errno))]
-    #[diagnostic(
-        code(bpfcap::sandbox::no_bpf),
-        help("use a kernel built with CONFIG_BPF_SYSCALL=y")
-    )]
+    #[diagnostic(code(bpfcap::sandbox::no_bpf), help("use a kernel built with CONFIG_BPF_SYSCALL=y"))]
     NoBpfSyscall { errno: i32 },
 
     #[error("kernel {release} does not support BPF tokens: {detail}")]
-    #[diagnostic(
-        code(bpfcap::sandbox::no_token),
-        help("BPF tokens and bpffs delegation need Linux 6.9 or newer")
-    )]
+    #[diagnostic(code(bpfcap::sandbox::no_token), help("BPF tokens and bpffs delegation need Linux 6.9 or newer"))]
     NoBpfToken { release: String, detail: String },
 
     #[error("bpffs does not support delegate_* mount options: {detail}")]
@@ -249,10 +238,7 @@ pub enum SandboxError {
     UserNamespacesDisabled { reason: String },
 
     #[error("cannot read BPF object {}: {source}", path.display())]
-    #[diagnostic(
-        code(bpfcap::sandbox::object),
-        help("check the path and its permissions")
-    )]
+    #[diagnostic(code(bpfcap::sandbox::object), help("check the path and its permissions"))]
     Object {
         path: PathBuf,
         #[source]
@@ -309,13 +295,9 @@ impl SandboxError {
     /// The failed step's errno, where there is one.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            SandboxError::ParentStep { errno, .. } | SandboxError::ChildStep { errno, .. } => {
-                *errno
-            }
+            SandboxError::ParentStep { errno, .. } | SandboxError::ChildStep { errno, .. } => *errno,
             SandboxError::NoBpfSyscall { errno } => Some(*errno),
-            SandboxError::Object { source, .. } | SandboxError::Spawn { source, .. } => {
-                source.raw_os_error()
-            }
+            SandboxError::Object { source, .. } | SandboxError::Spawn { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }
@@ -477,21 +459,11 @@ fn parent_err(step: &str, err: &std::io::Error, extra: &[String]) -> SandboxErro
         message.push_str(&extra.join("; "));
         message.push(']');
     }
-    SandboxError::ParentStep {
-        step: step.to_string(),
-        errno,
-        message,
-        help: step_help(step, errno),
-    }
+    SandboxError::ParentStep { step: step.to_string(), errno, message, help: step_help(step, errno) }
 }
 
 fn protocol_err(message: String) -> SandboxError {
-    SandboxError::ParentStep {
-        step: "protocol".into(),
-        errno: None,
-        message,
-        help: step_help("protocol", None),
-    }
+    SandboxError::ParentStep { step: "protocol".into(), errno: None, message, help: step_help("protocol", None) }
 }
 
 enum Protocol {
@@ -505,22 +477,13 @@ enum Protocol {
 
 fn write_id_maps(pid: u32, uid: u32) -> Result<(), SandboxError> {
     let map = format!("0 {uid} 1\n");
-    for (step, file, content) in [
-        ("setgroups", "setgroups", "deny"),
-        ("uid_map", "uid_map", map.as_str()),
-        ("gid_map", "gid_map", map.as_str()),
-    ] {
+    for (step, file, content) in
+        [("setgroups", "setgroups", "deny"), ("uid_map", "uid_map", map.as_str()), ("gid_map", "gid_map", map.as_str())]
+    {
         let path = format!("/proc/{pid}/{file}");
-        let res = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(content.as_bytes()));
+        let res = std::fs::OpenOptions::new().write(true).open(&path).and_then(|mut f| f.write_all(content.as_bytes()));
         if let Err(e) = res {
-            return Err(parent_err(
-                step,
-                &e,
-                &[format!("writing {content:?} to {path}")],
-            ));
+            return Err(parent_err(step, &e, &[format!("writing {content:?} to {path}")]));
         }
     }
     Ok(())
@@ -544,17 +507,11 @@ fn configure_bpffs(fs: &OwnedFd, delegation: &Delegation) -> Result<(), SandboxE
     Ok(())
 }
 
-fn drive_protocol(
-    sock: &OwnedFd,
-    pid: u32,
-    req: &LoadRequest,
-    deadline: Instant,
-) -> Result<Protocol, SandboxError> {
+fn drive_protocol(sock: &OwnedFd, pid: u32, req: &LoadRequest, deadline: Instant) -> Result<Protocol, SandboxError> {
     let mut stage = "waiting for the child to create its namespaces";
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let received =
-            sys::recv_msg(sock.as_fd(), Some(left)).map_err(|e| parent_err("protocol", &e, &[]))?;
+        let received = sys::recv_msg(sock.as_fd(), Some(left)).map_err(|e| parent_err("protocol", &e, &[]))?;
         match received {
             sys::Received::Timeout => return Ok(Protocol::TimedOut(stage)),
             sys::Received::Eof => return Ok(Protocol::ChildGone),
@@ -564,8 +521,7 @@ fn drive_protocol(
                         let _ = sys::send_msg(sock.as_fd(), b"ABORT", None);
                         return Err(e);
                     }
-                    sys::send_msg(sock.as_fd(), b"MAPPED", None)
-                        .map_err(|e| parent_err("protocol", &e, &[]))?;
+                    sys::send_msg(sock.as_fd(), b"MAPPED", None).map_err(|e| parent_err("protocol", &e, &[]))?;
                     stage = "waiting for the child's bpffs context";
                 }
                 (b"FSFD", Some(fs)) => {
@@ -574,8 +530,7 @@ fn drive_protocol(
                         return Err(e);
                     }
                     drop(fs);
-                    sys::send_msg(sock.as_fd(), b"CREATED", None)
-                        .map_err(|e| parent_err("protocol", &e, &[]))?;
+                    sys::send_msg(sock.as_fd(), b"CREATED", None).map_err(|e| parent_err("protocol", &e, &[]))?;
                     return Ok(Protocol::Done);
                 }
                 (other, _) => {
@@ -606,9 +561,7 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
     let deadline = start + req.timeout;
 
     if req.programs.as_ref().is_some_and(Vec::is_empty) {
-        return Err(SandboxError::InvalidRequest(
-            "`programs` is an empty list; use None to load all programs".into(),
-        ));
+        return Err(SandboxError::InvalidRequest("`programs` is an empty list; use None to load all programs".into()));
     }
     // the object file, or the executable an embedded object (`path#name`) lives in
     let display = req.object.to_string_lossy();
@@ -618,15 +571,11 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
     };
     std::fs::File::open(&file)
         .and_then(|mut f| f.read(&mut [0u8; 4]))
-        .map_err(|source| SandboxError::Object {
-            path: req.object.clone(),
-            source,
-        })?;
-    let request_json = serde_json::to_vec(req)
-        .map_err(|e| SandboxError::InvalidRequest(format!("cannot serialise request: {e}")))?;
+        .map_err(|source| SandboxError::Object { path: req.object.clone(), source })?;
+    let request_json =
+        serde_json::to_vec(req).map_err(|e| SandboxError::InvalidRequest(format!("cannot serialise request: {e}")))?;
 
-    let (parent_sock, child_sock) =
-        sys::seqpacket_pair().map_err(|e| parent_err("socketpair", &e, &[]))?;
+    let (parent_sock, child_sock) = sys::seqpacket_pair().map_err(|e| parent_err("socketpair", &e, &[]))?;
     let child_raw = child_sock.as_raw_fd();
 
     let mut cmd = Command::new(helper_exe);
@@ -645,15 +594,9 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|source| SandboxError::Spawn {
-        exe: helper_exe.to_path_buf(),
-        source,
-    })?;
+    let child = cmd.spawn().map_err(|source| SandboxError::Spawn { exe: helper_exe.to_path_buf(), source })?;
     drop(child_sock);
-    let mut guard = ChildGuard {
-        child,
-        reaped: false,
-    };
+    let mut guard = ChildGuard { child, reaped: false };
     let pid = guard.pid();
 
     // Readers first, so a chatty child can never block on a full pipe.
@@ -732,20 +675,11 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
         Some(ChildReport::Outcome(outcome)) => Ok(outcome),
         Some(ChildReport::Error(e)) => {
             let help = step_help(&e.step, e.errno);
-            Err(SandboxError::ChildStep {
-                step: e.step,
-                errno: e.errno,
-                message: e.message,
-                help,
-            })
+            Err(SandboxError::ChildStep { step: e.step, errno: e.errno, message: e.message, help })
         }
         None => Err(SandboxError::ChildCrashed {
             status: status_text,
-            detail: format!(
-                "stdout: {:?}; stderr: {:?}",
-                tail_text(&out, 5),
-                tail_text(&err_bytes, 10)
-            ),
+            detail: format!("stdout: {:?}; stderr: {:?}", tail_text(&out, 5), tail_text(&err_bytes, 10)),
         }),
     }
 }
@@ -755,9 +689,7 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
 // ---------------------------------------------------------------------------
 
 fn read_trim(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }
 
 /// Effective capability mask of this process (CapEff in /proc/self/status).
@@ -787,22 +719,15 @@ pub fn preflight() -> Result<(), SandboxError> {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     if euid != 0 {
-        return Err(SandboxError::NotPrivileged {
-            reason: format!("effective uid is {euid}, not 0"),
-        });
+        return Err(SandboxError::NotPrivileged { reason: format!("effective uid is {euid}, not 0") });
     }
-    let caps = effective_caps().ok_or_else(|| SandboxError::NotPrivileged {
-        reason: "cannot read CapEff from /proc/self/status".into(),
-    })?;
-    let missing: Vec<&str> = [
-        (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"),
-        (7, "CAP_SETUID"),
-        (6, "CAP_SETGID"),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| caps & (1u64 << bit) == 0)
-    .map(|(_, name)| name)
-    .collect();
+    let caps = effective_caps()
+        .ok_or_else(|| SandboxError::NotPrivileged { reason: "cannot read CapEff from /proc/self/status".into() })?;
+    let missing: Vec<&str> = [(CAP_SYS_ADMIN, "CAP_SYS_ADMIN"), (7, "CAP_SETUID"), (6, "CAP_SETGID")]
+        .into_iter()
+        .filter(|(bit, _)| caps & (1u64 << bit) == 0)
+        .map(|(_, name)| name)
+        .collect();
     if !missing.is_empty() {
         return Err(SandboxError::NotPrivileged {
             reason: format!("missing effective capabilities: {}", missing.join(", ")),
@@ -828,9 +753,7 @@ pub fn preflight() -> Result<(), SandboxError> {
         Err(e) => match e.raw_os_error() {
             Some(libc::EBADF) => {}
             Some(libc::ENOSYS) => {
-                return Err(SandboxError::NoBpfSyscall {
-                    errno: libc::ENOSYS,
-                });
+                return Err(SandboxError::NoBpfSyscall { errno: libc::ENOSYS });
             }
             Some(errno) => {
                 let old = kernel_version().is_some_and(|v| v < (6, 9));
@@ -839,19 +762,12 @@ pub fn preflight() -> Result<(), SandboxError> {
                     detail: format!(
                         "BPF_TOKEN_CREATE probe failed with {}{}",
                         errno_text(errno),
-                        if old {
-                            "; kernel is older than 6.9"
-                        } else {
-                            ""
-                        }
+                        if old { "; kernel is older than 6.9" } else { "" }
                     ),
                 });
             }
             None => {
-                return Err(SandboxError::NoBpfToken {
-                    release,
-                    detail: e.to_string(),
-                });
+                return Err(SandboxError::NoBpfToken { release, detail: e.to_string() });
             }
         },
     }
@@ -859,27 +775,19 @@ pub fn preflight() -> Result<(), SandboxError> {
     // bpffs delegate_* options: unknown bpffs options are silently ignored,
     // so set an invalid value: a kernel that parses delegate_cmds says EINVAL.
     // No superblock is created, nothing is mounted.
-    let fs =
-        sys::fsopen(c"bpf", sys::FSOPEN_CLOEXEC).map_err(|e| SandboxError::NoBpffsDelegation {
-            detail: format!(
-                "fsopen(\"bpf\") failed: {}",
-                errno_text(e.raw_os_error().unwrap_or(0))
-            ),
-        })?;
+    let fs = sys::fsopen(c"bpf", sys::FSOPEN_CLOEXEC).map_err(|e| SandboxError::NoBpffsDelegation {
+        detail: format!("fsopen(\"bpf\") failed: {}", errno_text(e.raw_os_error().unwrap_or(0))),
+    })?;
     match sys::fsconfig_set_string(fs.as_fd(), c"delegate_cmds", c"bpfcap-preflight-invalid") {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
         Ok(()) => {
             return Err(SandboxError::NoBpffsDelegation {
-                detail: "bpffs accepted an invalid delegate_cmds value, i.e. it ignores the option"
-                    .into(),
+                detail: "bpffs accepted an invalid delegate_cmds value, i.e. it ignores the option".into(),
             });
         }
         Err(e) => {
             return Err(SandboxError::NoBpffsDelegation {
-                detail: format!(
-                    "probing delegate_cmds failed: {}",
-                    errno_text(e.raw_os_error().unwrap_or(0))
-                ),
+                detail: format!("probing delegate_cmds failed: {}", errno_text(e.raw_os_error().unwrap_or(0))),
             });
         }
     }
@@ -887,14 +795,10 @@ pub fn preflight() -> Result<(), SandboxError> {
 
     // User namespaces.
     if !Path::new("/proc/self/ns/user").exists() {
-        return Err(SandboxError::UserNamespacesDisabled {
-            reason: "kernel built without CONFIG_USER_NS".into(),
-        });
+        return Err(SandboxError::UserNamespacesDisabled { reason: "kernel built without CONFIG_USER_NS".into() });
     }
     if read_trim("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
-        return Err(SandboxError::UserNamespacesDisabled {
-            reason: "sysctl user.max_user_namespaces is 0".into(),
-        });
+        return Err(SandboxError::UserNamespacesDisabled { reason: "sysctl user.max_user_namespaces is 0".into() });
     }
     Ok(())
 }
@@ -905,12 +809,7 @@ mod tests {
 
     #[test]
     fn mount_options_skip_zero_masks() {
-        let d = Delegation {
-            cmds: 1 << 5,
-            maps: 0,
-            progs: 0b10,
-            attachs: 1,
-        };
+        let d = Delegation { cmds: 1 << 5, maps: 0, progs: 0b10, attachs: 1 };
         assert_eq!(
             d.mount_options(),
             vec![
@@ -930,9 +829,6 @@ mod tests {
         assert!(vals.iter().all(|v| v.len() <= FSCONFIG_MAX_VALUE));
         assert_eq!(vals.join(":"), names.join(":"));
         let mixed = delegate_option_values(&["prog_load", "0x20", "map_create"]);
-        assert_eq!(
-            mixed,
-            vec!["0x20".to_string(), "prog_load:map_create".to_string()]
-        );
+        assert_eq!(mixed, vec!["0x20".to_string(), "prog_load:map_create".to_string()]);
     }
 }

@@ -22,11 +22,7 @@ pub const BPF_TOKEN_CREATE: libc::c_int = 36;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
 }
 
 fn check_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
@@ -89,11 +85,7 @@ pub fn fs_context_log(fs: BorrowedFd<'_>) -> Vec<String> {
         if n <= 0 {
             break;
         }
-        out.push(
-            String::from_utf8_lossy(&buf[..n as usize])
-                .trim_end()
-                .to_string(),
-        );
+        out.push(String::from_utf8_lossy(&buf[..n as usize]).trim_end().to_string());
     }
     out
 }
@@ -133,10 +125,7 @@ struct TokenCreateAttr {
 /// `bpf(BPF_TOKEN_CREATE, {bpffs_fd, flags=0})`. `bpffs_fd` may be -1 for a
 /// feature probe (the kernel then answers EBADF if it knows the command).
 pub fn bpf_token_create(bpffs_fd: RawFd) -> io::Result<OwnedFd> {
-    let attr = TokenCreateAttr {
-        flags: 0,
-        bpffs_fd: bpffs_fd as u32,
-    };
+    let attr = TokenCreateAttr { flags: 0, bpffs_fd: bpffs_fd as u32 };
     // SAFETY: attr is a valid, fully initialised buffer of the given size.
     check_fd(unsafe {
         libc::syscall(
@@ -173,33 +162,17 @@ pub fn capset_exact(caps: &[u32]) -> io::Result<()> {
             data[word].inheritable |= 1 << bit;
         }
     }
-    let mut header = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
+    let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
     // SAFETY: header and data are valid for the v3 layout (two data structs).
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut header as *mut CapHeader,
-            data.as_ptr(),
-        )
-    })
-    .map(drop)
+    check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) }).map(drop)
 }
 
 /// A connected AF_UNIX SOCK_SEQPACKET pair, both ends close-on-exec.
 pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1 as RawFd; 2];
     // SAFETY: fds is valid for two ints.
-    let ret = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
+    let ret =
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
     check(ret as libc::c_long)?;
     // SAFETY: socketpair succeeded, both descriptors are ours.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -209,10 +182,7 @@ const CMSG_SPACE_ONE_FD: usize = 64;
 
 /// Sends one message, optionally with one descriptor attached (SCM_RIGHTS).
 pub fn send_msg(sock: BorrowedFd<'_>, data: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
     let mut cbuf = [0u64; CMSG_SPACE_ONE_FD / 8];
     // SAFETY: msghdr is plain data; zeroed is a valid initial state.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
@@ -259,11 +229,7 @@ pub fn recv_msg(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<R
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let mut pfd = libc::pollfd {
-                fd: sock.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
+            let mut pfd = libc::pollfd { fd: sock.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             // Round up so that a sub-millisecond remainder still waits a little.
             let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
             // SAFETY: pfd is a valid pollfd.
@@ -281,10 +247,7 @@ pub fn recv_msg(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<R
         }
     }
     let mut buf = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     let mut cbuf = [0u64; CMSG_SPACE_ONE_FD / 8];
     // SAFETY: msghdr is plain data; zeroed is a valid initial state.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
@@ -333,15 +296,7 @@ pub fn recv_msg(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<R
 /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`.
 pub fn set_pdeathsig_kill() -> io::Result<()> {
     // SAFETY: plain integer arguments.
-    let ret = unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    let ret = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
     check(ret as libc::c_long).map(drop)
 }
 
