@@ -65,30 +65,7 @@ LLVM_STRIP=${LLVM_STRIP:-llvm-strip}
 LLVM_OBJCOPY=${LLVM_OBJCOPY:-llvm-objcopy}
 
 # ---------------------------------------------------------------- libbpf headers
-find_libbpf_dir() {
-    local manifest=""
-    if command -v cargo >/dev/null 2>&1; then
-        manifest=$(cd "$REPO_ROOT" && cargo metadata --format-version 1 2>/dev/null |
-            grep -o '"manifest_path":"[^"]*/libbpf-sys-[^"/]*/Cargo.toml"' | head -n1 |
-            sed -e 's/^"manifest_path":"//' -e 's/"$//') || true
-    fi
-    if [ -n "$manifest" ] && [ -f "$(dirname "$manifest")/libbpf/src/bpf_helpers.h" ]; then
-        echo "$(dirname "$manifest")/libbpf"
-        return 0
-    fi
-    # Fallback: any libbpf-sys in the cargo registry (newest version last).
-    local d
-    d=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/libbpf-sys-*/libbpf 2>/dev/null | sort -V | tail -n1 || true)
-    if [ -n "$d" ] && [ -f "$d/src/bpf_helpers.h" ]; then
-        echo "$d"
-        return 0
-    fi
-    return 1
-}
-LIBBPF_DIR=$(find_libbpf_dir) || {
-    echo "build.sh: cannot find the libbpf-sys sources (run 'cargo fetch' in $REPO_ROOT first)" >&2
-    exit 1
-}
+LIBBPF_DIR="$("$REPO_ROOT/scripts/libbpf-src")/libbpf" || exit 1
 
 # Multiarch dir for <asm/types.h>, pulled in by <linux/types.h>.
 MULTIARCH=${MULTIARCH:-$(gcc -print-multiarch 2>/dev/null || true)}

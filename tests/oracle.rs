@@ -20,10 +20,62 @@ struct Prog {
     autoload: bool,
 }
 
+/// bpfcap's programs (name, section, type, expected attach type, autoload) and maps (name,
+/// type) of `obj` equal libbpf's view of the same object, opened by libbpf as `open`.
+fn agree(what: &str, obj: &bpfcap::model::Object, open: &libbpf_rs::OpenObject) {
+    let r = rules();
+    let mut theirs: Vec<Prog> = open
+        .progs()
+        .map(|p| {
+            let raw = p.as_libbpf_object().as_ptr();
+            Prog {
+                name: p.name().to_string_lossy().into_owned(),
+                section: p.section().to_string_lossy().into_owned(),
+                prog_type: unsafe { libbpf_sys::bpf_program__type(raw) },
+                attach: unsafe { libbpf_sys::bpf_program__expected_attach_type(raw) },
+                autoload: unsafe { libbpf_sys::bpf_program__autoload(raw) },
+            }
+        })
+        .collect();
+    let mut ours: Vec<Prog> = analyse_programs(obj, r, Some(Version(1, 7)))
+        .iter()
+        .map(|p| Prog {
+            name: p.name.clone(),
+            // libbpf reports the section without the '?' autoload marker
+            section: p.section.trim_start_matches('?').to_string(),
+            prog_type: p.prog_type.as_deref().and_then(|t| r.enums.value_of(ListKind::Programs, t)).unwrap_or(0),
+            attach: p
+                .expected_attach_type
+                .as_deref()
+                .and_then(|a| r.enums.value_of(ListKind::Attachments, a))
+                .unwrap_or(0),
+            autoload: p.autoload,
+        })
+        .collect();
+    theirs.sort();
+    ours.sort();
+    assert_eq!(ours, theirs, "{what}: programs differ from libbpf's view");
+    let mut their_maps: Vec<(String, u32)> = open
+        .maps()
+        .map(|m| {
+            (m.name().to_string_lossy().into_owned(), unsafe {
+                libbpf_sys::bpf_map__type(m.as_libbpf_object().as_ptr())
+            })
+        })
+        .collect();
+    let mut our_maps: Vec<(String, u32)> = obj
+        .maps
+        .iter()
+        .filter(|m| m.origin != MapOrigin::InnerTemplate)
+        .map(|m| (m.name.clone(), m.map_type))
+        .collect();
+    their_maps.sort();
+    our_maps.sort();
+    assert_eq!(our_maps, their_maps, "{what}: maps differ from libbpf's view");
+}
+
 #[test]
 fn programs_and_maps_agree_with_libbpf() {
-    let r = rules();
-    let v17 = Version(1, 7);
     let mut compared = 0;
     for path in testdata() {
         let bytes = std::fs::read(&path).unwrap();
@@ -45,55 +97,7 @@ fn programs_and_maps_agree_with_libbpf() {
         };
         assert_eq!(open.name().map(|n| n.to_string_lossy().into_owned()), Some(obj.name.clone()), "object name");
 
-        let mut theirs: Vec<Prog> = open
-            .progs()
-            .map(|p| {
-                let raw = p.as_libbpf_object().as_ptr();
-                Prog {
-                    name: p.name().to_string_lossy().into_owned(),
-                    section: p.section().to_string_lossy().into_owned(),
-                    prog_type: unsafe { libbpf_sys::bpf_program__type(raw) },
-                    attach: unsafe { libbpf_sys::bpf_program__expected_attach_type(raw) },
-                    autoload: unsafe { libbpf_sys::bpf_program__autoload(raw) },
-                }
-            })
-            .collect();
-        let infos = analyse_programs(&obj, r, Some(v17));
-        let mut ours: Vec<Prog> = infos
-            .iter()
-            .map(|p| Prog {
-                name: p.name.clone(),
-                // libbpf reports the section without the '?' autoload marker
-                section: p.section.trim_start_matches('?').to_string(),
-                prog_type: p.prog_type.as_deref().and_then(|t| r.enums.value_of(ListKind::Programs, t)).unwrap_or(0),
-                attach: p
-                    .expected_attach_type
-                    .as_deref()
-                    .and_then(|a| r.enums.value_of(ListKind::Attachments, a))
-                    .unwrap_or(0),
-                autoload: p.autoload,
-            })
-            .collect();
-        theirs.sort();
-        ours.sort();
-        assert_eq!(ours, theirs, "{}: programs differ from libbpf's view", path.display());
-
-        let mut their_maps: Vec<(String, u32)> = open
-            .maps()
-            .map(|m| {
-                let raw = m.as_libbpf_object().as_ptr();
-                (m.name().to_string_lossy().into_owned(), unsafe { libbpf_sys::bpf_map__type(raw) })
-            })
-            .collect();
-        let mut our_maps: Vec<(String, u32)> = obj
-            .maps
-            .iter()
-            .filter(|m| m.origin != MapOrigin::InnerTemplate)
-            .map(|m| (m.name.clone(), m.map_type))
-            .collect();
-        their_maps.sort();
-        our_maps.sort();
-        assert_eq!(our_maps, their_maps, "{}: maps differ from libbpf's view", path.display());
+        agree(&path.display().to_string(), &obj, &open);
         compared += 1;
     }
     assert!(compared >= 10, "only {compared} objects could be compared with libbpf");
@@ -113,55 +117,12 @@ fn systemds_embedded_objects_agree_with_libbpf() {
     if !common::require(ok, "systemd objects oracle") {
         return;
     }
-    let r = rules();
     let (inputs, warnings) = bpfcap::input::load_inputs_with_warnings(&[dir.unwrap()]).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert!(inputs.len() >= 4, "expected systemd's BPF skeletons, found {}", inputs.len());
     for (display, obj) in inputs {
         let (bytes, name) = bpfcap::input::object_bytes(&display).unwrap();
         let open = ObjectBuilder::default().name(&name).unwrap().open_memory(&bytes).unwrap();
-        let infos = analyse_programs(&obj, r, Some(Version(1, 7)));
-        let mut theirs: Vec<(String, u32, u32)> = open
-            .progs()
-            .map(|p| {
-                let raw = p.as_libbpf_object().as_ptr();
-                (p.name().to_string_lossy().into_owned(), unsafe { libbpf_sys::bpf_program__type(raw) }, unsafe {
-                    libbpf_sys::bpf_program__expected_attach_type(raw)
-                })
-            })
-            .collect();
-        let mut ours: Vec<(String, u32, u32)> = infos
-            .iter()
-            .map(|p| {
-                (
-                    p.name.clone(),
-                    p.prog_type.as_deref().and_then(|t| r.enums.value_of(ListKind::Programs, t)).unwrap_or(0),
-                    p.expected_attach_type
-                        .as_deref()
-                        .and_then(|a| r.enums.value_of(ListKind::Attachments, a))
-                        .unwrap_or(0),
-                )
-            })
-            .collect();
-        theirs.sort();
-        ours.sort();
-        assert_eq!(ours, theirs, "{display}");
-        let mut their_maps: Vec<(String, u32)> = open
-            .maps()
-            .map(|m| {
-                (m.name().to_string_lossy().into_owned(), unsafe {
-                    libbpf_sys::bpf_map__type(m.as_libbpf_object().as_ptr())
-                })
-            })
-            .collect();
-        let mut our_maps: Vec<(String, u32)> = obj
-            .maps
-            .iter()
-            .filter(|m| m.origin != MapOrigin::InnerTemplate)
-            .map(|m| (m.name.clone(), m.map_type))
-            .collect();
-        their_maps.sort();
-        our_maps.sort();
-        assert_eq!(our_maps, their_maps, "{display}");
+        agree(&display, &obj, &open);
     }
 }

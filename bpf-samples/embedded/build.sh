@@ -61,29 +61,7 @@ fi
 have "$BPFTOOL" || BPFTOOL=/usr/sbin/bpftool
 
 # ---------------------------------------------------------------- libbpf headers
-find_libbpf_dir() {
-    local manifest=""
-    if command -v cargo >/dev/null 2>&1; then
-        manifest=$(cd "$REPO_ROOT" && cargo metadata --format-version 1 2>/dev/null |
-            grep -o '"manifest_path":"[^"]*/libbpf-sys-[^"/]*/Cargo.toml"' | head -n1 |
-            sed -e 's/^"manifest_path":"//' -e 's/"$//') || true
-    fi
-    if [ -n "$manifest" ] && [ -f "$(dirname "$manifest")/libbpf/src/libbpf.h" ]; then
-        echo "$(dirname "$manifest")/libbpf"
-        return 0
-    fi
-    local d
-    d=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/libbpf-sys-*/libbpf 2>/dev/null | sort -V | tail -n1 || true)
-    if [ -n "$d" ] && [ -f "$d/src/libbpf.h" ]; then
-        echo "$d"
-        return 0
-    fi
-    return 1
-}
-LIBBPF_DIR=$(find_libbpf_dir) || {
-    echo "build.sh: cannot find the libbpf-sys sources (run 'cargo fetch' in $REPO_ROOT first)" >&2
-    exit 1
-}
+LIBBPF_DIR="$("$REPO_ROOT/scripts/libbpf-src")/libbpf" || exit 1
 
 TMP=$(mktemp -d)
 cleanup() { rm -rf "$TMP"; }
