@@ -184,16 +184,23 @@ fn analyse_one(
         // same requirements: derive once per distinct behaviour.
         let mut done: Vec<(String, Requirements)> = Vec::new();
         for v in versions {
-            let infos = analyse_programs(&object, rules, *v);
+            // the newest version's view is already computed for the report
+            let computed;
+            let infos: &[ProgramInfo] = if *v == newest {
+                &programs
+            } else {
+                computed = analyse_programs(&object, rules, *v);
+                &computed
+            };
             let loader = match v {
                 None => Loader::Raw,
                 Some(v) => Loader::Libbpf(*v),
             };
-            let key = behaviour_key(&object, &infos, &selected, loader, rules);
+            let key = behaviour_key(&object, infos, &selected, loader, rules);
             let reqs = match done.iter().find(|(k, _)| *k == key) {
                 Some((_, r)) => r.clone(),
                 None => {
-                    let r = derive(&object, &infos, &selected, loader, rules);
+                    let r = derive(&object, infos, &selected, loader, rules);
                     done.push((key, r.clone()));
                     r
                 }
