@@ -213,3 +213,54 @@ fn verify_command_diagnoses_what_is_short_and_certifies_minimality() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("delegate_cmds btf_load") && out.contains("not required"), "{out}");
 }
+
+/// Killing bpfcap in the middle of a verification leaves nothing behind: no sandbox process
+/// (they die with their parent), no mount in the host's namespaces.
+#[test]
+fn a_killed_verification_leaves_nothing_behind() {
+    if !preconditions() {
+        return;
+    }
+    let mounts = || std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    // other tests run sandboxes at the same time: recognise ours by a tag in the environment,
+    // which the sandbox children inherit
+    let tag = format!("BPFCAP_TEST_TAG=killed-{}", std::process::id());
+    let children = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == tag.as_bytes()))
+            })
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(sandbox::CHILD_SUBCOMMAND))
+            .collect()
+    };
+    // the host's mounts (this test's own mount namespace is the host's)
+    let before = mounts();
+    assert!(children().is_empty(), "sandbox processes before the test: {:?}", children());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bpfcap"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["verify", "--minimize", "testdata/maps_btf.bpf.o"])
+        .env("BPFCAP_TEST_TAG", tag.trim_start_matches("BPFCAP_TEST_TAG="))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait until a sandbox child exists, then kill bpfcap
+    let start = std::time::Instant::now();
+    while children().is_empty() && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(!children().is_empty(), "no sandbox child appeared");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = std::time::Instant::now();
+    while !children().is_empty() && start.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(children().is_empty(), "sandbox processes outlived bpfcap: {:?}", children());
+    assert_eq!(mounts(), before, "the host's mounts changed");
+}
