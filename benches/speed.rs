@@ -89,12 +89,7 @@ fn main() {
     let target =
         bpfcap::verify::Target { path: obj.clone(), programs: a.objects[0].selected.iter().cloned().collect() };
     let vopts = bpfcap::verify::VerifyOptions::new(&exe);
-    let masks = bpfcap::sandbox::Delegation {
-        cmds: a.delegation.mask(bpfcap::rules::ListKind::Commands, r),
-        maps: a.delegation.mask(bpfcap::rules::ListKind::Maps, r),
-        progs: a.delegation.mask(bpfcap::rules::ListKind::Programs, r),
-        attachs: a.delegation.mask(bpfcap::rules::ListKind::Attachments, r),
-    };
+    let masks = bpfcap::verify::sandbox_delegation(&a.delegation, r);
     let caps = a.delegation.capability_values(r);
     let sandboxed = time(20, || {
         let o = bpfcap::verify::load(&target, masks.clone(), caps.clone(), &vopts).unwrap();

@@ -382,12 +382,6 @@ pub struct Privileges {
 }
 
 impl Privileges {
-    pub fn prog_caps(&self, prog_type: &str) -> Option<&CapRule> {
-        self.prog_type.iter().find(|r| r.name == prog_type)
-    }
-    pub fn map_caps(&self, map_type: &str) -> Option<&CapRule> {
-        self.map_type.iter().find(|r| r.name == map_type)
-    }
     pub fn helper_caps(&self, helper: &str) -> Option<&CapRule> {
         self.helper.iter().find(|r| r.name == helper)
     }

@@ -65,7 +65,8 @@ pub struct Verification {
     pub minimal: Option<bool>,
 }
 
-fn sandbox_delegation(d: &Delegation, rules: &Rules) -> sandbox::Delegation {
+/// The kernel bit masks of a delegation, as the sandbox takes them.
+pub fn sandbox_delegation(d: &Delegation, rules: &Rules) -> sandbox::Delegation {
     sandbox::Delegation {
         cmds: d.mask(ListKind::Commands, rules),
         maps: d.mask(ListKind::Maps, rules),

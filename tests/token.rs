@@ -96,22 +96,7 @@ fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
 fn loads_as_root(display: &str) -> bool {
     let (bytes, name) = bpfcap::input::object_bytes(display).unwrap();
     let mut open = libbpf_rs::ObjectBuilder::default().name(&name).unwrap().open_memory(&bytes).unwrap();
-    for mut m in open.maps_mut() {
-        let t = m.map_type();
-        let keep_zero = matches!(
-            t,
-            libbpf_rs::MapType::PerfEventArray
-                | libbpf_rs::MapType::CgroupStorage
-                | libbpf_rs::MapType::PercpuCgroupStorage
-                | libbpf_rs::MapType::SkStorage
-                | libbpf_rs::MapType::InodeStorage
-                | libbpf_rs::MapType::TaskStorage
-                | libbpf_rs::MapType::CGrpStorage
-        );
-        if m.max_entries() == 0 && !keep_zero {
-            m.set_max_entries(1).unwrap();
-        }
-    }
+    sandbox::size_runtime_sized_maps(&mut open);
     open.load().is_ok()
 }
 

@@ -202,11 +202,3 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
         })
         .collect()
 }
-
-/// Member index of the struct_ops function pointer a program implements.
-pub fn struct_ops_index(obj: &Object, prog: &str) -> Option<u32> {
-    obj.maps
-        .iter()
-        .filter_map(|m| m.struct_ops.as_ref())
-        .find_map(|so| so.members.iter().find(|mm| mm.program == prog).map(|mm| mm.index))
-}

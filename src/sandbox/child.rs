@@ -262,28 +262,7 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
     // SAFETY: ptr is a freshly opened, not yet loaded bpf_object.
     let mut open = unsafe { OpenObject::from_ptr(ptr) };
 
-    // Maps declared with max_entries 0 are sized at run time by their loader (systemd's
-    // skeletons do this): give them one entry, as the token checks do not depend on the size.
-    // Not for the types whose max_entries must be 0 (cgroup and local storages), nor for
-    // perf_event_array, which libbpf sizes itself (number of CPUs).
-    const KEEP_ZERO: &[u32] = &[
-        libbpf_sys::BPF_MAP_TYPE_PERF_EVENT_ARRAY,
-        libbpf_sys::BPF_MAP_TYPE_CGROUP_STORAGE,
-        libbpf_sys::BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
-        libbpf_sys::BPF_MAP_TYPE_SK_STORAGE,
-        libbpf_sys::BPF_MAP_TYPE_INODE_STORAGE,
-        libbpf_sys::BPF_MAP_TYPE_TASK_STORAGE,
-        libbpf_sys::BPF_MAP_TYPE_CGRP_STORAGE,
-    ];
-    for map in open.maps_mut() {
-        let raw = map.as_libbpf_object().as_ptr();
-        // SAFETY: the map pointer is valid while `open` lives and the object is not loaded.
-        unsafe {
-            if libbpf_sys::bpf_map__max_entries(raw) == 0 && !KEEP_ZERO.contains(&libbpf_sys::bpf_map__type(raw)) {
-                libbpf_sys::bpf_map__set_max_entries(raw, 1);
-            }
-        }
-    }
+    super::size_runtime_sized_maps(&mut open);
 
     let all: Vec<String> = open.progs().map(|p| p.name().to_string_lossy().into_owned()).collect();
     if let Some(wanted) = &req.programs {

@@ -95,6 +95,33 @@ impl Delegation {
     }
 }
 
+/// Maps declared with max_entries 0 are sized at run time by their loader (systemd's
+/// skeletons do this): give them one entry before loading, as the token checks do not depend
+/// on the size. Not for the types whose max_entries must be 0 (cgroup and local storages),
+/// nor for perf_event_array, which libbpf sizes itself (number of CPUs).
+pub fn size_runtime_sized_maps(open: &mut libbpf_rs::OpenObject) {
+    use libbpf_rs::AsRawLibbpf;
+    use libbpf_rs::libbpf_sys;
+    const KEEP_ZERO: &[u32] = &[
+        libbpf_sys::BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+        libbpf_sys::BPF_MAP_TYPE_CGROUP_STORAGE,
+        libbpf_sys::BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
+        libbpf_sys::BPF_MAP_TYPE_SK_STORAGE,
+        libbpf_sys::BPF_MAP_TYPE_INODE_STORAGE,
+        libbpf_sys::BPF_MAP_TYPE_TASK_STORAGE,
+        libbpf_sys::BPF_MAP_TYPE_CGRP_STORAGE,
+    ];
+    for map in open.maps_mut() {
+        let raw = map.as_libbpf_object().as_ptr();
+        // SAFETY: the map pointer is valid while `open` lives and the object is not loaded.
+        unsafe {
+            if libbpf_sys::bpf_map__max_entries(raw) == 0 && !KEEP_ZERO.contains(&libbpf_sys::bpf_map__type(raw)) {
+                libbpf_sys::bpf_map__set_max_entries(raw, 1);
+            }
+        }
+    }
+}
+
 /// `fsconfig()` copies at most 256 bytes (including the NUL) per value.
 pub const FSCONFIG_MAX_VALUE: usize = 255;
 
