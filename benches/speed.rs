@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bpfcap::analysis::{LoaderChoice, Options, analyse};
+
+// as the bpfcap binary does (src/main.rs)
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use bpfcap::rules::{Version, rules};
 
 fn objects() -> Vec<PathBuf> {

@@ -37,11 +37,11 @@ impl Delegation {
         for k in ListKind::ALL {
             let mut v: Vec<String> = lists.remove(&k).unwrap_or_default().into_iter().collect();
             // kernel bit order, as /proc/mounts prints them
-            v.sort_by_key(|n| (rules.enums.value_of(k, n).unwrap_or(u32::MAX), n.clone()));
+            v.sort_by_cached_key(|n| rules.enums.value_of(k, n).unwrap_or(u32::MAX)); // stable: names sorted within a value
             *d.list_mut(k) = v;
         }
         let mut caps: Vec<String> = caps.into_iter().collect();
-        caps.sort_by_key(|c| (rules.capability_value(c).unwrap_or(u32::MAX), c.clone()));
+        caps.sort_by_cached_key(|c| rules.capability_value(c).unwrap_or(u32::MAX));
         d.capabilities = caps;
         d
     }

@@ -1,6 +1,7 @@
 //! The rule tables in `rules/`, compiled into the binary and parsed once.
 //! Code interprets these tables; facts about the kernel and libbpf live in them, not here.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -213,6 +214,9 @@ pub struct Enums {
     pub attach_types: Vec<EnumEntry>,
     #[serde(rename = "helper")]
     pub helpers: Vec<HelperEntry>,
+    /// helper id → index in `helpers`, built when the rules are loaded
+    #[serde(skip)]
+    helper_by_id: HashMap<u32, usize>,
 }
 
 /// The four delegation lists of a bpffs mount.
@@ -269,7 +273,14 @@ impl Enums {
     }
 
     pub fn helper_name(&self, id: u32) -> Option<&str> {
-        self.helpers.iter().find(|h| h.id == id).map(|h| h.name.as_str())
+        self.helper_by_id.get(&id).map(|i| self.helpers[*i].name.as_str())
+    }
+
+    fn index(&mut self) {
+        // the first entry of an id wins, as a linear search would find it
+        for (i, h) in self.helpers.iter().enumerate().rev() {
+            self.helper_by_id.insert(h.id, i);
+        }
     }
 
     pub fn helper_id(&self, name: &str) -> Option<u32> {
@@ -297,6 +308,12 @@ pub struct SectionRule {
 impl SectionRule {
     /// libbpf.c sec_def_matches.
     pub fn matches(&self, section: &str) -> bool {
+        // every kind of match needs the first bytes to agree: a cheap rejection first
+        if let (Some(a), Some(b)) = (section.as_bytes().first(), self.pattern.as_bytes().first())
+            && a != b
+        {
+            return false;
+        }
         match self.match_kind.as_str() {
             "exact" => section == self.pattern,
             "plus" => {
@@ -447,6 +464,78 @@ pub struct LoaderStep {
     pub lost: String,
     #[serde(default, rename = "alternative")]
     pub alternatives: Vec<Alternative>,
+    /// `libbpf_min`..=`libbpf_max`, parsed once when the rules are loaded.
+    #[serde(skip)]
+    pub range: (Version, Version),
+    /// Per alternative: its items and the capabilities they need, as [`NameIndex`] numbers
+    /// (sorted, unique), computed when the rules are loaded.
+    #[serde(skip)]
+    pub alternative_ids: Vec<Vec<u16>>,
+    /// `when`, parsed when the rules are loaded.
+    #[serde(skip)]
+    pub condition: Condition,
+}
+
+/// When a libbpf loader step happens (the `when` field of rules/loader/libbpf.toml; its
+/// header comment describes each condition).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    TokenPathExplicit,
+    TokenPathDefault,
+    ObjectHasBtf,
+    ObjectHasBtfExt,
+    ObjectHasGlobalData,
+    ObjectHasRodata,
+    ObjectHasMaps,
+    ObjectHasStructOps,
+    ObjectHasArena,
+    ObjectHasKconfig,
+    ObjectHasKconfigExtern(String),
+    ObjectHasKsyms,
+    ObjectHasJumptables,
+    ModuleBtfLookup,
+    ProgramHasName,
+    ProgramReferencesGlobalData,
+    ProgramSecFlag(String),
+    /// any of these helpers
+    ProgramCallsHelper(Vec<String>),
+    ProgramType(String),
+    /// Not a condition this version of bpfcap knows (a test keeps the table free of them).
+    #[default]
+    Unknown,
+}
+
+impl Condition {
+    pub fn parse(when: &str) -> Condition {
+        let (cond, arg) = match when.split_once(':') {
+            Some((c, a)) => (c, Some(a)),
+            None => (when, None),
+        };
+        match (cond, arg) {
+            ("always", None) => Condition::Always,
+            ("token_path_explicit", None) => Condition::TokenPathExplicit,
+            ("token_path_default", None) => Condition::TokenPathDefault,
+            ("object_has_btf", None) => Condition::ObjectHasBtf,
+            ("object_has_btf_ext", None) => Condition::ObjectHasBtfExt,
+            ("object_has_global_data", None) => Condition::ObjectHasGlobalData,
+            ("object_has_rodata", None) => Condition::ObjectHasRodata,
+            ("object_has_maps", None) => Condition::ObjectHasMaps,
+            ("object_has_struct_ops", None) => Condition::ObjectHasStructOps,
+            ("object_has_arena", None) => Condition::ObjectHasArena,
+            ("object_has_kconfig", None) => Condition::ObjectHasKconfig,
+            ("object_has_kconfig_extern", Some(n)) => Condition::ObjectHasKconfigExtern(n.into()),
+            ("object_has_ksyms", None) => Condition::ObjectHasKsyms,
+            ("object_has_jumptables", None) => Condition::ObjectHasJumptables,
+            ("module_btf_lookup", None) => Condition::ModuleBtfLookup,
+            ("program_has_name", None) => Condition::ProgramHasName,
+            ("program_references_global_data", None) => Condition::ProgramReferencesGlobalData,
+            ("program_sec_flag", Some(f)) => Condition::ProgramSecFlag(f.into()),
+            ("program_calls_helper", Some(hs)) => Condition::ProgramCallsHelper(hs.split('|').map(String::from).collect()),
+            ("program_type", Some(t)) => Condition::ProgramType(t.into()),
+            _ => Condition::Unknown,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -454,8 +543,52 @@ struct LoaderFile {
     step: Vec<LoaderStep>,
 }
 
+/// Every name a requirement can carry (the kernel names of the four delegate lists, aliases
+/// included, and the capabilities), numbered, so that analysis can work on sets of small
+/// integers. Built from the rules when they are loaded.
+#[derive(Debug, Default)]
+pub struct NameIndex {
+    names: Vec<(Option<ListKind>, String)>,
+    /// per ListKind (in ListKind::ALL order), then capabilities
+    lookup: [HashMap<String, u16>; 5],
+}
+
+impl NameIndex {
+    fn slot(kind: Option<ListKind>) -> usize {
+        kind.map_or(4, |k| k as usize)
+    }
+
+    fn insert(&mut self, kind: Option<ListKind>, name: &str) -> u16 {
+        if let Some(id) = self.id(kind, name) {
+            return id;
+        }
+        let id = u16::try_from(self.names.len()).expect("fewer than 65536 names in the rules");
+        self.names.push((kind, name.to_string()));
+        self.lookup[Self::slot(kind)].insert(name.to_string(), id);
+        id
+    }
+
+    /// The number of a list item (`kind` Some) or capability (`kind` None).
+    pub fn id(&self, kind: Option<ListKind>, name: &str) -> Option<u16> {
+        self.lookup[Self::slot(kind)].get(name).copied()
+    }
+
+    pub fn name(&self, id: u16) -> (Option<ListKind>, &str) {
+        let (k, n) = &self.names[id as usize];
+        (*k, n)
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
 /// A libbpf version as (major, minor).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Version(pub u32, pub u32);
 
 impl Version {
@@ -475,9 +608,13 @@ impl std::fmt::Display for Version {
 
 impl LoaderStep {
     pub fn applies_to(&self, v: Version) -> bool {
+        v >= self.range.0 && v <= self.range.1
+    }
+
+    fn parse_range(&mut self) {
         let min = Version::parse(&self.libbpf_min).unwrap_or(Version(0, 0));
         let max = self.libbpf_max.as_deref().and_then(Version::parse).unwrap_or(Version(u32::MAX, 0));
-        v >= min && v <= max
+        self.range = (min, max);
     }
 }
 
@@ -494,6 +631,10 @@ pub struct Rules {
     pub systemd: SystemdRules,
     pub incus: ManagerRules,
     pub lxd: ManagerRules,
+    /// Every list item and capability name, numbered.
+    pub names: NameIndex,
+    /// Per libbpf version: the indexes in `sections` of its rules, in table order.
+    sections_of: Vec<(Version, Vec<usize>)>,
 }
 
 impl Rules {
@@ -521,9 +662,17 @@ impl Rules {
         self.libbpf_versions.clone()
     }
 
+    /// The newest libbpf version the section table knows.
+    pub fn newest_libbpf(&self) -> Version {
+        *self.libbpf_versions.last().expect("the section table has versions")
+    }
+
     /// The SEC_DEF libbpf `version` picks for `section` (leading '?' already stripped).
     pub fn section_rule(&self, section: &str, version: Version) -> Option<&SectionRule> {
-        self.sections.iter().filter(|r| r.versions.contains(&version)).find(|r| r.matches(section))
+        match self.sections_of.iter().find(|(v, _)| *v == version) {
+            Some((_, rules)) => rules.iter().map(|i| &self.sections[*i]).find(|r| r.matches(section)),
+            None => None,
+        }
     }
 
     /// The capability rule of a program type, whichever of its names the rule uses.
@@ -535,6 +684,54 @@ impl Rules {
     /// (e.g. cgroup_storage for cgroup_storage_deprecated).
     pub fn map_rule(&self, name: &str) -> Option<&CapRule> {
         self.cap_rule(ListKind::Maps, &self.privileges.map_type, name)
+    }
+
+    /// Capabilities an item needs in the token's user namespace (rules/kernel/privileges.toml).
+    pub fn item_caps(&self, kind: ListKind, name: &str) -> &[String] {
+        match kind {
+            ListKind::Programs => self.prog_rule(name).map(|r| r.caps.as_slice()).unwrap_or_default(),
+            ListKind::Maps => self.map_rule(name).map(|r| r.caps.as_slice()).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
+    /// Numbers every name and precomputes what the loader steps' alternatives need.
+    fn index(&mut self) {
+        let mut names = NameIndex::default();
+        for k in ListKind::ALL {
+            for e in self.enums.list(k) {
+                names.insert(Some(k), &e.name);
+            }
+        }
+        for c in &self.capabilities {
+            names.insert(None, &c.name);
+        }
+        let mut steps = std::mem::take(&mut self.libbpf);
+        for step in &mut steps {
+            step.alternative_ids = step
+                .alternatives
+                .iter()
+                .map(|alt| {
+                    let mut ids = Vec::new();
+                    for (k, n) in alt.items() {
+                        ids.push(names.insert(Some(k), n));
+                        for c in self.item_caps(k, n) {
+                            ids.push(names.insert(None, c));
+                        }
+                    }
+                    ids.sort_unstable();
+                    ids.dedup();
+                    ids
+                })
+                .collect();
+        }
+        self.libbpf = steps;
+        self.names = names;
+        self.sections_of = self
+            .libbpf_versions
+            .iter()
+            .map(|v| (*v, (0..self.sections.len()).filter(|i| self.sections[*i].versions.contains(v)).collect()))
+            .collect();
     }
 
     fn cap_rule<'a>(&self, kind: ListKind, table: &'a [CapRule], name: &str) -> Option<&'a CapRule> {
@@ -566,9 +763,16 @@ pub fn rules() -> &'static Rules {
         let mut libbpf_versions: Vec<Version> = sections.iter().flat_map(|s| s.versions.iter().copied()).collect();
         libbpf_versions.sort();
         libbpf_versions.dedup();
-        Rules {
+        let mut libbpf = parse::<LoaderFile>("loader/libbpf.toml", LIBBPF_TOML).step;
+        for step in &mut libbpf {
+            step.parse_range();
+            step.condition = Condition::parse(&step.when);
+        }
+        let mut enums: Enums = parse("kernel/enums.toml", ENUMS_TOML);
+        enums.index();
+        let mut rules = Rules {
             libbpf_versions,
-            enums: parse("kernel/enums.toml", ENUMS_TOML),
+            enums,
             sections,
             privileges: parse("kernel/privileges.toml", PRIVILEGES_TOML),
             helper_availability: parse::<HelperAvailabilityFile>(
@@ -576,13 +780,17 @@ pub fn rules() -> &'static Rules {
                 HELPER_AVAILABILITY_TOML,
             )
             .available,
-            libbpf: parse::<LoaderFile>("loader/libbpf.toml", LIBBPF_TOML).step,
+            libbpf,
             capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_TOML).capability,
             versions: parse::<VersionsFile>("kernel/versions.toml", VERSIONS_TOML).version,
             systemd: parse("dialects/systemd.toml", SYSTEMD_TOML),
             incus: parse("dialects/incus.toml", INCUS_TOML),
             lxd: parse("dialects/lxd.toml", LXD_TOML),
-        }
+            names: NameIndex::default(),
+            sections_of: Vec::new(),
+        };
+        rules.index();
+        rules
     })
 }
 
@@ -672,6 +880,16 @@ mod tests {
             assert!(r.enums.value_of(ListKind::Attachments, &s.expected_attach_type).is_some());
         }
         for step in &r.libbpf {
+            assert_ne!(step.condition, Condition::Unknown, "step {}: unknown condition {}", step.id, step.when);
+            // a step id names one step in every libbpf version (reasons and the derivation
+            // tell steps apart by id)
+            for other in r.libbpf.iter().filter(|o| o.id == step.id && !std::ptr::eq(*o, step)) {
+                assert!(
+                    other.range.1 < step.range.0 || step.range.1 < other.range.0,
+                    "step {} appears twice for one libbpf version",
+                    step.id
+                );
+            }
             for alt in &step.alternatives {
                 for (k, n) in alt.items() {
                     assert!(

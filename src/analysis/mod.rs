@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::delegation::Delegation;
 use crate::model::Object;
 use crate::rules::{Rules, Version};
-use programs::{ProgramInfo, analyse_programs};
+use programs::{ProgramInfo, classify_programs, program_uses};
 use requirements::{Loader, Need, Reason, Requirements, derive};
 
 /// Which loader the delegation must serve.
@@ -149,9 +149,10 @@ pub fn analyse(inputs: Vec<(String, Object)>, opts: &Options, rules: &Rules) -> 
     let mut objects = Vec::with_capacity(n);
     let mut total = Requirements::default();
     for (_, o) in results {
-        total.merge(o.requirements.clone());
+        total.merge_from(&o.requirements);
         objects.push(o);
     }
+    total.prune_optional();
     let delegation = delegation_of(&total, opts.with_optional, rules);
     Ok(Analysis {
         loader: opts.loader.clone(),
@@ -175,40 +176,49 @@ fn analyse_one(
         .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
         .map(|p| p.name.clone())
         .collect();
+    // What the instructions use does not depend on the libbpf version: decode them once.
+    let uses = program_uses(&object, rules);
     let newest = *versions.last().expect("at least one version");
-    let programs = analyse_programs(&object, rules, newest);
+    let programs = classify_programs(&object, &uses, rules, newest);
     let mut reqs = Requirements::default();
     if !selected.is_empty() {
-        let mut per_version = Vec::new();
+        let mut per_version: Vec<(Option<Version>, usize)> = Vec::new();
         // Versions whose section rules and load steps are the same for this object give the
-        // same requirements: derive once per distinct behaviour.
-        let mut done: Vec<(String, Requirements)> = Vec::new();
+        // same requirements: derive once per distinct behaviour, which is each program's
+        // classification and the load steps that apply.
+        let mut done: Vec<(Vec<ProgramInfo>, Option<Vec<usize>>, Requirements)> = Vec::new();
         for v in versions {
             // the newest version's view is already computed for the report
-            let computed;
-            let infos: &[ProgramInfo] = if *v == newest {
-                &programs
-            } else {
-                computed = analyse_programs(&object, rules, *v);
-                &computed
-            };
+            let infos: Vec<ProgramInfo> =
+                if *v == newest { programs.clone() } else { classify_programs(&object, &uses, rules, *v) };
             let loader = match v {
                 None => Loader::Raw,
                 Some(v) => Loader::Libbpf(*v),
             };
-            let key = behaviour_key(&object, infos, &selected, loader, rules);
-            let reqs = match done.iter().find(|(k, _)| *k == key) {
-                Some((_, r)) => r.clone(),
+            let steps = match loader {
+                Loader::Libbpf(v) => Some(requirements::triggered_steps(&object, &infos, &selected, v, rules)),
+                Loader::Raw => None,
+            };
+            let same = |(other, other_steps, _): &(Vec<ProgramInfo>, Option<Vec<usize>>, Requirements)| {
+                *other_steps == steps && other.iter().zip(&infos).all(|(a, b)| a.class() == b.class())
+            };
+            let at = match done.iter().position(same) {
+                Some(i) => i,
                 None => {
-                    let r = derive(&object, infos, &selected, loader, rules);
-                    done.push((key, r.clone()));
-                    r
+                    let r = derive(&object, &infos, &selected, loader, rules);
+                    done.push((infos, steps, r));
+                    done.len() - 1
                 }
             };
-            per_version.push((*v, reqs));
+            per_version.push((*v, at));
         }
         // one behaviour for every version: nothing to annotate
-        reqs = if done.len() == 1 { done.pop().expect("one").1 } else { union_versions(per_version) };
+        reqs = if done.len() == 1 {
+            done.pop().expect("one").2
+        } else {
+            let distinct: Vec<Requirements> = done.into_iter().map(|(_, _, r)| r).collect();
+            union_versions(&per_version, &distinct)
+        };
     }
     // The instructions have been analysed: keep memory proportional to the summaries, not to
     // the sum of all objects' code.
@@ -221,27 +231,6 @@ fn analyse_one(
     ObjectAnalysis { path, object, programs, selected, requirements: reqs, delegation }
 }
 
-/// What decides the derivation for one libbpf version: the program classification and the
-/// load steps that apply.
-fn behaviour_key(
-    object: &Object,
-    infos: &[ProgramInfo],
-    selected: &BTreeSet<String>,
-    loader: Loader,
-    rules: &Rules,
-) -> String {
-    let mut key = String::new();
-    for p in infos {
-        key.push_str(&format!("{:?}|{:?}|{:?}|{:?};", p.prog_type, p.load_attach_type, p.sec_flags, p.sec_pattern));
-    }
-    if let Loader::Libbpf(v) = loader {
-        for i in requirements::triggered_steps(object, infos, selected, v, rules) {
-            key.push_str(&format!("{i},"));
-        }
-    }
-    key
-}
-
 fn delegation_of(reqs: &Requirements, with_optional: bool, rules: &Rules) -> Delegation {
     let mut needs: BTreeSet<Need> = reqs.needs();
     if with_optional {
@@ -252,33 +241,37 @@ fn delegation_of(reqs: &Requirements, with_optional: bool, rules: &Rules) -> Del
     Delegation::from_needs(needs.iter(), rules)
 }
 
-/// Merges per-version requirements; reasons that hold for only some versions say which.
-fn union_versions(per_version: Vec<(Option<Version>, Requirements)>) -> Requirements {
+/// Merges per-version requirements (`per_version`: each version with the index of its
+/// requirements in `distinct`); reasons that hold for only some versions say which.
+fn union_versions(per_version: &[(Option<Version>, usize)], distinct: &[Requirements]) -> Requirements {
     let n = per_version.len();
-    if n == 1 {
-        return per_version.into_iter().next().expect("one").1;
-    }
-    let mut by_reason: BTreeMap<(Need, Reason), Vec<Version>> = BTreeMap::new();
+    let mut by_reason: BTreeMap<(&Need, &Reason), Vec<Version>> = BTreeMap::new();
     let mut out = Requirements::default();
-    for (v, r) in per_version {
+    for (v, i) in per_version {
         let v = v.expect("libbpf versions");
-        for (need, reasons) in r.required {
+        for (need, reasons) in &distinct[*i].required {
             for reason in reasons {
-                by_reason.entry((need.clone(), reason)).or_default().push(v);
-            }
-        }
-        out.optional.extend(r.optional);
-        for w in r.warnings {
-            if !out.warnings.contains(&w) {
-                out.warnings.push(w);
+                by_reason.entry((need, reason)).or_default().push(v);
             }
         }
     }
-    for ((need, mut reason), vs) in by_reason {
+    for r in distinct {
+        out.optional.extend(r.optional.iter().cloned());
+        out.add_warnings(r.warnings.iter().cloned());
+    }
+    for ((need, reason), vs) in by_reason {
+        let mut reason = reason.clone();
         if vs.len() < n {
-            reason.libbpf = Some(vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "));
+            reason.libbpf = Some(vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ").into());
         }
-        out.required.entry(need).or_default().insert(reason);
+        match out.required.get_mut(need) {
+            Some(rs) => {
+                rs.insert(reason);
+            }
+            None => {
+                out.required.insert(need.clone(), BTreeSet::from([reason]));
+            }
+        }
     }
     out.prune_optional();
     out

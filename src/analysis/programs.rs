@@ -25,6 +25,28 @@ pub struct CallSite {
     pub location: Option<String>,
 }
 
+/// What a program's instructions use: the same whichever libbpf version opens the object, so
+/// computed once per object and shared by every version's [`ProgramInfo`].
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ProgramUses {
+    /// Helper calls by name (sorted, unique), with every call site in `helper_calls`.
+    pub helpers: Vec<String>,
+    #[serde(skip)]
+    pub helper_calls: Vec<CallSite>,
+    pub kfuncs: Vec<String>,
+    #[serde(skip)]
+    pub kfunc_calls: Vec<CallSite>,
+    pub tail_calls: bool,
+    pub maps: Vec<String>,
+    pub subprograms: Vec<String>,
+    /// For struct_ops programs: the struct_ops map member that references the program.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub struct_ops_member: Option<String>,
+    /// That member's index in its struct.
+    #[serde(skip)]
+    pub struct_ops_index: Option<u32>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ProgramInfo {
     pub name: String,
@@ -46,17 +68,15 @@ pub struct ProgramInfo {
     pub sec_flags: Vec<String>,
     pub sec_pattern: Option<String>,
     pub sleepable: bool,
-    /// Helper calls by name (sorted, unique), with every call site in `helper_calls`.
-    pub helpers: Vec<String>,
-    pub helper_calls: Vec<CallSite>,
-    pub kfuncs: Vec<String>,
-    pub kfunc_calls: Vec<CallSite>,
-    pub tail_calls: bool,
-    pub maps: Vec<String>,
-    pub subprograms: Vec<String>,
-    /// For struct_ops programs: the struct_ops map member that references the program.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub struct_ops_member: Option<String>,
+    #[serde(flatten)]
+    pub uses: std::sync::Arc<ProgramUses>,
+}
+
+impl ProgramInfo {
+    /// What decides the derivation for this program besides its uses: its classification.
+    pub fn class(&self) -> (&Option<String>, &Option<String>, bool, &[String], &Option<String>) {
+        (&self.prog_type, &self.load_attach_type, self.attach_zero, &self.sec_flags, &self.sec_pattern)
+    }
 }
 
 fn location(line: Option<&SourceLine>) -> Option<String> {
@@ -81,8 +101,12 @@ fn reachable<'a>(functions: &Functions<'a>, root: &'a Function) -> Vec<&'a Funct
 
 /// Analyses every program of `obj` as libbpf `version` sees it.
 pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -> Vec<ProgramInfo> {
-    let versions = rules.libbpf_versions();
-    let version = version.unwrap_or_else(|| *versions.last().expect("section table has versions"));
+    classify_programs(obj, &program_uses(obj, rules), rules, version)
+}
+
+/// What each program of `obj` uses (in `obj.programs` order), found by decoding the program
+/// and every subprogram it reaches.
+pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUses>> {
     let functions = Functions::new(&obj.programs, &obj.subprograms);
     let kconfig_externs: BTreeSet<&str> =
         obj.externs.iter().filter(|e| e.kind == ExternKind::Kconfig).map(|e| e.name.as_str()).collect();
@@ -95,24 +119,29 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
             struct_ops_of.entry(mm.program.as_str()).or_insert((so.type_name.as_str(), mm));
         }
     }
+    let tail_call_id = rules.enums.helper_id("tail_call");
     obj.programs
         .iter()
         .map(|p| {
-            let bare = p.section.strip_prefix('?').unwrap_or(&p.section);
-            let rule = rules.section_rule(bare, version);
             let mut helpers = BTreeSet::new();
             let mut helper_calls = Vec::new();
             let mut kfuncs = BTreeSet::new();
             let mut kfunc_calls = Vec::new();
             let mut maps = BTreeSet::new();
             let mut subprograms = Vec::new();
+            let mut tail_calls = false;
             for f in reachable(&functions, &p.function) {
                 if f.name != p.function.name || f.section != p.function.section {
                     subprograms.push(f.name.clone());
                 }
-                let relocs: BTreeMap<usize, &RelocTarget> = f.relocs.iter().map(|r| (r.insn, &r.target)).collect();
+                // relocations are sorted by instruction (the reader keeps them in order)
+                let reloc_at = |i: usize| -> Option<&RelocTarget> {
+                    let k = f.relocs.partition_point(|r| r.insn < i);
+                    f.relocs.get(k).filter(|r| r.insn == i).map(|r| &r.target)
+                };
                 for (i, insn) in f.insns.iter().enumerate() {
                     if insn.code == BPF_JMP_CALL && insn.src == 0 {
+                        tail_calls |= tail_call_id == Some(insn.imm as u32);
                         let name = rules
                             .enums
                             .helper_name(insn.imm as u32)
@@ -124,25 +153,31 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
                             function: f.name.clone(),
                             location: location(f.line_of(i)),
                         });
-                    } else if insn.code == BPF_JMP_CALL
+                        continue;
+                    }
+                    if f.relocs.is_empty() && insn.code != BPF_JMP_CALL {
+                        continue;
+                    }
+                    let reloc = reloc_at(i);
+                    if insn.code == BPF_JMP_CALL
                         && (insn.src == BPF_PSEUDO_KFUNC_CALL
-                            || (insn.src == BPF_PSEUDO_CALL && matches!(relocs.get(&i), Some(RelocTarget::Extern(_)))))
+                            || (insn.src == BPF_PSEUDO_CALL && matches!(reloc, Some(RelocTarget::Extern(_)))))
                     {
                         // clang emits a kfunc call as a pseudo call relocated against the extern
                         // function; libbpf turns it into BPF_PSEUDO_KFUNC_CALL
-                        let name = match relocs.get(&i) {
+                        let name = match reloc {
                             Some(RelocTarget::Extern(n)) => n.clone(),
                             _ => format!("kfunc#{}", insn.imm),
                         };
                         kfuncs.insert(name.clone());
                         kfunc_calls.push(CallSite { name, function: f.name.clone(), location: location(f.line_of(i)) });
                     }
-                    if let Some(RelocTarget::Map(m)) = relocs.get(&i)
+                    if let Some(RelocTarget::Map(m)) = reloc
                         && let Some(map) = obj.maps.get(*m)
                     {
                         maps.insert(map.name.clone());
                     }
-                    if let Some(RelocTarget::Extern(n)) = relocs.get(&i)
+                    if let Some(RelocTarget::Extern(n)) = reloc
                         && insn.code == BPF_LD_IMM64
                         && kconfig_externs.contains(n.as_str())
                         && let Some(km) = kconfig_map
@@ -155,11 +190,37 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
             subprograms.dedup();
             helper_calls.sort();
             kfunc_calls.sort();
-            let tail_calls = rules
-                .enums
-                .helper_id("tail_call")
-                .is_some_and(|id| helper_calls.iter().any(|c| rules.enums.helper_id(&c.name) == Some(id)));
-            let struct_ops_member = struct_ops_of.get(p.name.as_str()).map(|(t, mm)| format!("{t}.{}", mm.member));
+            let so = struct_ops_of.get(p.name.as_str());
+            std::sync::Arc::new(ProgramUses {
+                helpers: helpers.into_iter().collect(),
+                helper_calls,
+                kfuncs: kfuncs.into_iter().collect(),
+                kfunc_calls,
+                tail_calls,
+                maps: maps.into_iter().collect(),
+                subprograms,
+                struct_ops_member: so.map(|(t, mm)| format!("{t}.{}", mm.member)),
+                struct_ops_index: so.map(|(_, mm)| mm.index),
+            })
+        })
+        .collect()
+}
+
+/// The programs of `obj` as libbpf `version` (default: the newest known) classifies them,
+/// with their `uses` (from [`program_uses`]).
+pub fn classify_programs(
+    obj: &Object,
+    uses: &[std::sync::Arc<ProgramUses>],
+    rules: &Rules,
+    version: Option<Version>,
+) -> Vec<ProgramInfo> {
+    let version = version.unwrap_or_else(|| rules.newest_libbpf());
+    obj.programs
+        .iter()
+        .zip(uses)
+        .map(|(p, uses)| {
+            let bare = p.section.strip_prefix('?').unwrap_or(&p.section);
+            let rule = rules.section_rule(bare, version);
             let (prog_type, attach) = match rule {
                 Some(r) => (Some(r.prog_type.clone()), Some(r.expected_attach_type.clone())),
                 None => (None, None),
@@ -170,7 +231,7 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
             // pointer they implement as expected attach type (libbpf.c
             // bpf_map__init_kern_struct_ops), and the token checks that number as an attach type.
             if prog_type.as_deref() == Some("struct_ops")
-                && let Some(idx) = struct_ops_of.get(p.name.as_str()).map(|(_, mm)| mm.index)
+                && let Some(idx) = uses.struct_ops_index
             {
                 load_attach =
                     rules.enums.name_of(ListKind::Attachments, idx).map(String::from).or(Some(format!("{idx}")));
@@ -190,14 +251,7 @@ pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -
                     _ => r.pattern.clone(),
                 }),
                 sleepable: rule.is_some_and(|r| r.has_flag("SEC_SLEEPABLE")),
-                helpers: helpers.into_iter().collect(),
-                helper_calls,
-                kfuncs: kfuncs.into_iter().collect(),
-                kfunc_calls,
-                tail_calls,
-                maps: maps.into_iter().collect(),
-                subprograms,
-                struct_ops_member,
+                uses: uses.clone(),
             }
         })
         .collect()

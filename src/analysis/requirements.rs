@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::programs::ProgramInfo;
 use crate::model::{ExternKind, MapOrigin, Object};
-use crate::rules::{Alternative, ListKind, LoaderStep, Rules, Version};
+use crate::rules::{Condition, ListKind, LoaderStep, Rules, Version};
 
 /// One thing the loading process needs: an item of a delegation list or a capability.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -34,44 +34,60 @@ impl std::fmt::Display for Need {
     }
 }
 
-/// Why something is needed.
+/// Why something is needed. Its strings are shared (`Arc<str>`): one object's name, program
+/// or step id is attached to many reasons, and reasons are cloned when requirements merge.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Default)]
 pub struct Reason {
-    pub object: String,
+    pub object: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub program: Option<String>,
+    pub program: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub section: Option<String>,
+    pub section: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub map: Option<String>,
+    pub map: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub helper: Option<String>,
+    pub helper: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kfunc: Option<String>,
+    pub kfunc: Option<Arc<str>>,
     /// Source file and line, from BTF.ext line info.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
+    pub location: Option<Arc<str>>,
     /// The loader step (rules/loader/*.toml id) responsible.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub loader_step: Option<String>,
+    pub loader_step: Option<Arc<str>>,
     /// The libbpf versions this reason holds for, when not all selected versions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub libbpf: Option<String>,
-    /// Shared: the same text is attached to many items.
-    pub text: std::sync::Arc<str>,
+    pub libbpf: Option<Arc<str>>,
+    pub text: Arc<str>,
     /// A note that an item is also used by something that would cope without it; such a
     /// reason does not make the item required on its own.
     #[serde(skip)]
     pub note: bool,
 }
 
-/// Something libbpf can do without: leaving it out is tolerated, at a cost.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// Something libbpf can do without: leaving it out is tolerated, at a cost. Several loader
+/// steps can fall back on the same missing items; they are merged into one entry that keeps
+/// every step and every cost.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct OptionalNeed {
     pub items: Vec<Need>,
-    pub loader_step: String,
-    pub lost: String,
+    /// The loader steps that fall back without the items, in the order they were merged.
+    pub steps: Vec<Arc<str>>,
+    /// What each fallback loses (unique, in the order they were merged).
+    pub losses: Vec<Arc<str>>,
     pub reason: Reason,
+}
+
+impl OptionalNeed {
+    /// The steps, comma-separated (the JSON `loader_step`).
+    pub fn loader_step(&self) -> String {
+        self.steps.join(", ")
+    }
+
+    /// What is lost, `; `-separated (the JSON `lost`).
+    pub fn lost(&self) -> String {
+        self.losses.join("; ")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,27 +114,52 @@ impl Requirements {
         self.required.keys().cloned().collect()
     }
 
-    /// Merges requirements of another object or libbpf version into these.
+    /// Merges requirements of another object or libbpf version into these. Optional items
+    /// that became required are dropped by [`Requirements::prune_optional`], which the caller
+    /// runs once it has merged everything.
     pub fn merge(&mut self, other: Requirements) {
         for (n, rs) in other.required {
-            self.required.entry(n).or_default().extend(rs);
+            match self.required.get_mut(&n) {
+                Some(mine) => mine.extend(rs),
+                None => {
+                    self.required.insert(n, rs);
+                }
+            }
         }
         self.optional.extend(other.optional);
-        for w in other.warnings {
-            if !self.warnings.contains(&w) {
+        self.add_warnings(other.warnings);
+    }
+
+    /// Merges a borrowed set of requirements (the reasons are cheap to clone).
+    pub fn merge_from(&mut self, other: &Requirements) {
+        for (n, rs) in &other.required {
+            match self.required.get_mut(n) {
+                Some(mine) => mine.extend(rs.iter().cloned()),
+                None => {
+                    self.required.insert(n.clone(), rs.clone());
+                }
+            }
+        }
+        self.optional.extend(other.optional.iter().cloned());
+        self.add_warnings(other.warnings.iter().cloned());
+    }
+
+    /// Appends warnings not already present, keeping first-seen order.
+    pub fn add_warnings(&mut self, warnings: impl IntoIterator<Item = String>) {
+        let mut seen: std::collections::HashSet<String> = self.warnings.iter().cloned().collect();
+        for w in warnings {
+            if seen.insert(w.clone()) {
                 self.warnings.push(w);
             }
         }
-        self.prune_optional();
     }
 
     /// Drops optional items that are required anyway, and merges entries that name the same
     /// items (several libbpf probes can fall back on the same missing item).
     pub fn prune_optional(&mut self) {
-        let req = self.needs();
         let mut merged: BTreeMap<Vec<Need>, OptionalNeed> = BTreeMap::new();
         for mut o in std::mem::take(&mut self.optional) {
-            o.items.retain(|i| !req.contains(i));
+            o.items.retain(|i| !self.required.contains_key(i));
             o.items.sort();
             o.items.dedup();
             if o.items.is_empty() {
@@ -126,13 +167,15 @@ impl Requirements {
             }
             match merged.get_mut(&o.items) {
                 Some(m) => {
-                    for step in o.loader_step.split(", ") {
-                        if !m.loader_step.split(", ").any(|s| s == step) {
-                            m.loader_step = format!("{}, {step}", m.loader_step);
+                    for step in o.steps {
+                        if !m.steps.contains(&step) {
+                            m.steps.push(step);
                         }
                     }
-                    if !m.lost.contains(&o.lost) {
-                        m.lost = format!("{}; {}", m.lost, o.lost);
+                    for lost in o.losses {
+                        if !m.losses.contains(&lost) {
+                            m.losses.push(lost);
+                        }
                     }
                 }
                 None => {
@@ -146,45 +189,104 @@ impl Requirements {
 
 /// Capabilities an item needs in the token's user namespace (rules/kernel/privileges.toml).
 pub fn caps_of(rules: &Rules, kind: ListKind, name: &str) -> Vec<String> {
-    match kind {
-        ListKind::Programs => rules.prog_rule(name).map(|r| r.caps.clone()).unwrap_or_default(),
-        ListKind::Maps => rules.map_rule(name).map(|r| r.caps.clone()).unwrap_or_default(),
-        _ => Vec::new(),
+    rules.item_caps(kind, name).to_vec()
+}
+
+/// Numbers for needs: the rules' [`crate::rules::NameIndex`], extended with the names an
+/// object brings that the rules do not know (a struct_ops member index beyond the known
+/// attach types).
+struct Interner<'r> {
+    names: &'r crate::rules::NameIndex,
+    extra: Vec<Need>,
+}
+
+impl<'r> Interner<'r> {
+    fn new(rules: &'r Rules) -> Self {
+        Interner { names: &rules.names, extra: Vec::new() }
+    }
+
+    fn id(&mut self, need: &Need) -> u32 {
+        let (kind, name) = match need {
+            Need::List(k, n) => (Some(*k), n.as_str()),
+            Need::Cap(c) => (None, c.as_str()),
+        };
+        if let Some(id) = self.names.id(kind, name) {
+            return u32::from(id);
+        }
+        let pos = match self.extra.iter().position(|n| n == need) {
+            Some(p) => p,
+            None => {
+                self.extra.push(need.clone());
+                self.extra.len() - 1
+            }
+        };
+        (self.names.len() + pos) as u32
+    }
+
+    fn need(&self, id: u32) -> Need {
+        let id = id as usize;
+        if id >= self.names.len() {
+            return self.extra[id - self.names.len()].clone();
+        }
+        match self.names.name(id as u16) {
+            (Some(k), n) => Need::list(k, n),
+            (None, c) => Need::Cap(c.to_string()),
+        }
     }
 }
 
-fn alt_needs(rules: &Rules, alt: &Alternative) -> Vec<Need> {
-    let mut v: Vec<Need> = alt.items().map(|(k, n)| Need::list(k, n)).collect();
-    for (k, n) in alt.items() {
-        for c in caps_of(rules, k, n) {
-            v.push(Need::Cap(c));
+/// A set of need numbers: a bit set for the first 256 (the rules name about 210), a sorted
+/// list for any beyond (names only an object brings).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct IdSet {
+    bits: [u64; 4],
+    more: Vec<u32>,
+}
+
+impl IdSet {
+    fn insert(&mut self, id: u32) {
+        match self.bits.get_mut((id / 64) as usize) {
+            Some(w) => *w |= 1 << (id % 64),
+            None => {
+                if let Err(at) = self.more.binary_search(&id) {
+                    self.more.insert(at, id);
+                }
+            }
         }
     }
-    v.sort();
-    v.dedup();
-    v
+
+    fn contains(&self, id: u32) -> bool {
+        match self.bits.get((id / 64) as usize) {
+            Some(w) => w & (1 << (id % 64)) != 0,
+            None => self.more.binary_search(&id).is_ok(),
+        }
+    }
+
+    fn union_with(&mut self, other: &IdSet) {
+        for (a, b) in self.bits.iter_mut().zip(&other.bits) {
+            *a |= b;
+        }
+        for id in &other.more {
+            self.insert(*id);
+        }
+    }
 }
 
 /// The alternative with the fewest items not already `have`; ties go to the first listed.
-fn cheapest<'a>(
-    alts: &'a [Alternative],
-    needs: &[Vec<Need>],
-    have: &dyn Fn(&Need) -> bool,
-) -> Option<(&'a Alternative, usize)> {
-    alts.iter().enumerate().min_by_key(|(i, _)| needs[*i].iter().filter(|n| !have(n)).count()).map(|(i, a)| (a, i))
+fn cheapest(alts: &[Vec<u16>], have: &dyn Fn(u32) -> bool) -> Option<usize> {
+    alts.iter()
+        .enumerate()
+        .min_by_key(|(_, a)| a.iter().filter(|n| !have(u32::from(**n))).count())
+        .map(|(i, _)| i)
 }
 
 /// The first alternative whose items are all `have`.
-fn satisfied<'a>(
-    alts: &'a [Alternative],
-    needs: &[Vec<Need>],
-    have: &dyn Fn(&Need) -> bool,
-) -> Option<(&'a Alternative, usize)> {
-    alts.iter().enumerate().find(|(i, _)| needs[*i].iter().all(have)).map(|(i, a)| (a, i))
+fn satisfied(alts: &[Vec<u16>], have: &dyn Fn(u32) -> bool) -> Option<usize> {
+    alts.iter().position(|a| a.iter().all(|n| have(u32::from(*n))))
 }
 
-fn reason(obj: &Object, text: String) -> Reason {
-    Reason { object: obj.name.clone(), text: text.into(), ..Reason::default() }
+fn reason(obj: &Arc<str>, text: String) -> Reason {
+    Reason { object: obj.clone(), text: text.into(), ..Reason::default() }
 }
 
 /// The name of attach type value 0 (the value a program without an expected attach type has).
@@ -192,62 +294,65 @@ fn attach_zero_name(rules: &Rules) -> String {
     rules.enums.name_of(ListKind::Attachments, 0).unwrap_or("0").to_string()
 }
 
-/// Which selected programs a step's `when` condition triggers for. `None`: not triggered.
-/// `Some(empty)`: triggered at object level (or only by programs that are not loaded).
-/// `all` are every program of the object (libbpf sanitizes them all), `progs` the selected.
-fn triggered<'a>(
+/// Which selected programs a step's `when` condition triggers for, as indexes into `progs`.
+/// `None`: not triggered. `Some(empty)`: triggered at object level (or only by programs that
+/// are not loaded). `all` are every program of the object (libbpf sanitizes them all),
+/// `progs` the selected.
+fn triggered(
     step: &LoaderStep,
     obj: &Object,
     all: &[ProgramInfo],
-    progs: &[&'a ProgramInfo],
-) -> Result<Option<Vec<&'a ProgramInfo>>, String> {
+    progs: &[&ProgramInfo],
+) -> Result<Option<Vec<usize>>, String> {
     let object_level = |b: bool| if b { Some(Vec::new()) } else { None };
-    let (cond, arg) = match step.when.split_once(':') {
-        Some((c, a)) => (c, Some(a)),
-        None => (step.when.as_str(), None),
-    };
     let progs_where = |f: &dyn Fn(&ProgramInfo) -> bool| {
-        let v: Vec<&ProgramInfo> = progs.iter().copied().filter(|p| f(p)).collect();
+        let v: Vec<usize> = progs.iter().enumerate().filter(|(_, p)| f(p)).map(|(i, _)| i).collect();
         if v.is_empty() { None } else { Some(v) }
     };
     let internal = |m: &crate::model::Map| matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig);
-    Ok(match (cond, arg) {
-        ("always", None) => Some(Vec::new()),
+    Ok(match &step.condition {
+        Condition::Always => Some(Vec::new()),
         // bpfcap's loads name the token path explicitly (opts.bpf_token_path /
         // LIBBPF_BPF_TOKEN_PATH), as a delegated service should: a failure to create the token
         // then fails the load instead of silently going on without it.
-        ("token_path_explicit", None) => Some(Vec::new()),
-        ("token_path_default", None) => None,
-        ("object_has_btf", None) => object_level(obj.has_btf),
-        ("object_has_btf_ext", None) => object_level(obj.has_btf && obj.has_btf_ext),
-        ("object_has_global_data", None) => object_level(obj.maps.iter().any(internal)),
-        ("object_has_rodata", None) => {
+        Condition::TokenPathExplicit => Some(Vec::new()),
+        Condition::TokenPathDefault => None,
+        Condition::ObjectHasBtf => object_level(obj.has_btf),
+        Condition::ObjectHasBtfExt => object_level(obj.has_btf && obj.has_btf_ext),
+        Condition::ObjectHasGlobalData => object_level(obj.maps.iter().any(internal)),
+        Condition::ObjectHasRodata => {
             object_level(obj.maps.iter().any(|m| internal(m) && m.section.starts_with(".rodata")))
         }
-        ("object_has_maps", None) => object_level(!obj.maps.is_empty()),
-        ("object_has_struct_ops", None) => object_level(obj.maps.iter().any(|m| m.origin == MapOrigin::StructOps)),
-        ("object_has_arena", None) => object_level(obj.maps.iter().any(|m| m.map_type == BPF_MAP_TYPE_ARENA)),
-        ("object_has_kconfig", None) => object_level(obj.externs.iter().any(|e| e.kind == ExternKind::Kconfig)),
-        ("object_has_kconfig_extern", Some(n)) => {
-            object_level(obj.externs.iter().any(|e| e.kind == ExternKind::Kconfig && e.name == n))
+        Condition::ObjectHasMaps => object_level(!obj.maps.is_empty()),
+        Condition::ObjectHasStructOps => object_level(obj.maps.iter().any(|m| m.origin == MapOrigin::StructOps)),
+        Condition::ObjectHasArena => object_level(obj.maps.iter().any(|m| m.map_type == BPF_MAP_TYPE_ARENA)),
+        Condition::ObjectHasKconfig => object_level(obj.externs.iter().any(|e| e.kind == ExternKind::Kconfig)),
+        Condition::ObjectHasKconfigExtern(n) => {
+            object_level(obj.externs.iter().any(|e| e.kind == ExternKind::Kconfig && e.name == *n))
         }
-        ("object_has_ksyms", None) => object_level(obj.externs.iter().any(|e| e.kind != ExternKind::Kconfig)),
-        ("object_has_jumptables", None) => object_level(obj.section_names.iter().any(|s| s == ".jumptables")),
+        Condition::ObjectHasKsyms => object_level(obj.externs.iter().any(|e| e.kind != ExternKind::Kconfig)),
+        Condition::ObjectHasJumptables => object_level(obj.section_names.iter().any(|s| s == ".jumptables")),
         // Whether libbpf must search module BTFs depends on the running kernel's vmlinux BTF
         // (a target missing from it); a host-independent analysis cannot know, and these calls
         // never carry the token anyway (see the step's comment).
-        ("module_btf_lookup", None) => None,
-        ("program_has_name", None) => progs_where(&|_| true),
-        ("program_references_global_data", None) => {
-            progs_where(&|p| p.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && internal(m))))
+        Condition::ModuleBtfLookup => None,
+        Condition::ProgramHasName => progs_where(&|_| true),
+        Condition::ProgramReferencesGlobalData => {
+            progs_where(&|p| p.uses.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && internal(m))))
         }
-        ("program_sec_flag", Some(flag)) => progs_where(&|p| p.sec_flags.iter().any(|f| f == flag)),
-        ("program_calls_helper", Some(hs)) => {
-            let calls = |p: &ProgramInfo| hs.split('|').any(|h| p.helpers.iter().any(|x| x == h));
-            if all.iter().any(calls) { Some(progs.iter().copied().filter(|p| calls(p)).collect()) } else { None }
+        Condition::ProgramSecFlag(flag) => progs_where(&|p| p.sec_flags.iter().any(|f| f == flag)),
+        Condition::ProgramCallsHelper(hs) => {
+            let calls = |p: &ProgramInfo| hs.iter().any(|h| p.uses.helpers.iter().any(|x| x == h));
+            if all.iter().any(calls) {
+                Some(progs.iter().enumerate().filter(|(_, p)| calls(p)).map(|(i, _)| i).collect())
+            } else {
+                None
+            }
         }
-        ("program_type", Some(t)) => progs_where(&|p| p.prog_type.as_deref() == Some(t)),
-        _ => return Err(format!("rules: loader step {} has unknown condition `{}`", step.id, step.when)),
+        Condition::ProgramType(t) => progs_where(&|p| p.prog_type.as_deref() == Some(t.as_str())),
+        Condition::Unknown => {
+            return Err(format!("rules: loader step {} has unknown condition `{}`", step.id, step.when));
+        }
     })
 }
 
@@ -271,6 +376,13 @@ pub fn triggered_steps(
         .collect()
 }
 
+/// A selected program with its names shared by all of its reasons.
+struct Prog<'a> {
+    info: &'a ProgramInfo,
+    name: Arc<str>,
+    section: Arc<str>,
+}
+
 /// Derives the requirements of one object for the selected programs.
 pub fn derive(
     obj: &Object,
@@ -279,7 +391,12 @@ pub fn derive(
     loader: Loader,
     rules: &Rules,
 ) -> Requirements {
-    let progs: Vec<&ProgramInfo> = programs.iter().filter(|p| selected.contains(&p.name)).collect();
+    let on: Arc<str> = obj.name.as_str().into();
+    let progs: Vec<Prog> = programs
+        .iter()
+        .filter(|p| selected.contains(&p.name))
+        .map(|p| Prog { info: p, name: p.name.as_str().into(), section: p.section.as_str().into() })
+        .collect();
     let mut base = Requirements::default();
     base.warnings.extend(obj.warnings.iter().map(|w| format!("{}: {w}", obj.name)));
 
@@ -287,12 +404,13 @@ pub fn derive(
     for cap in &rules.privileges.token_create.caps {
         base.add(
             Need::Cap(cap.clone()),
-            reason(obj, format!("creating a BPF token from the delegated bpffs needs {cap} in the bpffs's user namespace (kernel/bpf/token.c bpf_token_create)")),
+            reason(&on, format!("creating a BPF token from the delegated bpffs needs {cap} in the bpffs's user namespace (kernel/bpf/token.c bpf_token_create)")),
         );
     }
 
     // Programs.
-    for p in &progs {
+    for prog in &progs {
+        let p = prog.info;
         let Some(ptype) = &p.prog_type else {
             base.warnings.push(format!(
                 "{}: program '{}' in section '{}': no libbpf SEC() rule matches this section, so libbpf cannot load it without an explicit program type",
@@ -301,9 +419,9 @@ pub fn derive(
             continue;
         };
         let prog_reason = |text: String| Reason {
-            object: obj.name.clone(),
-            program: Some(p.name.clone()),
-            section: Some(p.section.clone()),
+            object: on.clone(),
+            program: Some(prog.name.clone()),
+            section: Some(prog.section.clone()),
             text: text.into(),
             ..Reason::default()
         };
@@ -325,14 +443,14 @@ pub fn derive(
                 );
             }
         }
-        for call in &p.helper_calls {
+        for call in &p.uses.helper_calls {
             if let Some(rule) = rules.privileges.helper_caps(&call.name) {
                 for c in &rule.caps {
                     base.add(
                         Need::Cap(c.clone()),
                         Reason {
-                            helper: Some(format!("bpf_{}", call.name)),
-                            location: call.location.clone(),
+                            helper: Some(format!("bpf_{}", call.name).into()),
+                            location: call.location.as_deref().map(Arc::from),
                             ..prog_reason(format!(
                                 "{} calls bpf_{}, which the verifier offers only with {c} ({})",
                                 call.function, call.name, rule.why
@@ -343,8 +461,8 @@ pub fn derive(
             }
         }
         let uses_arena =
-            p.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && m.map_type == BPF_MAP_TYPE_ARENA));
-        for call in &p.kfunc_calls {
+            p.uses.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && m.map_type == BPF_MAP_TYPE_ARENA));
+        for call in &p.uses.kfunc_calls {
             for rule in &rules.privileges.kfunc_rule {
                 let applies = match rule.when.as_str() {
                     "any_kfunc" => true,
@@ -366,8 +484,8 @@ pub fn derive(
                     base.add(
                         Need::Cap(c.clone()),
                         Reason {
-                            kfunc: Some(call.name.clone()),
-                            location: call.location.clone(),
+                            kfunc: Some(call.name.as_str().into()),
+                            location: call.location.as_deref().map(Arc::from),
                             ..prog_reason(format!(
                                 "{} calls kfunc {}; kfunc calls need {c} ({})",
                                 call.function, call.name, rule.why
@@ -395,15 +513,16 @@ pub fn derive(
             MapOrigin::Kconfig => format!(".kconfig externs live in the {} map {}", tname, m.name),
             MapOrigin::StructOps => format!("struct_ops variable {} in {} becomes a struct_ops map", m.name, m.section),
         };
+        let (mname, msection): (Arc<str>, Arc<str>) = (m.name.as_str().into(), m.section.as_str().into());
         let map_reason = |text: String| Reason {
-            object: obj.name.clone(),
-            map: Some(m.name.clone()),
-            section: Some(m.section.clone()),
+            object: on.clone(),
+            map: Some(mname.clone()),
+            section: Some(msection.clone()),
             text: text.into(),
             ..Reason::default()
         };
         base.add(Need::list(ListKind::Commands, "map_create"), map_reason(format!("creates {what}")));
-        base.add(Need::list(ListKind::Maps, tname), map_reason(what.clone()));
+        base.add(Need::list(ListKind::Maps, tname), map_reason(what));
         if let Some(rule) = rules.map_rule(tname) {
             for c in &rule.caps {
                 base.add(Need::Cap(c.clone()), map_reason(format!("creating a {tname} map needs {c} ({})", rule.why)));
@@ -418,16 +537,16 @@ pub fn derive(
         if struct_ops {
             base.add(
                 Need::list(ListKind::Commands, "btf_load"),
-                reason(obj, "the object has struct_ops maps, which need the object's BTF loaded into the kernel (libbpf.c kernel_needs_btf: BTF is mandatory)".into()),
+                reason(&on, "the object has struct_ops maps, which need the object's BTF loaded into the kernel (libbpf.c kernel_needs_btf: BTF is mandatory)".into()),
             );
         }
         for m in &special {
             base.add(
                 Need::list(ListKind::Commands, "btf_load"),
                 Reason {
-                    map: Some(m.name.clone()),
+                    map: Some(m.name.as_str().into()),
                     ..reason(
-                        obj,
+                        &on,
                         format!(
                             "map {} holds {} in its value, which the kernel only accepts with the map's BTF",
                             m.name,
@@ -446,8 +565,8 @@ pub fn derive(
                 base.add(
                     Need::list(ListKind::Commands, "btf_load"),
                     Reason {
-                        map: Some(m.name.clone()),
-                        ..reason(obj, format!("map {} is a {tname} map: {why}", m.name))
+                        map: Some(m.name.as_str().into()),
+                        ..reason(&on, format!("map {} is a {tname} map: {why}", m.name))
                     },
                 );
             }
@@ -455,11 +574,11 @@ pub fn derive(
         if !struct_ops && special.is_empty() && !needs_btf_type && loader == Loader::Raw {
             base.optional.insert(OptionalNeed {
                 items: vec![Need::list(ListKind::Commands, "btf_load")],
-                loader_step: "load_btf".into(),
-                lost: "libbpf loads the programs without the object's BTF when BTF_LOAD is refused: no func/line info for \
-                       verifier logs and bpftool, no BTF-typed map keys and values"
-                    .into(),
-                reason: reason(obj, "the object carries .BTF".into()),
+                steps: vec!["load_btf".into()],
+                losses: vec!["libbpf loads the programs without the object's BTF when BTF_LOAD is refused: no func/line \
+                       info for verifier logs and bpftool, no BTF-typed map keys and values"
+                    .into()],
+                reason: reason(&on, "the object carries .BTF".into()),
             });
         }
     }
@@ -468,25 +587,25 @@ pub fn derive(
         Loader::Raw => {
             let mut r = base;
             for p in &progs {
-                if let (Some(_), Some(a)) = (&p.prog_type, &p.load_attach_type) {
-                    r.add(Need::list(ListKind::Attachments, a), attach_reason(obj, p, a));
+                if let (Some(_), Some(a)) = (&p.info.prog_type, &p.info.load_attach_type) {
+                    r.add(Need::list(ListKind::Attachments, a), attach_reason(&on, p, a));
                 }
             }
             r
         }
-        Loader::Libbpf(v) => apply_libbpf(obj, programs, &progs, base, v, rules),
+        Loader::Libbpf(v) => apply_libbpf(obj, &on, programs, &progs, base, v, rules),
     };
     result.prune_optional();
     result
 }
 
-fn attach_reason(obj: &Object, p: &ProgramInfo, attach: &str) -> Reason {
-    let text = if let Some(member) = &p.struct_ops_member {
+fn attach_reason(on: &Arc<str>, p: &Prog, attach: &str) -> Reason {
+    let text = if let Some(member) = &p.info.uses.struct_ops_member {
         format!(
             "program {} implements {member}; libbpf loads struct_ops programs with the member's index as expected attach type, which the token checks as attach type {attach} (index taken from the object's BTF; the kernel's struct layout decides — confirm with `bpfcap verify`)",
             p.name
         )
-    } else if p.attach_zero {
+    } else if p.info.attach_zero {
         format!(
             "program {} is loaded with no expected attach type; the kernel reads 0 as {attach}, so the token must delegate it",
             p.name
@@ -495,7 +614,7 @@ fn attach_reason(obj: &Object, p: &ProgramInfo, attach: &str) -> Reason {
         format!("program {} is loaded with expected attach type {attach}", p.name)
     };
     Reason {
-        object: obj.name.clone(),
+        object: on.clone(),
         program: Some(p.name.clone()),
         section: Some(p.section.clone()),
         text: text.into(),
@@ -503,96 +622,78 @@ fn attach_reason(obj: &Object, p: &ProgramInfo, attach: &str) -> Reason {
     }
 }
 
+/// What one libbpf step decided in a round of [`apply_libbpf`]; turned into reasons once the
+/// rounds agree.
+enum Decision {
+    /// A fatal step (or one whose fallback breaks a program): alternative `alt` is required.
+    Required { step: usize, alt: usize, affected: Vec<usize> },
+    /// The fallback of the step would rewrite `from` to a helper program `prog` cannot call.
+    Broken { step: usize, alt: usize, prog: usize, from: String, text: String },
+    /// The step succeeds with what is required anyway: noted, not required.
+    Note { step: usize, alt: usize },
+    /// The step is tolerated without alternative `alt`, at a cost; `reset` are the programs
+    /// libbpf then loads with expected attach type 0.
+    Optional { step: usize, alt: usize, affected: Vec<usize>, reset: Vec<usize> },
+}
+
+/// What libbpf `v` adds to `base` for this object: the needs of its probes and fallbacks.
+///
+/// The choice of a step depends on what the other steps need (an alternative already
+/// required for another reason is free), so the steps are evaluated in rounds over sets of
+/// need numbers until the result no longer changes; only the last round's decisions become
+/// reasons.
 fn apply_libbpf(
     obj: &Object,
+    on: &Arc<str>,
     all: &[ProgramInfo],
-    progs: &[&ProgramInfo],
+    progs: &[Prog],
     base: Requirements,
     v: Version,
     rules: &Rules,
 ) -> Requirements {
-    let steps: Vec<&LoaderStep> = rules.libbpf.iter().filter(|s| s.applies_to(v)).collect();
+    let infos: Vec<&ProgramInfo> = progs.iter().map(|p| p.info).collect();
     let zero = attach_zero_name(rules);
-    // Each round builds only what the loader adds to `base` (the delta); the object's own needs
-    // are never copied. The first round starts from the declared attach types.
-    let mut prev_delta: BTreeSet<Need> = BTreeSet::new();
-    for p in progs {
-        if let Some(a) = &p.load_attach_type {
-            prev_delta.insert(Need::list(ListKind::Attachments, a));
+    let mut ids = Interner::new(rules);
+    let zero_id = ids.id(&Need::list(ListKind::Attachments, &zero));
+    let base_set = {
+        let mut s = IdSet::default();
+        for n in base.required.keys() {
+            s.insert(ids.id(n));
+        }
+        s
+    };
+    // each program's load attach type, when it has a program type
+    let attach_ids: Vec<Option<u32>> = infos
+        .iter()
+        .map(|p| match (&p.prog_type, &p.load_attach_type) {
+            (Some(_), Some(a)) => Some(ids.id(&Need::list(ListKind::Attachments, a))),
+            _ => None,
+        })
+        .collect();
+    let mut warnings: Vec<String> = Vec::new();
+    // The steps this version takes, with the programs that trigger each; evaluated once.
+    let mut steps: Vec<(usize, &LoaderStep, Vec<usize>)> = Vec::new();
+    for (si, step) in rules.libbpf.iter().enumerate().filter(|(_, s)| s.applies_to(v)) {
+        match triggered(step, obj, all, &infos) {
+            Ok(Some(affected)) => steps.push((si, step, affected)),
+            Ok(None) => {}
+            Err(e) => warnings.push(e),
         }
     }
-    // the items (with capabilities) of every alternative of every step, computed once
-    let step_needs: Vec<Vec<Vec<Need>>> =
-        steps.iter().map(|s| s.alternatives.iter().map(|a| alt_needs(rules, a)).collect()).collect();
-    let mut out = Requirements::default();
-    for _round in 0..8 {
-        // For each need the previous round's loader steps added: the steps that require it
-        // (None: the object itself); an alternative covered by other sources is free.
-        let sources: BTreeMap<&Need, BTreeSet<Option<&str>>> = out
-            .required
-            .iter()
-            .map(|(n, rs)| (n, rs.iter().filter(|x| !x.note).map(|x| x.loader_step.as_deref()).collect()))
-            .collect();
-        let mut r = Requirements::default();
-        let mut reset: BTreeSet<String> = BTreeSet::new();
-        for (si, step) in steps.iter().enumerate() {
-            let needs = &step_needs[si];
-            let affected = match triggered(step, obj, all, progs) {
-                Ok(Some(a)) => a,
-                Ok(None) => continue,
-                Err(e) => {
-                    r.warnings.push(e);
-                    continue;
-                }
-            };
-            if step.alternatives.is_empty() {
-                // Sent without the token: no delegation can grant it.
-                if step.on_failure == "fatal" {
-                    let w = format!(
-                        "{}: libbpf step {} ({}) does not go through the token; it needs the loader's own privileges",
-                        obj.name,
-                        step.id,
-                        lc_first(&step.what)
-                    );
-                    if !r.warnings.contains(&w) {
-                        r.warnings.push(w);
-                    }
-                }
-                continue;
-            }
-            let step_reason = |text: Arc<str>, program: Option<&ProgramInfo>| Reason {
-                object: obj.name.clone(),
-                program: program.map(|p| p.name.clone()),
-                section: program.map(|p| p.section.clone()),
-                loader_step: Some(step.id.clone()),
-                text,
-                ..Reason::default()
-            };
-            let add_alt = |r: &mut Requirements, alt_needs: &[Need], text: String, program: Option<&ProgramInfo>| {
-                let text: Arc<str> = text.into();
-                for n in alt_needs {
-                    r.add(n.clone(), step_reason(text.clone(), program));
-                }
-            };
-            // What the previous round needed for reasons other than this step: an alternative
-            // those needs already cover costs nothing, so it is preferred.
-            let in_core = |n: &Need| {
-                base.required.contains_key(n)
-                    || sources.get(n).is_some_and(|src| src.iter().any(|x| *x != Some(step.id.as_str())))
-            };
-            let in_prev = |n: &Need| base.required.contains_key(n) || prev_delta.contains(n);
-            let sat = satisfied(&step.alternatives, needs, &in_core)
-                .or_else(|| satisfied(&step.alternatives, needs, &in_prev));
+    // Each step's helper rewrites that would break an affected program: (program, from, text).
+    let broken_by: Vec<Vec<(usize, String, String)>> = steps
+        .iter()
+        .map(|(_, step, affected)| {
             let (effect, arg) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
-            // A fallback that breaks a loaded program makes the step as good as fatal for it.
-            let mut broken: Vec<(&ProgramInfo, String, String)> = Vec::new();
+            let mut broken = Vec::new();
             if step.on_failure != "fatal" && effect == "rewrite_helpers" {
-                for p in &affected {
+                for &pi in affected {
+                    let p = infos[pi];
                     let ptype = p.prog_type.as_deref().unwrap_or("");
                     for pair in arg.split(',') {
                         let Some((from, to)) = pair.split_once('=') else { continue };
-                        if p.helpers.iter().any(|h| h == from) && rules.helper_available(to, ptype) != Some(true) {
-                            broken.push((p, format!("bpf_{from}"), format!(
+                        if p.uses.helpers.iter().any(|h| h == from) && rules.helper_available(to, ptype) != Some(true) {
+                            broken.push((pi, format!("bpf_{from}"), format!(
                                 "{} calls bpf_{from}; if libbpf's probe ({}) fails, libbpf rewrites the call to bpf_{to}, which {ptype} programs cannot call, and the load fails verification",
                                 p.name, step.id
                             )));
@@ -600,98 +701,229 @@ fn apply_libbpf(
                     }
                 }
             }
-            if step.on_failure == "fatal" || !broken.is_empty() {
-                let (_, ai) = sat.or_else(|| cheapest(&step.alternatives, needs, &in_core)).expect("alternatives");
+            broken
+        })
+        .collect();
+
+    // Rounds. `prev_by_step[k]`: what step k required in the previous round (not counting
+    // notes); `prev_own`: the programs' own attach types; `prev_delta`: everything added.
+    let mut prev_delta = IdSet::default();
+    for a in attach_ids.iter().flatten() {
+        prev_delta.insert(*a);
+    }
+    let mut prev_by_step: Vec<IdSet> = vec![IdSet::default(); steps.len()];
+    let mut prev_own = IdSet::default();
+    let mut decisions: Vec<Decision> = Vec::new();
+    let mut reset_final: BTreeSet<usize> = BTreeSet::new();
+    for _round in 0..8 {
+        decisions.clear();
+        let mut by_step: Vec<IdSet> = vec![IdSet::default(); steps.len()];
+        let mut now = IdSet::default(); // everything this round adds so far
+        let mut reset: BTreeSet<usize> = BTreeSet::new();
+        // core_before[k] ∪ core_after[k]: the object's needs, the programs' own attach types
+        // and what every step but k required in the previous round
+        let mut core_before: Vec<IdSet> = Vec::with_capacity(steps.len());
+        let mut acc = base_set.clone();
+        acc.union_with(&prev_own);
+        for s in &prev_by_step {
+            core_before.push(acc.clone());
+            acc.union_with(s);
+        }
+        let mut core_after: Vec<IdSet> = vec![IdSet::default(); steps.len()];
+        let mut acc = IdSet::default();
+        for (k, s) in prev_by_step.iter().enumerate().rev() {
+            core_after[k] = acc.clone();
+            acc.union_with(s);
+        }
+        for (k, (_, step, affected)) in steps.iter().enumerate() {
+            let alts = &step.alternative_ids;
+            if alts.is_empty() {
+                continue; // sent without the token: a warning, below
+            }
+            // What the previous round needed for reasons other than this step: an alternative
+            // those needs already cover costs nothing, so it is preferred. (A step id names
+            // one step per libbpf version: rules.rs tests this.)
+            let mut core = core_before[k].clone();
+            core.union_with(&core_after[k]);
+            let in_core = |n: u32| core.contains(n);
+            let in_prev = |n: u32| base_set.contains(n) || prev_delta.contains(n);
+            let sat = satisfied(alts, &in_core).or_else(|| satisfied(alts, &in_prev));
+            let broken = &broken_by[k];
+            let fatal = step.on_failure == "fatal";
+            if fatal || !broken.is_empty() {
+                let ai = sat.or_else(|| cheapest(alts, &in_core)).expect("alternatives");
+                for n in &alts[ai] {
+                    by_step[k].insert(u32::from(*n));
+                    now.insert(u32::from(*n));
+                }
                 if broken.is_empty() {
-                    let who = if affected.is_empty() { String::new() } else { format!(" (for {})", names(&affected)) };
-                    add_alt(
-                        &mut r,
-                        &needs[ai],
-                        format!("libbpf {}{who}; bpf_object__load fails if this is refused", lc_first(&step.what)),
-                        None,
-                    );
+                    decisions.push(Decision::Required { step: k, alt: ai, affected: affected.clone() });
                 }
-                for (p, from, text) in &broken {
-                    let site = p.helper_calls.iter().find(|c| format!("bpf_{}", c.name) == *from);
-                    let text: Arc<str> = text.as_str().into();
-                    for n in &needs[ai] {
-                        r.add(
-                            n.clone(),
-                            Reason {
-                                helper: Some(from.clone()),
-                                location: site.and_then(|s| s.location.clone()),
-                                ..step_reason(text.clone(), Some(p))
-                            },
-                        );
-                    }
+                for (prog, from, text) in broken {
+                    decisions.push(Decision::Broken {
+                        step: k,
+                        alt: ai,
+                        prog: *prog,
+                        from: from.clone(),
+                        text: text.clone(),
+                    });
                 }
                 continue;
             }
-            if let Some((_, ai)) = sat {
+            if let Some(ai) = sat {
                 // The probe succeeds with what is delegated anyway: note that libbpf uses it.
-                if needs[ai].iter().all(|n| base.required.contains_key(n) || r.required.contains_key(n)) {
-                    let text: Arc<str> = format!("also used by libbpf: {}", lc_first(&step.what)).into();
-                    for n in &needs[ai] {
-                        r.add(n.clone(), Reason { note: true, ..step_reason(text.clone(), None) });
-                    }
+                if alts[ai].iter().all(|n| base_set.contains(u32::from(*n)) || now.contains(u32::from(*n))) {
+                    decisions.push(Decision::Note { step: k, alt: ai });
                 }
                 continue;
             }
-            let (_, ai) = cheapest(&step.alternatives, needs, &in_prev).expect("alternatives");
-            let mut optional_items = needs[ai].clone();
+            let ai = cheapest(alts, &in_prev).expect("alternatives");
+            let mut step_reset = Vec::new();
+            let (effect, _) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
             if effect == "reset_expected_attach_type" {
-                for p in &affected {
-                    if let Some(a) = &p.load_attach_type
-                        && !p.attach_zero
-                    {
-                        reset.insert(p.name.clone());
-                        optional_items.push(Need::list(ListKind::Attachments, a));
-                        r.add(
-                            Need::list(ListKind::Attachments, &zero),
-                            step_reason(
-                                format!(
-                                    "libbpf's probe ({}) fails without {}, so libbpf loads {} with expected attach type 0 instead of {a}; the kernel reads 0 as {zero}",
-                                    step.id,
-                                    list_needs(&needs[ai]),
-                                    p.name
-                                )
-                                .into(),
-                                Some(p),
-                            ),
-                        );
+                for &pi in affected {
+                    let p = infos[pi];
+                    if p.load_attach_type.is_some() && !p.attach_zero {
+                        reset.insert(pi);
+                        step_reset.push(pi);
+                        by_step[k].insert(zero_id);
+                        now.insert(zero_id);
                     }
                 }
             }
-            let who = if affected.is_empty() { String::new() } else { format!(" (for {})", names(&affected)) };
-            r.optional.insert(OptionalNeed {
-                items: optional_items,
-                loader_step: step.id.clone(),
-                lost: step.lost.clone(),
-                reason: step_reason(format!("libbpf {}{who}", lc_first(&step.what)).into(), None),
-            });
+            decisions.push(Decision::Optional { step: k, alt: ai, affected: affected.clone(), reset: step_reset });
         }
-        for p in progs {
-            if let (Some(_), Some(a)) = (&p.prog_type, &p.load_attach_type) {
-                if reset.contains(&p.name) {
-                    continue;
-                }
-                r.add(Need::list(ListKind::Attachments, a), attach_reason(obj, p, a));
+        let mut own = IdSet::default();
+        for (pi, a) in attach_ids.iter().enumerate() {
+            if let Some(a) = a
+                && !reset.contains(&pi)
+            {
+                own.insert(*a);
+                now.insert(*a);
             }
         }
-        let now = r.needs();
-        out = r;
+        reset_final = reset;
         if now == prev_delta {
             break;
         }
         prev_delta = now;
+        prev_by_step = by_step;
+        prev_own = own;
     }
-    let mut result = base;
-    result.merge(out);
-    result
-}
 
-fn names(progs: &[&ProgramInfo]) -> String {
-    progs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+    // The last round's decisions, as reasons.
+    let mut r = Requirements::default();
+    for (_, step, _) in &steps {
+        if step.alternatives.is_empty() && step.on_failure == "fatal" {
+            // Sent without the token: no delegation can grant it.
+            warnings.push(format!(
+                "{}: libbpf step {} ({}) does not go through the token; it needs the loader's own privileges",
+                obj.name,
+                step.id,
+                lc_first(&step.what)
+            ));
+        }
+    }
+    let step_reason = |k: usize, text: Arc<str>, program: Option<&Prog>| Reason {
+        object: on.clone(),
+        program: program.map(|p| p.name.clone()),
+        section: program.map(|p| p.section.clone()),
+        loader_step: Some(steps[k].1.id.as_str().into()),
+        text,
+        ..Reason::default()
+    };
+    let alt_needs = |k: usize, alt: usize| -> Vec<Need> {
+        let mut v: Vec<Need> = steps[k].1.alternative_ids[alt].iter().map(|n| ids.need(u32::from(*n))).collect();
+        v.sort(); // in the order of needs, not of their numbers
+        v
+    };
+    let who = |affected: &[usize]| {
+        if affected.is_empty() {
+            String::new()
+        } else {
+            format!(" (for {})", affected.iter().map(|i| &*progs[*i].name).collect::<Vec<_>>().join(", "))
+        }
+    };
+    for d in &decisions {
+        match d {
+            Decision::Required { step, alt, affected } => {
+                let text: Arc<str> = format!(
+                    "libbpf {}{}; bpf_object__load fails if this is refused",
+                    lc_first(&steps[*step].1.what),
+                    who(affected)
+                )
+                .into();
+                for n in alt_needs(*step, *alt) {
+                    r.add(n, step_reason(*step, text.clone(), None));
+                }
+            }
+            Decision::Broken { step, alt, prog, from, text } => {
+                let p = &progs[*prog];
+                let site = p.info.uses.helper_calls.iter().find(|c| from.strip_prefix("bpf_") == Some(c.name.as_str()));
+                let text: Arc<str> = text.as_str().into();
+                let helper: Arc<str> = from.as_str().into();
+                for n in alt_needs(*step, *alt) {
+                    r.add(
+                        n,
+                        Reason {
+                            helper: Some(helper.clone()),
+                            location: site.and_then(|s| s.location.as_deref()).map(Arc::from),
+                            ..step_reason(*step, text.clone(), Some(p))
+                        },
+                    );
+                }
+            }
+            Decision::Note { step, alt } => {
+                let text: Arc<str> = format!("also used by libbpf: {}", lc_first(&steps[*step].1.what)).into();
+                for n in alt_needs(*step, *alt) {
+                    r.add(n, Reason { note: true, ..step_reason(*step, text.clone(), None) });
+                }
+            }
+            Decision::Optional { step, alt, affected, reset } => {
+                let s = steps[*step].1;
+                let needs = alt_needs(*step, *alt);
+                let mut items = needs.clone();
+                for &pi in reset {
+                    let p = &progs[pi];
+                    let a = p.info.load_attach_type.as_deref().unwrap_or_default();
+                    items.push(Need::list(ListKind::Attachments, a));
+                    r.add(
+                        Need::list(ListKind::Attachments, &zero),
+                        step_reason(
+                            *step,
+                            format!(
+                                "libbpf's probe ({}) fails without {}, so libbpf loads {} with expected attach type 0 instead of {a}; the kernel reads 0 as {zero}",
+                                s.id,
+                                list_needs(&needs),
+                                p.name
+                            )
+                            .into(),
+                            Some(p),
+                        ),
+                    );
+                }
+                r.optional.insert(OptionalNeed {
+                    items,
+                    steps: vec![s.id.as_str().into()],
+                    losses: vec![s.lost.as_str().into()],
+                    reason: step_reason(*step, format!("libbpf {}{}", lc_first(&s.what), who(affected)).into(), None),
+                });
+            }
+        }
+    }
+    for (pi, p) in progs.iter().enumerate() {
+        if let (Some(_), Some(a)) = (&p.info.prog_type, &p.info.load_attach_type)
+            && !reset_final.contains(&pi)
+        {
+            r.add(Need::list(ListKind::Attachments, a), attach_reason(on, p, a));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
+    r.warnings = warnings;
+    let mut result = base;
+    result.merge(r);
+    result
 }
 
 fn list_needs(needs: &[Need]) -> String {

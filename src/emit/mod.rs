@@ -81,7 +81,7 @@ pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(L
             return String::new();
         };
         let mut own: Vec<String> =
-            rs.iter().filter(|r| r.loader_step.is_none()).filter_map(|r| r.program.clone().or(r.map.clone())).collect();
+            rs.iter().filter(|r| r.loader_step.is_none()).filter_map(|r| r.program.as_deref().or(r.map.as_deref()).map(String::from)).collect();
         own.sort();
         own.dedup();
         if !own.is_empty() {
@@ -92,7 +92,7 @@ pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(L
             }
             return s;
         }
-        let mut steps: Vec<String> = rs.iter().filter(|r| !r.note).filter_map(|r| r.loader_step.clone()).collect();
+        let mut steps: Vec<String> = rs.iter().filter(|r| !r.note).filter_map(|r| r.loader_step.as_deref().map(String::from)).collect();
         steps.sort();
         steps.dedup();
         format!("libbpf {}", steps.join(", "))

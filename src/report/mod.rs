@@ -58,8 +58,8 @@ fn optional_json(r: &Requirements) -> Value {
             .map(|o| {
                 json!({
                     "items": o.items.iter().map(need_json).collect::<Vec<_>>(),
-                    "loader_step": o.loader_step,
-                    "lost": o.lost,
+                    "loader_step": o.loader_step(),
+                    "lost": o.lost(),
                     "reason": o.reason,
                 })
             })
@@ -80,11 +80,11 @@ fn object_json(o: &ObjectAnalysis, rules: &Rules) -> Value {
                 "autoload": p.autoload,
                 "selected": o.selected.contains(&p.name),
                 "sleepable": p.sleepable,
-                "helpers": p.helpers,
-                "kfuncs": p.kfuncs,
-                "tail_calls": p.tail_calls,
-                "maps": p.maps,
-                "subprograms": p.subprograms,
+                "helpers": p.uses.helpers,
+                "kfuncs": p.uses.kfuncs,
+                "tail_calls": p.uses.tail_calls,
+                "maps": p.uses.maps,
+                "subprograms": p.uses.subprograms,
             })
         })
         .collect();

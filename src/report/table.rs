@@ -40,8 +40,8 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
         );
         let mut t = table(&["program", "section", "type", "expected attach type", "helpers / kfuncs"]);
         for p in &o.programs {
-            let mut calls: Vec<String> = p.helpers.iter().map(|h| format!("bpf_{h}")).collect();
-            calls.extend(p.kfuncs.iter().cloned());
+            let mut calls: Vec<String> = p.uses.helpers.iter().map(|h| format!("bpf_{h}")).collect();
+            calls.extend(p.uses.kfuncs.iter().cloned());
             let mut name = p.name.clone();
             if !o.selected.contains(&p.name) {
                 name.push_str(" (not selected)");
@@ -100,12 +100,13 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
         );
         for o in &a.requirements.optional {
             let items: Vec<String> = o.items.iter().map(|n| n.to_string()).collect();
-            let lost = if o.lost.chars().count() > 240 {
-                format!("{}… (see --format json)", o.lost.chars().take(240).collect::<String>())
+            let lost = o.lost();
+            let lost = if lost.chars().count() > 240 {
+                format!("{}… (see --format json)", lost.chars().take(240).collect::<String>())
             } else {
-                o.lost.clone()
+                lost
             };
-            let _ = writeln!(out, "  - {} [{}]: without it, {lost}", items.join(", "), o.loader_step);
+            let _ = writeln!(out, "  - {} [{}]: without it, {lost}", items.join(", "), o.loader_step());
         }
     }
     if !a.requirements.warnings.is_empty() {
