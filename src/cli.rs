@@ -155,10 +155,25 @@ pub fn run_analysis(sel: &SelectArgs) -> miette::Result<analysis::Analysis> {
         LoaderArg::Raw => LoaderChoice::Raw,
         LoaderArg::Libbpf => LoaderChoice::Libbpf(analysis::parse_libbpf_versions(&sel.libbpf, r)?),
     };
-    let (inputs, warnings) = input::load_inputs_with_warnings(&sel.paths)?;
+    // Files are read and analysed together, on every core, one at a time per core.
+    let (sources, warnings) = input::plan_inputs(&sel.paths)?;
     let opts = Options { programs: sel.programs.clone(), loader, with_optional: sel.with_optional };
-    let mut a = analysis::analyse(inputs, &opts, r)?;
-    // what could not be read inside executables and directories
+    let counts: Vec<std::sync::atomic::AtomicUsize> = sources.iter().map(|_| Default::default()).collect();
+    let load = |i: usize| {
+        input::load_source(&sources[i]).map(|(objects, warnings)| {
+            counts[i].store(objects.len(), std::sync::atomic::Ordering::Relaxed);
+            analysis::Loaded { objects, warnings }
+        })
+    };
+    let mut a = match analysis::analyse_stream(sources.len(), load, &opts, r) {
+        Ok(a) => a,
+        Err(analysis::StreamError::Load(e)) => return Err(e.into()),
+        Err(analysis::StreamError::Analysis(e)) => return Err(e.into()),
+    };
+    let counts: Vec<usize> = counts.into_iter().map(|c| c.into_inner()).collect();
+    input::check_directories(&sel.paths, &sources, &counts)?;
+    // what could not be read inside executables and directories (the files' own warnings
+    // are already first)
     a.requirements.warnings.splice(0..0, warnings);
     Ok(a)
 }
@@ -168,9 +183,13 @@ fn analyze(args: &AnalyzeArgs) -> miette::Result<i32> {
     let r = rules::rules();
     let text = match args.format {
         FormatArg::Json => {
-            let mut s = serde_json::to_string_pretty(&report::analysis_json(&a, r)).expect("JSON");
-            s.push('\n');
-            s
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            let written = report::write_analysis_json(&a, r, &mut out).and_then(|()| std::io::Write::flush(&mut out));
+            return match written {
+                Ok(()) => Ok(EXIT_OK),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
+                Err(e) => Err(miette::miette!("cannot write the report: {e}")),
+            };
         }
         FormatArg::Table => report::table::render(&a, r),
     };

@@ -100,6 +100,83 @@ pub fn load_inputs(paths: &[PathBuf]) -> Result<Vec<(String, Object)>, InputErro
     Ok(objects)
 }
 
+/// One file to read: named on the command line (`explicit`) or found in directory `arg`.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub display: String,
+    pub explicit: bool,
+    /// The index of the command-line path that named or contains it.
+    pub arg: usize,
+}
+
+/// The files the input paths name, in order, without reading them: explicit files, and the
+/// files of directories (searched recursively, in path order). Warnings: files skipped for
+/// their size.
+pub fn plan_inputs(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<String>), InputError> {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    for (arg, p) in paths.iter().enumerate() {
+        let meta = std::fs::metadata(p).map_err(|e| InputError::Io { path: p.display().to_string(), source: e })?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            walk(p, 0, &mut files)?;
+            files.sort();
+            let before = out.len();
+            for f in files {
+                let display = f.display().to_string();
+                let Ok(size) = std::fs::metadata(&f).map(|m| m.len()) else { continue };
+                if size > embedded::MAX_SCAN_SIZE {
+                    if starts_with_elf_magic(&f) {
+                        warnings.push(format!(
+                            "{display}: skipped, larger than {} bytes (not scanned for BPF objects)",
+                            embedded::MAX_SCAN_SIZE
+                        ));
+                    }
+                    continue;
+                }
+                out.push(Source { path: f, display, explicit: false, arg });
+            }
+            if out.len() == before {
+                return Err(InputError::NoObjects { path: p.display().to_string() });
+            }
+        } else if meta.is_file() {
+            let display = p.display().to_string();
+            if meta.len() > embedded::MAX_SCAN_SIZE {
+                return Err(InputError::TooLarge { path: display, limit: embedded::MAX_SCAN_SIZE });
+            }
+            out.push(Source { path: p.clone(), display, explicit: true, arg });
+        } else {
+            return Err(InputError::NotFile { path: p.display().to_string() });
+        }
+    }
+    Ok((out, warnings))
+}
+
+/// Reads one planned file: its objects and warnings. A file found in a directory that
+/// cannot be read, or neither is nor embeds a BPF object, gives nothing.
+pub fn load_source(src: &Source) -> Result<(Inputs, Vec<String>), InputError> {
+    let mut warnings = Vec::new();
+    let bytes = match std::fs::read(&src.path) {
+        Ok(b) => b,
+        Err(_) if !src.explicit => return Ok((Vec::new(), warnings)),
+        Err(e) => return Err(InputError::Io { path: src.display.clone(), source: e }),
+    };
+    let objects = load_bytes(&src.display, &bytes, src.explicit, &mut warnings)?;
+    Ok((objects, warnings))
+}
+
+/// After [`load_source`] of every source: a directory that gave no object is an error.
+pub fn check_directories(paths: &[PathBuf], sources: &[Source], objects_per_source: &[usize]) -> Result<(), InputError> {
+    for (arg, p) in paths.iter().enumerate() {
+        let mut of_arg = sources.iter().zip(objects_per_source).filter(|(s, _)| s.arg == arg && !s.explicit).peekable();
+        if of_arg.peek().is_some() && of_arg.all(|(_, n)| *n == 0) {
+            return Err(InputError::NoObjects { path: p.display().to_string() });
+        }
+    }
+    Ok(())
+}
+
 /// Reads every input path, returning the objects and the warnings.
 ///
 /// A file named explicitly must be a BPF object (any error reading it is an error) or embed
@@ -109,44 +186,16 @@ pub fn load_inputs(paths: &[PathBuf]) -> Result<Vec<(String, Object)>, InputErro
 /// directory must give at least one object. Embedded objects that cannot be read are
 /// warnings, not errors, wherever they are.
 pub fn load_inputs_with_warnings(paths: &[PathBuf]) -> Result<(Inputs, Vec<String>), InputError> {
+    let (sources, mut warnings) = plan_inputs(paths)?;
     let mut out = Vec::new();
-    let mut warnings = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| InputError::Io { path: p.display().to_string(), source: e })?;
-        if meta.is_dir() {
-            let mut files = Vec::new();
-            walk(p, 0, &mut files)?;
-            files.sort();
-            let before = out.len();
-            for f in files {
-                let path = f.display().to_string();
-                let Ok(size) = std::fs::metadata(&f).map(|m| m.len()) else { continue };
-                if size > embedded::MAX_SCAN_SIZE {
-                    if starts_with_elf_magic(&f) {
-                        warnings.push(format!(
-                            "{path}: skipped, larger than {} bytes (not scanned for BPF objects)",
-                            embedded::MAX_SCAN_SIZE
-                        ));
-                    }
-                    continue;
-                }
-                let Ok(bytes) = std::fs::read(&f) else { continue };
-                out.extend(load_bytes(&path, &bytes, false, &mut warnings)?);
-            }
-            if out.len() == before {
-                return Err(InputError::NoObjects { path: p.display().to_string() });
-            }
-        } else if meta.is_file() {
-            let path = p.display().to_string();
-            if meta.len() > embedded::MAX_SCAN_SIZE {
-                return Err(InputError::TooLarge { path, limit: embedded::MAX_SCAN_SIZE });
-            }
-            let bytes = std::fs::read(p).map_err(|e| InputError::Io { path: path.clone(), source: e })?;
-            out.extend(load_bytes(&path, &bytes, true, &mut warnings)?);
-        } else {
-            return Err(InputError::NotFile { path: p.display().to_string() });
-        }
+    let mut counts = Vec::with_capacity(sources.len());
+    for src in &sources {
+        let (objects, w) = load_source(src)?;
+        counts.push(objects.len());
+        out.extend(objects);
+        warnings.extend(w);
     }
+    check_directories(paths, &sources, &counts)?;
     Ok((out, warnings))
 }
 

@@ -1563,8 +1563,8 @@ fn scale_call_chain() {
     assert_analysed(&check_big(&format!("{n} programs calling a chain of {n} subprograms"), &bytes, BIG_ALLOC_LIMIT));
     let obj = read_object(&bytes, "chain").unwrap();
     let infos = bpfcap::analysis::programs::analyse_programs(&obj, rules(), None);
-    assert_eq!(infos[0].subprograms.len(), n);
-    assert_eq!(infos[0].helpers.len(), 1);
+    assert_eq!(infos[0].uses.subprograms.len(), n);
+    assert_eq!(infos[0].uses.helpers.len(), 1);
 }
 
 #[test]
@@ -1802,7 +1802,7 @@ fn scale_struct_ops_members() {
     let o = check_big("4096 programs, 2 struct_ops variables × 30000 members", &bytes, BIG_ALLOC_LIMIT);
     assert_analysed(&o);
     let infos = bpfcap::analysis::programs::analyse_programs(&read_object(&bytes, "so").unwrap(), rules(), None);
-    assert_eq!(infos[0].struct_ops_member.as_deref(), Some("ops."));
+    assert_eq!(infos[0].uses.struct_ops_member.as_deref(), Some("ops."));
 }
 
 #[test]

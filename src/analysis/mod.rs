@@ -95,42 +95,80 @@ pub fn parse_libbpf_versions(spec: &str, rules: &Rules) -> Result<Vec<Version>, 
 
 /// Analyses a set of objects; the result's delegation is the union of all of them.
 pub fn analyse(inputs: Vec<(String, Object)>, opts: &Options, rules: &Rules) -> Result<Analysis, AnalysisError> {
-    // --program names must exist somewhere.
-    for name in &opts.programs {
-        if !inputs.iter().any(|(_, o)| o.program(name).is_some()) {
-            let all: Vec<&str> = inputs.iter().flat_map(|(_, o)| o.programs.iter().map(|p| p.name.as_str())).collect();
-            let mut close: Vec<&str> = all.iter().copied().filter(|n| similar(n, name)).collect();
-            close.sort();
-            close.dedup();
-            let help = if close.is_empty() {
-                format!("the programs are: {}", all.join(", "))
-            } else {
-                format!("did you mean {}?", close.join(" or "))
-            };
-            return Err(AnalysisError::UnknownProgram {
-                name: name.clone(),
-                objects: inputs.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", "),
-                help,
-            });
-        }
+    let n = inputs.len();
+    let slots: Vec<std::sync::Mutex<Option<(String, Object)>>> =
+        inputs.into_iter().map(|i| std::sync::Mutex::new(Some(i))).collect();
+    let load = |i: usize| -> Result<Loaded, std::convert::Infallible> {
+        let item = slots[i].lock().expect("input").take().expect("each input is taken once");
+        Ok(Loaded { objects: vec![item], warnings: Vec::new() })
+    };
+    match analyse_stream(n, load, opts, rules) {
+        Ok(a) => Ok(a),
+        Err(StreamError::Analysis(e)) => Err(e),
+        Err(StreamError::Load(never)) => match never {},
     }
+}
+
+/// What one work item of [`analyse_stream`] gives: its objects (display path, model) and
+/// warnings about what could not be read.
+pub struct Loaded {
+    pub objects: Vec<(String, Object)>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum StreamError<E> {
+    /// Loading an item failed (the first such item, in item order).
+    Load(E),
+    Analysis(AnalysisError),
+}
+
+/// Analyses objects as they are produced: `load(i)` gives the objects of work item `i`
+/// (`0..count`; a file, say). Items are loaded and analysed on every available core, each
+/// object's instructions are dropped once analysed, and only the items in progress are held
+/// whole, so memory follows the largest items, not the sum of all of them. The result keeps
+/// item order: objects, and the items' warnings ahead of the analysis's own. When items fail
+/// to load, the error of the first of them (in item order) is returned.
+pub fn analyse_stream<E: Send>(
+    count: usize,
+    load: impl Fn(usize) -> Result<Loaded, E> + Sync,
+    opts: &Options,
+    rules: &Rules,
+) -> Result<Analysis, StreamError<E>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let versions: Vec<Option<Version>> = match &opts.loader {
         LoaderChoice::Raw => vec![None],
         LoaderChoice::Libbpf(v) => v.iter().copied().map(Some).collect(),
     };
-    // Objects are independent: analyse them on every available core, keeping input order.
-    let n = inputs.len();
     // (available_parallelism reads cgroup files: only ask when there is a choice)
-    let workers = if n > 1 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1).min(n) } else { 1 };
-    let queue = std::sync::Mutex::new(inputs.into_iter().enumerate());
-    let done = std::sync::Mutex::new(Vec::with_capacity(n));
-    let progress = crate::progress::Progress::new("analysing", n);
+    let workers = if count > 1 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1).min(count) } else { 1 };
+    let next = AtomicUsize::new(0);
+    // the first failed item so far: items after it need not be loaded
+    let first_error = AtomicUsize::new(usize::MAX);
+    type Done<E> = (usize, Result<(Vec<ObjectAnalysis>, Vec<String>), E>);
+    let done: Mutex<Vec<Done<E>>> = Mutex::new(Vec::with_capacity(count));
+    let progress = crate::progress::Progress::new("analysing", count);
     let work = || {
         loop {
-            let next = queue.lock().expect("queue").next();
-            let Some((i, (path, object))) = next else { break };
-            let a = analyse_one(path, object, opts, &versions, rules);
-            done.lock().expect("results").push((i, a));
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count {
+                break;
+            }
+            if i > first_error.load(Ordering::Relaxed) {
+                continue;
+            }
+            let result = match load(i) {
+                Ok(loaded) => Ok((
+                    loaded.objects.into_iter().map(|(path, object)| analyse_one(path, object, opts, &versions, rules)).collect(),
+                    loaded.warnings,
+                )),
+                Err(e) => {
+                    first_error.fetch_min(i, Ordering::Relaxed);
+                    Err(e)
+                }
+            };
+            done.lock().expect("results").push((i, result));
             progress.tick();
         }
     };
@@ -146,11 +184,18 @@ pub fn analyse(inputs: Vec<(String, Object)>, opts: &Options, rules: &Rules) -> 
     progress.finish();
     let mut results = done.into_inner().expect("results");
     results.sort_by_key(|(i, _)| *i);
-    let mut objects = Vec::with_capacity(n);
+    let mut objects = Vec::with_capacity(count);
+    let mut load_warnings = Vec::new();
+    for (_, r) in results {
+        let (o, w) = r.map_err(StreamError::Load)?;
+        objects.extend(o);
+        load_warnings.extend(w);
+    }
+    check_program_names(&objects, opts).map_err(StreamError::Analysis)?;
     let mut total = Requirements::default();
-    for (_, o) in results {
+    total.warnings = load_warnings;
+    for o in &objects {
         total.merge_from(&o.requirements);
-        objects.push(o);
     }
     total.prune_optional();
     let delegation = delegation_of(&total, opts.with_optional, rules);
@@ -161,6 +206,29 @@ pub fn analyse(inputs: Vec<(String, Object)>, opts: &Options, rules: &Rules) -> 
         delegation,
         with_optional: opts.with_optional,
     })
+}
+
+/// `--program` names must exist somewhere.
+fn check_program_names(objects: &[ObjectAnalysis], opts: &Options) -> Result<(), AnalysisError> {
+    for name in &opts.programs {
+        if !objects.iter().any(|o| o.object.program(name).is_some()) {
+            let all: Vec<&str> = objects.iter().flat_map(|o| o.object.programs.iter().map(|p| p.name.as_str())).collect();
+            let mut close: Vec<&str> = all.iter().copied().filter(|n| similar(n, name)).collect();
+            close.sort();
+            close.dedup();
+            let help = if close.is_empty() {
+                format!("the programs are: {}", all.join(", "))
+            } else {
+                format!("did you mean {}?", close.join(" or "))
+            };
+            return Err(AnalysisError::UnknownProgram {
+                name: name.clone(),
+                objects: objects.iter().map(|o| o.path.as_str()).collect::<Vec<_>>().join(", "),
+                help,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn analyse_one(

@@ -1,9 +1,13 @@
 //! Reports: the analysis rendered as the stable JSON document (schema `bpfcap/1`, see
 //! docs/json-schema.md) or as tables for people.
 
-use serde_json::{Map as JsonMap, Value, json};
+use std::collections::BTreeSet;
 
-use crate::analysis::requirements::{Need, Requirements};
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde_json::{Value, json};
+
+use crate::analysis::requirements::{Need, Reason, Requirements};
 use crate::analysis::{Analysis, ObjectAnalysis};
 use crate::delegation::Delegation;
 use crate::rules::{ListKind, Rules};
@@ -28,109 +32,252 @@ pub fn delegation_json(d: &Delegation) -> Value {
     })
 }
 
-fn reasons_json(r: &Requirements) -> Value {
-    let mut out = JsonMap::new();
-    for k in ListKind::ALL {
-        let mut m = JsonMap::new();
-        for (n, rs) in &r.required {
-            if let Need::List(kk, name) = n
-                && *kk == k
-            {
-                m.insert(name.clone(), serde_json::to_value(rs).expect("reasons serialise"));
+// The `analyze` document is written straight from the analysis (no intermediate JSON tree):
+// its reasons alone run to megabytes for a large tree of objects. Keys are in byte order, as
+// schema bpfcap/1 has always printed them.
+
+/// Reasons, keyed by list (then item) and by capability.
+struct ReasonsDoc<'a>(&'a Requirements);
+
+impl Serialize for ReasonsDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // key order: attachments, capabilities, commands, maps, programs
+        let mut lists: Vec<(&str, Option<ListKind>)> = ListKind::ALL.iter().map(|k| (k.json_key(), Some(*k))).collect();
+        lists.push(("capabilities", None));
+        lists.sort_by_key(|(key, _)| *key);
+        let mut m = s.serialize_map(Some(lists.len()))?;
+        for (key, kind) in lists {
+            m.serialize_entry(key, &ReasonsOf(self.0, kind))?;
+        }
+        m.end()
+    }
+}
+
+/// The reasons of one list's items (`Some`) or of the capabilities (`None`), by name.
+struct ReasonsOf<'a>(&'a Requirements, Option<ListKind>);
+
+impl Serialize for ReasonsOf<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut items: Vec<(&str, &BTreeSet<Reason>)> = self
+            .0
+            .required
+            .iter()
+            .filter_map(|(n, rs)| match (n, self.1) {
+                (Need::List(k, name), Some(kind)) if *k == kind => Some((name.as_str(), rs)),
+                (Need::Cap(c), None) => Some((c.as_str(), rs)),
+                _ => None,
+            })
+            .collect();
+        items.sort_by_key(|(name, _)| *name);
+        let mut m = s.serialize_map(Some(items.len()))?;
+        for (name, rs) in items {
+            m.serialize_entry(name, &rs.iter().map(ReasonDoc).collect::<Vec<_>>())?;
+        }
+        m.end()
+    }
+}
+
+/// One reason, its keys in byte order.
+struct ReasonDoc<'a>(&'a Reason);
+
+impl Serialize for ReasonDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let fields: [(&str, Option<&str>); 10] = [
+            ("helper", r.helper.as_deref()),
+            ("kfunc", r.kfunc.as_deref()),
+            ("libbpf", r.libbpf.as_deref()),
+            ("loader_step", r.loader_step.as_deref()),
+            ("location", r.location.as_deref()),
+            ("map", r.map.as_deref()),
+            ("object", Some(&r.object)),
+            ("program", r.program.as_deref()),
+            ("section", r.section.as_deref()),
+            ("text", Some(&r.text)),
+        ];
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in fields {
+            if let Some(v) = v {
+                m.serialize_entry(k, v)?;
             }
         }
-        out.insert(k.json_key().into(), Value::Object(m));
+        m.end()
     }
-    let mut caps = JsonMap::new();
-    for (n, rs) in &r.required {
-        if let Need::Cap(c) = n {
-            caps.insert(c.clone(), serde_json::to_value(rs).expect("reasons serialise"));
-        }
-    }
-    out.insert("capabilities".into(), Value::Object(caps));
-    Value::Object(out)
 }
 
-fn optional_json(r: &Requirements) -> Value {
-    Value::Array(
-        r.optional
-            .iter()
-            .map(|o| {
-                json!({
-                    "items": o.items.iter().map(need_json).collect::<Vec<_>>(),
-                    "loader_step": o.loader_step(),
-                    "lost": o.lost(),
-                    "reason": o.reason,
-                })
-            })
-            .collect(),
-    )
+#[derive(Serialize)]
+struct OptionalDoc<'a> {
+    items: Vec<Value>,
+    loader_step: String,
+    lost: String,
+    reason: ReasonDoc<'a>,
 }
 
-fn object_json(o: &ObjectAnalysis, rules: &Rules) -> Value {
-    let programs: Vec<Value> = o
+fn optional_doc(r: &Requirements) -> Vec<OptionalDoc<'_>> {
+    r.optional
+        .iter()
+        .map(|o| OptionalDoc {
+            items: o.items.iter().map(need_json).collect(),
+            loader_step: o.loader_step(),
+            lost: o.lost(),
+            reason: ReasonDoc(&o.reason),
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct DelegationDoc<'a> {
+    attachments: &'a [String],
+    commands: &'a [String],
+    maps: &'a [String],
+    programs: &'a [String],
+}
+
+fn delegation_doc(d: &Delegation) -> DelegationDoc<'_> {
+    DelegationDoc { attachments: &d.attachments, commands: &d.commands, maps: &d.maps, programs: &d.programs }
+}
+
+#[derive(Serialize)]
+struct ProgramDoc<'a> {
+    autoload: bool,
+    expected_attach_type: &'a Option<String>,
+    helpers: &'a [String],
+    kfuncs: &'a [String],
+    maps: &'a [String],
+    name: &'a str,
+    prog_type: &'a Option<String>,
+    section: &'a str,
+    selected: bool,
+    sleepable: bool,
+    subprograms: &'a [String],
+    tail_calls: bool,
+}
+
+#[derive(Serialize)]
+struct MapDoc<'a> {
+    inner_map: Option<&'a str>,
+    key_size: u32,
+    map_flags: u32,
+    map_type: std::borrow::Cow<'a, str>,
+    max_entries: u32,
+    name: &'a str,
+    origin: crate::model::MapOrigin,
+    pinning: u32,
+    section: &'a str,
+    value_size: u32,
+}
+
+#[derive(Serialize)]
+struct ObjectDoc<'a> {
+    capabilities: &'a [String],
+    delegation: DelegationDoc<'a>,
+    license: &'a Option<String>,
+    maps: Vec<MapDoc<'a>>,
+    name: &'a str,
+    path: &'a str,
+    programs: Vec<ProgramDoc<'a>>,
+    warnings: &'a [String],
+}
+
+fn object_doc<'a>(o: &'a ObjectAnalysis, rules: &'a Rules) -> ObjectDoc<'a> {
+    let programs = o
         .programs
         .iter()
-        .map(|p| {
-            json!({
-                "name": p.name,
-                "section": p.section,
-                "prog_type": p.prog_type,
-                "expected_attach_type": p.expected_attach_type,
-                "autoload": p.autoload,
-                "selected": o.selected.contains(&p.name),
-                "sleepable": p.sleepable,
-                "helpers": p.uses.helpers,
-                "kfuncs": p.uses.kfuncs,
-                "tail_calls": p.uses.tail_calls,
-                "maps": p.uses.maps,
-                "subprograms": p.uses.subprograms,
-            })
+        .map(|p| ProgramDoc {
+            autoload: p.autoload,
+            expected_attach_type: &p.expected_attach_type,
+            helpers: &p.uses.helpers,
+            kfuncs: &p.uses.kfuncs,
+            maps: &p.uses.maps,
+            name: &p.name,
+            prog_type: &p.prog_type,
+            section: &p.section,
+            selected: o.selected.contains(&p.name),
+            sleepable: p.sleepable,
+            subprograms: &p.uses.subprograms,
+            tail_calls: p.uses.tail_calls,
         })
         .collect();
-    let maps: Vec<Value> = o
+    let maps = o
         .object
         .maps
         .iter()
-        .map(|m| {
-            json!({
-                "name": m.name,
-                "map_type": rules.enums.name_of(ListKind::Maps, m.map_type).map(String::from).unwrap_or_else(|| format!("unknown({})", m.map_type)),
-                "origin": m.origin,
-                "section": m.section,
-                "key_size": m.key_size,
-                "value_size": m.value_size,
-                "max_entries": m.max_entries,
-                "map_flags": m.map_flags,
-                "pinning": m.pinning,
-                "inner_map": m.inner.and_then(|i| o.object.maps.get(i)).map(|i| i.name.clone()),
-            })
+        .map(|m| MapDoc {
+            inner_map: m.inner.and_then(|i| o.object.maps.get(i)).map(|i| i.name.as_str()),
+            key_size: m.key_size,
+            map_flags: m.map_flags,
+            map_type: match rules.enums.name_of(ListKind::Maps, m.map_type) {
+                Some(n) => n.into(),
+                None => format!("unknown({})", m.map_type).into(),
+            },
+            max_entries: m.max_entries,
+            name: &m.name,
+            origin: m.origin,
+            pinning: m.pinning,
+            section: &m.section,
+            value_size: m.value_size,
         })
         .collect();
-    json!({
-        "path": o.path,
-        "name": o.object.name,
-        "license": o.object.license,
-        "programs": programs,
-        "maps": maps,
-        "delegation": delegation_json(&o.delegation),
-        "capabilities": o.delegation.capabilities,
-        "warnings": o.requirements.warnings,
-    })
+    ObjectDoc {
+        capabilities: &o.delegation.capabilities,
+        delegation: delegation_doc(&o.delegation),
+        license: &o.object.license,
+        maps,
+        name: &o.object.name,
+        path: &o.path,
+        programs,
+        warnings: &o.requirements.warnings,
+    }
 }
 
-/// The `analyze --format json` document.
+/// One object at a time, so that a large tree is never held as documents all at once.
+struct ObjectsDoc<'a>(&'a [ObjectAnalysis], &'a Rules);
+
+impl Serialize for ObjectsDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for o in self.0 {
+            seq.serialize_element(&object_doc(o, self.1))?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct AnalysisDoc<'a> {
+    capabilities: &'a [String],
+    delegation: DelegationDoc<'a>,
+    loader: String,
+    mount_options: String,
+    objects: ObjectsDoc<'a>,
+    optional: Vec<OptionalDoc<'a>>,
+    reasons: ReasonsDoc<'a>,
+    schema: &'static str,
+    warnings: &'a [String],
+    with_optional: bool,
+}
+
+/// Writes the `analyze --format json` document (pretty-printed, with a final newline).
+pub fn write_analysis_json(a: &Analysis, rules: &Rules, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let doc = AnalysisDoc {
+        capabilities: &a.delegation.capabilities,
+        delegation: delegation_doc(&a.delegation),
+        loader: a.loader.describe(),
+        mount_options: a.delegation.mount_options(),
+        objects: ObjectsDoc(&a.objects, rules),
+        optional: optional_doc(&a.requirements),
+        reasons: ReasonsDoc(&a.requirements),
+        schema: SCHEMA,
+        warnings: &a.requirements.warnings,
+        with_optional: a.with_optional,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")
+}
+
+/// The `analyze --format json` document as a JSON value (for tests and embedding tools).
 pub fn analysis_json(a: &Analysis, rules: &Rules) -> Value {
-    json!({
-        "schema": SCHEMA,
-        "loader": a.loader.describe(),
-        "with_optional": a.with_optional,
-        "objects": a.objects.iter().map(|o| object_json(o, rules)).collect::<Vec<_>>(),
-        "delegation": delegation_json(&a.delegation),
-        "capabilities": a.delegation.capabilities,
-        "mount_options": a.delegation.mount_options(),
-        "reasons": reasons_json(&a.requirements),
-        "optional": optional_json(&a.requirements),
-        "warnings": a.requirements.warnings,
-    })
+    let mut buf = Vec::new();
+    write_analysis_json(a, rules, &mut buf).expect("writing to memory");
+    serde_json::from_slice(&buf).expect("the document is JSON")
 }
