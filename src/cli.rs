@@ -180,18 +180,21 @@ pub fn run_analysis(sel: &SelectArgs) -> miette::Result<analysis::Analysis> {
 
 fn analyze(args: &AnalyzeArgs) -> miette::Result<i32> {
     let a = run_analysis(&args.select)?;
+    // The process ends after the report: freeing a large tree's analysis piece by piece
+    // would only cost time.
+    let a = &*Box::leak(Box::new(a));
     let r = rules::rules();
     let text = match args.format {
         FormatArg::Json => {
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            let written = report::write_analysis_json(&a, r, &mut out).and_then(|()| std::io::Write::flush(&mut out));
+            let written = report::write_analysis_json(a, r, &mut out).and_then(|()| std::io::Write::flush(&mut out));
             return match written {
                 Ok(()) => Ok(EXIT_OK),
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
                 Err(e) => Err(miette::miette!("cannot write the report: {e}")),
             };
         }
-        FormatArg::Table => report::table::render(&a, r),
+        FormatArg::Table => report::table::render(a, r),
     };
     write_stdout(&text);
     Ok(EXIT_OK)

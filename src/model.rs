@@ -168,7 +168,8 @@ pub struct Extern {
 /// Source location from BTF.ext line info.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceLine {
-    pub file: String,
+    /// Shared by every line of the same file.
+    pub file: std::sync::Arc<str>,
     pub line: u32,
 }
 

@@ -627,10 +627,12 @@ pub struct Rules {
     pub helper_availability: Vec<HelperAvailability>,
     pub libbpf: Vec<LoaderStep>,
     pub capabilities: Vec<Capability>,
-    pub versions: Vec<NameVersion>,
-    pub systemd: SystemdRules,
-    pub incus: ManagerRules,
-    pub lxd: ManagerRules,
+    // Tables only some commands read (`check`, `emit`): parsed on first use, so that
+    // `analyze` does not pay for them.
+    versions: OnceLock<Vec<NameVersion>>,
+    systemd: OnceLock<SystemdRules>,
+    incus: OnceLock<ManagerRules>,
+    lxd: OnceLock<ManagerRules>,
     /// Every list item and capability name, numbered.
     pub names: NameIndex,
     /// Per libbpf version: the indexes in `sections` of its rules, in table order.
@@ -638,6 +640,26 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// rules/kernel/versions.toml: the kernel version of every name.
+    pub fn versions(&self) -> &[NameVersion] {
+        self.versions.get_or_init(|| parse::<VersionsFile>("kernel/versions.toml", VERSIONS_TOML).version)
+    }
+
+    /// rules/dialects/systemd.toml.
+    pub fn systemd(&self) -> &SystemdRules {
+        self.systemd.get_or_init(|| parse("dialects/systemd.toml", SYSTEMD_TOML))
+    }
+
+    /// rules/dialects/incus.toml.
+    pub fn incus(&self) -> &ManagerRules {
+        self.incus.get_or_init(|| parse("dialects/incus.toml", INCUS_TOML))
+    }
+
+    /// rules/dialects/lxd.toml.
+    pub fn lxd(&self) -> &ManagerRules {
+        self.lxd.get_or_init(|| parse("dialects/lxd.toml", LXD_TOML))
+    }
+
     /// The first kernel with BPF tokens: the oldest `since` of the token-consulting commands.
     pub fn token_since(&self) -> Option<Version> {
         self.privileges.token_command.iter().filter_map(|c| Version::parse(&c.since)).min()
@@ -646,7 +668,7 @@ impl Rules {
     /// The kernel version that introduced a name (rules/kernel/versions.toml), if known.
     pub fn name_since(&self, k: ListKind, name: &str) -> Option<Version> {
         let value = self.enums.value_of(k, name)?;
-        self.versions
+        self.versions()
             .iter()
             .filter(|v| v.list == k.json_key())
             .find(|v| self.enums.value_of(k, &v.name) == Some(value))
@@ -782,10 +804,10 @@ pub fn rules() -> &'static Rules {
             .available,
             libbpf,
             capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_TOML).capability,
-            versions: parse::<VersionsFile>("kernel/versions.toml", VERSIONS_TOML).version,
-            systemd: parse("dialects/systemd.toml", SYSTEMD_TOML),
-            incus: parse("dialects/incus.toml", INCUS_TOML),
-            lxd: parse("dialects/lxd.toml", LXD_TOML),
+            versions: OnceLock::new(),
+            systemd: OnceLock::new(),
+            incus: OnceLock::new(),
+            lxd: OnceLock::new(),
             names: NameIndex::default(),
             sections_of: Vec::new(),
         };
@@ -867,6 +889,9 @@ mod tests {
     #[test]
     fn every_rule_table_is_consistent() {
         let r = rules();
+        // the tables parsed on first use parse
+        assert!(!r.versions().is_empty() && !r.systemd().names.is_empty());
+        assert!(r.incus().key(ListKind::Programs).is_some() && r.lxd().key(ListKind::Programs).is_some());
         // every program and map type has a capability rule, and every name in the loader
         // steps and section table is a kernel name
         for e in r.enums.prog_types.iter().filter(|e| e.value != 0 && e.alias_of.is_none()) {

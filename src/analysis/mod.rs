@@ -60,7 +60,9 @@ pub struct ObjectAnalysis {
     /// Programs as the newest selected libbpf version sees them.
     pub programs: Vec<ProgramInfo>,
     pub selected: BTreeSet<String>,
-    pub requirements: Requirements,
+    /// What the object's analysis warns about. (Its requirements, with their reasons, are in
+    /// the [`Analysis`]'s union; `delegation` is what they come to for this object alone.)
+    pub warnings: Vec<String>,
     pub delegation: Delegation,
 }
 
@@ -146,7 +148,7 @@ pub fn analyse_stream<E: Send>(
     let next = AtomicUsize::new(0);
     // the first failed item so far: items after it need not be loaded
     let first_error = AtomicUsize::new(usize::MAX);
-    type Done<E> = (usize, Result<(Vec<ObjectAnalysis>, Vec<String>), E>);
+    type Done<E> = (usize, Result<(Vec<(ObjectAnalysis, Requirements)>, Vec<String>), E>);
     let done: Mutex<Vec<Done<E>>> = Mutex::new(Vec::with_capacity(count));
     let progress = crate::progress::Progress::new("analysing", count);
     let work = || {
@@ -185,19 +187,19 @@ pub fn analyse_stream<E: Send>(
     let mut results = done.into_inner().expect("results");
     results.sort_by_key(|(i, _)| *i);
     let mut objects = Vec::with_capacity(count);
+    let mut reqs = Vec::with_capacity(count);
     let mut load_warnings = Vec::new();
     for (_, r) in results {
         let (o, w) = r.map_err(StreamError::Load)?;
-        objects.extend(o);
+        for (analysis, requirements) in o {
+            objects.push(analysis);
+            reqs.push(requirements);
+        }
         load_warnings.extend(w);
     }
     check_program_names(&objects, opts).map_err(StreamError::Analysis)?;
-    let mut total = Requirements::default();
-    total.warnings = load_warnings;
-    for o in &objects {
-        total.merge_from(&o.requirements);
-    }
-    total.prune_optional();
+    let mut total = Requirements::union(reqs);
+    total.warnings.splice(0..0, load_warnings);
     let delegation = delegation_of(&total, opts.with_optional, rules);
     Ok(Analysis {
         loader: opts.loader.clone(),
@@ -237,7 +239,7 @@ fn analyse_one(
     opts: &Options,
     versions: &[Option<Version>],
     rules: &Rules,
-) -> ObjectAnalysis {
+) -> (ObjectAnalysis, Requirements) {
     let selected: BTreeSet<String> = object
         .programs
         .iter()
@@ -296,7 +298,8 @@ fn analyse_one(
         f.lines = Vec::new();
     }
     let delegation = delegation_of(&reqs, opts.with_optional, rules);
-    ObjectAnalysis { path, object, programs, selected, requirements: reqs, delegation }
+    let warnings = reqs.warnings.clone();
+    (ObjectAnalysis { path, object, programs, selected, warnings, delegation }, reqs)
 }
 
 fn delegation_of(reqs: &Requirements, with_optional: bool, rules: &Rules) -> Delegation {

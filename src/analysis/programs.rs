@@ -2,7 +2,8 @@
 //! and what its instructions use (helpers, kfuncs, tail calls, maps, subprograms), found by
 //! decoding the program and every subprogram it reaches.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -18,11 +19,11 @@ const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 /// A use of a helper or kfunc, with where it happens.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CallSite {
-    pub name: String,
+    pub name: Arc<str>,
     /// The function (program or subprogram) containing the call.
-    pub function: String,
+    pub function: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
+    pub location: Option<Arc<str>>,
 }
 
 /// What a program's instructions use: the same whichever libbpf version opens the object, so
@@ -30,10 +31,10 @@ pub struct CallSite {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ProgramUses {
     /// Helper calls by name (sorted, unique), with every call site in `helper_calls`.
-    pub helpers: Vec<String>,
+    pub helpers: Vec<Arc<str>>,
     #[serde(skip)]
     pub helper_calls: Vec<CallSite>,
-    pub kfuncs: Vec<String>,
+    pub kfuncs: Vec<Arc<str>>,
     #[serde(skip)]
     pub kfunc_calls: Vec<CallSite>,
     pub tail_calls: bool,
@@ -79,8 +80,8 @@ impl ProgramInfo {
     }
 }
 
-fn location(line: Option<&SourceLine>) -> Option<String> {
-    line.map(|l| format!("{}:{}", l.file, l.line))
+fn location(line: Option<&SourceLine>) -> Option<Arc<str>> {
+    line.map(|l| format!("{}:{}", l.file, l.line).into())
 }
 
 /// Walks a program and every function it reaches (the reader has bounded the total of these
@@ -120,6 +121,9 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
         }
     }
     let tail_call_id = rules.enums.helper_id("tail_call");
+    // names shared by every call site and program of the object
+    let mut helper_names: HashMap<u32, Arc<str>> = HashMap::new();
+    let mut function_names: HashMap<(&str, u64), Arc<str>> = HashMap::new();
     obj.programs
         .iter()
         .map(|p| {
@@ -134,6 +138,10 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                 if f.name != p.function.name || f.section != p.function.section {
                     subprograms.push(f.name.clone());
                 }
+                let fname = function_names
+                    .entry((f.section.as_str(), f.offset))
+                    .or_insert_with(|| f.name.as_str().into())
+                    .clone();
                 // relocations are sorted by instruction (the reader keeps them in order)
                 let reloc_at = |i: usize| -> Option<&RelocTarget> {
                     let k = f.relocs.partition_point(|r| r.insn < i);
@@ -142,17 +150,15 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                 for (i, insn) in f.insns.iter().enumerate() {
                     if insn.code == BPF_JMP_CALL && insn.src == 0 {
                         tail_calls |= tail_call_id == Some(insn.imm as u32);
-                        let name = rules
-                            .enums
-                            .helper_name(insn.imm as u32)
-                            .map(String::from)
-                            .unwrap_or_else(|| format!("helper#{}", insn.imm));
+                        let name = helper_names
+                            .entry(insn.imm as u32)
+                            .or_insert_with(|| match rules.enums.helper_name(insn.imm as u32) {
+                                Some(n) => n.into(),
+                                None => format!("helper#{}", insn.imm).into(),
+                            })
+                            .clone();
                         helpers.insert(name.clone());
-                        helper_calls.push(CallSite {
-                            name,
-                            function: f.name.clone(),
-                            location: location(f.line_of(i)),
-                        });
+                        helper_calls.push(CallSite { name, function: fname.clone(), location: location(f.line_of(i)) });
                         continue;
                     }
                     if f.relocs.is_empty() && insn.code != BPF_JMP_CALL {
@@ -165,12 +171,12 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                     {
                         // clang emits a kfunc call as a pseudo call relocated against the extern
                         // function; libbpf turns it into BPF_PSEUDO_KFUNC_CALL
-                        let name = match reloc {
-                            Some(RelocTarget::Extern(n)) => n.clone(),
-                            _ => format!("kfunc#{}", insn.imm),
+                        let name: Arc<str> = match reloc {
+                            Some(RelocTarget::Extern(n)) => n.as_str().into(),
+                            _ => format!("kfunc#{}", insn.imm).into(),
                         };
                         kfuncs.insert(name.clone());
-                        kfunc_calls.push(CallSite { name, function: f.name.clone(), location: location(f.line_of(i)) });
+                        kfunc_calls.push(CallSite { name, function: fname.clone(), location: location(f.line_of(i)) });
                     }
                     if let Some(RelocTarget::Map(m)) = reloc
                         && let Some(map) = obj.maps.get(*m)

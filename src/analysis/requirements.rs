@@ -36,7 +36,7 @@ impl std::fmt::Display for Need {
 
 /// Why something is needed. Its strings are shared (`Arc<str>`): one object's name, program
 /// or step id is attached to many reasons, and reasons are cloned when requirements merge.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Default)]
+#[derive(Debug, Clone, Eq, Serialize, Default)]
 pub struct Reason {
     pub object: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,6 +63,57 @@ pub struct Reason {
     /// reason does not make the item required on its own.
     #[serde(skip)]
     pub note: bool,
+}
+
+impl Reason {
+    /// The fields in order of comparison (declaration order, as a derived order would be).
+    fn key(&self) -> [Option<&Arc<str>>; 10] {
+        [
+            Some(&self.object),
+            self.program.as_ref(),
+            self.section.as_ref(),
+            self.map.as_ref(),
+            self.helper.as_ref(),
+            self.kfunc.as_ref(),
+            self.location.as_ref(),
+            self.loader_step.as_ref(),
+            self.libbpf.as_ref(),
+            Some(&self.text),
+        ]
+    }
+}
+
+/// Shared strings compare equal without reading them: reasons of one object share its name,
+/// program and section strings.
+fn cmp_shared(a: Option<&Arc<str>>, b: Option<&Arc<str>>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) if Arc::ptr_eq(x, y) => std::cmp::Ordering::Equal,
+        _ => a.cmp(&b),
+    }
+}
+
+impl Ord for Reason {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key()
+            .into_iter()
+            .zip(other.key())
+            .map(|(a, b)| cmp_shared(a, b))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(self.note.cmp(&other.note))
+    }
+}
+
+impl PartialOrd for Reason {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Reason {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
 }
 
 /// Something libbpf can do without: leaving it out is tolerated, at a cost. Several loader
@@ -130,18 +181,46 @@ impl Requirements {
         self.add_warnings(other.warnings);
     }
 
-    /// Merges a borrowed set of requirements (the reasons are cheap to clone).
-    pub fn merge_from(&mut self, other: &Requirements) {
-        for (n, rs) in &other.required {
-            match self.required.get_mut(n) {
-                Some(mine) => mine.extend(rs.iter().cloned()),
-                None => {
-                    self.required.insert(n.clone(), rs.clone());
+    /// The union of many requirement sets (every object of an analysis), optional items
+    /// pruned. Each set's reasons are already sorted: collected per need and sorted once, they
+    /// are runs that the sort merges.
+    pub fn union(all: impl IntoIterator<Item = Requirements>) -> Requirements {
+        let mut all = all.into_iter().peekable();
+        let first = all.next().unwrap_or_default();
+        if all.peek().is_none() {
+            // one set: already sorted and pruned
+            return first;
+        }
+        let all = std::iter::once(first).chain(all);
+        let mut required: BTreeMap<Need, Vec<Reason>> = BTreeMap::new();
+        let mut out = Requirements::default();
+        let mut seen_warnings = std::collections::HashSet::new();
+        for r in all {
+            for (n, rs) in r.required {
+                match required.get_mut(&n) {
+                    Some(v) => v.extend(rs),
+                    None => {
+                        required.insert(n, rs.into_iter().collect());
+                    }
+                }
+            }
+            out.optional.extend(r.optional);
+            for w in r.warnings {
+                if seen_warnings.insert(w.clone()) {
+                    out.warnings.push(w);
                 }
             }
         }
-        self.optional.extend(other.optional.iter().cloned());
-        self.add_warnings(other.warnings.iter().cloned());
+        out.required = required
+            .into_iter()
+            .map(|(n, mut v)| {
+                v.sort();
+                v.dedup();
+                (n, v.into_iter().collect())
+            })
+            .collect();
+        out.prune_optional();
+        out
     }
 
     /// Appends warnings not already present, keeping first-seen order.
@@ -342,7 +421,7 @@ fn triggered(
         }
         Condition::ProgramSecFlag(flag) => progs_where(&|p| p.sec_flags.iter().any(|f| f == flag)),
         Condition::ProgramCallsHelper(hs) => {
-            let calls = |p: &ProgramInfo| hs.iter().any(|h| p.uses.helpers.iter().any(|x| x == h));
+            let calls = |p: &ProgramInfo| hs.iter().any(|h| p.uses.helpers.iter().any(|x| **x == **h));
             if all.iter().any(calls) {
                 Some(progs.iter().enumerate().filter(|(_, p)| calls(p)).map(|(i, _)| i).collect())
             } else {
@@ -450,7 +529,7 @@ pub fn derive(
                         Need::Cap(c.clone()),
                         Reason {
                             helper: Some(format!("bpf_{}", call.name).into()),
-                            location: call.location.as_deref().map(Arc::from),
+                            location: call.location.clone(),
                             ..prog_reason(format!(
                                 "{} calls bpf_{}, which the verifier offers only with {c} ({})",
                                 call.function, call.name, rule.why
@@ -467,7 +546,7 @@ pub fn derive(
                 let applies = match rule.when.as_str() {
                     "any_kfunc" => true,
                     "arena" => uses_arena,
-                    "listed" => rule.kfuncs.iter().any(|k| *k == call.name),
+                    "listed" => rule.kfuncs.iter().any(|k| **k == *call.name),
                     _ => false,
                 };
                 if !applies {
@@ -484,8 +563,8 @@ pub fn derive(
                     base.add(
                         Need::Cap(c.clone()),
                         Reason {
-                            kfunc: Some(call.name.as_str().into()),
-                            location: call.location.as_deref().map(Arc::from),
+                            kfunc: Some(call.name.clone()),
+                            location: call.location.clone(),
                             ..prog_reason(format!(
                                 "{} calls kfunc {}; kfunc calls need {c} ({})",
                                 call.function, call.name, rule.why
@@ -692,7 +771,7 @@ fn apply_libbpf(
                     let ptype = p.prog_type.as_deref().unwrap_or("");
                     for pair in arg.split(',') {
                         let Some((from, to)) = pair.split_once('=') else { continue };
-                        if p.uses.helpers.iter().any(|h| h == from) && rules.helper_available(to, ptype) != Some(true) {
+                        if p.uses.helpers.iter().any(|h| **h == *from) && rules.helper_available(to, ptype) != Some(true) {
                             broken.push((pi, format!("bpf_{from}"), format!(
                                 "{} calls bpf_{from}; if libbpf's probe ({}) fails, libbpf rewrites the call to bpf_{to}, which {ptype} programs cannot call, and the load fails verification",
                                 p.name, step.id
@@ -859,7 +938,7 @@ fn apply_libbpf(
             }
             Decision::Broken { step, alt, prog, from, text } => {
                 let p = &progs[*prog];
-                let site = p.info.uses.helper_calls.iter().find(|c| from.strip_prefix("bpf_") == Some(c.name.as_str()));
+                let site = p.info.uses.helper_calls.iter().find(|c| from.strip_prefix("bpf_") == Some(&*c.name));
                 let text: Arc<str> = text.as_str().into();
                 let helper: Arc<str> = from.as_str().into();
                 for n in alt_needs(*step, *alt) {
@@ -867,7 +946,7 @@ fn apply_libbpf(
                         n,
                         Reason {
                             helper: Some(helper.clone()),
-                            location: site.and_then(|s| s.location.as_deref()).map(Arc::from),
+                            location: site.and_then(|s| s.location.clone()),
                             ..step_reason(*step, text.clone(), Some(p))
                         },
                     );

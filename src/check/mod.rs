@@ -234,7 +234,7 @@ pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> 
 
 /// Incus/LXD: the delegation must be switched on (LXD) and the container unprivileged.
 fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
-    let m = if cfg.dialect == Dialect::Lxd { &rules.lxd } else { &rules.incus };
+    let m = if cfg.dialect == Dialect::Lxd { rules.lxd() } else { rules.incus() };
     let truthy = |v: &str| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on");
     if !m.keys.enable_key.is_empty() && !cfg.setting(&m.keys.enable_key).is_some_and(|s| truthy(&s.value)) {
         push(
@@ -272,9 +272,9 @@ fn list_noun(k: ListKind) -> &'static str {
 
 fn setting_name(cfg: &Config, k: ListKind, rules: &Rules) -> String {
     match cfg.dialect {
-        Dialect::Systemd => format!("{}=", rules.systemd.setting(k)),
-        Dialect::Incus => rules.incus.key(k).cloned().unwrap_or_default(),
-        Dialect::Lxd => rules.lxd.key(k).cloned().unwrap_or_default(),
+        Dialect::Systemd => format!("{}=", rules.systemd().setting(k)),
+        Dialect::Incus => rules.incus().key(k).cloned().unwrap_or_default(),
+        Dialect::Lxd => rules.lxd().key(k).cloned().unwrap_or_default(),
         _ => format!("{}=", k.mount_option()),
     }
 }

@@ -9,7 +9,7 @@ use crate::rules::Rules;
 
 /// A BPFDelegate*= item systemd accepts: does it mean what it says?
 pub fn spelling(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Finding>) {
-    let sd = &rules.systemd;
+    let sd = rules.systemd();
     if let Some(n) = sd.lookup(g.list, &g.raw)
         && n.mismatch()
     {
@@ -28,7 +28,7 @@ pub fn spelling(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Finding>) 
 /// Items of a systemd configuration that systemd itself would not accept (called for every
 /// grant whose systemd lookup failed).
 pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Finding>) {
-    let sd = &rules.systemd;
+    let sd = rules.systemd();
     let msg = sd.settings.unknown_name_message.replace("%s", &g.raw);
     let exact = sd.intended(g.list, &g.raw).map(|n| n.systemd.clone()).or_else(|| match &g.item {
         Ok(crate::names::Item::Name { name, .. }) => sd.name_for(g.list, name).map(|n| n.systemd.clone()),
@@ -63,7 +63,7 @@ fn truthy(v: &str) -> bool {
 /// Unit-level findings: PrivateBPF=, the user namespace, the mount namespace order and the
 /// capabilities.
 pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Finding>) {
-    let sd = &rules.systemd;
+    let sd = rules.systemd();
     let private = cfg.setting(&sd.settings.private_bpf);
     let has_lists = !cfg.list_spans.is_empty();
     if !private.is_some_and(|s| truthy(&s.value)) {

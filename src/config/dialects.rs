@@ -125,7 +125,7 @@ fn parse_mount(cfg: &mut Config, rules: &Rules) {
 /// A systemd unit or drop-in: `Key=Value` lines in sections; the BPFDelegate*= settings
 /// accumulate, an empty assignment resets the list.
 fn parse_systemd(cfg: &mut Config, rules: &Rules) {
-    let sd = &rules.systemd;
+    let sd = rules.systemd();
     let text = cfg.text.clone();
     let mut first: Option<usize> = None;
     let mut last_end = 0;
@@ -168,7 +168,7 @@ fn parse_systemd(cfg: &mut Config, rules: &Rules) {
 /// items separated by ',' only, not trimmed, each looked up exactly (case-sensitive) in
 /// systemd's table, whose bit may differ from the kernel's value (rules/dialects/systemd.toml).
 fn add_systemd_items(cfg: &mut Config, list: ListKind, value: &str, offset: usize, rules: &Rules) {
-    let sd = &rules.systemd;
+    let sd = rules.systemd();
     if value == "any" {
         cfg.grants.push(Grant {
             list,
@@ -215,8 +215,8 @@ fn add_systemd_items(cfg: &mut Config, list: ListKind, value: &str, offset: usiz
 /// keys and separators are in rules/dialects/{incus,lxd}.toml.
 fn parse_manager(cfg: &mut Config, rules: &Rules) {
     let m = match cfg.dialect {
-        Dialect::Lxd => &rules.lxd,
-        _ => &rules.incus,
+        Dialect::Lxd => rules.lxd(),
+        _ => rules.incus(),
     };
     let text = cfg.text.clone();
     let mut first: Option<usize> = None;
@@ -275,9 +275,9 @@ pub fn yaml_dialect(text: &str) -> Option<Dialect> {
     let has = |m: &crate::rules::ManagerRules| {
         ListKind::ALL.iter().any(|k| m.key(*k).is_some_and(|key| text.contains(key.as_str())))
     };
-    if has(&r.incus) {
+    if has(r.incus()) {
         Some(Dialect::Incus)
-    } else if has(&r.lxd) {
+    } else if has(r.lxd()) {
         Some(Dialect::Lxd)
     } else {
         None

@@ -36,9 +36,47 @@ pub const MAX_NAME_BYTES: usize = 64 << 20;
 /// record).
 pub const MAX_LINE_INFO_NAME_BYTES: usize = 64 << 20;
 
+/// A name in the BTF string section, borrowed (decoded only where it is used: an object's
+/// BTF names thousands of kernel types the reader never looks at).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Name<'a>(&'a [u8]);
+
+impl<'a> Name<'a> {
+    /// The name as text (invalid UTF-8 replaced, as everywhere else in the reader).
+    pub fn as_str(&self) -> std::borrow::Cow<'a, str> {
+        String::from_utf8_lossy(self.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl PartialEq<str> for Name<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Name<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl std::fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
-pub struct Member {
-    pub name: String,
+pub struct Member<'a> {
+    pub name: Name<'a>,
     pub type_id: u32,
     /// Bit offset (bitfield size is ignored by the reader).
     pub offset: u32,
@@ -59,14 +97,16 @@ pub enum TypeData {
         elem: u32,
         nelems: u32,
     },
-    Members(Vec<Member>),
+    /// Indexes in [`Btf::members`] (one list for all types: a vmlinux-sized BTF has many).
+    Members(std::ops::Range<usize>),
     /// FUNC_PROTO parameters are not needed; ENUM values neither.
-    DataSec(Vec<SecVar>),
+    /// Indexes in [`Btf::vars`].
+    DataSec(std::ops::Range<usize>),
 }
 
 #[derive(Debug, Clone)]
-pub struct Type {
-    pub name: String,
+pub struct Type<'a> {
+    pub name: Name<'a>,
     pub kind: u32,
     pub vlen: u32,
     pub kflag: bool,
@@ -78,9 +118,11 @@ pub struct Type {
 }
 
 #[derive(Debug, Clone)]
-pub struct Btf {
+pub struct Btf<'a> {
     /// types[0] is the implicit `void`.
-    pub types: Vec<Type>,
+    pub types: Vec<Type<'a>>,
+    pub members: Vec<Member<'a>>,
+    pub vars: Vec<SecVar>,
 }
 
 struct Reader<'a> {
@@ -99,15 +141,16 @@ fn bad(what: impl Into<String>) -> ElfError {
     ElfError::Btf(what.into())
 }
 
-/// A NUL-terminated string of the string section, charging the string's length to `budget` and scanning no further
-/// than it allows. The outer error is the exhausted budget, the inner one a bad offset.
-fn string_within(
-    strings: &[u8],
+/// A NUL-terminated string of the string section (without its NUL), charging the string's
+/// length to `budget` and scanning no further than it allows. The outer error is the
+/// exhausted budget, the inner one a bad offset.
+fn bytes_within<'a>(
+    strings: &'a [u8],
     off: u32,
     budget: &mut usize,
     what: &str,
     limit: usize,
-) -> Result<Result<String, ElfError>, ElfError> {
+) -> Result<Result<&'a [u8], ElfError>, ElfError> {
     let off = off as usize;
     let Some(rest) = strings.get(off..) else {
         return Ok(Err(bad(format!("string offset {off} is outside the string section"))));
@@ -119,7 +162,18 @@ fn string_within(
         None => return Err(bad(format!("{what} exceed {limit} bytes"))),
     };
     *budget -= end;
-    Ok(Ok(String::from_utf8_lossy(&rest[..end]).into_owned()))
+    Ok(Ok(&rest[..end]))
+}
+
+/// [`bytes_within`], decoded.
+fn string_within(
+    strings: &[u8],
+    off: u32,
+    budget: &mut usize,
+    what: &str,
+    limit: usize,
+) -> Result<Result<String, ElfError>, ElfError> {
+    Ok(bytes_within(strings, off, budget, what, limit)?.map(|b| String::from_utf8_lossy(b).into_owned()))
 }
 
 /// Detects the byte order from the BTF magic (0xeB9F).
@@ -131,8 +185,8 @@ fn byte_order(data: &[u8]) -> Result<bool, ElfError> {
     }
 }
 
-impl Btf {
-    pub fn parse(data: &[u8]) -> Result<Btf, ElfError> {
+impl<'a> Btf<'a> {
+    pub fn parse(data: &'a [u8]) -> Result<Btf<'a>, ElfError> {
         let big_endian = byte_order(data)?;
         let r = Reader { data, big_endian };
         let hdr_len = r.u32_at(4).ok_or_else(|| bad("truncated header"))? as usize;
@@ -152,7 +206,7 @@ impl Btf {
         let strings = range(str_off, str_len)?;
         let tr = Reader { data: types_data, big_endian };
         let mut types = vec![Type {
-            name: String::new(),
+            name: Name::default(),
             kind: 0,
             vlen: 0,
             kflag: false,
@@ -160,10 +214,13 @@ impl Btf {
             data: TypeData::None,
             linkage: 0,
         }];
+        let mut members: Vec<Member<'a>> = Vec::new();
+        let mut vars: Vec<SecVar> = Vec::new();
         let mut pos = 0usize;
         let mut name_budget = MAX_NAME_BYTES;
-        let mut name_at =
-            |off: u32| string_within(strings, off, &mut name_budget, "type and member names", MAX_NAME_BYTES)?;
+        let mut name_at = |off: u32| {
+            bytes_within(strings, off, &mut name_budget, "type and member names", MAX_NAME_BYTES).map(|r| r.map(Name))
+        };
         while pos < types_data.len() {
             if types.len() > MAX_TYPES {
                 return Err(bad(format!("more than {MAX_TYPES} types")));
@@ -176,7 +233,7 @@ impl Btf {
             let kind = (info >> 24) & 0x1f;
             let vlen = info & 0xffff;
             let kflag = info >> 31 == 1;
-            let name = name_at(name_off)?;
+            let name = name_at(name_off)??;
             let mut data_out = TypeData::None;
             let mut linkage = 0;
             let need = |n: usize| -> Result<(), ElfError> {
@@ -199,17 +256,17 @@ impl Btf {
                 }
                 KIND_STRUCT | KIND_UNION => {
                     need(vlen as usize * 12)?;
-                    let mut members = Vec::with_capacity(vlen as usize);
+                    let first = members.len();
                     for i in 0..vlen as usize {
                         let p = pos + i * 12;
-                        let mname = name_at(tr.u32_at(p).ok_or_else(trunc)?)?;
+                        let mname = name_at(tr.u32_at(p).ok_or_else(trunc)?)??;
                         let type_id = tr.u32_at(p + 4).ok_or_else(trunc)?;
                         let raw_off = tr.u32_at(p + 8).ok_or_else(trunc)?;
                         let offset = if kflag { raw_off & 0x00ff_ffff } else { raw_off };
                         members.push(Member { name: mname, type_id, offset });
                     }
                     pos += vlen as usize * 12;
-                    data_out = TypeData::Members(members);
+                    data_out = TypeData::Members(first..members.len());
                 }
                 KIND_ENUM => {
                     need(vlen as usize * 8)?;
@@ -230,7 +287,7 @@ impl Btf {
                 }
                 KIND_DATASEC => {
                     need(vlen as usize * 12)?;
-                    let mut vars = Vec::with_capacity(vlen as usize);
+                    let first = vars.len();
                     for i in 0..vlen as usize {
                         let p = pos + i * 12;
                         vars.push(SecVar {
@@ -240,7 +297,7 @@ impl Btf {
                         });
                     }
                     pos += vlen as usize * 12;
-                    data_out = TypeData::DataSec(vars);
+                    data_out = TypeData::DataSec(first..vars.len());
                 }
                 KIND_DECL_TAG => {
                     need(4)?;
@@ -250,15 +307,31 @@ impl Btf {
             }
             types.push(Type { name, kind, vlen, kflag, size_or_type, data: data_out, linkage });
         }
-        Ok(Btf { types })
+        Ok(Btf { types, members, vars })
     }
 
-    pub fn get(&self, id: u32) -> Option<&Type> {
+    /// The members of a STRUCT or UNION.
+    pub fn members_of(&self, t: &Type<'a>) -> Option<&[Member<'a>]> {
+        match &t.data {
+            TypeData::Members(r) => self.members.get(r.clone()),
+            _ => None,
+        }
+    }
+
+    /// The variables of a DATASEC.
+    pub fn vars_of(&self, t: &Type<'a>) -> Option<&[SecVar]> {
+        match &t.data {
+            TypeData::DataSec(r) => self.vars.get(r.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn get(&self, id: u32) -> Option<&Type<'a>> {
         self.types.get(id as usize)
     }
 
     /// Follows typedefs and modifiers (const, volatile, restrict, type tags).
-    pub fn skip_mods(&self, mut id: u32) -> Option<(u32, &Type)> {
+    pub fn skip_mods(&self, mut id: u32) -> Option<(u32, &Type<'a>)> {
         for _ in 0..MAX_CHAIN {
             let t = self.get(id)?;
             match t.kind {
@@ -298,7 +371,7 @@ impl Btf {
         None
     }
 
-    pub fn find_datasec(&self, name: &str) -> Option<&Type> {
+    pub fn find_datasec(&self, name: &str) -> Option<&Type<'a>> {
         self.types.iter().find(|t| t.kind == KIND_DATASEC && t.name == name)
     }
 
@@ -333,9 +406,9 @@ impl Btf {
         match t.kind {
             KIND_STRUCT | KIND_UNION => {
                 if !t.name.is_empty() {
-                    out.push(t.name.clone());
+                    out.push(t.name.to_string());
                 }
-                if let TypeData::Members(ms) = &t.data {
+                if let Some(ms) = self.members_of(t) {
                     for m in ms {
                         *steps += 1;
                         // a type tag directly on a pointer member (kptr, percpu_kptr, ...)
@@ -379,7 +452,8 @@ impl Btf {
 #[derive(Debug, Clone)]
 pub struct LineInfo {
     pub insn_off: u32,
-    pub file: String,
+    /// Shared by every record of the same file.
+    pub file: std::sync::Arc<str>,
     pub line: u32,
 }
 
@@ -406,6 +480,8 @@ pub fn parse_line_info(ext: &[u8], btf_strings_source: &[u8]) -> Result<Vec<(Str
     let mut out = Vec::new();
     // section and file names together
     let mut file_budget = MAX_LINE_INFO_NAME_BYTES;
+    // records name few distinct files: decode each once
+    let mut files: std::collections::HashMap<u32, std::sync::Arc<str>> = std::collections::HashMap::new();
     while pos < sec.len() {
         let sec_off = lr.u32_at(pos).ok_or_else(|| bad("line info truncated"))?;
         let sec_name = string_within(strings, sec_off, &mut file_budget, "line info names", MAX_LINE_INFO_NAME_BYTES)??;
@@ -419,14 +495,23 @@ pub fn parse_line_info(ext: &[u8], btf_strings_source: &[u8]) -> Result<Vec<(Str
         for i in 0..num {
             let p = pos + i * rec_size;
             let insn_off = lr.u32_at(p).unwrap_or(0);
-            let file = string_within(
-                strings,
-                lr.u32_at(p + 4).unwrap_or(0),
-                &mut file_budget,
-                "line info file names",
-                MAX_LINE_INFO_NAME_BYTES,
-            )?
-            .unwrap_or_default();
+            let file_off = lr.u32_at(p + 4).unwrap_or(0);
+            let file = match files.get(&file_off) {
+                Some(f) => f.clone(),
+                None => {
+                    let f: std::sync::Arc<str> = string_within(
+                        strings,
+                        file_off,
+                        &mut file_budget,
+                        "line info file names",
+                        MAX_LINE_INFO_NAME_BYTES,
+                    )?
+                    .unwrap_or_default()
+                    .into();
+                    files.insert(file_off, f.clone());
+                    f
+                }
+            };
             let line_col = lr.u32_at(p + 12).unwrap_or(0);
             recs.push(LineInfo { insn_off, file, line: line_col >> 10 });
         }

@@ -312,15 +312,15 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         let b = btf.as_ref().ok_or_else(|| ElfError::Btf("section .maps present but the object has no .BTF".into()))?;
         let ds =
             b.find_datasec(".maps").ok_or_else(|| ElfError::Btf("no DATASEC .maps in BTF for section .maps".into()))?;
-        if let TypeData::DataSec(vars) = &ds.data {
+        if let Some(vars) = b.vars_of(ds) {
             for v in vars {
                 let var =
                     b.get(v.type_id).ok_or_else(|| ElfError::Btf(format!("bad map var type id {}", v.type_id)))?;
                 if var.kind != KIND_VAR {
                     return Err(ElfError::Btf(format!("DATASEC .maps member {} is not a VAR", var.name)));
                 }
-                let idx = parse_btf_map(b, &var.name, var.size_or_type, ".maps", &mut maps, 0, &mut work)?;
-                map_by_symbol.insert((sec.index().0, var.name.clone()), idx);
+                let idx = parse_btf_map(b, &var.name.as_str(), var.size_or_type, ".maps", &mut maps, 0, &mut work)?;
+                map_by_symbol.insert((sec.index().0, var.name.to_string()), idx);
             }
         }
     }
@@ -433,16 +433,16 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
     if let Some(b) = &btf {
         for (dsname, kind) in [(".kconfig", ExternKind::Kconfig), (".ksyms", ExternKind::Ksym)] {
             if let Some(ds) = b.find_datasec(dsname)
-                && let TypeData::DataSec(vars) = &ds.data
+                && let Some(vars) = b.vars_of(ds)
             {
                 for v in vars {
                     if let Some(t) = b.get(v.type_id) {
                         work.spend(1 + t.name.len())?;
                         let k = if t.kind == KIND_FUNC { ExternKind::Kfunc } else { kind };
                         externs.push(Extern {
-                            name: t.name.clone(),
+                            name: t.name.to_string(),
                             kind: k,
-                            weak: *undefined.get(&t.name).unwrap_or(&false),
+                            weak: *undefined.get(&*t.name.as_str()).unwrap_or(&false),
                         });
                     }
                 }
@@ -487,7 +487,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         let b =
             btf.as_ref().ok_or_else(|| ElfError::Btf(format!("section {sname} present but the object has no .BTF")))?;
         let Some(ds) = b.find_datasec(&sname) else { continue };
-        let TypeData::DataSec(vars) = &ds.data else { continue };
+        let Some(vars) = b.vars_of(ds) else { continue };
         // relocations: offset in section -> program symbol name
         let mut relo_at: BTreeMap<u64, String> = BTreeMap::new();
         for (off, rel) in sec.relocations() {
@@ -505,14 +505,14 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             }
             work.spend(var.name.len() + st.name.len())?;
             let mut members = Vec::new();
-            if let TypeData::Members(ms) = &st.data {
+            if let Some(ms) = b.members_of(st) {
                 work.spend(ms.len())?;
                 for (i, m) in ms.iter().enumerate() {
                     let at = v.offset as u64 + (m.offset / 8) as u64;
                     if let Some(prog) = relo_at.get(&at) {
                         work.spend(STRUCT_OPS_MEMBER_WORK + m.name.len() + prog.len())?;
                         members.push(StructOpsMember {
-                            member: m.name.clone(),
+                            member: m.name.to_string(),
                             index: i as u32,
                             program: prog.clone(),
                         });
@@ -520,7 +520,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                 }
             }
             maps.push(Map {
-                name: var.name.clone(),
+                name: var.name.to_string(),
                 map_type: BPF_MAP_TYPE_STRUCT_OPS,
                 key_size: 4,
                 value_size: v.size,
@@ -530,7 +530,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                 origin: MapOrigin::StructOps,
                 section: sname.clone(),
                 inner: None,
-                struct_ops: Some(StructOps { type_name: st.name.clone(), members }),
+                struct_ops: Some(StructOps { type_name: st.name.to_string(), members }),
                 btf_special_fields: Vec::new(),
             });
         }
@@ -855,7 +855,7 @@ fn parse_btf_map(
     if def.kind != KIND_STRUCT {
         return Err(ElfError::Btf(format!("map {name}: definition is not a struct")));
     }
-    let TypeData::Members(members) = &def.data else { unreachable!("struct has members") };
+    let Some(members) = b.members_of(def) else { unreachable!("struct has members") };
     work.spend(2 * name.len())?;
     let mut map = Map {
         name: name.to_string(),
@@ -878,7 +878,7 @@ fn parse_btf_map(
             btf_uint(b, m.type_id)
                 .ok_or_else(|| ElfError::Btf(format!("map {name}: member {} is not __uint()", m.name)))
         };
-        match m.name.as_str() {
+        match &*m.name.as_str() {
             "type" => map.map_type = uint()?,
             "max_entries" => map.max_entries = uint()?,
             "map_flags" => map.map_flags = uint()?,

@@ -120,8 +120,8 @@ pub fn emit(target: Target, d: &Delegation, header: &str, why: Why, rules: &Rule
             )
         }
         Target::Systemd => return systemd::emit(d, header, why, rules),
-        Target::Incus => return managers::emit(&rules.incus, d, header, rules),
-        Target::Lxd => return managers::emit(&rules.lxd, d, header, rules),
+        Target::Incus => return managers::emit(rules.incus(), d, header, rules),
+        Target::Lxd => return managers::emit(rules.lxd(), d, header, rules),
         Target::Json => {
             let doc = serde_json::json!({
                 "schema": crate::report::SCHEMA,

@@ -15,7 +15,7 @@ fn version_key(v: &str) -> (u32, u32) {
 }
 
 pub fn emit(d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {
-    let sd = &rules.systemd;
+    let sd = rules.systemd();
     let mut notes = Vec::new();
     let mut needs_version = sd.settings.since.clone();
     let mut lines = Vec::new();

@@ -141,8 +141,8 @@ fn delegation_doc(d: &Delegation) -> DelegationDoc<'_> {
 struct ProgramDoc<'a> {
     autoload: bool,
     expected_attach_type: &'a Option<String>,
-    helpers: &'a [String],
-    kfuncs: &'a [String],
+    helpers: &'a [std::sync::Arc<str>],
+    kfuncs: &'a [std::sync::Arc<str>],
     maps: &'a [String],
     name: &'a str,
     prog_type: &'a Option<String>,
@@ -226,7 +226,7 @@ fn object_doc<'a>(o: &'a ObjectAnalysis, rules: &'a Rules) -> ObjectDoc<'a> {
         name: &o.object.name,
         path: &o.path,
         programs,
-        warnings: &o.requirements.warnings,
+        warnings: &o.warnings,
     }
 }
 

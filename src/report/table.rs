@@ -41,7 +41,7 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
         let mut t = table(&["program", "section", "type", "expected attach type", "helpers / kfuncs"]);
         for p in &o.programs {
             let mut calls: Vec<String> = p.uses.helpers.iter().map(|h| format!("bpf_{h}")).collect();
-            calls.extend(p.uses.kfuncs.iter().cloned());
+            calls.extend(p.uses.kfuncs.iter().map(|k| k.to_string()));
             let mut name = p.name.clone();
             if !o.selected.contains(&p.name) {
                 name.push_str(" (not selected)");
