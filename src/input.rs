@@ -167,7 +167,11 @@ pub fn load_source(src: &Source) -> Result<(Inputs, Vec<String>), InputError> {
 }
 
 /// After [`load_source`] of every source: a directory that gave no object is an error.
-pub fn check_directories(paths: &[PathBuf], sources: &[Source], objects_per_source: &[usize]) -> Result<(), InputError> {
+pub fn check_directories(
+    paths: &[PathBuf],
+    sources: &[Source],
+    objects_per_source: &[usize],
+) -> Result<(), InputError> {
     for (arg, p) in paths.iter().enumerate() {
         let mut of_arg = sources.iter().zip(objects_per_source).filter(|(s, _)| s.arg == arg && !s.explicit).peekable();
         if of_arg.peek().is_some() && of_arg.all(|(_, n)| *n == 0) {

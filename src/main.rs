@@ -6,6 +6,12 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // No transparent huge pages: mimalloc's arenas would take memory 2 MiB at a time, which
+    // the kernel zeroes whole, and the resident size would overstate what bpfcap uses.
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     // The verify sandbox re-executes this binary as its child process.
     if std::env::args_os().nth(1).is_some_and(|a| a == bpfcap::sandbox::CHILD_SUBCOMMAND) {
         std::process::exit(bpfcap::sandbox::child_main());

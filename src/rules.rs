@@ -531,7 +531,9 @@ impl Condition {
             ("program_has_name", None) => Condition::ProgramHasName,
             ("program_references_global_data", None) => Condition::ProgramReferencesGlobalData,
             ("program_sec_flag", Some(f)) => Condition::ProgramSecFlag(f.into()),
-            ("program_calls_helper", Some(hs)) => Condition::ProgramCallsHelper(hs.split('|').map(String::from).collect()),
+            ("program_calls_helper", Some(hs)) => {
+                Condition::ProgramCallsHelper(hs.split('|').map(String::from).collect())
+            }
             ("program_type", Some(t)) => Condition::ProgramType(t.into()),
             _ => Condition::Unknown,
         }

@@ -12,7 +12,7 @@ use crate::delegation::Delegation;
 use crate::model::Object;
 use crate::rules::{Rules, Version};
 use programs::{ProgramInfo, classify_programs, program_uses};
-use requirements::{Loader, Need, Reason, Requirements, derive};
+use requirements::{Loader, Need, Reason, Requirements, Texts, derive_with};
 
 /// Which loader the delegation must serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,13 +144,15 @@ pub fn analyse_stream<E: Send>(
         LoaderChoice::Libbpf(v) => v.iter().copied().map(Some).collect(),
     };
     // (available_parallelism reads cgroup files: only ask when there is a choice)
-    let workers = if count > 1 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1).min(count) } else { 1 };
+    let workers =
+        if count > 1 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1).min(count) } else { 1 };
     let next = AtomicUsize::new(0);
     // the first failed item so far: items after it need not be loaded
     let first_error = AtomicUsize::new(usize::MAX);
     type Done<E> = (usize, Result<(Vec<(ObjectAnalysis, Requirements)>, Vec<String>), E>);
     let done: Mutex<Vec<Done<E>>> = Mutex::new(Vec::with_capacity(count));
     let progress = crate::progress::Progress::new("analysing", count);
+    let texts = Texts::of(rules);
     let work = || {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -162,7 +164,11 @@ pub fn analyse_stream<E: Send>(
             }
             let result = match load(i) {
                 Ok(loaded) => Ok((
-                    loaded.objects.into_iter().map(|(path, object)| analyse_one(path, object, opts, &versions, rules)).collect(),
+                    loaded
+                        .objects
+                        .into_iter()
+                        .map(|(path, object)| analyse_one(path, object, opts, &versions, rules, &texts))
+                        .collect(),
                     loaded.warnings,
                 )),
                 Err(e) => {
@@ -214,7 +220,8 @@ pub fn analyse_stream<E: Send>(
 fn check_program_names(objects: &[ObjectAnalysis], opts: &Options) -> Result<(), AnalysisError> {
     for name in &opts.programs {
         if !objects.iter().any(|o| o.object.program(name).is_some()) {
-            let all: Vec<&str> = objects.iter().flat_map(|o| o.object.programs.iter().map(|p| p.name.as_str())).collect();
+            let all: Vec<&str> =
+                objects.iter().flat_map(|o| o.object.programs.iter().map(|p| p.name.as_str())).collect();
             let mut close: Vec<&str> = all.iter().copied().filter(|n| similar(n, name)).collect();
             close.sort();
             close.dedup();
@@ -239,6 +246,7 @@ fn analyse_one(
     opts: &Options,
     versions: &[Option<Version>],
     rules: &Rules,
+    texts: &Texts,
 ) -> (ObjectAnalysis, Requirements) {
     let selected: BTreeSet<String> = object
         .programs
@@ -249,7 +257,7 @@ fn analyse_one(
     // What the instructions use does not depend on the libbpf version: decode them once.
     let uses = program_uses(&object, rules);
     let newest = *versions.last().expect("at least one version");
-    let programs = classify_programs(&object, &uses, rules, newest);
+    let mut programs = classify_programs(&object, &uses, rules, newest);
     let mut reqs = Requirements::default();
     if !selected.is_empty() {
         let mut per_version: Vec<(Option<Version>, usize)> = Vec::new();
@@ -275,7 +283,7 @@ fn analyse_one(
             let at = match done.iter().position(same) {
                 Some(i) => i,
                 None => {
-                    let r = derive(&object, &infos, &selected, loader, rules);
+                    let r = derive_with(&object, &infos, &selected, loader, rules, texts);
                     done.push((infos, steps, r));
                     done.len() - 1
                 }
@@ -296,6 +304,15 @@ fn analyse_one(
         f.insns = Vec::new();
         f.relocs = Vec::new();
         f.lines = Vec::new();
+    }
+    object.section_names = Vec::new();
+    // Call sites served the reasons; the report lists the helpers and kfuncs by name.
+    drop(uses);
+    for p in &mut programs {
+        if let Some(u) = std::sync::Arc::get_mut(&mut p.uses) {
+            u.helper_calls = Vec::new();
+            u.kfunc_calls = Vec::new();
+        }
     }
     let delegation = delegation_of(&reqs, opts.with_optional, rules);
     let warnings = reqs.warnings.clone();
@@ -336,13 +353,16 @@ fn union_versions(per_version: &[(Option<Version>, usize)], distinct: &[Requirem
             reason.libbpf = Some(vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ").into());
         }
         match out.required.get_mut(need) {
-            Some(rs) => {
-                rs.insert(reason);
-            }
+            Some(rs) => rs.push(reason),
             None => {
-                out.required.insert(need.clone(), BTreeSet::from([reason]));
+                out.required.insert(need.clone(), vec![reason]);
             }
         }
+    }
+    // the version annotations can reorder a need's reasons
+    for rs in out.required.values_mut() {
+        rs.sort();
+        rs.dedup();
     }
     out.prune_optional();
     out

@@ -151,14 +151,25 @@ pub enum Loader {
 
 #[derive(Debug, Clone, Default)]
 pub struct Requirements {
-    pub required: BTreeMap<Need, BTreeSet<Reason>>,
+    /// Every need with its reasons (sorted, unique: a vector, as most needs have a few
+    /// reasons per object and a tree set would allocate room for eleven).
+    pub required: BTreeMap<Need, Vec<Reason>>,
     pub optional: BTreeSet<OptionalNeed>,
     pub warnings: Vec<String>,
 }
 
 impl Requirements {
+    /// Adds a reason; [`Requirements::normalize`] sorts them once all are added.
     fn add(&mut self, need: Need, reason: Reason) {
-        self.required.entry(need).or_default().insert(reason);
+        self.required.entry(need).or_default().push(reason);
+    }
+
+    /// Sorts every need's reasons and drops duplicates.
+    fn normalize(&mut self) {
+        for rs in self.required.values_mut() {
+            rs.sort();
+            rs.dedup();
+        }
     }
 
     pub fn needs(&self) -> BTreeSet<Need> {
@@ -171,7 +182,11 @@ impl Requirements {
     pub fn merge(&mut self, other: Requirements) {
         for (n, rs) in other.required {
             match self.required.get_mut(&n) {
-                Some(mine) => mine.extend(rs),
+                Some(mine) => {
+                    mine.extend(rs);
+                    mine.sort();
+                    mine.dedup();
+                }
                 None => {
                     self.required.insert(n, rs);
                 }
@@ -191,34 +206,32 @@ impl Requirements {
             // one set: already sorted and pruned
             return first;
         }
-        let all = std::iter::once(first).chain(all);
-        let mut required: BTreeMap<Need, Vec<Reason>> = BTreeMap::new();
+        let mut all: Vec<Requirements> = std::iter::once(first).chain(all).collect();
         let mut out = Requirements::default();
         let mut seen_warnings = std::collections::HashSet::new();
-        for r in all {
-            for (n, rs) in r.required {
-                match required.get_mut(&n) {
-                    Some(v) => v.extend(rs),
-                    None => {
-                        required.insert(n, rs.into_iter().collect());
-                    }
-                }
-            }
-            out.optional.extend(r.optional);
-            for w in r.warnings {
+        for r in &mut all {
+            out.optional.append(&mut r.optional);
+            for w in std::mem::take(&mut r.warnings) {
                 if seen_warnings.insert(w.clone()) {
                     out.warnings.push(w);
                 }
             }
         }
-        out.required = required
-            .into_iter()
-            .map(|(n, mut v)| {
-                v.sort();
-                v.dedup();
-                (n, v.into_iter().collect())
-            })
-            .collect();
+        // Need by need, moving each set's reasons out (so that the union grows as the sets
+        // shrink: a tree's reasons are most of what an analysis holds). Each set is sorted:
+        // concatenated, they are runs that the sort merges.
+        let needs: BTreeSet<Need> = all.iter().flat_map(|r| r.required.keys().cloned()).collect();
+        for n in needs {
+            let mut v: Vec<Reason> = Vec::new();
+            for r in &mut all {
+                if let Some(rs) = r.required.remove(&n) {
+                    v.extend(rs);
+                }
+            }
+            v.sort();
+            v.dedup();
+            out.required.insert(n, v);
+        }
         out.prune_optional();
         out
     }
@@ -353,10 +366,7 @@ impl IdSet {
 
 /// The alternative with the fewest items not already `have`; ties go to the first listed.
 fn cheapest(alts: &[Vec<u16>], have: &dyn Fn(u32) -> bool) -> Option<usize> {
-    alts.iter()
-        .enumerate()
-        .min_by_key(|(_, a)| a.iter().filter(|n| !have(u32::from(**n))).count())
-        .map(|(i, _)| i)
+    alts.iter().enumerate().min_by_key(|(_, a)| a.iter().filter(|n| !have(u32::from(**n))).count()).map(|(i, _)| i)
 }
 
 /// The first alternative whose items are all `have`.
@@ -462,6 +472,50 @@ struct Prog<'a> {
     section: Arc<str>,
 }
 
+/// Reason texts that depend only on the rules, not on an object's names: built once per
+/// analysis and shared by every object (and every worker).
+#[derive(Debug, Default)]
+pub struct Texts {
+    map: std::sync::RwLock<std::collections::HashMap<TextKey, Arc<str>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum TextKey {
+    /// index in the token_create capabilities
+    TokenCap(usize),
+    /// program type number, index in its rule's capabilities
+    ProgCap(u16, usize),
+    /// map type number, index in its rule's capabilities
+    MapCap(u16, usize),
+    /// loader step index
+    StepRequired(usize),
+    StepNote(usize),
+    StepOptional(usize),
+    StepId(usize),
+    StepLost(usize),
+}
+
+impl Texts {
+    /// The texts of `rules`: shared by the whole process for the compiled-in rules (the only
+    /// ones the program uses), a fresh cache for any other.
+    pub fn of(rules: &Rules) -> Arc<Texts> {
+        static SHARED: std::sync::OnceLock<Arc<Texts>> = std::sync::OnceLock::new();
+        if std::ptr::eq(rules, crate::rules::rules()) {
+            SHARED.get_or_init(Default::default).clone()
+        } else {
+            Arc::default()
+        }
+    }
+
+    fn get(&self, key: TextKey, make: impl FnOnce() -> String) -> Arc<str> {
+        if let Some(t) = self.map.read().expect("texts").get(&key) {
+            return t.clone();
+        }
+        let t: Arc<str> = make().into();
+        self.map.write().expect("texts").entry(key).or_insert(t).clone()
+    }
+}
+
 /// Derives the requirements of one object for the selected programs.
 pub fn derive(
     obj: &Object,
@@ -469,6 +523,18 @@ pub fn derive(
     selected: &BTreeSet<String>,
     loader: Loader,
     rules: &Rules,
+) -> Requirements {
+    derive_with(obj, programs, selected, loader, rules, &Texts::of(rules))
+}
+
+/// [`derive`], sharing rule-only reason texts through `texts`.
+pub fn derive_with(
+    obj: &Object,
+    programs: &[ProgramInfo],
+    selected: &BTreeSet<String>,
+    loader: Loader,
+    rules: &Rules,
+    texts: &Texts,
 ) -> Requirements {
     let on: Arc<str> = obj.name.as_str().into();
     let progs: Vec<Prog> = programs
@@ -480,11 +546,9 @@ pub fn derive(
     base.warnings.extend(obj.warnings.iter().map(|w| format!("{}: {w}", obj.name)));
 
     // The token itself.
-    for cap in &rules.privileges.token_create.caps {
-        base.add(
-            Need::Cap(cap.clone()),
-            reason(&on, format!("creating a BPF token from the delegated bpffs needs {cap} in the bpffs's user namespace (kernel/bpf/token.c bpf_token_create)")),
-        );
+    for (i, cap) in rules.privileges.token_create.caps.iter().enumerate() {
+        let text = texts.get(TextKey::TokenCap(i), || format!("creating a BPF token from the delegated bpffs needs {cap} in the bpffs's user namespace (kernel/bpf/token.c bpf_token_create)"));
+        base.add(Need::Cap(cap.clone()), Reason { object: on.clone(), text, ..Reason::default() });
     }
 
     // Programs.
@@ -497,29 +561,35 @@ pub fn derive(
             ));
             continue;
         };
-        let prog_reason = |text: String| Reason {
+        let prog_reason = |text: Arc<str>| Reason {
             object: on.clone(),
             program: Some(prog.name.clone()),
             section: Some(prog.section.clone()),
-            text: text.into(),
+            text,
             ..Reason::default()
         };
-        base.add(Need::list(ListKind::Commands, "prog_load"), prog_reason(format!("loads program {}", p.name)));
+        base.add(Need::list(ListKind::Commands, "prog_load"), prog_reason(format!("loads program {}", p.name).into()));
         base.add(
             Need::list(ListKind::Programs, ptype),
-            prog_reason(format!(
-                "program {} in section '{}' is a {ptype} program (libbpf SEC(\"{}\"))",
-                p.name,
-                p.section,
-                p.sec_pattern.as_deref().unwrap_or("?")
-            )),
+            prog_reason(
+                format!(
+                    "program {} in section '{}' is a {ptype} program (libbpf SEC(\"{}\"))",
+                    p.name,
+                    p.section,
+                    p.sec_pattern.as_deref().unwrap_or("?")
+                )
+                .into(),
+            ),
         );
         if let Some(rule) = rules.prog_rule(ptype) {
-            for c in &rule.caps {
-                base.add(
-                    Need::Cap(c.clone()),
-                    prog_reason(format!("loading a {ptype} program needs {c} ({})", rule.why)),
-                );
+            let type_id = rules.names.id(Some(ListKind::Programs), ptype);
+            for (i, c) in rule.caps.iter().enumerate() {
+                let make = || format!("loading a {ptype} program needs {c} ({})", rule.why);
+                let text = match type_id {
+                    Some(t) => texts.get(TextKey::ProgCap(t, i), make),
+                    None => make().into(),
+                };
+                base.add(Need::Cap(c.clone()), prog_reason(text));
             }
         }
         for call in &p.uses.helper_calls {
@@ -530,10 +600,13 @@ pub fn derive(
                         Reason {
                             helper: Some(format!("bpf_{}", call.name).into()),
                             location: call.location.clone(),
-                            ..prog_reason(format!(
-                                "{} calls bpf_{}, which the verifier offers only with {c} ({})",
-                                call.function, call.name, rule.why
-                            ))
+                            ..prog_reason(
+                                format!(
+                                    "{} calls bpf_{}, which the verifier offers only with {c} ({})",
+                                    call.function, call.name, rule.why
+                                )
+                                .into(),
+                            )
                         },
                     );
                 }
@@ -565,10 +638,13 @@ pub fn derive(
                         Reason {
                             kfunc: Some(call.name.clone()),
                             location: call.location.clone(),
-                            ..prog_reason(format!(
-                                "{} calls kfunc {}; kfunc calls need {c} ({})",
-                                call.function, call.name, rule.why
-                            ))
+                            ..prog_reason(
+                                format!(
+                                    "{} calls kfunc {}; kfunc calls need {c} ({})",
+                                    call.function, call.name, rule.why
+                                )
+                                .into(),
+                            )
                         },
                     );
                 }
@@ -593,18 +669,24 @@ pub fn derive(
             MapOrigin::StructOps => format!("struct_ops variable {} in {} becomes a struct_ops map", m.name, m.section),
         };
         let (mname, msection): (Arc<str>, Arc<str>) = (m.name.as_str().into(), m.section.as_str().into());
-        let map_reason = |text: String| Reason {
+        let map_reason = |text: Arc<str>| Reason {
             object: on.clone(),
             map: Some(mname.clone()),
             section: Some(msection.clone()),
-            text: text.into(),
+            text,
             ..Reason::default()
         };
-        base.add(Need::list(ListKind::Commands, "map_create"), map_reason(format!("creates {what}")));
-        base.add(Need::list(ListKind::Maps, tname), map_reason(what));
+        base.add(Need::list(ListKind::Commands, "map_create"), map_reason(format!("creates {what}").into()));
+        base.add(Need::list(ListKind::Maps, tname), map_reason(what.into()));
         if let Some(rule) = rules.map_rule(tname) {
-            for c in &rule.caps {
-                base.add(Need::Cap(c.clone()), map_reason(format!("creating a {tname} map needs {c} ({})", rule.why)));
+            let type_id = rules.names.id(Some(ListKind::Maps), tname);
+            for (i, c) in rule.caps.iter().enumerate() {
+                let make = || format!("creating a {tname} map needs {c} ({})", rule.why);
+                let text = match type_id {
+                    Some(t) => texts.get(TextKey::MapCap(t, i), make),
+                    None => make().into(),
+                };
+                base.add(Need::Cap(c.clone()), map_reason(text));
             }
         }
     }
@@ -654,9 +736,11 @@ pub fn derive(
             base.optional.insert(OptionalNeed {
                 items: vec![Need::list(ListKind::Commands, "btf_load")],
                 steps: vec!["load_btf".into()],
-                losses: vec!["libbpf loads the programs without the object's BTF when BTF_LOAD is refused: no func/line \
+                losses: vec![
+                    "libbpf loads the programs without the object's BTF when BTF_LOAD is refused: no func/line \
                        info for verifier logs and bpftool, no BTF-typed map keys and values"
-                    .into()],
+                        .into(),
+                ],
                 reason: reason(&on, "the object carries .BTF".into()),
             });
         }
@@ -672,8 +756,9 @@ pub fn derive(
             }
             r
         }
-        Loader::Libbpf(v) => apply_libbpf(obj, &on, programs, &progs, base, v, rules),
+        Loader::Libbpf(v) => apply_libbpf(obj, &on, programs, &progs, base, v, rules, texts),
     };
+    result.normalize();
     result.prune_optional();
     result
 }
@@ -729,6 +814,7 @@ fn apply_libbpf(
     base: Requirements,
     v: Version,
     rules: &Rules,
+    texts: &Texts,
 ) -> Requirements {
     let infos: Vec<&ProgramInfo> = progs.iter().map(|p| p.info).collect();
     let zero = attach_zero_name(rules);
@@ -907,7 +993,7 @@ fn apply_libbpf(
         object: on.clone(),
         program: program.map(|p| p.name.clone()),
         section: program.map(|p| p.section.clone()),
-        loader_step: Some(steps[k].1.id.as_str().into()),
+        loader_step: Some(texts.get(TextKey::StepId(steps[k].0), || steps[k].1.id.clone())),
         text,
         ..Reason::default()
     };
@@ -926,12 +1012,18 @@ fn apply_libbpf(
     for d in &decisions {
         match d {
             Decision::Required { step, alt, affected } => {
-                let text: Arc<str> = format!(
-                    "libbpf {}{}; bpf_object__load fails if this is refused",
-                    lc_first(&steps[*step].1.what),
-                    who(affected)
-                )
-                .into();
+                let make = || {
+                    format!(
+                        "libbpf {}{}; bpf_object__load fails if this is refused",
+                        lc_first(&steps[*step].1.what),
+                        who(affected)
+                    )
+                };
+                let text = if affected.is_empty() {
+                    texts.get(TextKey::StepRequired(steps[*step].0), make)
+                } else {
+                    make().into()
+                };
                 for n in alt_needs(*step, *alt) {
                     r.add(n, step_reason(*step, text.clone(), None));
                 }
@@ -953,7 +1045,9 @@ fn apply_libbpf(
                 }
             }
             Decision::Note { step, alt } => {
-                let text: Arc<str> = format!("also used by libbpf: {}", lc_first(&steps[*step].1.what)).into();
+                let text = texts.get(TextKey::StepNote(steps[*step].0), || {
+                    format!("also used by libbpf: {}", lc_first(&steps[*step].1.what))
+                });
                 for n in alt_needs(*step, *alt) {
                     r.add(n, Reason { note: true, ..step_reason(*step, text.clone(), None) });
                 }
@@ -983,9 +1077,17 @@ fn apply_libbpf(
                 }
                 r.optional.insert(OptionalNeed {
                     items,
-                    steps: vec![s.id.as_str().into()],
-                    losses: vec![s.lost.as_str().into()],
-                    reason: step_reason(*step, format!("libbpf {}{}", lc_first(&s.what), who(affected)).into(), None),
+                    steps: vec![texts.get(TextKey::StepId(steps[*step].0), || s.id.clone())],
+                    losses: vec![texts.get(TextKey::StepLost(steps[*step].0), || s.lost.clone())],
+                    reason: step_reason(
+                        *step,
+                        if affected.is_empty() {
+                            texts.get(TextKey::StepOptional(steps[*step].0), || format!("libbpf {}", lc_first(&s.what)))
+                        } else {
+                            format!("libbpf {}{}", lc_first(&s.what), who(affected)).into()
+                        },
+                        None,
+                    ),
                 });
             }
         }

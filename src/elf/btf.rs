@@ -156,7 +156,7 @@ fn bytes_within<'a>(
         return Ok(Err(bad(format!("string offset {off} is outside the string section"))));
     };
     let window = &rest[..rest.len().min(budget.saturating_add(1))];
-    let end = match window.iter().position(|&b| b == 0) {
+    let end = match memchr::memchr(0, window) {
         Some(end) => end,
         None if window.len() == rest.len() => return Ok(Err(bad("unterminated string"))),
         None => return Err(bad(format!("{what} exceed {limit} bytes"))),

@@ -80,8 +80,11 @@ pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(L
         let Some(rs) = reqs.required.get(&crate::analysis::requirements::Need::List(k, item.to_string())) else {
             return String::new();
         };
-        let mut own: Vec<String> =
-            rs.iter().filter(|r| r.loader_step.is_none()).filter_map(|r| r.program.as_deref().or(r.map.as_deref()).map(String::from)).collect();
+        let mut own: Vec<String> = rs
+            .iter()
+            .filter(|r| r.loader_step.is_none())
+            .filter_map(|r| r.program.as_deref().or(r.map.as_deref()).map(String::from))
+            .collect();
         own.sort();
         own.dedup();
         if !own.is_empty() {
@@ -92,7 +95,8 @@ pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(L
             }
             return s;
         }
-        let mut steps: Vec<String> = rs.iter().filter(|r| !r.note).filter_map(|r| r.loader_step.as_deref().map(String::from)).collect();
+        let mut steps: Vec<String> =
+            rs.iter().filter(|r| !r.note).filter_map(|r| r.loader_step.as_deref().map(String::from)).collect();
         steps.sort();
         steps.dedup();
         format!("libbpf {}", steps.join(", "))

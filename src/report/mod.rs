@@ -1,8 +1,6 @@
 //! Reports: the analysis rendered as the stable JSON document (schema `bpfcap/1`, see
 //! docs/json-schema.md) or as tables for people.
 
-use std::collections::BTreeSet;
-
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Value, json};
@@ -58,7 +56,7 @@ struct ReasonsOf<'a>(&'a Requirements, Option<ListKind>);
 
 impl Serialize for ReasonsOf<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut items: Vec<(&str, &BTreeSet<Reason>)> = self
+        let mut items: Vec<(&str, &Vec<Reason>)> = self
             .0
             .required
             .iter()

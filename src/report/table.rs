@@ -118,7 +118,7 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
     out
 }
 
-fn why(reasons: Option<&std::collections::BTreeSet<Reason>>) -> String {
+fn why(reasons: Option<&Vec<Reason>>) -> String {
     let Some(rs) = reasons else { return String::new() };
     // the object's own needs first, then the loader's
     let first = rs.iter().min_by_key(|r| r.loader_step.is_some()).map(short_reason).unwrap_or_default();
