@@ -103,26 +103,156 @@ fn programs_and_maps_agree_with_libbpf() {
     assert!(compared >= 10, "only {compared} objects could be compared with libbpf");
 }
 
-/// Objects built by others: the BPF programs systemd embeds in libsystemd-core (from the
-/// Debian sid chroot that `./dev test` provides as BPFCAP_SYSTEMD_ROOT). Found inside the
-/// shared library, each must agree with libbpf's view of the same bytes.
+/// The Debian packages of the sid chroot (`./dev test` provides it as BPFCAP_SYSTEMD_ROOT)
+/// whose files carry BPF objects built by others: systemd's libsystemd-core, the libbpf-tools
+/// executables, bpftool, and xdp-tools with libxdp (object files and executables).
+const PACKAGES_BUILT_BY_OTHERS: [&str; 6] =
+    ["libsystemd-shared", "systemd", "libbpf-tools", "bpftool", "xdp-tools", "libxdp1"];
+
+/// Every regular file of those packages, from dpkg's file lists.
+fn files_built_by_others(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = std::collections::BTreeSet::new();
+    for pkg in PACKAGES_BUILT_BY_OTHERS {
+        let info = root.join("var/lib/dpkg/info");
+        let list = [format!("{pkg}:amd64.list"), format!("{pkg}.list")]
+            .iter()
+            .map(|l| info.join(l))
+            .find(|l| l.is_file())
+            .unwrap_or_else(|| panic!("package {pkg} is not installed in {}", root.display()));
+        for line in std::fs::read_to_string(list).expect("dpkg file list").lines() {
+            let p = root.join(line.trim_start_matches('/'));
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+                files.insert(p);
+            }
+        }
+    }
+    files.into_iter().collect()
+}
+
+/// Independently of bpfcap: the offsets in `bytes` where a BPF object starts that libbpf
+/// opens (an ELF header for a 64-bit little-endian relocatable EM_BPF file, and libbpf's
+/// bpf_object__open_mem succeeds on the bytes from there).
+fn libbpf_openable_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = bytes[from..].windows(4).position(|w| w == b"\x7fELF") {
+        let off = from + i;
+        from = off + 1;
+        let h = &bytes[off..];
+        let bpf_rel = h.len() >= 20 && h[4] == 2 && h[5] == 1 && h[16..18] == [1, 0] && h[18..20] == [247, 0];
+        if bpf_rel && ObjectBuilder::default().open_memory(h).is_ok() {
+            out.push(off);
+        }
+    }
+    out
+}
+
+/// Objects built by others (see [`PACKAGES_BUILT_BY_OTHERS`]): in every file of those
+/// packages, bpfcap finds exactly the BPF objects that libbpf can open (at the same offsets),
+/// sees each as libbpf does, and analyses each embedded one as it analyses the same bytes
+/// written to a file of their own.
 #[test]
-fn systemds_embedded_objects_agree_with_libbpf() {
+fn objects_built_by_others_are_found_and_agree_with_libbpf() {
     let root = std::env::var_os("BPFCAP_SYSTEMD_ROOT").map(std::path::PathBuf::from);
-    let dir = root.as_ref().map(|r| r.join("usr/lib/x86_64-linux-gnu/systemd"));
-    let ok = match &dir {
-        Some(d) if d.is_dir() => Ok(()),
-        _ => Err("BPFCAP_SYSTEMD_ROOT (a Debian sid chroot with systemd) is not set".to_string()),
+    let ok = match &root {
+        Some(r) if r.join("var/lib/dpkg/info").is_dir() => Ok(()),
+        _ => Err("BPFCAP_SYSTEMD_ROOT (the Debian sid chroot of ./dev test) is not set".to_string()),
     };
-    if !common::require(ok, "systemd objects oracle") {
+    if !common::require(ok, "objects built by others") {
         return;
     }
-    let (inputs, warnings) = bpfcap::input::load_inputs_with_warnings(&[dir.unwrap()]).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
-    assert!(inputs.len() >= 4, "expected systemd's BPF skeletons, found {}", inputs.len());
-    for (display, obj) in inputs {
-        let (bytes, name) = bpfcap::input::object_bytes(&display).unwrap();
-        let open = ObjectBuilder::default().name(&name).unwrap().open_memory(&bytes).unwrap();
-        agree(&display, &obj, &open);
+    libbpf_rs::set_print(None);
+    let root = root.unwrap();
+    let files = files_built_by_others(&root);
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = bpfcap::analysis::Options {
+        programs: vec![],
+        loader: bpfcap::analysis::LoaderChoice::Libbpf(vec![Version(1, 5), Version(1, 6), Version(1, 7)]),
+        with_optional: false,
+    };
+    let (mut found, mut embedded, mut with_objects) = (0, 0, Vec::new());
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        let expected = libbpf_openable_offsets(&bytes);
+        let path = file.display().to_string();
+        // what bpfcap finds, with the offset of each object in the file
+        let ours: Vec<(usize, String, bpfcap::model::Object)> = if bpfcap::input::looks_like_bpf(&bytes) {
+            let name = bpfcap::elf::object_name(&path);
+            match bpfcap::elf::read_object(&bytes, &name) {
+                Ok(o) => vec![(0, path.clone(), o)],
+                Err(_) => Vec::new(),
+            }
+        } else {
+            bpfcap::input::embedded::extract(&path, &bytes)
+                .objects
+                .into_iter()
+                .map(|o| (o.offset, o.display, o.object))
+                .collect()
+        };
+        let offsets: Vec<usize> = ours.iter().map(|(off, _, _)| *off).collect();
+        assert_eq!(
+            offsets, expected,
+            "{path}: bpfcap finds objects at {offsets:?}, libbpf opens objects at {expected:?}"
+        );
+        if ours.is_empty() {
+            continue;
+        }
+        with_objects.push(file.clone());
+        // the command finds the same objects in the file
+        let (inputs, warnings) = bpfcap::input::load_inputs_with_warnings(std::slice::from_ref(file)).unwrap();
+        assert!(warnings.is_empty(), "{path}: {warnings:?}");
+        assert_eq!(
+            inputs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
+            ours.iter().map(|(_, d, _)| d.clone()).collect::<Vec<_>>()
+        );
+        for (off, display, obj) in ours {
+            found += 1;
+            let (obj_bytes, name) = bpfcap::input::object_bytes(&display).unwrap();
+            assert_eq!(
+                &bytes[off..off + obj_bytes.len()],
+                &obj_bytes[..],
+                "{display}: the bytes named by the display path"
+            );
+            let open = ObjectBuilder::default().name(&name).unwrap().open_memory(&obj_bytes).unwrap();
+            agree(&display, &obj, &open);
+            if display == path {
+                continue; // a file already
+            }
+            embedded += 1;
+            // analysed as the same bytes in a file of their own
+            let as_file = tmp.path().join(format!("{name}.bpf.o"));
+            std::fs::write(&as_file, &obj_bytes).unwrap();
+            let from_file =
+                bpfcap::elf::read_object(&obj_bytes, &bpfcap::elf::object_name(&as_file.display().to_string()))
+                    .unwrap();
+            let a = bpfcap::analysis::analyse(vec![(display.clone(), obj)], &opts, rules()).unwrap();
+            let b = bpfcap::analysis::analyse(vec![(display.clone(), from_file)], &opts, rules()).unwrap();
+            assert_eq!(
+                bpfcap::report::analysis_json(&a, rules()),
+                bpfcap::report::analysis_json(&b, rules()),
+                "{display}: analysed differently from the same bytes in a file"
+            );
+        }
     }
+    println!("{} files, {} with BPF objects: {found} objects ({embedded} embedded)", files.len(), with_objects.len());
+    // Names: a libbpf-tools executable `tool-libbpf` embeds the skeleton `tool_bpf`. A name
+    // bpfcap gives must be that one; a name it cannot prove is left as `#N`.
+    let (mut named, mut tools) = (0, 0);
+    for file in with_objects.iter().filter(|f| f.to_string_lossy().ends_with("-libbpf")) {
+        let tool = file.file_name().unwrap().to_string_lossy().trim_end_matches("-libbpf").replace('-', "_");
+        let (inputs, _) = bpfcap::input::load_inputs_with_warnings(std::slice::from_ref(file)).unwrap();
+        for (display, _) in inputs {
+            tools += 1;
+            let suffix = display.rsplit_once('#').unwrap().1;
+            if !suffix.chars().all(|c| c.is_ascii_digit()) {
+                assert_eq!(suffix, format!("{tool}_bpf"), "{display}: named after another skeleton");
+                named += 1;
+            }
+        }
+    }
+    println!("libbpf-tools: {named} of {tools} objects named by their skeleton");
+    assert!(tools >= 50 && named * 10 >= tools * 9, "only {named} of {tools} libbpf-tools skeletons named");
+    // systemd's 5 skeletons, one per libbpf-tools executable, xdp-tools' objects and
+    // executables: a tree this size cannot come out empty by accident
+    assert!(found >= 100 && embedded >= 60 && with_objects.len() >= 50, "too few objects built by others: {found}");
 }

@@ -24,7 +24,8 @@
 //! object under that name, which prefixes its internal maps (`xxx_bpf.rodata` becomes
 //! `xxx_bpf` cut to 8 characters + `.rodata`). [`skeleton_name`] looks for that name among the
 //! NUL-terminated strings of the file outside every embedded object, and accepts a name only
-//! if every program name of the object is among them too, and the name is the only one that
+//! if every program name of the object is among them too (whole, or as the tail of a longer
+//! string, where the linker merged it), and the name is the only one that
 //!
 //! - gives exactly the internal map names found in the file, when the object has internal
 //!   maps whose names depend on the object name (`.data`, `.rodata`, `.bss`, `.kconfig`), or
@@ -328,6 +329,13 @@ impl<'a> Strings<'a> {
         self.set.contains(s)
     }
 
+    /// Whether `s` is a string of the file, whole or as the tail of a longer one: linkers
+    /// merge a string literal into another that ends with it (`block_rq_issue` into
+    /// `btf_trace_block_rq_issue`), so that its pointer points into the middle of the other.
+    pub fn contains_as_tail(&self, s: &str) -> bool {
+        self.contains(s) || self.list.iter().any(|(_, x)| x.len() > s.len() && x.ends_with(s))
+    }
+
     /// The strings that come right after each other (`a\0b\0`), as (a, b).
     fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
         self.list.windows(2).filter(|w| w[0].0 + w[0].1.len() + 1 == w[1].0).map(|w| (w[0].1, w[1].1))
@@ -342,7 +350,7 @@ fn is_c_identifier(s: &str) -> bool {
 /// The libbpf skeleton name of an embedded object, if the file names it unambiguously (see
 /// the module documentation). `strings` must leave out every embedded object's bytes.
 pub fn skeleton_name(strings: &Strings<'_>, obj: &Object) -> Option<String> {
-    if obj.programs.is_empty() || !obj.programs.iter().all(|p| strings.contains(&p.name)) {
+    if obj.programs.is_empty() || !obj.programs.iter().all(|p| strings.contains_as_tail(&p.name)) {
         return None;
     }
     // Internal maps whose names carry the object name, by the section libbpf names them after.
@@ -486,6 +494,16 @@ pub fn extract(path: &str, bytes: &[u8]) -> Extracted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_merged_into_a_longer_one_are_found_as_tails() {
+        let bytes = b"\0btf_trace_block_rq_issue\0biolatency_bpf\0";
+        let s = Strings::new(bytes, &[]);
+        assert!(s.contains("biolatency_bpf") && !s.contains("block_rq_issue"));
+        assert!(s.contains_as_tail("block_rq_issue"));
+        assert!(s.contains_as_tail("btf_trace_block_rq_issue"));
+        assert!(!s.contains_as_tail("block_rq"), "a tail ends where the string ends");
+    }
 
     /// A minimal ELF64 relocatable header for EM_BPF with `shnum` sections, table at `shoff`.
     fn header(le: bool, shoff: u64, shnum: u16) -> Vec<u8> {
