@@ -217,6 +217,9 @@ pub struct Enums {
     /// helper id → index in `helpers`, built when the rules are loaded
     #[serde(skip)]
     helper_by_id: HashMap<u32, usize>,
+    /// per ListKind: name → value, built when the rules are loaded
+    #[serde(skip)]
+    value_by_name: [HashMap<String, u32>; 4],
 }
 
 /// The four delegation lists of a bpffs mount.
@@ -269,7 +272,7 @@ impl Enums {
     }
 
     pub fn value_of(&self, kind: ListKind, name: &str) -> Option<u32> {
-        self.list(kind).iter().find(|e| e.name == name).map(|e| e.value)
+        self.value_by_name[kind as usize].get(name).copied()
     }
 
     pub fn helper_name(&self, id: u32) -> Option<&str> {
@@ -280,6 +283,13 @@ impl Enums {
         // the first entry of an id wins, as a linear search would find it
         for (i, h) in self.helpers.iter().enumerate().rev() {
             self.helper_by_id.insert(h.id, i);
+        }
+        for k in ListKind::ALL {
+            let mut by_name = HashMap::new();
+            for e in self.list(k).iter().rev() {
+                by_name.insert(e.name.clone(), e.value);
+            }
+            self.value_by_name[k as usize] = by_name;
         }
     }
 
@@ -396,11 +406,21 @@ pub struct Privileges {
     pub helper: Vec<CapRule>,
     #[serde(default)]
     pub kfunc_rule: Vec<KfuncRule>,
+    /// helper name → index in `helper`, built when the rules are loaded
+    #[serde(skip)]
+    helper_by_name: HashMap<String, usize>,
 }
 
 impl Privileges {
     pub fn helper_caps(&self, helper: &str) -> Option<&CapRule> {
-        self.helper.iter().find(|r| r.name == helper)
+        self.helper_by_name.get(helper).map(|i| &self.helper[*i])
+    }
+
+    fn index(&mut self) {
+        // the first rule of a name wins, as a linear search would find it
+        for (i, r) in self.helper.iter().enumerate().rev() {
+            self.helper_by_name.insert(r.name.clone(), i);
+        }
     }
     pub fn consults_token(&self, command: &str) -> bool {
         self.token_command.iter().any(|c| c.command == command)
@@ -794,11 +814,13 @@ pub fn rules() -> &'static Rules {
         }
         let mut enums: Enums = parse("kernel/enums.toml", ENUMS_TOML);
         enums.index();
+        let mut privileges: Privileges = parse("kernel/privileges.toml", PRIVILEGES_TOML);
+        privileges.index();
         let mut rules = Rules {
             libbpf_versions,
             enums,
             sections,
-            privileges: parse("kernel/privileges.toml", PRIVILEGES_TOML),
+            privileges,
             helper_availability: parse::<HelperAvailabilityFile>(
                 "kernel/helper-availability.toml",
                 HELPER_AVAILABILITY_TOML,

@@ -80,8 +80,8 @@ impl ProgramInfo {
     }
 }
 
-fn location(line: Option<&SourceLine>) -> Option<Arc<str>> {
-    line.map(|l| format!("{}:{}", l.file, l.line).into())
+fn location(l: &SourceLine) -> Arc<str> {
+    format!("{}:{}", l.file, l.line).into()
 }
 
 /// Walks a program and every function it reaches (the reader has bounded the total of these
@@ -124,6 +124,7 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
     // names shared by every call site and program of the object
     let mut helper_names: HashMap<u32, Arc<str>> = HashMap::new();
     let mut function_names: HashMap<(&str, u64), Arc<str>> = HashMap::new();
+    let mut locations: HashMap<(*const u8, u32), Arc<str>> = HashMap::new();
     obj.programs
         .iter()
         .map(|p| {
@@ -142,13 +143,21 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                     .entry((f.section.as_str(), f.offset))
                     .or_insert_with(|| f.name.as_str().into())
                     .clone();
-                // relocations are sorted by instruction (the reader keeps them in order)
-                let reloc_at = |i: usize| -> Option<&RelocTarget> {
-                    let k = f.relocs.partition_point(|r| r.insn < i);
-                    f.relocs.get(k).filter(|r| r.insn == i).map(|r| &r.target)
+                let mut site = |i: usize| {
+                    let line = f.line_of(i)?;
+                    // one string per source line of the object
+                    Some(
+                        locations
+                            .entry((Arc::as_ptr(&line.file) as *const u8, line.line))
+                            .or_insert_with(|| location(line))
+                            .clone(),
+                    )
                 };
                 for (i, insn) in f.insns.iter().enumerate() {
-                    if insn.code == BPF_JMP_CALL && insn.src == 0 {
+                    if insn.code != BPF_JMP_CALL {
+                        continue;
+                    }
+                    if insn.src == 0 {
                         tail_calls |= tail_call_id == Some(insn.imm as u32);
                         let name = helper_names
                             .entry(insn.imm as u32)
@@ -158,37 +167,49 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                             })
                             .clone();
                         helpers.insert(name.clone());
-                        helper_calls.push(CallSite { name, function: fname.clone(), location: location(f.line_of(i)) });
-                        continue;
-                    }
-                    if f.relocs.is_empty() && insn.code != BPF_JMP_CALL {
-                        continue;
-                    }
-                    let reloc = reloc_at(i);
-                    if insn.code == BPF_JMP_CALL
-                        && (insn.src == BPF_PSEUDO_KFUNC_CALL
-                            || (insn.src == BPF_PSEUDO_CALL && matches!(reloc, Some(RelocTarget::Extern(_)))))
+                        helper_calls.push(CallSite { name, function: fname.clone(), location: site(i) });
+                    } else if insn.src == BPF_PSEUDO_KFUNC_CALL
+                        && !f
+                            .relocs
+                            .binary_search_by_key(&i, |r| r.insn)
+                            .is_ok_and(|k| matches!(f.relocs[k].target, RelocTarget::Extern(_)))
                     {
+                        let name: Arc<str> = format!("kfunc#{}", insn.imm).into();
+                        kfuncs.insert(name.clone());
+                        kfunc_calls.push(CallSite { name, function: fname.clone(), location: site(i) });
+                    }
+                }
+                // relocations (sorted by instruction, one per instruction: the reader keeps them so)
+                for r in &f.relocs {
+                    let Some(insn) = f.insns.get(r.insn) else { continue };
+                    if insn.code == BPF_JMP_CALL && insn.src == 0 {
+                        continue; // a helper call: its relocation, if any, is not the program's
+                    }
+                    match &r.target {
                         // clang emits a kfunc call as a pseudo call relocated against the extern
                         // function; libbpf turns it into BPF_PSEUDO_KFUNC_CALL
-                        let name: Arc<str> = match reloc {
-                            Some(RelocTarget::Extern(n)) => n.as_str().into(),
-                            _ => format!("kfunc#{}", insn.imm).into(),
-                        };
-                        kfuncs.insert(name.clone());
-                        kfunc_calls.push(CallSite { name, function: fname.clone(), location: location(f.line_of(i)) });
-                    }
-                    if let Some(RelocTarget::Map(m)) = reloc
-                        && let Some(map) = obj.maps.get(*m)
-                    {
-                        maps.insert(map.name.clone());
-                    }
-                    if let Some(RelocTarget::Extern(n)) = reloc
-                        && insn.code == BPF_LD_IMM64
-                        && kconfig_externs.contains(n.as_str())
-                        && let Some(km) = kconfig_map
-                    {
-                        maps.insert(km.name.clone());
+                        RelocTarget::Extern(n)
+                            if insn.code == BPF_JMP_CALL
+                                && (insn.src == BPF_PSEUDO_KFUNC_CALL || insn.src == BPF_PSEUDO_CALL) =>
+                        {
+                            let name: Arc<str> = n.as_str().into();
+                            kfuncs.insert(name.clone());
+                            kfunc_calls.push(CallSite { name, function: fname.clone(), location: site(r.insn) });
+                        }
+                        RelocTarget::Extern(n) => {
+                            if insn.code == BPF_LD_IMM64
+                                && kconfig_externs.contains(n.as_str())
+                                && let Some(km) = kconfig_map
+                            {
+                                maps.insert(km.name.clone());
+                            }
+                        }
+                        RelocTarget::Map(m) => {
+                            if let Some(map) = obj.maps.get(*m) {
+                                maps.insert(map.name.clone());
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }

@@ -164,6 +164,30 @@ impl Requirements {
         self.required.entry(need).or_default().push(reason);
     }
 
+    /// Appends `other` (reasons unsorted until [`Requirements::normalize`]).
+    fn absorb(&mut self, other: Requirements) {
+        for (n, rs) in other.required {
+            match self.required.get_mut(&n) {
+                Some(mine) => mine.extend(rs),
+                None => {
+                    self.required.insert(n, rs);
+                }
+            }
+        }
+        self.optional.extend(other.optional);
+        self.add_warnings(other.warnings);
+    }
+
+    /// [`Requirements::add`] without taking the need (it is copied only when it is new).
+    fn add_ref(&mut self, need: &Need, reason: Reason) {
+        match self.required.get_mut(need) {
+            Some(rs) => rs.push(reason),
+            None => {
+                self.required.insert(need.clone(), vec![reason]);
+            }
+        }
+    }
+
     /// Sorts every need's reasons and drops duplicates.
     fn normalize(&mut self) {
         for rs in self.required.values_mut() {
@@ -477,7 +501,11 @@ struct Prog<'a> {
 #[derive(Debug, Default)]
 pub struct Texts {
     map: std::sync::RwLock<std::collections::HashMap<TextKey, Arc<str>>>,
+    /// the needs of a loader step's alternative (step index, alternative), sorted
+    alternatives: std::sync::RwLock<AlternativeNeeds>,
 }
+
+type AlternativeNeeds = std::collections::HashMap<(usize, usize), Arc<[Need]>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum TextKey {
@@ -505,6 +533,14 @@ impl Texts {
         } else {
             Arc::default()
         }
+    }
+
+    fn alternative(&self, key: (usize, usize), make: impl FnOnce() -> Vec<Need>) -> Arc<[Need]> {
+        if let Some(v) = self.alternatives.read().expect("texts").get(&key) {
+            return v.clone();
+        }
+        let v: Arc<[Need]> = make().into();
+        self.alternatives.write().expect("texts").entry(key).or_insert(v).clone()
     }
 
     fn get(&self, key: TextKey, make: impl FnOnce() -> String) -> Arc<str> {
@@ -806,6 +842,7 @@ enum Decision {
 /// required for another reason is free), so the steps are evaluated in rounds over sets of
 /// need numbers until the result no longer changes; only the last round's decisions become
 /// reasons.
+#[allow(clippy::too_many_arguments)] // the object, its selection and the rules: all needed
 fn apply_libbpf(
     obj: &Object,
     on: &Arc<str>,
@@ -997,10 +1034,12 @@ fn apply_libbpf(
         text,
         ..Reason::default()
     };
-    let alt_needs = |k: usize, alt: usize| -> Vec<Need> {
-        let mut v: Vec<Need> = steps[k].1.alternative_ids[alt].iter().map(|n| ids.need(u32::from(*n))).collect();
-        v.sort(); // in the order of needs, not of their numbers
-        v
+    let alt_needs = |k: usize, alt: usize| -> Arc<[Need]> {
+        texts.alternative((steps[k].0, alt), || {
+            let mut v: Vec<Need> = steps[k].1.alternative_ids[alt].iter().map(|n| ids.need(u32::from(*n))).collect();
+            v.sort(); // in the order of needs, not of their numbers
+            v
+        })
     };
     let who = |affected: &[usize]| {
         if affected.is_empty() {
@@ -1024,8 +1063,8 @@ fn apply_libbpf(
                 } else {
                     make().into()
                 };
-                for n in alt_needs(*step, *alt) {
-                    r.add(n, step_reason(*step, text.clone(), None));
+                for n in alt_needs(*step, *alt).iter() {
+                    r.add_ref(n, step_reason(*step, text.clone(), None));
                 }
             }
             Decision::Broken { step, alt, prog, from, text } => {
@@ -1033,8 +1072,8 @@ fn apply_libbpf(
                 let site = p.info.uses.helper_calls.iter().find(|c| from.strip_prefix("bpf_") == Some(&*c.name));
                 let text: Arc<str> = text.as_str().into();
                 let helper: Arc<str> = from.as_str().into();
-                for n in alt_needs(*step, *alt) {
-                    r.add(
+                for n in alt_needs(*step, *alt).iter() {
+                    r.add_ref(
                         n,
                         Reason {
                             helper: Some(helper.clone()),
@@ -1048,14 +1087,14 @@ fn apply_libbpf(
                 let text = texts.get(TextKey::StepNote(steps[*step].0), || {
                     format!("also used by libbpf: {}", lc_first(&steps[*step].1.what))
                 });
-                for n in alt_needs(*step, *alt) {
-                    r.add(n, Reason { note: true, ..step_reason(*step, text.clone(), None) });
+                for n in alt_needs(*step, *alt).iter() {
+                    r.add_ref(n, Reason { note: true, ..step_reason(*step, text.clone(), None) });
                 }
             }
             Decision::Optional { step, alt, affected, reset } => {
                 let s = steps[*step].1;
                 let needs = alt_needs(*step, *alt);
-                let mut items = needs.clone();
+                let mut items = needs.to_vec();
                 for &pi in reset {
                     let p = &progs[pi];
                     let a = p.info.load_attach_type.as_deref().unwrap_or_default();
@@ -1103,7 +1142,7 @@ fn apply_libbpf(
     warnings.retain(|w| seen.insert(w.clone()));
     r.warnings = warnings;
     let mut result = base;
-    result.merge(r);
+    result.absorb(r);
     result
 }
 

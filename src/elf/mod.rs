@@ -766,7 +766,7 @@ fn decode_insns(d: &[u8], big_endian: bool) -> Vec<Insn> {
 /// libbpf.c internal_map_name: up to 15 characters, object-name prefix for `.data`,
 /// `.rodata`, `.bss`, `.kconfig`, none for custom `.data.x`-style sections.
 pub fn internal_map_name(obj_name: &str, real_name: &str) -> String {
-    let sfx_len = real_name.len().max(7).min(BPF_OBJ_NAME_LEN - 1);
+    let sfx_len = real_name.len().clamp(7, BPF_OBJ_NAME_LEN - 1);
     let pfx_len = if real_name.len() > 1 && real_name[1..].contains('.') {
         0
     } else {
