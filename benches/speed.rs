@@ -1,22 +1,27 @@
 //! Speed, measured as ratios within one run (timings on shared machines are noisy; the
 //! ratios are what matter):
 //!
-//! 1. analysis: bpfcap reading + analysing each sample object, against libbpf's own
+//! 1. per object: bpfcap reading + analysing each sample object, against libbpf's own
 //!    `bpf_object__open` of the same bytes (target: bpfcap is cheaper);
-//! 2. verify: the cost of one sandboxed reload through a real token (what `--minimize` pays
+//! 2. a corpus of real objects built by others (the BPF objects of the Debian packages in the
+//!    sid chroot that `./dev test` builds, BPFCAP_SYSTEMD_ROOT; or any tree in
+//!    BPFCAP_BENCH_TREE): libbpf opening every object one after another, against bpfcap
+//!    analysing them one after another (the cost per core) and as one analysis on every core
+//!    (what `bpfcap analyze` does with a tree);
+//! 3. verify: the cost of one sandboxed reload through a real token (what `--minimize` pays
 //!    per item), against an in-process libbpf load of the same object as root.
 //!
-//! Run: `cargo bench --bench speed` (part 2 needs root and BPF tokens; it is skipped otherwise).
+//! Run: `cargo bench --bench speed` (part 3 needs root and BPF tokens; it is skipped otherwise).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bpfcap::analysis::{LoaderChoice, Options, analyse};
+use bpfcap::rules::{Version, rules};
 
 // as the bpfcap binary does (src/main.rs)
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use bpfcap::rules::{Version, rules};
 
 fn objects() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
@@ -38,6 +43,37 @@ fn time<F: FnMut()>(iters: u32, mut f: F) -> Duration {
     t.elapsed() / iters
 }
 
+/// The middle of several measurements taken in turns with the others of the same run.
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The objects of a tree of real files (as (name, bytes)): from BPFCAP_BENCH_TREE, or the
+/// directories of the sid chroot's packages that carry BPF objects.
+/// (libbpf object name, bytes)
+type NamedBytes = (String, Vec<u8>);
+
+fn real_objects() -> Option<(String, Vec<NamedBytes>)> {
+    let dirs: Vec<PathBuf> = match (std::env::var_os("BPFCAP_BENCH_TREE"), std::env::var_os("BPFCAP_SYSTEMD_ROOT")) {
+        (Some(t), _) => vec![t.into()],
+        (None, Some(root)) => ["usr/sbin", "usr/lib/x86_64-linux-gnu/bpf", "usr/lib/x86_64-linux-gnu/systemd"]
+            .iter()
+            .map(|d| Path::new(&root).join(d))
+            .filter(|d| d.is_dir())
+            .collect(),
+        _ => return None,
+    };
+    let (inputs, _) = bpfcap::input::load_inputs_with_warnings(&dirs).ok()?;
+    let objects = inputs
+        .iter()
+        .filter_map(|(display, _)| bpfcap::input::object_bytes(display).ok())
+        .filter(|(bytes, _)| libbpf_rs::ObjectBuilder::default().open_memory(bytes).is_ok())
+        .map(|(bytes, name)| (name, bytes))
+        .collect();
+    Some((dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" "), objects))
+}
+
 fn main() {
     let r = rules();
     let opts = Options {
@@ -46,6 +82,7 @@ fn main() {
         with_optional: false,
     };
     libbpf_rs::set_print(None);
+    println!("1. per object (testdata/)");
     println!("{:<28} {:>12} {:>14} {:>7}", "object", "bpfcap", "libbpf open", "ratio");
     let (mut total_ours, mut total_theirs) = (Duration::ZERO, Duration::ZERO);
     for path in objects() {
@@ -75,15 +112,66 @@ fn main() {
     }
     println!("all objects: bpfcap/libbpf-open = {:.2}", total_ours.as_secs_f64() / total_theirs.as_secs_f64());
 
-    // 2. sandboxed reload cost
+    // 2. a corpus of real objects built by others
+    match real_objects() {
+        None => println!("\n2. corpus of real objects: skipped (set BPFCAP_SYSTEMD_ROOT or BPFCAP_BENCH_TREE)"),
+        Some((from, objs)) => {
+            let n = objs.len();
+            let bytes_total: usize = objs.iter().map(|(_, b)| b.len()).sum();
+            let open_all = || {
+                for (_, b) in &objs {
+                    let _ = libbpf_rs::ObjectBuilder::default().open_memory(b);
+                }
+            };
+            let analyse_each = || {
+                for (name, b) in &objs {
+                    let o = bpfcap::elf::read_object(b, name).unwrap();
+                    let _ = analyse(vec![(name.clone(), o)], &opts, r);
+                }
+            };
+            // as `bpfcap analyze` does with a tree: read and analyse on every core, one union
+            let analyse_corpus = || {
+                let load = |i: usize| -> Result<bpfcap::analysis::Loaded, bpfcap::elf::ElfError> {
+                    let (name, b) = &objs[i];
+                    Ok(bpfcap::analysis::Loaded {
+                        objects: vec![(name.clone(), bpfcap::elf::read_object(b, name)?)],
+                        warnings: vec![],
+                    })
+                };
+                let _ = bpfcap::analysis::analyse_stream(n, load, &opts, r);
+            };
+            let (mut lib, mut each, mut corpus) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..7 {
+                lib.push(time(3, open_all));
+                each.push(time(3, analyse_each));
+                corpus.push(time(3, analyse_corpus));
+            }
+            let (lib, each, corpus) = (median(lib), median(each), median(corpus));
+            let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
+            println!("\n2. corpus of real objects: {n} objects, {} KiB, found under {from}", bytes_total / 1024);
+            println!("   libbpf bpf_object__open, one after another   {:>8.2} ms", lib.as_secs_f64() * 1e3);
+            println!(
+                "   bpfcap, one object after another (1 core)    {:>8.2} ms   bpfcap/libbpf-open = {:.2}",
+                each.as_secs_f64() * 1e3,
+                each.as_secs_f64() / lib.as_secs_f64()
+            );
+            println!(
+                "   bpfcap, the corpus as one analysis ({cores} cores) {:>8.2} ms   bpfcap/libbpf-open = {:.2}",
+                corpus.as_secs_f64() * 1e3,
+                corpus.as_secs_f64() / lib.as_secs_f64()
+            );
+        }
+    }
+
+    // 3. sandboxed reload cost
     if bpfcap::sandbox::preflight().is_err() {
-        println!("verify reload: skipped (needs root and BPF tokens)");
+        println!("\n3. verify reload: skipped (needs root and BPF tokens)");
         return;
     }
     let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bpfcap");
     let exe = if exe.exists() { exe } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/bpfcap") };
     if !exe.exists() {
-        println!("verify reload: skipped (build the bpfcap binary first)");
+        println!("\n3. verify reload: skipped (build the bpfcap binary first)");
         return;
     }
     let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/kprobe.bpf.o");
@@ -105,7 +193,7 @@ fn main() {
         let _loaded = o.load().unwrap();
     });
     println!(
-        "verify reload (kprobe.bpf.o, {} items): sandboxed {:.1} ms, in-process load as root {:.1} ms, ratio {:.1}; --minimize ≈ {:.2} s",
+        "\n3. verify reload (kprobe.bpf.o, {} items): sandboxed {:.1} ms, in-process load as root {:.1} ms, ratio {:.1}; --minimize ≈ {:.2} s",
         a.delegation.needs().len(),
         sandboxed.as_secs_f64() * 1e3,
         direct.as_secs_f64() * 1e3,

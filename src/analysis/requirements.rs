@@ -119,7 +119,7 @@ impl PartialEq for Reason {
 /// Something libbpf can do without: leaving it out is tolerated, at a cost. Several loader
 /// steps can fall back on the same missing items; they are merged into one entry that keeps
 /// every step and every cost.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Eq)]
 pub struct OptionalNeed {
     pub items: Vec<Need>,
     /// The loader steps that fall back without the items, in the order they were merged.
@@ -127,6 +127,36 @@ pub struct OptionalNeed {
     /// What each fallback loses (unique, in the order they were merged).
     pub losses: Vec<Arc<str>>,
     pub reason: Reason,
+}
+
+/// Field by field, as a derived order would; shared strings compare without being read.
+impl Ord for OptionalNeed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let strings = |a: &[Arc<str>], b: &[Arc<str>]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| cmp_shared(Some(x), Some(y)))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| a.len().cmp(&b.len()))
+        };
+        self.items
+            .cmp(&other.items)
+            .then_with(|| strings(&self.steps, &other.steps))
+            .then_with(|| strings(&self.losses, &other.losses))
+            .then_with(|| self.reason.cmp(&other.reason))
+    }
+}
+
+impl PartialOrd for OptionalNeed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for OptionalNeed {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
 }
 
 impl OptionalNeed {
@@ -233,20 +263,28 @@ impl Requirements {
         let mut all: Vec<Requirements> = std::iter::once(first).chain(all).collect();
         let mut out = Requirements::default();
         let mut seen_warnings = std::collections::HashSet::new();
+        // (one set at a time: BTreeSet::append rebuilds the whole set each time)
+        let mut optional: Vec<OptionalNeed> = Vec::new();
         for r in &mut all {
-            out.optional.append(&mut r.optional);
+            optional.extend(std::mem::take(&mut r.optional));
             for w in std::mem::take(&mut r.warnings) {
                 if seen_warnings.insert(w.clone()) {
                     out.warnings.push(w);
                 }
             }
         }
+        out.optional = optional.into_iter().collect();
+        // In the order of their objects' names (every reason of a set names the same object):
+        // the sets' reasons, concatenated, are then nearly sorted already.
+        let object_of = |r: &Requirements| r.required.values().flatten().next().map(|x| x.object.clone());
+        all.sort_by_cached_key(object_of);
         // Need by need, moving each set's reasons out (so that the union grows as the sets
         // shrink: a tree's reasons are most of what an analysis holds). Each set is sorted:
         // concatenated, they are runs that the sort merges.
         let needs: BTreeSet<Need> = all.iter().flat_map(|r| r.required.keys().cloned()).collect();
         for n in needs {
-            let mut v: Vec<Reason> = Vec::new();
+            let mut v: Vec<Reason> =
+                Vec::with_capacity(all.iter().map(|r| r.required.get(&n).map_or(0, Vec::len)).sum());
             for r in &mut all {
                 if let Some(rs) = r.required.remove(&n) {
                     v.extend(rs);
