@@ -130,6 +130,8 @@ fn main() {
                 }
             };
             // as `bpfcap analyze` does with a tree: read and analyse on every core, one union
+            // (the result is kept until the measurement ends: the command does not free it)
+            let kept = std::cell::RefCell::new(Vec::new());
             let analyse_corpus = || {
                 let load = |i: usize| -> Result<bpfcap::analysis::Loaded, bpfcap::elf::ElfError> {
                     let (name, b) = &objs[i];
@@ -138,13 +140,14 @@ fn main() {
                         warnings: vec![],
                     })
                 };
-                let _ = bpfcap::analysis::analyse_stream(n, load, &opts, r);
+                kept.borrow_mut().push(bpfcap::analysis::analyse_stream(n, load, &opts, r));
             };
             let (mut lib, mut each, mut corpus) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..7 {
                 lib.push(time(3, open_all));
                 each.push(time(3, analyse_each));
                 corpus.push(time(3, analyse_corpus));
+                kept.borrow_mut().clear();
             }
             let (lib, each, corpus) = (median(lib), median(each), median(corpus));
             let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
