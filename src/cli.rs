@@ -227,7 +227,7 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
                 "loader": a.loader.describe(),
                 "delegation": report::delegation_json(&d),
                 "capabilities": d.capabilities,
-                "mount_options": d.mount_options(),
+                "mount_options": d.mount_options(r),
                 "loaded": v.loaded,
                 "minimal": v.minimal,
                 "targets": v.targets,
@@ -242,7 +242,7 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
             s
         }
         FormatArg::Table => {
-            let mut s = format!("delegation: {}\ncapabilities: {}\n", d.mount_options(), d.capabilities.join(", "));
+            let mut s = format!("delegation: {}\ncapabilities: {}\n", d.mount_options(r), d.capabilities.join(", "));
             for t in &v.targets {
                 if t.outcome.loaded {
                     s.push_str(&format!("{}: loaded ({} programs)\n", t.path.display(), t.programs.len()));

@@ -8,6 +8,10 @@ use serde::Serialize;
 use crate::analysis::requirements::Need;
 use crate::rules::{ListKind, Rules};
 
+/// fsconfig() copies at most 256 bytes per value including the NUL (fs/fsopen.c
+/// strndup_user(..., 256)); a longer value is refused.
+pub const MAX_OPTION_VALUE: usize = 255;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Delegation {
     pub commands: Vec<String>,
@@ -89,11 +93,28 @@ impl Delegation {
     }
 
     /// bpffs mount options, names joined with ':' as the kernel parses them.
-    pub fn mount_options(&self) -> String {
+    /// The value of one delegate_* option: the names joined with ':', or the hex mask when
+    /// the names would exceed what the kernel takes in one value (the kernel accepts both).
+    /// `Err` carries the mask with the length of the names it replaces.
+    pub fn option_value(&self, k: ListKind, rules: &Rules) -> Result<String, (String, usize)> {
+        let names = self.list(k).join(":");
+        if names.len() <= MAX_OPTION_VALUE {
+            Ok(names)
+        } else {
+            Err((format!("{:#x}", self.mask(k, rules)), names.len()))
+        }
+    }
+
+    /// `delegate_cmds=...,delegate_maps=...` as the kernel takes it (empty lists left out; a
+    /// list too long for one option value as its hex mask).
+    pub fn mount_options(&self, rules: &Rules) -> String {
         ListKind::ALL
             .iter()
             .filter(|k| !self.list(**k).is_empty())
-            .map(|k| format!("{}={}", k.mount_option(), self.list(*k).join(":")))
+            .map(|k| {
+                let value = self.option_value(*k, rules).unwrap_or_else(|(mask, _)| mask);
+                format!("{}={value}", k.mount_option())
+            })
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -127,9 +148,23 @@ mod tests {
         assert_eq!(d.mask(ListKind::Programs, r), 0b10);
         assert_eq!(d.mask(ListKind::Attachments, r), 1);
         assert_eq!(
-            d.mount_options(),
+            d.mount_options(r),
             "delegate_cmds=map_create:prog_load,delegate_progs=socket_filter,delegate_attachs=cgroup_inet_ingress"
         );
         assert_eq!(d.capability_values(r), vec![39]);
+    }
+
+    #[test]
+    fn a_list_too_long_for_one_option_value_is_its_mask() {
+        let r = rules();
+        // every map type: far more than 255 bytes of names
+        let maps =
+            r.enums.map_types.iter().filter(|e| e.value != 0 && e.alias_of.is_none()).map(|e| e.name.clone()).collect();
+        let d = Delegation { maps, ..Delegation::default() };
+        let names = d.maps.join(":");
+        assert!(names.len() > MAX_OPTION_VALUE);
+        let mask = format!("{:#x}", d.mask(ListKind::Maps, r));
+        assert_eq!(d.option_value(ListKind::Maps, r), Err((mask.clone(), names.len())));
+        assert_eq!(d.mount_options(r), format!("delegate_maps={mask}"));
     }
 }

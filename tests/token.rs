@@ -78,7 +78,7 @@ fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
     if !v.loaded {
         return Result_::Failed(format!(
             "{display}: does not load with {} + {:?}: {} — {}",
-            a.delegation.mount_options(),
+            a.delegation.mount_options(rules()),
             a.delegation.capabilities,
             describe(&v.targets[0].outcome),
             v.targets[0].diagnosis.clone().unwrap_or_default()

@@ -36,24 +36,19 @@ pub struct Emitted {
     pub notes: Vec<String>,
 }
 
-/// fsconfig() copies at most 256 bytes per value including the NUL (fs/fsopen.c
-/// strndup_user(..., 256)); a longer value is refused.
-pub const MAX_OPTION_VALUE: usize = 255;
+pub use crate::delegation::MAX_OPTION_VALUE;
 
-/// The value of one delegate_* option: names joined with ':', or the hex mask when the names
-/// would exceed what the kernel takes in one value (the kernel accepts both).
+/// The value of one delegate_* option ([`Delegation::option_value`]), with a note for the user
+/// when the names had to give way to the hex mask.
 pub fn option_value(d: &Delegation, k: ListKind, rules: &Rules, notes: &mut Vec<String>) -> String {
-    let names = d.list(k).join(":");
-    if names.len() <= MAX_OPTION_VALUE {
-        return names;
-    }
-    notes.push(format!(
-        "{}: the names take {} bytes, more than the {MAX_OPTION_VALUE} the kernel accepts in one option value; \
-         written as the equivalent hex mask",
-        k.mount_option(),
-        names.len()
-    ));
-    format!("{:#x}", d.mask(k, rules))
+    d.option_value(k, rules).unwrap_or_else(|(mask, len)| {
+        notes.push(format!(
+            "{}: the names take {len} bytes, more than the {MAX_OPTION_VALUE} the kernel accepts in one option value; \
+             written as the equivalent hex mask",
+            k.mount_option()
+        ));
+        mask
+    })
 }
 
 /// `delegate_cmds=...,delegate_maps=...` (lists that are empty are left out).

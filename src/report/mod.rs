@@ -261,7 +261,7 @@ pub fn write_analysis_json(a: &Analysis, rules: &Rules, out: &mut impl std::io::
         capabilities: &a.delegation.capabilities,
         delegation: delegation_doc(&a.delegation),
         loader: a.loader.describe(),
-        mount_options: a.delegation.mount_options(),
+        mount_options: a.delegation.mount_options(rules),
         objects: ObjectsDoc(&a.objects, rules),
         optional: optional_doc(&a.requirements),
         reasons: ReasonsDoc(&a.requirements),

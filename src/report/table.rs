@@ -91,7 +91,7 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
         t.add_row(vec!["capability".to_string(), c.clone(), why(a.requirements.required.get(&Need::Cap(c.clone())))]);
     }
     let _ = writeln!(out, "{t}");
-    let _ = writeln!(out, "bpffs mount options: {}", d.mount_options());
+    let _ = writeln!(out, "bpffs mount options: {}", d.mount_options(rules));
     if !a.requirements.optional.is_empty() {
         let _ = writeln!(
             out,
