@@ -230,26 +230,6 @@ impl Requirements {
         self.required.keys().cloned().collect()
     }
 
-    /// Merges requirements of another object or libbpf version into these. Optional items
-    /// that became required are dropped by [`Requirements::prune_optional`], which the caller
-    /// runs once it has merged everything.
-    pub fn merge(&mut self, other: Requirements) {
-        for (n, rs) in other.required {
-            match self.required.get_mut(&n) {
-                Some(mine) => {
-                    mine.extend(rs);
-                    mine.sort();
-                    mine.dedup();
-                }
-                None => {
-                    self.required.insert(n, rs);
-                }
-            }
-        }
-        self.optional.extend(other.optional);
-        self.add_warnings(other.warnings);
-    }
-
     /// The union of many requirement sets (every object of an analysis), optional items
     /// pruned. Each set's reasons are already sorted: collected per need and sorted once, they
     /// are runs that the sort merges.
@@ -339,11 +319,6 @@ impl Requirements {
         }
         self.optional = merged.into_values().collect();
     }
-}
-
-/// Capabilities an item needs in the token's user namespace (rules/kernel/privileges.toml).
-pub fn caps_of(rules: &Rules, kind: ListKind, name: &str) -> Vec<String> {
-    rules.item_caps(kind, name).to_vec()
 }
 
 /// Numbers for needs: the rules' [`crate::rules::NameIndex`], extended with the names an
