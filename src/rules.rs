@@ -6,16 +6,17 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-pub const ENUMS_TOML: &str = include_str!("../rules/kernel/enums.toml");
-pub const SECTIONS_TOML: &str = include_str!("../rules/sections.toml");
-pub const PRIVILEGES_TOML: &str = include_str!("../rules/kernel/privileges.toml");
-pub const HELPER_AVAILABILITY_TOML: &str = include_str!("../rules/kernel/helper-availability.toml");
-pub const LIBBPF_TOML: &str = include_str!("../rules/loader/libbpf.toml");
-pub const CAPABILITIES_TOML: &str = include_str!("../rules/kernel/capabilities.toml");
-pub const VERSIONS_TOML: &str = include_str!("../rules/kernel/versions.toml");
-pub const SYSTEMD_TOML: &str = include_str!("../rules/dialects/systemd.toml");
-pub const INCUS_TOML: &str = include_str!("../rules/dialects/incus.toml");
-pub const LXD_TOML: &str = include_str!("../rules/dialects/lxd.toml");
+// The rules as built by build.rs: rules/**/*.toml turned into JSON (same data, parsed faster).
+const ENUMS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__enums.json"));
+const SECTIONS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/sections.json"));
+const PRIVILEGES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__privileges.json"));
+const HELPER_AVAILABILITY_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__helper-availability.json"));
+const LIBBPF_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__libbpf.json"));
+const CAPABILITIES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__capabilities.json"));
+const VERSIONS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__versions.json"));
+const SYSTEMD_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__systemd.json"));
+const INCUS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__incus.json"));
+const LXD_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__lxd.json"));
 
 /// The kernel version that introduced a name (rules/kernel/versions.toml, generated).
 #[derive(Debug, Clone, Deserialize)]
@@ -664,22 +665,22 @@ pub struct Rules {
 impl Rules {
     /// rules/kernel/versions.toml: the kernel version of every name.
     pub fn versions(&self) -> &[NameVersion] {
-        self.versions.get_or_init(|| parse::<VersionsFile>("kernel/versions.toml", VERSIONS_TOML).version)
+        self.versions.get_or_init(|| parse::<VersionsFile>("kernel/versions.toml", VERSIONS_JSON).version)
     }
 
     /// rules/dialects/systemd.toml.
     pub fn systemd(&self) -> &SystemdRules {
-        self.systemd.get_or_init(|| parse("dialects/systemd.toml", SYSTEMD_TOML))
+        self.systemd.get_or_init(|| parse("dialects/systemd.toml", SYSTEMD_JSON))
     }
 
     /// rules/dialects/incus.toml.
     pub fn incus(&self) -> &ManagerRules {
-        self.incus.get_or_init(|| parse("dialects/incus.toml", INCUS_TOML))
+        self.incus.get_or_init(|| parse("dialects/incus.toml", INCUS_JSON))
     }
 
     /// rules/dialects/lxd.toml.
     pub fn lxd(&self) -> &ManagerRules {
-        self.lxd.get_or_init(|| parse("dialects/lxd.toml", LXD_TOML))
+        self.lxd.get_or_init(|| parse("dialects/lxd.toml", LXD_JSON))
     }
 
     /// The first kernel with BPF tokens: the oldest `since` of the token-consulting commands.
@@ -792,29 +793,30 @@ impl Rules {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(what: &str, text: &str) -> T {
-    // The tables are compiled in and covered by tests; a parse error is a build defect.
-    toml::from_str(text).unwrap_or_else(|e| panic!("rules/{what} is invalid: {e}"))
+    // The tables are compiled in (checked by build.rs) and covered by tests; an error here is
+    // a build defect.
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("rules/{what} is invalid: {e}"))
 }
 
 /// The rules compiled into this binary.
 pub fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
     RULES.get_or_init(|| {
-        let mut sections = parse::<SectionsFile>("sections.toml", SECTIONS_TOML).section;
+        let mut sections = parse::<SectionsFile>("sections.toml", SECTIONS_JSON).section;
         for s in &mut sections {
             s.versions = s.libbpf.iter().filter_map(|x| Version::parse(x)).collect();
         }
         let mut libbpf_versions: Vec<Version> = sections.iter().flat_map(|s| s.versions.iter().copied()).collect();
         libbpf_versions.sort();
         libbpf_versions.dedup();
-        let mut libbpf = parse::<LoaderFile>("loader/libbpf.toml", LIBBPF_TOML).step;
+        let mut libbpf = parse::<LoaderFile>("loader/libbpf.toml", LIBBPF_JSON).step;
         for step in &mut libbpf {
             step.parse_range();
             step.condition = Condition::parse(&step.when);
         }
-        let mut enums: Enums = parse("kernel/enums.toml", ENUMS_TOML);
+        let mut enums: Enums = parse("kernel/enums.toml", ENUMS_JSON);
         enums.index();
-        let mut privileges: Privileges = parse("kernel/privileges.toml", PRIVILEGES_TOML);
+        let mut privileges: Privileges = parse("kernel/privileges.toml", PRIVILEGES_JSON);
         privileges.index();
         let mut rules = Rules {
             libbpf_versions,
@@ -823,11 +825,11 @@ pub fn rules() -> &'static Rules {
             privileges,
             helper_availability: parse::<HelperAvailabilityFile>(
                 "kernel/helper-availability.toml",
-                HELPER_AVAILABILITY_TOML,
+                HELPER_AVAILABILITY_JSON,
             )
             .available,
             libbpf,
-            capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_TOML).capability,
+            capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_JSON).capability,
             versions: OnceLock::new(),
             systemd: OnceLock::new(),
             incus: OnceLock::new(),
