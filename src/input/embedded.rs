@@ -287,6 +287,9 @@ impl std::ops::Deref for AlignedBytes {
 pub struct Strings<'a> {
     list: Vec<(usize, &'a str)>,
     set: HashSet<&'a str>,
+    /// Every string reversed, sorted: a tail of a string is a prefix of its reverse, found by
+    /// binary search. Built on the first lookup that needs it.
+    reversed: std::sync::OnceLock<Vec<Vec<u8>>>,
 }
 
 impl<'a> Strings<'a> {
@@ -322,7 +325,7 @@ impl<'a> Strings<'a> {
             }
         }
         let set = list.iter().map(|&(_, s)| s).collect();
-        Strings { list, set }
+        Strings { list, set, reversed: std::sync::OnceLock::new() }
     }
 
     pub fn contains(&self, s: &str) -> bool {
@@ -333,7 +336,18 @@ impl<'a> Strings<'a> {
     /// merge a string literal into another that ends with it (`block_rq_issue` into
     /// `btf_trace_block_rq_issue`), so that its pointer points into the middle of the other.
     pub fn contains_as_tail(&self, s: &str) -> bool {
-        self.contains(s) || self.list.iter().any(|(_, x)| x.len() > s.len() && x.ends_with(s))
+        if self.contains(s) {
+            return true;
+        }
+        let reversed = self.reversed.get_or_init(|| {
+            let mut v: Vec<Vec<u8>> = self.set.iter().map(|x| x.bytes().rev().collect()).collect();
+            v.sort_unstable();
+            v
+        });
+        let key: Vec<u8> = s.bytes().rev().collect();
+        // the first reversed string not below the key starts with it, if any does
+        let at = reversed.partition_point(|x| x.as_slice() < key.as_slice());
+        reversed.get(at).is_some_and(|x| x.starts_with(&key))
     }
 
     /// The strings that come right after each other (`a\0b\0`), as (a, b).
