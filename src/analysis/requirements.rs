@@ -327,11 +327,12 @@ impl Requirements {
 struct Interner<'r> {
     names: &'r crate::rules::NameIndex,
     extra: Vec<Need>,
+    extra_ids: std::collections::HashMap<Need, usize>,
 }
 
 impl<'r> Interner<'r> {
     fn new(rules: &'r Rules) -> Self {
-        Interner { names: &rules.names, extra: Vec::new() }
+        Interner { names: &rules.names, extra: Vec::new(), extra_ids: std::collections::HashMap::new() }
     }
 
     fn id(&mut self, need: &Need) -> u32 {
@@ -342,10 +343,11 @@ impl<'r> Interner<'r> {
         if let Some(id) = self.names.id(kind, name) {
             return u32::from(id);
         }
-        let pos = match self.extra.iter().position(|n| n == need) {
-            Some(p) => p,
+        let pos = match self.extra_ids.get(need) {
+            Some(p) => *p,
             None => {
                 self.extra.push(need.clone());
+                self.extra_ids.insert(need.clone(), self.extra.len() - 1);
                 self.extra.len() - 1
             }
         };
