@@ -1,8 +1,32 @@
 //! The rule tables in `rules/`, compiled into the binary and parsed once.
 //! Code interprets these tables; facts about the kernel and libbpf live in them, not here.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
+
+/// FNV-1a: the rules' lookup tables are keyed by short names and small numbers, for which
+/// SipHash's protection against chosen keys is not needed (the keys come from the rules).
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// A hash map for lookups in the rules.
+pub type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
 
 use serde::Deserialize;
 
@@ -286,7 +310,7 @@ impl Enums {
             self.helper_by_id.insert(h.id, i);
         }
         for k in ListKind::ALL {
-            let mut by_name = HashMap::new();
+            let mut by_name = HashMap::default();
             for e in self.list(k).iter().rev() {
                 by_name.insert(e.name.clone(), e.value);
             }
@@ -660,6 +684,9 @@ pub struct Rules {
     pub names: NameIndex,
     /// Per libbpf version: the indexes in `sections` of its rules, in table order.
     sections_of: Vec<(Version, Vec<usize>)>,
+    /// Enum value → index of the first capability rule of that program / map type.
+    prog_rule_by_value: HashMap<u32, usize>,
+    map_rule_by_value: HashMap<u32, usize>,
 }
 
 impl Rules {
@@ -742,6 +769,17 @@ impl Rules {
 
     /// Numbers every name and precomputes what the loader steps' alternatives need.
     fn index(&mut self) {
+        // the first rule of a value wins, as a linear search would find it
+        for (kind, table, index) in [
+            (ListKind::Programs, &self.privileges.prog_type, &mut self.prog_rule_by_value),
+            (ListKind::Maps, &self.privileges.map_type, &mut self.map_rule_by_value),
+        ] {
+            for (i, r) in table.iter().enumerate().rev() {
+                if let Some(v) = self.enums.value_of(kind, &r.name) {
+                    index.insert(v, i);
+                }
+            }
+        }
         let mut names = NameIndex::default();
         for k in ListKind::ALL {
             for e in self.enums.list(k) {
@@ -781,7 +819,8 @@ impl Rules {
 
     fn cap_rule<'a>(&self, kind: ListKind, table: &'a [CapRule], name: &str) -> Option<&'a CapRule> {
         let value = self.enums.value_of(kind, name)?;
-        table.iter().find(|r| self.enums.value_of(kind, &r.name) == Some(value))
+        let index = if kind == ListKind::Programs { &self.prog_rule_by_value } else { &self.map_rule_by_value };
+        index.get(&value).map(|i| &table[*i])
     }
 
     pub fn helper_available(&self, helper: &str, prog_type: &str) -> Option<bool> {
@@ -836,6 +875,8 @@ pub fn rules() -> &'static Rules {
             lxd: OnceLock::new(),
             names: NameIndex::default(),
             sections_of: Vec::new(),
+            prog_rule_by_value: HashMap::default(),
+            map_rule_by_value: HashMap::default(),
         };
         rules.index();
         rules

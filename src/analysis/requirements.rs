@@ -327,12 +327,12 @@ impl Requirements {
 struct Interner<'r> {
     names: &'r crate::rules::NameIndex,
     extra: Vec<Need>,
-    extra_ids: std::collections::HashMap<Need, usize>,
+    extra_ids: crate::rules::HashMap<Need, usize>,
 }
 
 impl<'r> Interner<'r> {
     fn new(rules: &'r Rules) -> Self {
-        Interner { names: &rules.names, extra: Vec::new(), extra_ids: std::collections::HashMap::new() }
+        Interner { names: &rules.names, extra: Vec::new(), extra_ids: Default::default() }
     }
 
     fn id(&mut self, need: &Need) -> u32 {
@@ -515,12 +515,12 @@ struct Prog<'a> {
 /// analysis and shared by every object (and every worker).
 #[derive(Debug, Default)]
 pub struct Texts {
-    map: std::sync::RwLock<std::collections::HashMap<TextKey, Arc<str>>>,
+    map: std::sync::RwLock<crate::rules::HashMap<TextKey, Arc<str>>>,
     /// the needs of a loader step's alternative (step index, alternative), sorted
     alternatives: std::sync::RwLock<AlternativeNeeds>,
 }
 
-type AlternativeNeeds = std::collections::HashMap<(usize, usize), Arc<[Need]>>;
+type AlternativeNeeds = crate::rules::HashMap<(usize, usize), Arc<[Need]>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum TextKey {
