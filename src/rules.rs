@@ -6,7 +6,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 /// FNV-1a: the rules' lookup tables are keyed by short names and small numbers, for which
-/// SipHash's protection against chosen keys is not needed (the keys come from the rules).
+/// SipHash's protection against chosen keys is not needed: their keys come from the rules
+/// (an object's names are only looked up). Tables keyed by what an object says keep std's
+/// hashing.
 #[derive(Default)]
 pub struct Fnv(u64);
 

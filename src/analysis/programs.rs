@@ -2,14 +2,14 @@
 //! and what its instructions use (helpers, kfuncs, tail calls, maps, subprograms), found by
 //! decoding the program and every subprogram it reaches.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::elf::Functions;
 use crate::model::{ExternKind, Function, Object, RelocTarget, SourceLine};
-use crate::rules::{HashMap, ListKind, Rules, Version};
+use crate::rules::{ListKind, Rules, Version};
 
 const BPF_JMP_CALL: u8 = 0x85;
 const BPF_LD_IMM64: u8 = 0x18;
@@ -121,7 +121,8 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
         }
     }
     let tail_call_id = rules.enums.helper_id("tail_call");
-    // names shared by every call site and program of the object
+    // names shared by every call site and program of the object (keyed by what the object
+    // says: std's hashing, which a crafted object cannot make collide)
     let mut helper_names: HashMap<u32, Arc<str>> = HashMap::default();
     let mut function_names: HashMap<(&str, u64), Arc<str>> = HashMap::default();
     let mut locations: HashMap<(*const u8, u32), Arc<str>> = HashMap::default();

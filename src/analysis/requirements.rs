@@ -327,7 +327,8 @@ impl Requirements {
 struct Interner<'r> {
     names: &'r crate::rules::NameIndex,
     extra: Vec<Need>,
-    extra_ids: crate::rules::HashMap<Need, usize>,
+    /// (keyed by names from the object: std's hashing, which a crafted object cannot make collide)
+    extra_ids: std::collections::HashMap<Need, usize>,
 }
 
 impl<'r> Interner<'r> {
