@@ -301,7 +301,8 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
 
     // Phase 5: maps.
     let mut maps: Vec<Map> = Vec::new();
-    let mut map_by_symbol: BTreeMap<(usize, String), usize> = BTreeMap::new();
+    // section index → symbol name → map (two levels: a lookup borrows the symbol's name)
+    let mut map_by_symbol: BTreeMap<usize, BTreeMap<String, usize>> = BTreeMap::new();
     let mut map_by_section: BTreeMap<usize, usize> = BTreeMap::new();
     let oname = name.to_string();
 
@@ -320,7 +321,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                     return Err(ElfError::Btf(format!("DATASEC .maps member {} is not a VAR", var.name)));
                 }
                 let idx = parse_btf_map(b, &var.name.as_str(), var.size_or_type, ".maps", &mut maps, 0, &mut work)?;
-                map_by_symbol.insert((sec.index().0, var.name.to_string()), idx);
+                map_by_symbol.entry(sec.index().0).or_default().insert(var.name.to_string(), idx);
             }
         }
     }
@@ -373,7 +374,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                 if maps.len() >= MAX_MAPS {
                     return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
                 }
-                map_by_symbol.insert((sec.index().0, mname.clone()), maps.len());
+                map_by_symbol.entry(sec.index().0).or_default().insert(mname.clone(), maps.len());
                 maps.push(map);
             }
             warnings.push(format!(
@@ -558,11 +559,11 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             let sym = file
                 .symbol_by_index(si)
                 .map_err(|e| ElfError::Malformed(format!("relocation in {sname} at {off}: {e}")))?;
-            let sym_name = names.symbol(&sym)?.to_string();
+            let sym_name = names.symbol(&sym)?;
             let target = match sym.section() {
-                SymbolSection::Undefined => RelocTarget::Extern(sym_name.clone()),
+                SymbolSection::Undefined => RelocTarget::Extern(sym_name.to_string()),
                 SymbolSection::Section(tsi) => {
-                    if let Some(&m) = map_by_symbol.get(&(tsi.0, sym_name.clone())) {
+                    if let Some(&m) = map_by_symbol.get(&tsi.0).and_then(|by_name| by_name.get(sym_name)) {
                         RelocTarget::Map(m)
                     } else if let Some(&m) = map_by_section.get(&tsi.0) {
                         RelocTarget::Map(m)
@@ -578,10 +579,10 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                             Ok(s) => names.section(&s)?.to_string(),
                             Err(_) => String::new(),
                         };
-                        RelocTarget::Other { symbol: sym_name.clone(), section: tname }
+                        RelocTarget::Other { symbol: sym_name.to_string(), section: tname }
                     }
                 }
-                _ => RelocTarget::Other { symbol: sym_name.clone(), section: String::new() },
+                _ => RelocTarget::Other { symbol: sym_name.to_string(), section: String::new() },
             };
             let owner = by_start
                 .get(sname.as_str())
