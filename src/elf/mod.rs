@@ -121,7 +121,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         return Err(ElfError::NotRelocatable { kind: format!("{:?}", file.kind()).to_lowercase() });
     }
     let big_endian = !file.is_little_endian();
-    let mut names = Names(MIN_NAME_BYTES.max(data.len().saturating_mul(NAME_BYTES_PER_OBJECT_BYTE)));
+    let mut names = Names(MIN_NAME_BYTES.max(data.len().saturating_mul(NAME_BYTES_PER_OBJECT_BYTE)), Vec::new());
 
     // Phase 2: sections.
     let mut license = None;
@@ -791,12 +791,11 @@ fn btf_uint(b: &Btf, type_id: u32) -> Option<u32> {
     }
 }
 
-/// Parses a BTF-defined map definition (libbpf.c parse_btf_map_def) and pushes it (and its
-/// inner map template) onto `maps`; returns its index.
-/// What is left of the name bytes the reader may look up and copy ([`NAME_BYTES_PER_OBJECT_BYTE`]).
-struct Names(usize);
+/// What is left of the name bytes the reader may look up and copy ([`NAME_BYTES_PER_OBJECT_BYTE`]),
+/// and the section names looked up so far (each is read and charged once).
+struct Names<'d>(usize, Vec<Option<&'d str>>);
 
-impl Names {
+impl<'d> Names<'d> {
     fn charge(&mut self, name: &str) -> Result<(), ElfError> {
         if name.len() > MAX_NAME_LEN {
             return Err(ElfError::TooComplex(format!(
@@ -812,13 +811,21 @@ impl Names {
         Ok(())
     }
 
-    fn section<'d>(&mut self, sec: &object::Section<'d, '_>) -> Result<&'d str, ElfError> {
+    fn section(&mut self, sec: &object::Section<'d, '_>) -> Result<&'d str, ElfError> {
+        let i = sec.index().0;
+        if let Some(Some(n)) = self.1.get(i) {
+            return Ok(n);
+        }
         let n = sec.name().unwrap_or("");
         self.charge(n)?;
+        if self.1.len() <= i {
+            self.1.resize(i + 1, None);
+        }
+        self.1[i] = Some(n);
         Ok(n)
     }
 
-    fn symbol<'d>(&mut self, sym: &object::Symbol<'d, '_>) -> Result<&'d str, ElfError> {
+    fn symbol(&mut self, sym: &object::Symbol<'d, '_>) -> Result<&'d str, ElfError> {
         let n = sym.name().unwrap_or("");
         self.charge(n)?;
         Ok(n)
