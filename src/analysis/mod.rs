@@ -360,10 +360,7 @@ fn union_versions(per_version: &[(Option<Version>, usize)], distinct: &[Requirem
         }
     }
     // the version annotations can reorder a need's reasons
-    for rs in out.required.values_mut() {
-        rs.sort();
-        rs.dedup();
-    }
+    out.normalize();
     out.prune_optional();
     out
 }

@@ -219,7 +219,7 @@ impl Requirements {
     }
 
     /// Sorts every need's reasons and drops duplicates.
-    fn normalize(&mut self) {
+    pub(crate) fn normalize(&mut self) {
         for rs in self.required.values_mut() {
             rs.sort();
             rs.dedup();
@@ -242,18 +242,9 @@ impl Requirements {
         }
         let mut all: Vec<Requirements> = std::iter::once(first).chain(all).collect();
         let mut out = Requirements::default();
-        let mut seen_warnings = std::collections::HashSet::new();
-        // (one set at a time: BTreeSet::append rebuilds the whole set each time)
-        let mut optional: Vec<OptionalNeed> = Vec::new();
-        for r in &mut all {
-            optional.extend(std::mem::take(&mut r.optional));
-            for w in std::mem::take(&mut r.warnings) {
-                if seen_warnings.insert(w.clone()) {
-                    out.warnings.push(w);
-                }
-            }
-        }
-        out.optional = optional.into_iter().collect();
+        out.add_warnings(all.iter_mut().flat_map(|r| std::mem::take(&mut r.warnings)));
+        // (collected, then built once: BTreeSet::append rebuilds the whole set each time)
+        out.optional = all.iter_mut().flat_map(|r| std::mem::take(&mut r.optional)).collect();
         // In the order of their objects' names (every reason of a set names the same object):
         // the sets' reasons, concatenated, are then nearly sorted already.
         let object_of = |r: &Requirements| r.required.values().flatten().next().map(|x| x.object.clone());
@@ -270,10 +261,9 @@ impl Requirements {
                     v.extend(rs);
                 }
             }
-            v.sort();
-            v.dedup();
             out.required.insert(n, v);
         }
+        out.normalize();
         out.prune_optional();
         out
     }
@@ -552,20 +542,25 @@ impl Texts {
     }
 
     fn alternative(&self, key: (usize, usize), make: impl FnOnce() -> Vec<Need>) -> Arc<[Need]> {
-        if let Some(v) = self.alternatives.read().expect("texts").get(&key) {
-            return v.clone();
-        }
-        let v: Arc<[Need]> = make().into();
-        self.alternatives.write().expect("texts").entry(key).or_insert(v).clone()
+        cached(&self.alternatives, key, || make().into())
     }
 
     fn get(&self, key: TextKey, make: impl FnOnce() -> String) -> Arc<str> {
-        if let Some(t) = self.map.read().expect("texts").get(&key) {
-            return t.clone();
-        }
-        let t: Arc<str> = make().into();
-        self.map.write().expect("texts").entry(key).or_insert(t).clone()
+        cached(&self.map, key, || make().into())
     }
+}
+
+/// The value of `key` in a shared cache, made (once, mostly) when it is missing.
+fn cached<K: std::hash::Hash + Eq, V: Clone>(
+    map: &std::sync::RwLock<crate::rules::HashMap<K, V>>,
+    key: K,
+    make: impl FnOnce() -> V,
+) -> V {
+    if let Some(v) = map.read().expect("texts").get(&key) {
+        return v.clone();
+    }
+    let v = make();
+    map.write().expect("texts").entry(key).or_insert(v).clone()
 }
 
 /// Derives the requirements of one object for the selected programs.

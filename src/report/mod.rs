@@ -22,12 +22,7 @@ pub fn need_json(n: &Need) -> Value {
 }
 
 pub fn delegation_json(d: &Delegation) -> Value {
-    json!({
-        "commands": d.commands,
-        "maps": d.maps,
-        "programs": d.programs,
-        "attachments": d.attachments,
-    })
+    serde_json::to_value(delegation_doc(d)).expect("lists of names are JSON")
 }
 
 // The `analyze` document is written straight from the analysis (no intermediate JSON tree):
