@@ -1609,6 +1609,13 @@ fn shared_call_sites(progs: usize, calls: usize) -> Vec<u8> {
     text.push(EXIT);
     let t = b.exec(".text", &text);
     b.func(&"s".repeat(4000), t, 0, 8 * text.len() as u64);
+    programs_calling_text(&mut b, t, progs);
+    b.build()
+}
+
+/// Adds `progs` xdp programs, each a call through the section symbol of `.text` (section
+/// index `t`) to `.text+0`, then exit.
+fn programs_calling_text(b: &mut ElfBuilder, t: usize, progs: usize) {
     let x = b.exec("xdp", &(0..progs).flat_map(|_| [call_rel(-1), EXIT]).collect::<Vec<_>>());
     for i in 0..progs {
         b.func(&format!("p{i}"), x, 16 * i as u64, 16);
@@ -1617,7 +1624,6 @@ fn shared_call_sites(progs: usize, calls: usize) -> Vec<u8> {
     b.syms.push((name, 0x03, t as u16, 0, 0)); // STT_SECTION
     let text_sym = b.syms.len() as u32 - 1;
     b.rel(x, &(0..progs).map(|i| (16 * i as u64, text_sym, 10)).collect::<Vec<_>>());
-    b.build()
 }
 
 /// `progs` programs calling the first of a chain of `chain` subprograms of `sub_insns`
@@ -1637,15 +1643,7 @@ fn chain_object(progs: usize, chain: usize, sub_insns: usize) -> Vec<u8> {
     for i in 0..chain {
         b.func(&format!("sub{i}"), t, size * i as u64, size);
     }
-    // each program: a call through the .text section symbol to .text+0 (imm -1), exit
-    let x = b.exec("xdp", &(0..progs).flat_map(|_| [call_rel(-1), EXIT]).collect::<Vec<_>>());
-    for i in 0..progs {
-        b.func(&format!("p{i}"), x, 16 * i as u64, 16);
-    }
-    let name = b.name(".text");
-    b.syms.push((name, 0x03, t as u16, 0, 0)); // STT_SECTION
-    let text_sym = b.syms.len() as u32 - 1;
-    b.rel(x, &(0..progs).map(|i| (16 * i as u64, text_sym, 10)).collect::<Vec<_>>());
+    programs_calling_text(&mut b, t, progs);
     b.build()
 }
 
@@ -1672,27 +1670,34 @@ fn btf_ext_lines(section: u32, records: &[(u32, u32, u32)]) -> Vec<u8> {
 
 #[test]
 fn scale_line_info_strings() {
-    // 20000 line records naming 20000 different tails of one 256 KiB string: 5 GB of names
-    // before the budget
-    let mut b = ElfBuilder::new();
-    let x = b.exec("xdp", &[EXIT]);
-    b.func("p", x, 0, 8);
+    // one xdp program whose line info names the file at each record's string offset
     let mut strings = b"\0xdp\0".to_vec();
     let file_off = strings.len() as u32;
     strings.extend(std::iter::repeat_n(b'a', 256 << 10));
     strings.push(0);
-    b.section(".BTF", SHT_PROGBITS, 0, btf_blob(&[], &strings));
-    let recs: Vec<(u32, u32, u32)> = (0..20000).map(|i| (0, file_off + i, 1)).collect();
-    b.section(".BTF.ext", SHT_PROGBITS, 0, btf_ext_lines(1, &recs));
-    let o = check_big("20000 line records naming 20000 long file names", &b.build(), BIG_ALLOC_LIMIT);
+    let object = |file_offsets: &mut dyn Iterator<Item = u32>| {
+        let mut b = ElfBuilder::new();
+        let x = b.exec("xdp", &[EXIT]);
+        b.func("p", x, 0, 8);
+        b.section(".BTF", SHT_PROGBITS, 0, btf_blob(&[], &strings));
+        let recs: Vec<(u32, u32, u32)> = file_offsets.map(|f| (0, f, 1)).collect();
+        b.section(".BTF.ext", SHT_PROGBITS, 0, btf_ext_lines(1, &recs));
+        b.build()
+    };
+    // 20000 line records naming 20000 different tails of one 256 KiB string: 5 GB of names
+    // before the budget
+    let o = check_big(
+        "20000 line records naming 20000 long file names",
+        &object(&mut (0..20000).map(|i| file_off + i)),
+        BIG_ALLOC_LIMIT,
+    );
     assert_rejected(&o, "btf", "line info file names exceed");
     // the same name 20000 times is decoded once
-    let mut b = ElfBuilder::new();
-    let x = b.exec("xdp", &[EXIT]);
-    b.func("p", x, 0, 8);
-    b.section(".BTF", SHT_PROGBITS, 0, btf_blob(&[], &strings));
-    b.section(".BTF.ext", SHT_PROGBITS, 0, btf_ext_lines(1, &vec![(0, file_off, 1); 20000]));
-    let o = check_big("20000 line records naming one 256 KiB file", &b.build(), BIG_ALLOC_LIMIT);
+    let o = check_big(
+        "20000 line records naming one 256 KiB file",
+        &object(&mut std::iter::repeat_n(file_off, 20000)),
+        BIG_ALLOC_LIMIT,
+    );
     assert_analysed(&o);
 }
 
