@@ -22,23 +22,9 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 
-OUT_DIR="$REPO_ROOT/testdata/embedded"
-CHECK=0
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --out)
-            [ $# -ge 2 ] || { echo "build.sh: --out needs a directory" >&2; exit 2; }
-            OUT_DIR=$2; shift 2 ;;
-        --out=*)
-            OUT_DIR=${1#--out=}; shift ;;
-        --check)
-            CHECK=1; shift ;;
-        -h|--help)
-            sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *)
-            echo "build.sh: unknown argument: $1" >&2; exit 2 ;;
-    esac
-done
+# shellcheck source=../../scripts/build-args.sh
+source "$REPO_ROOT/scripts/build-args.sh"
+build_args "$REPO_ROOT/testdata/embedded" 18 "$@"
 
 # ---------------------------------------------------------------- toolchain
 CC=${CC:-gcc}
