@@ -1,8 +1,6 @@
 //! The delegation set: the four bpffs delegate lists and the capabilities, derived from the
 //! required needs. Knows the kernel's spellings (names and bit masks); nothing about objects.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde::Serialize;
 
 use crate::analysis::requirements::Need;
@@ -25,28 +23,25 @@ pub struct Delegation {
 
 impl Delegation {
     pub fn from_needs<'a>(needs: impl IntoIterator<Item = &'a Need>, rules: &Rules) -> Delegation {
-        let mut lists: BTreeMap<ListKind, BTreeSet<String>> = BTreeMap::new();
-        let mut caps = BTreeSet::new();
+        // each name with its sort key: kernel bit order, as /proc/mounts prints them (names the
+        // rules do not number last), then the name
+        let mut items: Vec<(ListKind, u32, &str)> = Vec::new();
+        let mut caps: Vec<(u32, &str)> = Vec::new();
         for n in needs {
             match n {
-                Need::List(k, name) => {
-                    lists.entry(*k).or_default().insert(name.clone());
-                }
-                Need::Cap(c) => {
-                    caps.insert(c.clone());
-                }
+                Need::List(k, name) => items.push((*k, rules.enums.value_of(*k, name).unwrap_or(u32::MAX), name)),
+                Need::Cap(c) => caps.push((rules.capability_value(c).unwrap_or(u32::MAX), c)),
             }
         }
+        items.sort_unstable();
+        items.dedup();
+        caps.sort_unstable();
+        caps.dedup();
         let mut d = Delegation::default();
-        for k in ListKind::ALL {
-            let mut v: Vec<String> = lists.remove(&k).unwrap_or_default().into_iter().collect();
-            // kernel bit order, as /proc/mounts prints them
-            v.sort_by_cached_key(|n| rules.enums.value_of(k, n).unwrap_or(u32::MAX)); // stable: names sorted within a value
-            *d.list_mut(k) = v;
+        for (k, _, name) in items {
+            d.list_mut(k).push(name.to_string());
         }
-        let mut caps: Vec<String> = caps.into_iter().collect();
-        caps.sort_by_cached_key(|c| rules.capability_value(c).unwrap_or(u32::MAX));
-        d.capabilities = caps;
+        d.capabilities = caps.into_iter().map(|(_, c)| c.to_string()).collect();
         d
     }
 

@@ -684,8 +684,10 @@ pub struct Rules {
     lxd: OnceLock<ManagerRules>,
     /// Every list item and capability name, numbered.
     pub names: NameIndex,
-    /// Per libbpf version: the indexes in `sections` of its rules, in table order.
-    sections_of: Vec<(Version, Vec<usize>)>,
+    /// Per libbpf version: the indexes in `sections` of its rules, in table order, bucketed by
+    /// the first byte of a section name they can match (every match needs the first bytes to
+    /// agree; a rule with an empty pattern is in every bucket).
+    sections_of: Vec<(Version, Vec<Vec<usize>>)>,
     /// Enum value → index of the first capability rule of that program / map type.
     prog_rule_by_value: HashMap<u32, usize>,
     map_rule_by_value: HashMap<u32, usize>,
@@ -743,10 +745,9 @@ impl Rules {
 
     /// The SEC_DEF libbpf `version` picks for `section` (leading '?' already stripped).
     pub fn section_rule(&self, section: &str, version: Version) -> Option<&SectionRule> {
-        match self.sections_of.iter().find(|(v, _)| *v == version) {
-            Some((_, rules)) => rules.iter().map(|i| &self.sections[*i]).find(|r| r.matches(section)),
-            None => None,
-        }
+        let (_, buckets) = self.sections_of.iter().find(|(v, _)| *v == version)?;
+        let bucket = &buckets[usize::from(section.as_bytes().first().copied().unwrap_or(0))];
+        bucket.iter().map(|i| &self.sections[*i]).find(|r| r.matches(section))
     }
 
     /// The capability rule of a program type, whichever of its names the rule uses.
@@ -815,7 +816,16 @@ impl Rules {
         self.sections_of = self
             .libbpf_versions
             .iter()
-            .map(|v| (*v, (0..self.sections.len()).filter(|i| self.sections[*i].versions.contains(v)).collect()))
+            .map(|v| {
+                let mut buckets = vec![Vec::new(); 256];
+                for (i, r) in self.sections.iter().enumerate().filter(|(_, r)| r.versions.contains(v)) {
+                    match r.pattern.as_bytes().first() {
+                        Some(b) => buckets[usize::from(*b)].push(i),
+                        None => buckets.iter_mut().for_each(|bucket| bucket.push(i)),
+                    }
+                }
+                (*v, buckets)
+            })
             .collect();
     }
 

@@ -12,7 +12,7 @@ use crate::delegation::Delegation;
 use crate::model::Object;
 use crate::rules::{Rules, Version};
 use programs::{ProgramInfo, classify_programs, program_uses};
-use requirements::{Loader, Need, Reason, Requirements, Texts, derive_with};
+use requirements::{Loader, Need, Reason, Requirements, Texts, TriggeredSteps, derive_steps};
 
 /// Which loader the delegation must serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,30 +260,35 @@ fn analyse_one(
     let mut programs = classify_programs(&object, &uses, rules, newest);
     let mut reqs = Requirements::default();
     if !selected.is_empty() {
+        // the views of the older versions (the newest version's is `programs`)
+        let older: Vec<Vec<ProgramInfo>> = versions
+            .iter()
+            .filter(|v| **v != newest)
+            .map(|v| classify_programs(&object, &uses, rules, *v))
+            .collect();
+        let mut older = older.iter();
         let mut per_version: Vec<(Option<Version>, usize)> = Vec::new();
         // Versions whose section rules and load steps are the same for this object give the
         // same requirements: derive once per distinct behaviour, which is each program's
         // classification and the load steps that apply.
-        let mut done: Vec<(Vec<ProgramInfo>, Option<Vec<usize>>, Requirements)> = Vec::new();
+        let mut done: Vec<(&[ProgramInfo], TriggeredSteps, Requirements)> = Vec::new();
         for v in versions {
-            // the newest version's view is already computed for the report
-            let infos: Vec<ProgramInfo> =
-                if *v == newest { programs.clone() } else { classify_programs(&object, &uses, rules, *v) };
+            let infos: &[ProgramInfo] = if *v == newest { &programs } else { older.next().expect("one per version") };
             let loader = match v {
                 None => Loader::Raw,
                 Some(v) => Loader::Libbpf(*v),
             };
             let steps = match loader {
-                Loader::Libbpf(v) => Some(requirements::triggered_steps(&object, &infos, &selected, v, rules)),
-                Loader::Raw => None,
+                Loader::Libbpf(v) => requirements::triggered_steps(&object, infos, &selected, v, rules),
+                Loader::Raw => TriggeredSteps::default(),
             };
-            let same = |(other, other_steps, _): &(Vec<ProgramInfo>, Option<Vec<usize>>, Requirements)| {
-                *other_steps == steps && other.iter().zip(&infos).all(|(a, b)| a.class() == b.class())
+            let same = |(other, other_steps, _): &(&[ProgramInfo], TriggeredSteps, Requirements)| {
+                *other_steps == steps && other.iter().zip(infos).all(|(a, b)| a.class() == b.class())
             };
             let at = match done.iter().position(same) {
                 Some(i) => i,
                 None => {
-                    let r = derive_with(&object, &infos, &selected, loader, rules, texts);
+                    let r = derive_steps(&object, infos, &selected, loader, &steps, rules, texts);
                     done.push((infos, steps, r));
                     done.len() - 1
                 }
@@ -320,13 +325,8 @@ fn analyse_one(
 }
 
 fn delegation_of(reqs: &Requirements, with_optional: bool, rules: &Rules) -> Delegation {
-    let mut needs: BTreeSet<Need> = reqs.needs();
-    if with_optional {
-        for o in &reqs.optional {
-            needs.extend(o.items.iter().cloned());
-        }
-    }
-    Delegation::from_needs(needs.iter(), rules)
+    let optional = reqs.optional.iter().filter(|_| with_optional).flat_map(|o| &o.items);
+    Delegation::from_needs(reqs.required.keys().chain(optional), rules)
 }
 
 /// Merges per-version requirements (`per_version`: each version with the index of its

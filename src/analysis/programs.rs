@@ -30,7 +30,8 @@ pub struct CallSite {
 /// computed once per object and shared by every version's [`ProgramInfo`].
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ProgramUses {
-    /// Helper calls by name (sorted, unique), with every call site in `helper_calls`.
+    /// Helper calls by name (sorted, unique), with every call site in `helper_calls` (in the
+    /// order the instructions were walked).
     pub helpers: Vec<Arc<str>>,
     #[serde(skip)]
     pub helper_calls: Vec<CallSite>,
@@ -216,8 +217,7 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
             }
             subprograms.sort();
             subprograms.dedup();
-            helper_calls.sort();
-            kfunc_calls.sort();
+            // (call sites stay in instruction order: their reasons are sorted with the rest)
             let so = struct_ops_of.get(p.name.as_str());
             std::sync::Arc::new(ProgramUses {
                 helpers: helpers.into_iter().collect(),

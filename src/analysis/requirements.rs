@@ -477,22 +477,33 @@ fn triggered(
 
 const BPF_MAP_TYPE_ARENA: u32 = 33;
 
-/// Indexes (in rules.libbpf) of the steps libbpf `v` takes for this object and selection.
+/// The steps libbpf `v` takes for an object and a selection of its programs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TriggeredSteps {
+    /// (index in rules.libbpf, the selected programs that trigger it: indexes into the
+    /// selection; empty when the step happens at object level)
+    pub steps: Vec<(usize, Vec<usize>)>,
+    /// What could not be decided: steps whose condition this bpfcap does not know.
+    pub errors: Vec<String>,
+}
+
 pub fn triggered_steps(
     obj: &Object,
     programs: &[ProgramInfo],
     selected: &BTreeSet<String>,
     v: Version,
     rules: &Rules,
-) -> Vec<usize> {
+) -> TriggeredSteps {
     let progs: Vec<&ProgramInfo> = programs.iter().filter(|p| selected.contains(&p.name)).collect();
-    rules
-        .libbpf
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.applies_to(v) && matches!(triggered(s, obj, programs, &progs), Ok(Some(_)) | Err(_)))
-        .map(|(i, _)| i)
-        .collect()
+    let mut out = TriggeredSteps::default();
+    for (si, step) in rules.libbpf.iter().enumerate().filter(|(_, s)| s.applies_to(v)) {
+        match triggered(step, obj, programs, &progs) {
+            Ok(Some(affected)) => out.steps.push((si, affected)),
+            Ok(None) => {}
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out
 }
 
 /// A selected program with its names shared by all of its reasons.
@@ -583,6 +594,24 @@ pub fn derive_with(
     rules: &Rules,
     texts: &Texts,
 ) -> Requirements {
+    let steps = match loader {
+        Loader::Libbpf(v) => triggered_steps(obj, programs, selected, v, rules),
+        Loader::Raw => TriggeredSteps::default(),
+    };
+    derive_steps(obj, programs, selected, loader, &steps, rules, texts)
+}
+
+/// [`derive_with`] for a loader whose steps for this object and selection are known
+/// (`steps`, from [`triggered_steps`]; ignored for [`Loader::Raw`]).
+pub(crate) fn derive_steps(
+    obj: &Object,
+    programs: &[ProgramInfo],
+    selected: &BTreeSet<String>,
+    loader: Loader,
+    steps: &TriggeredSteps,
+    rules: &Rules,
+    texts: &Texts,
+) -> Requirements {
     let on: Arc<str> = obj.name.as_str().into();
     let progs: Vec<Prog> = programs
         .iter()
@@ -639,21 +668,34 @@ pub fn derive_with(
                 base.add(Need::Cap(c.clone()), prog_reason(text));
             }
         }
+        // The calls of one helper from one function share their texts (call sites differ only
+        // in their location); program_uses gives one string per helper and function name.
+        let mut call_texts: crate::rules::HashMap<(*const u8, *const u8), (Arc<str>, Vec<Arc<str>>)> =
+            Default::default();
         for call in &p.uses.helper_calls {
             if let Some(rule) = rules.privileges.helper_caps(&call.name) {
-                for c in &rule.caps {
+                let key = (Arc::as_ptr(&call.function) as *const u8, Arc::as_ptr(&call.name) as *const u8);
+                let (helper, texts) = call_texts.entry(key).or_insert_with(|| {
+                    let texts = rule
+                        .caps
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} calls bpf_{}, which the verifier offers only with {c} ({})",
+                                call.function, call.name, rule.why
+                            )
+                            .into()
+                        })
+                        .collect();
+                    (format!("bpf_{}", call.name).into(), texts)
+                });
+                for (c, text) in rule.caps.iter().zip(texts.iter()) {
                     base.add(
                         Need::Cap(c.clone()),
                         Reason {
-                            helper: Some(format!("bpf_{}", call.name).into()),
+                            helper: Some(helper.clone()),
                             location: call.location.clone(),
-                            ..prog_reason(
-                                format!(
-                                    "{} calls bpf_{}, which the verifier offers only with {c} ({})",
-                                    call.function, call.name, rule.why
-                                )
-                                .into(),
-                            )
+                            ..prog_reason(text.clone())
                         },
                     );
                 }
@@ -803,7 +845,7 @@ pub fn derive_with(
             }
             r
         }
-        Loader::Libbpf(v) => apply_libbpf(obj, &on, programs, &progs, base, v, rules, texts),
+        Loader::Libbpf(_) => apply_libbpf(obj, &on, &progs, base, steps, rules, texts),
     };
     result.normalize();
     result.prune_optional();
@@ -837,14 +879,14 @@ fn attach_reason(on: &Arc<str>, p: &Prog, attach: &str) -> Reason {
 /// rounds agree.
 enum Decision {
     /// A fatal step (or one whose fallback breaks a program): alternative `alt` is required.
-    Required { step: usize, alt: usize, affected: Vec<usize> },
+    Required { step: usize, alt: usize },
     /// The fallback of the step would rewrite `from` to a helper program `prog` cannot call.
     Broken { step: usize, alt: usize, prog: usize, from: String, text: String },
     /// The step succeeds with what is required anyway: noted, not required.
     Note { step: usize, alt: usize },
     /// The step is tolerated without alternative `alt`, at a cost; `reset` are the programs
     /// libbpf then loads with expected attach type 0.
-    Optional { step: usize, alt: usize, affected: Vec<usize>, reset: Vec<usize> },
+    Optional { step: usize, alt: usize, reset: Vec<usize> },
 }
 
 /// What libbpf `v` adds to `base` for this object: the needs of its probes and fallbacks.
@@ -857,10 +899,9 @@ enum Decision {
 fn apply_libbpf(
     obj: &Object,
     on: &Arc<str>,
-    all: &[ProgramInfo],
     progs: &[Prog],
     base: Requirements,
-    v: Version,
+    triggered: &TriggeredSteps,
     rules: &Rules,
     texts: &Texts,
 ) -> Requirements {
@@ -883,16 +924,10 @@ fn apply_libbpf(
             _ => None,
         })
         .collect();
-    let mut warnings: Vec<String> = Vec::new();
-    // The steps this version takes, with the programs that trigger each; evaluated once.
-    let mut steps: Vec<(usize, &LoaderStep, Vec<usize>)> = Vec::new();
-    for (si, step) in rules.libbpf.iter().enumerate().filter(|(_, s)| s.applies_to(v)) {
-        match triggered(step, obj, all, &infos) {
-            Ok(Some(affected)) => steps.push((si, step, affected)),
-            Ok(None) => {}
-            Err(e) => warnings.push(e),
-        }
-    }
+    let mut warnings: Vec<String> = triggered.errors.clone();
+    // The steps this version takes, with the programs that trigger each.
+    let steps: Vec<(usize, &LoaderStep, &[usize])> =
+        triggered.steps.iter().map(|(si, affected)| (*si, &rules.libbpf[*si], affected.as_slice())).collect();
     // Each step's helper rewrites that would break an affected program: (program, from, text).
     let broken_by: Vec<Vec<(usize, String, String)>> = steps
         .iter()
@@ -900,7 +935,7 @@ fn apply_libbpf(
             let (effect, arg) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
             let mut broken = Vec::new();
             if step.on_failure != "fatal" && effect == "rewrite_helpers" {
-                for &pi in affected {
+                for &pi in *affected {
                     let p = infos[pi];
                     let ptype = p.prog_type.as_deref().unwrap_or("");
                     for pair in arg.split(',') {
@@ -970,7 +1005,7 @@ fn apply_libbpf(
                     now.insert(u32::from(*n));
                 }
                 if broken.is_empty() {
-                    decisions.push(Decision::Required { step: k, alt: ai, affected: affected.clone() });
+                    decisions.push(Decision::Required { step: k, alt: ai });
                 }
                 for (prog, from, text) in broken {
                     decisions.push(Decision::Broken {
@@ -994,7 +1029,7 @@ fn apply_libbpf(
             let mut step_reset = Vec::new();
             let (effect, _) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
             if effect == "reset_expected_attach_type" {
-                for &pi in affected {
+                for &pi in *affected {
                     let p = infos[pi];
                     if p.load_attach_type.is_some() && !p.attach_zero {
                         reset.insert(pi);
@@ -1004,7 +1039,7 @@ fn apply_libbpf(
                     }
                 }
             }
-            decisions.push(Decision::Optional { step: k, alt: ai, affected: affected.clone(), reset: step_reset });
+            decisions.push(Decision::Optional { step: k, alt: ai, reset: step_reset });
         }
         let mut own = IdSet::default();
         for (pi, a) in attach_ids.iter().enumerate() {
@@ -1061,7 +1096,8 @@ fn apply_libbpf(
     };
     for d in &decisions {
         match d {
-            Decision::Required { step, alt, affected } => {
+            Decision::Required { step, alt } => {
+                let affected = steps[*step].2;
                 let make = || {
                     format!(
                         "libbpf {}{}; bpf_object__load fails if this is refused",
@@ -1080,7 +1116,8 @@ fn apply_libbpf(
             }
             Decision::Broken { step, alt, prog, from, text } => {
                 let p = &progs[*prog];
-                let site = p.info.uses.helper_calls.iter().find(|c| from.strip_prefix("bpf_") == Some(&*c.name));
+                // the first call site in order of (function, location)
+                let site = p.info.uses.helper_calls.iter().filter(|c| from.strip_prefix("bpf_") == Some(&*c.name)).min();
                 let text: Arc<str> = text.as_str().into();
                 let helper: Arc<str> = from.as_str().into();
                 for n in alt_needs(*step, *alt).iter() {
@@ -1102,7 +1139,8 @@ fn apply_libbpf(
                     r.add_ref(n, Reason { note: true, ..step_reason(*step, text.clone(), None) });
                 }
             }
-            Decision::Optional { step, alt, affected, reset } => {
+            Decision::Optional { step, alt, reset } => {
+                let affected = steps[*step].2;
                 let s = steps[*step].1;
                 let needs = alt_needs(*step, *alt);
                 let mut items = needs.to_vec();
