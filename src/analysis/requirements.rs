@@ -246,24 +246,29 @@ impl Requirements {
         // (collected, then built once: BTreeSet::append rebuilds the whole set each time)
         out.optional = all.iter_mut().flat_map(|r| std::mem::take(&mut r.optional)).collect();
         // In the order of their objects' names (every reason of a set names the same object):
-        // the sets' reasons, concatenated, are then nearly sorted already.
+        // each set's reasons are sorted, so concatenated in this order they are sorted already
+        // unless two sets name the same object.
         let object_of = |r: &Requirements| r.required.values().flatten().next().map(|x| x.object.clone());
         all.sort_by_cached_key(object_of);
-        // Need by need, moving each set's reasons out (so that the union grows as the sets
-        // shrink: a tree's reasons are most of what an analysis holds). Each set is sorted:
-        // concatenated, they are runs that the sort merges.
-        let needs: BTreeSet<Need> = all.iter().flat_map(|r| r.required.keys().cloned()).collect();
-        for n in needs {
-            let mut v: Vec<Reason> =
-                Vec::with_capacity(all.iter().map(|r| r.required.get(&n).map_or(0, Vec::len)).sum());
-            for r in &mut all {
-                if let Some(rs) = r.required.remove(&n) {
-                    v.extend(rs);
+        // Set by set, each need's reasons moved out (the union grows as the sets shrink: a
+        // tree's reasons are most of what an analysis holds).
+        let mut sorted = true;
+        for r in all {
+            for (n, rs) in r.required {
+                match out.required.get_mut(&n) {
+                    Some(v) => {
+                        sorted &= v.last().zip(rs.first()).is_none_or(|(a, b)| a < b);
+                        v.extend(rs);
+                    }
+                    None => {
+                        out.required.insert(n, rs);
+                    }
                 }
             }
-            out.required.insert(n, v);
         }
-        out.normalize();
+        if !sorted {
+            out.normalize();
+        }
         out.prune_optional();
         out
     }
@@ -506,6 +511,9 @@ pub fn triggered_steps(
     out
 }
 
+/// Per (function, helper) string pointers: the `bpf_` name and one text per capability.
+type CallTexts = crate::rules::HashMap<(*const u8, *const u8), (Arc<str>, Vec<Arc<str>>)>;
+
 /// A selected program with its names shared by all of its reasons.
 struct Prog<'a> {
     info: &'a ProgramInfo,
@@ -670,8 +678,7 @@ pub(crate) fn derive_steps(
         }
         // The calls of one helper from one function share their texts (call sites differ only
         // in their location); program_uses gives one string per helper and function name.
-        let mut call_texts: crate::rules::HashMap<(*const u8, *const u8), (Arc<str>, Vec<Arc<str>>)> =
-            Default::default();
+        let mut call_texts: CallTexts = Default::default();
         for call in &p.uses.helper_calls {
             if let Some(rule) = rules.privileges.helper_caps(&call.name) {
                 let key = (Arc::as_ptr(&call.function) as *const u8, Arc::as_ptr(&call.name) as *const u8);
