@@ -261,11 +261,8 @@ fn analyse_one(
     let mut reqs = Requirements::default();
     if !selected.is_empty() {
         // the views of the older versions (the newest version's is `programs`)
-        let older: Vec<Vec<ProgramInfo>> = versions
-            .iter()
-            .filter(|v| **v != newest)
-            .map(|v| classify_programs(&object, &uses, rules, *v))
-            .collect();
+        let older: Vec<Vec<ProgramInfo>> =
+            versions.iter().filter(|v| **v != newest).map(|v| classify_programs(&object, &uses, rules, *v)).collect();
         let mut older = older.iter();
         let mut per_version: Vec<(Option<Version>, usize)> = Vec::new();
         // Versions whose section rules and load steps are the same for this object give the

@@ -189,35 +189,6 @@ pub struct Requirements {
 }
 
 impl Requirements {
-    /// Adds a reason; [`Requirements::normalize`] sorts them once all are added.
-    fn add(&mut self, need: Need, reason: Reason) {
-        self.required.entry(need).or_default().push(reason);
-    }
-
-    /// Appends `other` (reasons unsorted until [`Requirements::normalize`]).
-    fn absorb(&mut self, other: Requirements) {
-        for (n, rs) in other.required {
-            match self.required.get_mut(&n) {
-                Some(mine) => mine.extend(rs),
-                None => {
-                    self.required.insert(n, rs);
-                }
-            }
-        }
-        self.optional.extend(other.optional);
-        self.add_warnings(other.warnings);
-    }
-
-    /// [`Requirements::add`] without taking the need (it is copied only when it is new).
-    fn add_ref(&mut self, need: &Need, reason: Reason) {
-        match self.required.get_mut(need) {
-            Some(rs) => rs.push(reason),
-            None => {
-                self.required.insert(need.clone(), vec![reason]);
-            }
-        }
-    }
-
     /// Sorts every need's reasons and drops duplicates.
     pub(crate) fn normalize(&mut self) {
         for rs in self.required.values_mut() {
@@ -331,19 +302,20 @@ impl<'r> Interner<'r> {
         Interner { names: &rules.names, extra: Vec::new(), extra_ids: Default::default() }
     }
 
-    fn id(&mut self, need: &Need) -> u32 {
-        let (kind, name) = match need {
-            Need::List(k, n) => (Some(*k), n.as_str()),
-            Need::Cap(c) => (None, c.as_str()),
-        };
+    /// The number of a list item (`kind` Some) or capability (`kind` None).
+    fn id(&mut self, kind: Option<ListKind>, name: &str) -> u32 {
         if let Some(id) = self.names.id(kind, name) {
             return u32::from(id);
         }
-        let pos = match self.extra_ids.get(need) {
+        let need = match kind {
+            Some(k) => Need::list(k, name),
+            None => Need::Cap(name.to_string()),
+        };
+        let pos = match self.extra_ids.get(&need) {
             Some(p) => *p,
             None => {
                 self.extra.push(need.clone());
-                self.extra_ids.insert(need.clone(), self.extra.len() - 1);
+                self.extra_ids.insert(need, self.extra.len() - 1);
                 self.extra.len() - 1
             }
         };
@@ -396,6 +368,92 @@ impl IdSet {
         for id in &other.more {
             self.insert(*id);
         }
+    }
+}
+
+/// Requirements while they are derived: needs as numbers, every reason in one list, sorted
+/// and grouped by need once, in [`Draft::finish`].
+struct Draft<'r> {
+    ids: Interner<'r>,
+    reasons: Vec<(u32, Reason)>,
+    optional: Vec<OptionalNeed>,
+    warnings: Vec<String>,
+    /// warnings added unless already present (libbpf's steps)
+    late_warnings: Vec<String>,
+}
+
+impl<'r> Draft<'r> {
+    fn new(rules: &'r Rules) -> Self {
+        Draft {
+            ids: Interner::new(rules),
+            // (a real object gives about 60)
+            reasons: Vec::with_capacity(64),
+            optional: Vec::new(),
+            warnings: Vec::new(),
+            late_warnings: Vec::new(),
+        }
+    }
+
+    fn add_id(&mut self, id: u32, reason: Reason) {
+        self.reasons.push((id, reason));
+    }
+
+    fn add_list(&mut self, kind: ListKind, name: &str, reason: Reason) {
+        let id = self.ids.id(Some(kind), name);
+        self.add_id(id, reason);
+    }
+
+    fn add_cap(&mut self, cap: &str, reason: Reason) {
+        let id = self.ids.id(None, cap);
+        self.add_id(id, reason);
+    }
+
+    /// The needs that have a reason so far.
+    fn needed(&self) -> IdSet {
+        let mut s = IdSet::default();
+        for (id, _) in &self.reasons {
+            s.insert(*id);
+        }
+        s
+    }
+
+    /// Sorts the reasons (by need, then reason), drops duplicates and prunes the optional
+    /// items.
+    fn finish(self) -> Requirements {
+        let Draft { ids, reasons, optional, warnings, late_warnings } = self;
+        // the needs in order (of needs, not of their numbers), and each number's rank
+        let mut numbers: Vec<u32> = reasons.iter().map(|(id, _)| *id).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let mut needs: Vec<(Need, u32)> = numbers.iter().map(|id| (ids.need(*id), *id)).collect();
+        needs.sort_unstable();
+        let mut rank = vec![0u32; numbers.len()];
+        for (r, (_, id)) in needs.iter().enumerate() {
+            rank[numbers.binary_search(id).expect("a number of the list")] = r as u32;
+        }
+        let slot = |id: u32| rank[numbers.binary_search(&id).expect("a number of the list")] as usize;
+        let mut count = vec![0usize; numbers.len()];
+        for (id, _) in &reasons {
+            count[slot(*id)] += 1;
+        }
+        let mut required: Vec<(Need, Vec<Reason>)> =
+            needs.into_iter().zip(count).map(|((n, _), c)| (n, Vec::with_capacity(c))).collect();
+        for (id, reason) in reasons {
+            required[slot(id)].1.push(reason);
+        }
+        // (each need's reasons were added mostly in order: runs that the sort merges)
+        for (_, rs) in &mut required {
+            rs.sort();
+            rs.dedup();
+        }
+        let mut out = Requirements {
+            required: required.into_iter().collect(),
+            optional: optional.into_iter().collect(),
+            warnings,
+        };
+        out.add_warnings(late_warnings);
+        out.prune_optional();
+        out
     }
 }
 
@@ -626,13 +684,13 @@ pub(crate) fn derive_steps(
         .filter(|p| selected.contains(&p.name))
         .map(|p| Prog { info: p, name: p.name.as_str().into(), section: p.section.as_str().into() })
         .collect();
-    let mut base = Requirements::default();
+    let mut base = Draft::new(rules);
     base.warnings.extend(obj.warnings.iter().map(|w| format!("{}: {w}", obj.name)));
 
     // The token itself.
     for (i, cap) in rules.privileges.token_create.caps.iter().enumerate() {
         let text = texts.get(TextKey::TokenCap(i), || format!("creating a BPF token from the delegated bpffs needs {cap} in the bpffs's user namespace (kernel/bpf/token.c bpf_token_create)"));
-        base.add(Need::Cap(cap.clone()), Reason { object: on.clone(), text, ..Reason::default() });
+        base.add_cap(cap, Reason { object: on.clone(), text, ..Reason::default() });
     }
 
     // Programs.
@@ -652,9 +710,10 @@ pub(crate) fn derive_steps(
             text,
             ..Reason::default()
         };
-        base.add(Need::list(ListKind::Commands, "prog_load"), prog_reason(format!("loads program {}", p.name).into()));
-        base.add(
-            Need::list(ListKind::Programs, ptype),
+        base.add_list(ListKind::Commands, "prog_load", prog_reason(format!("loads program {}", p.name).into()));
+        base.add_list(
+            ListKind::Programs,
+            ptype,
             prog_reason(
                 format!(
                     "program {} in section '{}' is a {ptype} program (libbpf SEC(\"{}\"))",
@@ -673,7 +732,7 @@ pub(crate) fn derive_steps(
                     Some(t) => texts.get(TextKey::ProgCap(t, i), make),
                     None => make().into(),
                 };
-                base.add(Need::Cap(c.clone()), prog_reason(text));
+                base.add_cap(c, prog_reason(text));
             }
         }
         // The calls of one helper from one function share their texts (call sites differ only
@@ -697,8 +756,8 @@ pub(crate) fn derive_steps(
                     (format!("bpf_{}", call.name).into(), texts)
                 });
                 for (c, text) in rule.caps.iter().zip(texts.iter()) {
-                    base.add(
-                        Need::Cap(c.clone()),
+                    base.add_cap(
+                        c,
                         Reason {
                             helper: Some(helper.clone()),
                             location: call.location.clone(),
@@ -729,8 +788,8 @@ pub(crate) fn derive_steps(
                     continue;
                 }
                 for c in &rule.caps {
-                    base.add(
-                        Need::Cap(c.clone()),
+                    base.add_cap(
+                        c,
                         Reason {
                             kfunc: Some(call.name.clone()),
                             location: call.location.clone(),
@@ -772,8 +831,8 @@ pub(crate) fn derive_steps(
             text,
             ..Reason::default()
         };
-        base.add(Need::list(ListKind::Commands, "map_create"), map_reason(format!("creates {what}").into()));
-        base.add(Need::list(ListKind::Maps, tname), map_reason(what.into()));
+        base.add_list(ListKind::Commands, "map_create", map_reason(format!("creates {what}").into()));
+        base.add_list(ListKind::Maps, tname, map_reason(what.into()));
         if let Some(rule) = rules.map_rule(tname) {
             let type_id = rules.names.id(Some(ListKind::Maps), tname);
             for (i, c) in rule.caps.iter().enumerate() {
@@ -782,7 +841,7 @@ pub(crate) fn derive_steps(
                     Some(t) => texts.get(TextKey::MapCap(t, i), make),
                     None => make().into(),
                 };
-                base.add(Need::Cap(c.clone()), map_reason(text));
+                base.add_cap(c, map_reason(text));
             }
         }
     }
@@ -792,14 +851,14 @@ pub(crate) fn derive_steps(
         let struct_ops = obj.maps.iter().any(|m| m.origin == MapOrigin::StructOps);
         let special: Vec<&crate::model::Map> = obj.maps.iter().filter(|m| !m.btf_special_fields.is_empty()).collect();
         if struct_ops {
-            base.add(
-                Need::list(ListKind::Commands, "btf_load"),
+            base.add_list(ListKind::Commands, "btf_load",
                 reason(&on, "the object has struct_ops maps, which need the object's BTF loaded into the kernel (libbpf.c kernel_needs_btf: BTF is mandatory)".into()),
             );
         }
         for m in &special {
-            base.add(
-                Need::list(ListKind::Commands, "btf_load"),
+            base.add_list(
+                ListKind::Commands,
+                "btf_load",
                 Reason {
                     map: Some(m.name.as_str().into()),
                     ..reason(
@@ -819,8 +878,9 @@ pub(crate) fn derive_steps(
                 && let Some(why) = rules.map_rule(tname).and_then(|r| r.needs_btf.as_ref())
             {
                 needs_btf_type = true;
-                base.add(
-                    Need::list(ListKind::Commands, "btf_load"),
+                base.add_list(
+                    ListKind::Commands,
+                    "btf_load",
                     Reason {
                         map: Some(m.name.as_str().into()),
                         ..reason(&on, format!("map {} is a {tname} map: {why}", m.name))
@@ -829,7 +889,7 @@ pub(crate) fn derive_steps(
             }
         }
         if !struct_ops && special.is_empty() && !needs_btf_type && loader == Loader::Raw {
-            base.optional.insert(OptionalNeed {
+            base.optional.push(OptionalNeed {
                 items: vec![Need::list(ListKind::Commands, "btf_load")],
                 steps: vec!["load_btf".into()],
                 losses: vec![
@@ -842,21 +902,17 @@ pub(crate) fn derive_steps(
         }
     }
 
-    let mut result = match loader {
+    match loader {
         Loader::Raw => {
-            let mut r = base;
             for p in &progs {
                 if let (Some(_), Some(a)) = (&p.info.prog_type, &p.info.load_attach_type) {
-                    r.add(Need::list(ListKind::Attachments, a), attach_reason(&on, p, a));
+                    base.add_list(ListKind::Attachments, a, attach_reason(&on, p, a));
                 }
             }
-            r
         }
-        Loader::Libbpf(_) => apply_libbpf(obj, &on, &progs, base, steps, rules, texts),
-    };
-    result.normalize();
-    result.prune_optional();
-    result
+        Loader::Libbpf(_) => apply_libbpf(obj, &on, &progs, &mut base, steps, rules, texts),
+    }
+    base.finish()
 }
 
 fn attach_reason(on: &Arc<str>, p: &Prog, attach: &str) -> Reason {
@@ -907,27 +963,20 @@ fn apply_libbpf(
     obj: &Object,
     on: &Arc<str>,
     progs: &[Prog],
-    base: Requirements,
+    base: &mut Draft,
     triggered: &TriggeredSteps,
     rules: &Rules,
     texts: &Texts,
-) -> Requirements {
+) {
     let infos: Vec<&ProgramInfo> = progs.iter().map(|p| p.info).collect();
     let zero = attach_zero_name(rules);
-    let mut ids = Interner::new(rules);
-    let zero_id = ids.id(&Need::list(ListKind::Attachments, &zero));
-    let base_set = {
-        let mut s = IdSet::default();
-        for n in base.required.keys() {
-            s.insert(ids.id(n));
-        }
-        s
-    };
+    let zero_id = base.ids.id(Some(ListKind::Attachments), &zero);
+    let base_set = base.needed();
     // each program's load attach type, when it has a program type
     let attach_ids: Vec<Option<u32>> = infos
         .iter()
         .map(|p| match (&p.prog_type, &p.load_attach_type) {
-            (Some(_), Some(a)) => Some(ids.id(&Need::list(ListKind::Attachments, a))),
+            (Some(_), Some(a)) => Some(base.ids.id(Some(ListKind::Attachments), a)),
             _ => None,
         })
         .collect();
@@ -1067,7 +1116,6 @@ fn apply_libbpf(
     }
 
     // The last round's decisions, as reasons.
-    let mut r = Requirements::default();
     for (_, step, _) in &steps {
         if step.alternatives.is_empty() && step.on_failure == "fatal" {
             // Sent without the token: no delegation can grant it.
@@ -1087,9 +1135,12 @@ fn apply_libbpf(
         text,
         ..Reason::default()
     };
-    let alt_needs = |k: usize, alt: usize| -> Arc<[Need]> {
+    // an alternative's needs, as numbers
+    let alt_ids = |k: usize, alt: usize| steps[k].1.alternative_ids[alt].iter().map(|n| u32::from(*n));
+    // and as needs
+    let alt_needs = |ids: &Interner, k: usize, alt: usize| -> Arc<[Need]> {
         texts.alternative((steps[k].0, alt), || {
-            let mut v: Vec<Need> = steps[k].1.alternative_ids[alt].iter().map(|n| ids.need(u32::from(*n))).collect();
+            let mut v: Vec<Need> = alt_ids(k, alt).map(|n| ids.need(n)).collect();
             v.sort(); // in the order of needs, not of their numbers
             v
         })
@@ -1117,18 +1168,19 @@ fn apply_libbpf(
                 } else {
                     make().into()
                 };
-                for n in alt_needs(*step, *alt).iter() {
-                    r.add_ref(n, step_reason(*step, text.clone(), None));
+                for n in alt_ids(*step, *alt) {
+                    base.add_id(n, step_reason(*step, text.clone(), None));
                 }
             }
             Decision::Broken { step, alt, prog, from, text } => {
                 let p = &progs[*prog];
                 // the first call site in order of (function, location)
-                let site = p.info.uses.helper_calls.iter().filter(|c| from.strip_prefix("bpf_") == Some(&*c.name)).min();
+                let site =
+                    p.info.uses.helper_calls.iter().filter(|c| from.strip_prefix("bpf_") == Some(&*c.name)).min();
                 let text: Arc<str> = text.as_str().into();
                 let helper: Arc<str> = from.as_str().into();
-                for n in alt_needs(*step, *alt).iter() {
-                    r.add_ref(
+                for n in alt_ids(*step, *alt) {
+                    base.add_id(
                         n,
                         Reason {
                             helper: Some(helper.clone()),
@@ -1142,21 +1194,21 @@ fn apply_libbpf(
                 let text = texts.get(TextKey::StepNote(steps[*step].0), || {
                     format!("also used by libbpf: {}", lc_first(&steps[*step].1.what))
                 });
-                for n in alt_needs(*step, *alt).iter() {
-                    r.add_ref(n, Reason { note: true, ..step_reason(*step, text.clone(), None) });
+                for n in alt_ids(*step, *alt) {
+                    base.add_id(n, Reason { note: true, ..step_reason(*step, text.clone(), None) });
                 }
             }
             Decision::Optional { step, alt, reset } => {
                 let affected = steps[*step].2;
                 let s = steps[*step].1;
-                let needs = alt_needs(*step, *alt);
+                let needs = alt_needs(&base.ids, *step, *alt);
                 let mut items = needs.to_vec();
                 for &pi in reset {
                     let p = &progs[pi];
                     let a = p.info.load_attach_type.as_deref().unwrap_or_default();
                     items.push(Need::list(ListKind::Attachments, a));
-                    r.add(
-                        Need::list(ListKind::Attachments, &zero),
+                    base.add_id(
+                        zero_id,
                         step_reason(
                             *step,
                             format!(
@@ -1170,7 +1222,7 @@ fn apply_libbpf(
                         ),
                     );
                 }
-                r.optional.insert(OptionalNeed {
+                base.optional.push(OptionalNeed {
                     items,
                     steps: vec![texts.get(TextKey::StepId(steps[*step].0), || s.id.clone())],
                     losses: vec![texts.get(TextKey::StepLost(steps[*step].0), || s.lost.clone())],
@@ -1191,15 +1243,12 @@ fn apply_libbpf(
         if let (Some(_), Some(a)) = (&p.info.prog_type, &p.info.load_attach_type)
             && !reset_final.contains(&pi)
         {
-            r.add(Need::list(ListKind::Attachments, a), attach_reason(on, p, a));
+            base.add_list(ListKind::Attachments, a, attach_reason(on, p, a));
         }
     }
     let mut seen = BTreeSet::new();
     warnings.retain(|w| seen.insert(w.clone()));
-    r.warnings = warnings;
-    let mut result = base;
-    result.absorb(r);
-    result
+    base.late_warnings = warnings;
 }
 
 fn list_needs(needs: &[Need]) -> String {
