@@ -178,3 +178,7 @@ impl Object {
         self.programs.iter().find(|p| p.name == name)
     }
 }
+
+/// A shared string of the analysis's results (names, texts): one pointer wide and cloned
+/// by a reference count, as every reason carries several and reasons are sorted and moved.
+pub type SharedStr = arcstr::ArcStr;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::elf::Functions;
-use crate::model::{ExternKind, Function, Object, RelocTarget, SourceLine};
+use crate::model::{ExternKind, Function, Object, RelocTarget, SharedStr, SourceLine};
 use crate::rules::{ListKind, Rules, Version};
 
 const BPF_JMP_CALL: u8 = 0x85;
@@ -19,11 +19,11 @@ const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 /// A use of a helper or kfunc, with where it happens.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CallSite {
-    pub name: Arc<str>,
+    pub name: SharedStr,
     /// The function (program or subprogram) containing the call.
-    pub function: Arc<str>,
+    pub function: SharedStr,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<Arc<str>>,
+    pub location: Option<SharedStr>,
 }
 
 /// What a program's instructions use: the same whichever libbpf version opens the object, so
@@ -32,10 +32,10 @@ pub struct CallSite {
 pub struct ProgramUses {
     /// Helper calls by name (sorted, unique), with every call site in `helper_calls` (in the
     /// order the instructions were walked).
-    pub helpers: Vec<Arc<str>>,
+    pub helpers: Vec<SharedStr>,
     #[serde(skip)]
     pub helper_calls: Vec<CallSite>,
-    pub kfuncs: Vec<Arc<str>>,
+    pub kfuncs: Vec<SharedStr>,
     #[serde(skip)]
     pub kfunc_calls: Vec<CallSite>,
     pub tail_calls: bool,
@@ -81,7 +81,7 @@ impl ProgramInfo {
     }
 }
 
-fn location(l: &SourceLine) -> Arc<str> {
+fn location(l: &SourceLine) -> SharedStr {
     format!("{}:{}", l.file, l.line).into()
 }
 
@@ -124,9 +124,9 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
     let tail_call_id = rules.enums.helper_id("tail_call");
     // names shared by every call site and program of the object (keyed by what the object
     // says: std's hashing, which a crafted object cannot make collide)
-    let mut helper_names: HashMap<u32, Arc<str>> = HashMap::default();
-    let mut function_names: HashMap<(&str, u64), Arc<str>> = HashMap::default();
-    let mut locations: HashMap<(*const u8, u32), Arc<str>> = HashMap::default();
+    let mut helper_names: HashMap<u32, SharedStr> = HashMap::default();
+    let mut function_names: HashMap<(&str, u64), SharedStr> = HashMap::default();
+    let mut locations: HashMap<(*const u8, u32), SharedStr> = HashMap::default();
     obj.programs
         .iter()
         .map(|p| {
@@ -176,7 +176,7 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                             .binary_search_by_key(&i, |r| r.insn)
                             .is_ok_and(|k| matches!(f.relocs[k].target, RelocTarget::Extern(_)))
                     {
-                        let name: Arc<str> = format!("kfunc#{}", insn.imm).into();
+                        let name: SharedStr = format!("kfunc#{}", insn.imm).into();
                         kfuncs.insert(name.clone());
                         kfunc_calls.push(CallSite { name, function: fname.clone(), location: site(i) });
                     }
@@ -194,7 +194,7 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                             if insn.code == BPF_JMP_CALL
                                 && (insn.src == BPF_PSEUDO_KFUNC_CALL || insn.src == BPF_PSEUDO_CALL) =>
                         {
-                            let name: Arc<str> = n.as_str().into();
+                            let name: SharedStr = n.as_str().into();
                             kfuncs.insert(name.clone());
                             kfunc_calls.push(CallSite { name, function: fname.clone(), location: site(r.insn) });
                         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::programs::ProgramInfo;
-use crate::model::{ExternKind, MapOrigin, Object};
+use crate::model::{ExternKind, MapOrigin, Object, SharedStr};
 use crate::rules::{Condition, ListKind, LoaderStep, Rules, Version};
 
 /// One thing the loading process needs: an item of a delegation list or a capability.
@@ -34,31 +34,31 @@ impl std::fmt::Display for Need {
     }
 }
 
-/// Why something is needed. Its strings are shared (`Arc<str>`): one object's name, program
+/// Why something is needed. Its strings are shared (`SharedStr`): one object's name, program
 /// or step id is attached to many reasons, and reasons are cloned when requirements merge.
 #[derive(Debug, Clone, Eq, Serialize, Default)]
 pub struct Reason {
-    pub object: Arc<str>,
+    pub object: SharedStr,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub program: Option<Arc<str>>,
+    pub program: Option<SharedStr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub section: Option<Arc<str>>,
+    pub section: Option<SharedStr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub map: Option<Arc<str>>,
+    pub map: Option<SharedStr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub helper: Option<Arc<str>>,
+    pub helper: Option<SharedStr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kfunc: Option<Arc<str>>,
+    pub kfunc: Option<SharedStr>,
     /// Source file and line, from BTF.ext line info.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<Arc<str>>,
+    pub location: Option<SharedStr>,
     /// The loader step (rules/loader/*.toml id) responsible.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub loader_step: Option<Arc<str>>,
+    pub loader_step: Option<SharedStr>,
     /// The libbpf versions this reason holds for, when not all selected versions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub libbpf: Option<Arc<str>>,
-    pub text: Arc<str>,
+    pub libbpf: Option<SharedStr>,
+    pub text: SharedStr,
     /// A note that an item is also used by something that would cope without it; such a
     /// reason does not make the item required on its own.
     #[serde(skip)]
@@ -67,7 +67,7 @@ pub struct Reason {
 
 impl Reason {
     /// The fields in order of comparison (declaration order, as a derived order would be).
-    fn key(&self) -> [Option<&Arc<str>>; 10] {
+    fn key(&self) -> [Option<&SharedStr>; 10] {
         [
             Some(&self.object),
             self.program.as_ref(),
@@ -85,9 +85,9 @@ impl Reason {
 
 /// Shared strings compare equal without reading them: reasons of one object share its name,
 /// program and section strings.
-fn cmp_shared(a: Option<&Arc<str>>, b: Option<&Arc<str>>) -> std::cmp::Ordering {
+fn cmp_shared(a: Option<&SharedStr>, b: Option<&SharedStr>) -> std::cmp::Ordering {
     match (a, b) {
-        (Some(x), Some(y)) if Arc::ptr_eq(x, y) => std::cmp::Ordering::Equal,
+        (Some(x), Some(y)) if SharedStr::ptr_eq(x, y) => std::cmp::Ordering::Equal,
         _ => a.cmp(&b),
     }
 }
@@ -123,16 +123,16 @@ impl PartialEq for Reason {
 pub struct OptionalNeed {
     pub items: Vec<Need>,
     /// The loader steps that fall back without the items, in the order they were merged.
-    pub steps: Vec<Arc<str>>,
+    pub steps: Vec<SharedStr>,
     /// What each fallback loses (unique, in the order they were merged).
-    pub losses: Vec<Arc<str>>,
+    pub losses: Vec<SharedStr>,
     pub reason: Reason,
 }
 
 /// Field by field, as a derived order would; shared strings compare without being read.
 impl Ord for OptionalNeed {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let strings = |a: &[Arc<str>], b: &[Arc<str>]| {
+        let strings = |a: &[SharedStr], b: &[SharedStr]| {
             a.iter()
                 .zip(b)
                 .map(|(x, y)| cmp_shared(Some(x), Some(y)))
@@ -467,7 +467,7 @@ fn satisfied(alts: &[Vec<u16>], have: &dyn Fn(u32) -> bool) -> Option<usize> {
     alts.iter().position(|a| a.iter().all(|n| have(u32::from(*n))))
 }
 
-fn reason(obj: &Arc<str>, text: String) -> Reason {
+fn reason(obj: &SharedStr, text: String) -> Reason {
     Reason { object: obj.clone(), text: text.into(), ..Reason::default() }
 }
 
@@ -570,20 +570,20 @@ pub fn triggered_steps(
 }
 
 /// Per (function, helper) string pointers: the `bpf_` name and one text per capability.
-type CallTexts = crate::rules::HashMap<(*const u8, *const u8), (Arc<str>, Vec<Arc<str>>)>;
+type CallTexts = crate::rules::HashMap<(*const u8, *const u8), (SharedStr, Vec<SharedStr>)>;
 
 /// A selected program with its names shared by all of its reasons.
 struct Prog<'a> {
     info: &'a ProgramInfo,
-    name: Arc<str>,
-    section: Arc<str>,
+    name: SharedStr,
+    section: SharedStr,
 }
 
 /// Reason texts that depend only on the rules, not on an object's names: built once per
 /// analysis and shared by every object (and every worker).
 #[derive(Debug, Default)]
 pub struct Texts {
-    map: std::sync::RwLock<crate::rules::HashMap<TextKey, Arc<str>>>,
+    map: std::sync::RwLock<crate::rules::HashMap<TextKey, SharedStr>>,
     /// the needs of a loader step's alternative (step index, alternative), sorted
     alternatives: std::sync::RwLock<AlternativeNeeds>,
 }
@@ -622,7 +622,7 @@ impl Texts {
         cached(&self.alternatives, key, || make().into())
     }
 
-    fn get(&self, key: TextKey, make: impl FnOnce() -> String) -> Arc<str> {
+    fn get(&self, key: TextKey, make: impl FnOnce() -> String) -> SharedStr {
         cached(&self.map, key, || make().into())
     }
 }
@@ -678,7 +678,7 @@ pub(crate) fn derive_steps(
     rules: &Rules,
     texts: &Texts,
 ) -> Requirements {
-    let on: Arc<str> = obj.name.as_str().into();
+    let on: SharedStr = obj.name.as_str().into();
     let progs: Vec<Prog> = programs
         .iter()
         .filter(|p| selected.contains(&p.name))
@@ -703,7 +703,7 @@ pub(crate) fn derive_steps(
             ));
             continue;
         };
-        let prog_reason = |text: Arc<str>| Reason {
+        let prog_reason = |text: SharedStr| Reason {
             object: on.clone(),
             program: Some(prog.name.clone()),
             section: Some(prog.section.clone()),
@@ -740,7 +740,7 @@ pub(crate) fn derive_steps(
         let mut call_texts: CallTexts = Default::default();
         for call in &p.uses.helper_calls {
             if let Some(rule) = rules.privileges.helper_caps(&call.name) {
-                let key = (Arc::as_ptr(&call.function) as *const u8, Arc::as_ptr(&call.name) as *const u8);
+                let key = (call.function.as_ptr(), call.name.as_ptr());
                 let (helper, texts) = call_texts.entry(key).or_insert_with(|| {
                     let texts = rule
                         .caps
@@ -823,8 +823,8 @@ pub(crate) fn derive_steps(
             MapOrigin::Kconfig => format!(".kconfig externs live in the {} map {}", tname, m.name),
             MapOrigin::StructOps => format!("struct_ops variable {} in {} becomes a struct_ops map", m.name, m.section),
         };
-        let (mname, msection): (Arc<str>, Arc<str>) = (m.name.as_str().into(), m.section.as_str().into());
-        let map_reason = |text: Arc<str>| Reason {
+        let (mname, msection): (SharedStr, SharedStr) = (m.name.as_str().into(), m.section.as_str().into());
+        let map_reason = |text: SharedStr| Reason {
             object: on.clone(),
             map: Some(mname.clone()),
             section: Some(msection.clone()),
@@ -915,7 +915,7 @@ pub(crate) fn derive_steps(
     base.finish()
 }
 
-fn attach_reason(on: &Arc<str>, p: &Prog, attach: &str) -> Reason {
+fn attach_reason(on: &SharedStr, p: &Prog, attach: &str) -> Reason {
     let text = if let Some(member) = &p.info.uses.struct_ops_member {
         format!(
             "program {} implements {member}; libbpf loads struct_ops programs with the member's index as expected attach type, which the token checks as attach type {attach} (index taken from the object's BTF; the kernel's struct layout decides — confirm with `bpfcap verify`)",
@@ -961,7 +961,7 @@ enum Decision {
 #[allow(clippy::too_many_arguments)] // the object, its selection and the rules: all needed
 fn apply_libbpf(
     obj: &Object,
-    on: &Arc<str>,
+    on: &SharedStr,
     progs: &[Prog],
     base: &mut Draft,
     triggered: &TriggeredSteps,
@@ -1127,7 +1127,7 @@ fn apply_libbpf(
             ));
         }
     }
-    let step_reason = |k: usize, text: Arc<str>, program: Option<&Prog>| Reason {
+    let step_reason = |k: usize, text: SharedStr, program: Option<&Prog>| Reason {
         object: on.clone(),
         program: program.map(|p| p.name.clone()),
         section: program.map(|p| p.section.clone()),
@@ -1177,8 +1177,8 @@ fn apply_libbpf(
                 // the first call site in order of (function, location)
                 let site =
                     p.info.uses.helper_calls.iter().filter(|c| from.strip_prefix("bpf_") == Some(&*c.name)).min();
-                let text: Arc<str> = text.as_str().into();
-                let helper: Arc<str> = from.as_str().into();
+                let text: SharedStr = text.as_str().into();
+                let helper: SharedStr = from.as_str().into();
                 for n in alt_ids(*step, *alt) {
                     base.add_id(
                         n,

@@ -134,8 +134,8 @@ fn delegation_doc(d: &Delegation) -> DelegationDoc<'_> {
 struct ProgramDoc<'a> {
     autoload: bool,
     expected_attach_type: &'a Option<String>,
-    helpers: &'a [std::sync::Arc<str>],
-    kfuncs: &'a [std::sync::Arc<str>],
+    helpers: &'a [crate::model::SharedStr],
+    kfuncs: &'a [crate::model::SharedStr],
     maps: &'a [String],
     name: &'a str,
     prog_type: &'a Option<String>,
