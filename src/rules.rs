@@ -745,9 +745,15 @@ impl Rules {
 
     /// The SEC_DEF libbpf `version` picks for `section` (leading '?' already stripped).
     pub fn section_rule(&self, section: &str, version: Version) -> Option<&SectionRule> {
+        self.section_rule_index(section, version).map(|i| &self.sections[i])
+    }
+
+    /// [`Rules::section_rule`] as an index in `sections` (versions that match a section with
+    /// the same index classify it alike).
+    pub fn section_rule_index(&self, section: &str, version: Version) -> Option<usize> {
         let (_, buckets) = self.sections_of.iter().find(|(v, _)| *v == version)?;
         let bucket = &buckets[usize::from(section.as_bytes().first().copied().unwrap_or(0))];
-        bucket.iter().map(|i| &self.sections[*i]).find(|r| r.matches(section))
+        bucket.iter().copied().find(|i| self.sections[*i].matches(section))
     }
 
     /// The capability rule of a program type, whichever of its names the rule uses.

@@ -206,7 +206,11 @@ pub fn analyse_stream<E: Send>(
     check_program_names(&objects, opts).map_err(StreamError::Analysis)?;
     let mut total = Requirements::union(reqs);
     total.warnings.splice(0..0, load_warnings);
-    let delegation = delegation_of(&total, opts.with_optional, rules);
+    // (one object: the union is its requirements, and so is the delegation)
+    let delegation = match objects.as_slice() {
+        [one] => one.delegation.clone(),
+        _ => delegation_of(&total, opts.with_optional, rules),
+    };
     Ok(Analysis {
         loader: opts.loader.clone(),
         objects,
@@ -260,22 +264,42 @@ fn analyse_one(
     let mut programs = classify_programs(&object, &uses, rules, newest);
     let mut reqs = Requirements::default();
     if !selected.is_empty() {
-        // the views of the older versions (the newest version's is `programs`)
-        let older: Vec<Vec<ProgramInfo>> =
-            versions.iter().filter(|v| **v != newest).map(|v| classify_programs(&object, &uses, rules, *v)).collect();
+        // Which section rule each program matches: versions that match the same rules see
+        // the programs as the newest version does (`programs`); the others get views of their own.
+        let matched = |v: Option<Version>| -> Vec<Option<usize>> {
+            let v = v.unwrap_or_else(|| rules.newest_libbpf());
+            object
+                .programs
+                .iter()
+                .map(|p| rules.section_rule_index(p.section.strip_prefix('?').unwrap_or(&p.section), v))
+                .collect()
+        };
+        let newest_matched = matched(newest);
+        let like_newest: Vec<bool> = versions.iter().map(|v| *v == newest || matched(*v) == newest_matched).collect();
+        let older: Vec<Vec<ProgramInfo>> = versions
+            .iter()
+            .zip(&like_newest)
+            .filter(|(_, like)| !**like)
+            .map(|(v, _)| classify_programs(&object, &uses, rules, *v))
+            .collect();
         let mut older = older.iter();
+        // what each load step's condition gives for the newest view
+        let mut memo = requirements::StepMemo::default();
         let mut per_version: Vec<(Option<Version>, usize)> = Vec::new();
         // Versions whose section rules and load steps are the same for this object give the
         // same requirements: derive once per distinct behaviour, which is each program's
         // classification and the load steps that apply.
         let mut done: Vec<(&[ProgramInfo], TriggeredSteps, Requirements)> = Vec::new();
-        for v in versions {
-            let infos: &[ProgramInfo] = if *v == newest { &programs } else { older.next().expect("one per version") };
+        for (v, like) in versions.iter().zip(like_newest) {
+            let infos: &[ProgramInfo] = if like { &programs } else { older.next().expect("one per version") };
             let loader = match v {
                 None => Loader::Raw,
                 Some(v) => Loader::Libbpf(*v),
             };
             let steps = match loader {
+                Loader::Libbpf(v) if like => {
+                    requirements::triggered_steps_memo(&object, infos, &selected, v, rules, &mut memo)
+                }
                 Loader::Libbpf(v) => requirements::triggered_steps(&object, infos, &selected, v, rules),
                 Loader::Raw => TriggeredSteps::default(),
             };

@@ -557,13 +557,31 @@ pub fn triggered_steps(
     v: Version,
     rules: &Rules,
 ) -> TriggeredSteps {
+    triggered_steps_memo(obj, programs, selected, v, rules, &mut StepMemo::default())
+}
+
+/// Whether each loader step (by index in rules.libbpf) is triggered, for one object, selection
+/// and classification of its programs: the same whichever libbpf version takes the step.
+pub(crate) type StepMemo = Vec<Option<Result<Option<Vec<usize>>, String>>>;
+
+/// [`triggered_steps`], remembering in `memo` what each step's condition gave (`memo` must
+/// come from the same object, selection and classification).
+pub(crate) fn triggered_steps_memo(
+    obj: &Object,
+    programs: &[ProgramInfo],
+    selected: &BTreeSet<String>,
+    v: Version,
+    rules: &Rules,
+    memo: &mut StepMemo,
+) -> TriggeredSteps {
     let progs: Vec<&ProgramInfo> = programs.iter().filter(|p| selected.contains(&p.name)).collect();
+    memo.resize(rules.libbpf.len(), None);
     let mut out = TriggeredSteps::default();
     for (si, step) in rules.libbpf.iter().enumerate().filter(|(_, s)| s.applies_to(v)) {
-        match triggered(step, obj, programs, &progs) {
-            Ok(Some(affected)) => out.steps.push((si, affected)),
+        match memo[si].get_or_insert_with(|| triggered(step, obj, programs, &progs)) {
+            Ok(Some(affected)) => out.steps.push((si, affected.clone())),
             Ok(None) => {}
-            Err(e) => out.errors.push(e),
+            Err(e) => out.errors.push(e.clone()),
         }
     }
     out
