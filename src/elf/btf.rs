@@ -492,23 +492,32 @@ pub fn parse_line_info(ext: &[u8], btf_strings_source: &[u8]) -> Result<Vec<(Str
             return Err(bad("line info records outside the section"));
         }
         let mut recs = Vec::with_capacity(num);
+        // (consecutive records mostly name the same file)
+        let mut last: Option<(u32, std::sync::Arc<str>)> = None;
         for i in 0..num {
             let p = pos + i * rec_size;
             let insn_off = lr.u32_at(p).unwrap_or(0);
             let file_off = lr.u32_at(p + 4).unwrap_or(0);
-            let file = match files.get(&file_off) {
-                Some(f) => f.clone(),
-                None => {
-                    let f: std::sync::Arc<str> = string_within(
-                        strings,
-                        file_off,
-                        &mut file_budget,
-                        "line info file names",
-                        MAX_LINE_INFO_NAME_BYTES,
-                    )?
-                    .unwrap_or_default()
-                    .into();
-                    files.insert(file_off, f.clone());
+            let file = match &last {
+                Some((off, f)) if *off == file_off => f.clone(),
+                _ => {
+                    let f = match files.get(&file_off) {
+                        Some(f) => f.clone(),
+                        None => {
+                            let f: std::sync::Arc<str> = string_within(
+                                strings,
+                                file_off,
+                                &mut file_budget,
+                                "line info file names",
+                                MAX_LINE_INFO_NAME_BYTES,
+                            )?
+                            .unwrap_or_default()
+                            .into();
+                            files.insert(file_off, f.clone());
+                            f
+                        }
+                    };
+                    last = Some((file_off, f.clone()));
                     f
                 }
             };
