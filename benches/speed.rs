@@ -149,19 +149,35 @@ fn main() {
                 corpus.push(time(3, analyse_corpus));
                 kept.borrow_mut().clear();
             }
+            // the spread of each measurement across the rounds, printed beside its median
+            let spread = |v: &[Duration]| {
+                let ms = |d: &Duration| d.as_secs_f64() * 1e3;
+                format!(
+                    "(rounds {:.2}-{:.2})",
+                    v.iter().map(ms).fold(f64::MAX, f64::min),
+                    v.iter().map(ms).fold(0.0, f64::max)
+                )
+            };
+            let spreads = [spread(&lib), spread(&each), spread(&corpus)];
             let (lib, each, corpus) = (median(lib), median(each), median(corpus));
             let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
             println!("\n2. corpus of real objects: {n} objects, {} KiB, found under {from}", bytes_total / 1024);
-            println!("   libbpf bpf_object__open, one after another   {:>8.2} ms", lib.as_secs_f64() * 1e3);
             println!(
-                "   bpfcap, one object after another (1 core)    {:>8.2} ms   bpfcap/libbpf-open = {:.2}",
-                each.as_secs_f64() * 1e3,
-                each.as_secs_f64() / lib.as_secs_f64()
+                "   libbpf bpf_object__open, one after another   {:>8.2} ms                            {}",
+                lib.as_secs_f64() * 1e3,
+                spreads[0]
             );
             println!(
-                "   bpfcap, the corpus as one analysis ({cores} cores) {:>8.2} ms   bpfcap/libbpf-open = {:.2}",
+                "   bpfcap, one object after another (1 core)    {:>8.2} ms   bpfcap/libbpf-open = {:.2}   {}",
+                each.as_secs_f64() * 1e3,
+                each.as_secs_f64() / lib.as_secs_f64(),
+                spreads[1]
+            );
+            println!(
+                "   bpfcap, the corpus as one analysis ({cores} cores) {:>8.2} ms   bpfcap/libbpf-open = {:.2}   {}",
                 corpus.as_secs_f64() * 1e3,
-                corpus.as_secs_f64() / lib.as_secs_f64()
+                corpus.as_secs_f64() / lib.as_secs_f64(),
+                spreads[2]
             );
         }
     }
