@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::delegation::Delegation;
 use crate::model::Object;
 use crate::rules::{Rules, Version};
-use programs::{ProgramInfo, classify_programs, program_uses};
+use programs::{ProgramInfo, classify_programs, program_uses, section_rules_of};
 use requirements::{Loader, Need, Reason, Requirements, Texts, TriggeredSteps, derive_steps};
 
 /// Which loader the delegation must serve.
@@ -266,14 +266,7 @@ fn analyse_one(
     if !selected.is_empty() {
         // Which section rule each program matches: versions that match the same rules see
         // the programs as the newest version does (`programs`); the others get views of their own.
-        let matched = |v: Option<Version>| -> Vec<Option<usize>> {
-            let v = v.unwrap_or_else(|| rules.newest_libbpf());
-            object
-                .programs
-                .iter()
-                .map(|p| rules.section_rule_index(p.section.strip_prefix('?').unwrap_or(&p.section), v))
-                .collect()
-        };
+        let matched = |v: Option<Version>| section_rules_of(&object, rules, v);
         let newest_matched = matched(newest);
         let like_newest: Vec<bool> = versions.iter().map(|v| *v == newest || matched(*v) == newest_matched).collect();
         let older: Vec<Vec<ProgramInfo>> = versions

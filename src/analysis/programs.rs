@@ -234,6 +234,17 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
         .collect()
 }
 
+/// The section rule (index in `rules.sections`) each program of `obj` matches in libbpf
+/// `version` (default: the newest known). Versions that match the same rules classify the
+/// programs alike.
+pub fn section_rules_of(obj: &Object, rules: &Rules, version: Option<Version>) -> Vec<Option<usize>> {
+    let version = version.unwrap_or_else(|| rules.newest_libbpf());
+    obj.programs
+        .iter()
+        .map(|p| rules.section_rule_index(p.section.strip_prefix('?').unwrap_or(&p.section), version))
+        .collect()
+}
+
 /// The programs of `obj` as libbpf `version` (default: the newest known) classifies them,
 /// with their `uses` (from [`program_uses`]).
 pub fn classify_programs(
@@ -242,13 +253,12 @@ pub fn classify_programs(
     rules: &Rules,
     version: Option<Version>,
 ) -> Vec<ProgramInfo> {
-    let version = version.unwrap_or_else(|| rules.newest_libbpf());
     obj.programs
         .iter()
         .zip(uses)
-        .map(|(p, uses)| {
-            let bare = p.section.strip_prefix('?').unwrap_or(&p.section);
-            let rule = rules.section_rule(bare, version);
+        .zip(section_rules_of(obj, rules, version))
+        .map(|((p, uses), rule)| {
+            let rule = rule.map(|i| &rules.sections[i]);
             let (prog_type, attach) = match rule {
                 Some(r) => (Some(r.prog_type.clone()), Some(r.expected_attach_type.clone())),
                 None => (None, None),

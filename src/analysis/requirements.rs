@@ -550,6 +550,7 @@ pub struct TriggeredSteps {
     pub errors: Vec<String>,
 }
 
+/// The steps libbpf `v` takes for this object and selection.
 pub fn triggered_steps(
     obj: &Object,
     programs: &[ProgramInfo],
