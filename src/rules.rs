@@ -81,6 +81,13 @@ pub struct SystemdSettings {
     pub requires: Vec<SystemdRequire>,
 }
 
+impl SystemdSettings {
+    /// Why PrivateBPF= requires `setting` (empty when the rules give no reason).
+    pub fn why_required(&self, setting: &str) -> &str {
+        self.requires.iter().find(|r| r.setting == setting).map_or("", |r| r.why.as_str())
+    }
+}
+
 /// One name systemd accepts, the bit it sets, and the systemd versions with that mapping.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SystemdName {

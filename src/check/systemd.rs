@@ -92,13 +92,7 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
                 .setting("DelegateNamespaces")
                 .is_some_and(|s| !s.value.is_empty() && !s.value.eq_ignore_ascii_case("no"));
     if !userns {
-        let why = sd
-            .settings
-            .requires
-            .iter()
-            .find(|r| r.setting == "PrivateUsers")
-            .map(|r| r.why.clone())
-            .unwrap_or_default();
+        let why = sd.settings.why_required("PrivateUsers");
         push(
             cfg,
             out,
@@ -114,13 +108,7 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
         v == "yes" || v.split_whitespace().any(|w| w == "mnt")
     });
     if !delegated_mnt {
-        let why = sd
-            .settings
-            .requires
-            .iter()
-            .find(|r| r.setting == "DelegateNamespaces")
-            .map(|r| r.why.clone())
-            .unwrap_or_default();
+        let why = sd.settings.why_required("DelegateNamespaces");
         push(
             cfg,
             out,
