@@ -57,40 +57,32 @@ fn track(delta: isize) {
     });
 }
 
+/// Allocates `size` bytes with `allocate` unless a limit refuses them, counting `size - freed`
+/// when it succeeds (`freed`: what a reallocation gives back).
+fn counted(size: usize, freed: usize, allocate: impl FnOnce() -> *mut u8) -> *mut u8 {
+    if size > HARD_LIMIT || TOTAL.load(Ordering::Relaxed) + size as isize > TOTAL_LIMIT {
+        return std::ptr::null_mut();
+    }
+    let p = allocate();
+    if !p.is_null() {
+        track(size as isize - freed as isize);
+    }
+    p
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if l.size() > HARD_LIMIT || TOTAL.load(Ordering::Relaxed) + l.size() as isize > TOTAL_LIMIT {
-            return std::ptr::null_mut();
-        }
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            track(l.size() as isize);
-        }
-        p
+        counted(l.size(), 0, || unsafe { System.alloc(l) })
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        if l.size() > HARD_LIMIT || TOTAL.load(Ordering::Relaxed) + l.size() as isize > TOTAL_LIMIT {
-            return std::ptr::null_mut();
-        }
-        let p = unsafe { System.alloc_zeroed(l) };
-        if !p.is_null() {
-            track(l.size() as isize);
-        }
-        p
+        counted(l.size(), 0, || unsafe { System.alloc_zeroed(l) })
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) };
         track(-(l.size() as isize));
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        if new > HARD_LIMIT || TOTAL.load(Ordering::Relaxed) + new as isize > TOTAL_LIMIT {
-            return std::ptr::null_mut();
-        }
-        let q = unsafe { System.realloc(p, l, new) };
-        if !q.is_null() {
-            track(new as isize - l.size() as isize);
-        }
-        q
+        counted(new, l.size(), || unsafe { System.realloc(p, l, new) })
     }
 }
 
