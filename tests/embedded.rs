@@ -53,13 +53,21 @@ fn display(p: &Path, suffix: &str) -> String {
     format!("{}#{suffix}", p.display())
 }
 
+/// The objects embedded in `file`, which must load without warnings and be shown as
+/// `file#suffix` for each of `suffixes`, in order.
+fn load_embedded(file: &Path, suffixes: &[&str]) -> Vec<(String, Object)> {
+    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&file.to_path_buf())).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let shown: Vec<&str> = objects.iter().map(|(p, _)| p.as_str()).collect();
+    let expected: Vec<String> = suffixes.iter().map(|s| display(file, s)).collect();
+    assert_eq!(shown, expected);
+    objects
+}
+
 #[test]
 fn executable_with_two_skeletons() {
     let app = testdata("embedded/app");
-    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&app)).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
-    let shown: Vec<&str> = objects.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(shown, [display(&app, "socket_bpf"), display(&app, "xdp_bpf")]);
+    let objects = load_embedded(&app, &["socket_bpf", "xdp_bpf"]);
     // The skeleton name is libbpf's object name, so it prefixes the internal maps.
     assert_same_as_original(&objects[0].1, "socket", "socket_bpf");
     assert!(objects[0].1.maps.iter().any(|m| m.name == "socket_b.rodata"));
@@ -77,10 +85,7 @@ fn executable_with_two_skeletons() {
 #[test]
 fn shared_library_with_unaligned_unnamed_objects() {
     let lib = testdata("embedded/libtwo.so");
-    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&lib)).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
-    let shown: Vec<&str> = objects.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(shown, [display(&lib, "1"), display(&lib, "2")]);
+    let objects = load_embedded(&lib, &["1", "2"]);
     // No skeleton: the object name is the file stem and the index.
     assert_same_as_original(&objects[0].1, "socket", "libtwo_1");
     assert_same_as_original(&objects[1].1, "xdp", "libtwo_2");
@@ -104,10 +109,7 @@ fn raw_blob_with_padding() {
     b.extend_from_slice(&original("socket"));
     b.extend_from_slice(b"\x7fEL");
     std::fs::write(&blob, &b).unwrap();
-    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&blob)).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
-    let shown: Vec<&str> = objects.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(shown, [display(&blob, "1"), display(&blob, "2")]);
+    let objects = load_embedded(&blob, &["1", "2"]);
     assert_same_as_original(&objects[0].1, "xdp", "objects_1");
     assert_same_as_original(&objects[1].1, "socket", "objects_2");
 }
