@@ -40,11 +40,12 @@ def strip_c_comments(text):
     return re.sub(r"//[^\n]*", "", text)
 
 
-def parse_enum(header, name):
-    """Return [(uapi_name, value, alias_of_or_None)] in declaration order."""
+def enum_items(header, name):
+    """[(uapi_name, value, alias_of_or_None)] of one enum in declaration order; None when the
+    header has no such enum."""
     m = re.search(r"enum\s+%s\s*\{(.*?)\};" % re.escape(name), header, flags=re.S)
     if not m:
-        sys.exit("enum %s not found in the uapi header" % name)
+        return None
     body = strip_c_comments(m.group(1))
     out, value, known = [], -1, {}
     for item in body.split(","):
@@ -65,6 +66,14 @@ def parse_enum(header, name):
             continue
         out.append((ident, value, None))
     return out
+
+
+def parse_enum(header, name):
+    """[(uapi_name, value, alias_of_or_None)] of an enum the header must have."""
+    items = enum_items(header, name)
+    if items is None:
+        sys.exit("enum %s not found in the uapi header" % name)
+    return items
 
 
 def parse_helpers(header):

@@ -45,7 +45,7 @@ import sys
 
 sys.dont_write_bytecode = True  # importing gen_rules must not leave __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_rules import ENUMS, strip_c_comments  # noqa: E402
+from gen_rules import ENUMS, enum_items  # noqa: E402
 
 LISTS = {"command": "commands", "map_type": "maps", "prog_type": "programs", "attach_type": "attachments"}
 BCC_PREFIX = {"BPF_PROG_TYPE_": "prog_type", "BPF_MAP_TYPE_": "map_type"}
@@ -118,30 +118,6 @@ def read_source(spec):
         return f.read(), spec
 
 
-def parse_enum_values(header, enum):
-    """[(uapi_name, value, is_alias)] of one enum; None when the header has no such enum."""
-    m = re.search(r"enum\s+%s\s*\{(.*?)\};" % re.escape(enum), header, flags=re.S)
-    if not m:
-        return None
-    out, value, known = [], -1, {}
-    for item in strip_c_comments(m.group(1)).split(","):
-        item = item.strip()
-        if not item:
-            continue
-        if "=" in item:
-            ident, expr = [s.strip() for s in item.split("=", 1)]
-            if expr in known:
-                out.append((ident, known[expr], True))
-                continue
-            value = int(expr, 0)
-        else:
-            ident, value = item, value + 1
-        known[ident] = value
-        if not ident.startswith("__MAX"):
-            out.append((ident, value, False))
-    return out
-
-
 def read_enums_toml(path):
     """{table: [(uapi, name, value, alias_of)]} from rules/kernel/enums.toml."""
     text = open(path, encoding="utf-8").read()
@@ -162,7 +138,7 @@ class Header:
         self.backports = {}   # table -> {value: uapi} present but past a stable gap
         self.names = {}       # table -> {uapi: value}
         for table, enum, _ in ENUMS:
-            items = parse_enum_values(text, enum) or []
+            items = enum_items(text, enum) or []
             vals = sorted({v for _, v, alias in items if not alias})
             self.names[table] = {u: v for u, v, _ in items}
             prefix = 0
