@@ -20,8 +20,8 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
-# shellcheck source=../scripts/build-args.sh
-source "$REPO_ROOT/scripts/build-args.sh"
+# shellcheck source=../scripts/sample-build.sh
+source "$REPO_ROOT/scripts/sample-build.sh"
 build_args "$REPO_ROOT/testdata" 16 "$@"
 
 if [ "$CHECK" = 0 ]; then
@@ -51,20 +51,12 @@ LLVM_STRIP=${LLVM_STRIP:-llvm-strip}
 LLVM_OBJCOPY=${LLVM_OBJCOPY:-llvm-objcopy}
 
 # ---------------------------------------------------------------- libbpf headers
-LIBBPF_DIR="$("$REPO_ROOT/scripts/libbpf-src")/libbpf" || exit 1
+libbpf_workdir
 
 # Multiarch dir for <asm/types.h>, pulled in by <linux/types.h>.
 MULTIARCH=${MULTIARCH:-$(gcc -print-multiarch 2>/dev/null || true)}
 [ -n "$MULTIARCH" ] || MULTIARCH="$(uname -m)-linux-gnu"
 SYS_ASM_DIR="/usr/include/$MULTIARCH"
-
-TMP=$(mktemp -d)
-cleanup() { rm -rf "$TMP"; }
-trap cleanup EXIT
-
-INC="$TMP/include"
-mkdir -p "$INC"
-ln -s "$LIBBPF_DIR/src" "$INC/bpf"
 
 # ---------------------------------------------------------------- build
 build_into() {

@@ -22,8 +22,8 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 
-# shellcheck source=../../scripts/build-args.sh
-source "$REPO_ROOT/scripts/build-args.sh"
+# shellcheck source=../../scripts/sample-build.sh
+source "$REPO_ROOT/scripts/sample-build.sh"
 build_args "$REPO_ROOT/testdata/embedded" 18 "$@"
 
 # ---------------------------------------------------------------- toolchain
@@ -47,15 +47,7 @@ fi
 have "$BPFTOOL" || BPFTOOL=/usr/sbin/bpftool
 
 # ---------------------------------------------------------------- libbpf headers
-LIBBPF_DIR="$("$REPO_ROOT/scripts/libbpf-src")/libbpf" || exit 1
-
-TMP=$(mktemp -d)
-cleanup() { rm -rf "$TMP"; }
-trap cleanup EXIT
-
-INC="$TMP/include"
-mkdir -p "$INC"
-ln -s "$LIBBPF_DIR/src" "$INC/bpf"
+libbpf_workdir
 
 # Common flags: no build id, no .comment from the compiler, file names relative to the
 # repository root, so that the bytes depend on the sources and the toolchain only.

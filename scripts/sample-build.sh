@@ -1,4 +1,5 @@
-# Sourced by bpf-samples/build.sh and bpf-samples/embedded/build.sh: their common options.
+# Sourced by bpf-samples/build.sh and bpf-samples/embedded/build.sh: their common options and
+# their libbpf headers.
 #   build_args DEFAULT_OUT_DIR HELP_LAST_LINE "$@"
 # sets OUT_DIR (--out DIR, --out=DIR; default DEFAULT_OUT_DIR) and CHECK (--check: 1, else
 # 0); -h/--help prints the calling script's header comment (lines 2..HELP_LAST_LINE).
@@ -22,4 +23,18 @@ build_args() {
                 echo "build.sh: unknown argument: $1" >&2; exit 2 ;;
         esac
     done
+}
+
+#   libbpf_workdir
+# sets LIBBPF_DIR (libbpf's sources, from scripts/libbpf-src), TMP (a directory removed when
+# the script exits) and INC (an include directory in TMP where <bpf/...> are libbpf's headers).
+# Call it from the script itself, not in a subshell: it installs the EXIT trap.
+libbpf_workdir() {
+    LIBBPF_DIR="$("$REPO_ROOT/scripts/libbpf-src")/libbpf" || exit 1
+    TMP=$(mktemp -d)
+    # shellcheck disable=SC2064 # TMP is fixed now
+    trap "rm -rf '$TMP'" EXIT
+    INC="$TMP/include"
+    mkdir -p "$INC"
+    ln -s "$LIBBPF_DIR/src" "$INC/bpf"
 }
