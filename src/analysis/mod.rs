@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::delegation::Delegation;
 use crate::model::Object;
 use crate::rules::{Rules, Version};
-use programs::{ProgramInfo, classify_programs, program_uses, section_rules_of};
+use programs::{ProgramInfo, classify_matched, program_uses, section_rules_of};
 use requirements::{Loader, Need, Reason, Requirements, Texts, TriggeredSteps, derive_steps};
 
 /// Which loader the delegation must serve.
@@ -261,21 +261,20 @@ fn analyse_one(
     // What the instructions use does not depend on the libbpf version: decode them once.
     let uses = program_uses(&object, rules);
     let newest = *versions.last().expect("at least one version");
-    let mut programs = classify_programs(&object, &uses, rules, newest);
+    let newest_matched = section_rules_of(&object, rules, newest);
+    let mut programs = classify_matched(&object, &uses, rules, &newest_matched);
     let mut reqs = Requirements::default();
     if !selected.is_empty() {
         // Which section rule each program matches: versions that match the same rules see
-        // the programs as the newest version does (`programs`); the others get views of their own.
-        let matched = |v: Option<Version>| section_rules_of(&object, rules, v);
-        let newest_matched = matched(newest);
-        let like_newest: Vec<bool> = versions.iter().map(|v| *v == newest || matched(*v) == newest_matched).collect();
-        let older: Vec<Vec<ProgramInfo>> = versions
+        // the programs as the newest version does (`programs`, None here); the others get
+        // views of their own.
+        let own_view: Vec<Option<Vec<ProgramInfo>>> = versions
             .iter()
-            .zip(&like_newest)
-            .filter(|(_, like)| !**like)
-            .map(|(v, _)| classify_programs(&object, &uses, rules, *v))
+            .map(|v| {
+                let matched = if *v == newest { None } else { Some(section_rules_of(&object, rules, *v)) };
+                matched.filter(|m| *m != newest_matched).map(|m| classify_matched(&object, &uses, rules, &m))
+            })
             .collect();
-        let mut older = older.iter();
         // what each load step's condition gives for the newest view
         let mut memo = requirements::StepMemo::default();
         let mut per_version: Vec<(Option<Version>, usize)> = Vec::new();
@@ -283,8 +282,9 @@ fn analyse_one(
         // same requirements: derive once per distinct behaviour, which is each program's
         // classification and the load steps that apply.
         let mut done: Vec<(&[ProgramInfo], TriggeredSteps, Requirements)> = Vec::new();
-        for (v, like) in versions.iter().zip(like_newest) {
-            let infos: &[ProgramInfo] = if like { &programs } else { older.next().expect("one per version") };
+        for (v, own) in versions.iter().zip(&own_view) {
+            let like = own.is_none();
+            let infos: &[ProgramInfo] = own.as_deref().unwrap_or(&programs);
             let loader = match v {
                 None => Loader::Raw,
                 Some(v) => Loader::Libbpf(*v),

@@ -253,10 +253,21 @@ pub fn classify_programs(
     rules: &Rules,
     version: Option<Version>,
 ) -> Vec<ProgramInfo> {
+    classify_matched(obj, uses, rules, &section_rules_of(obj, rules, version))
+}
+
+/// [`classify_programs`] with the section rule each program matches (from
+/// [`section_rules_of`]).
+pub fn classify_matched(
+    obj: &Object,
+    uses: &[std::sync::Arc<ProgramUses>],
+    rules: &Rules,
+    matched: &[Option<usize>],
+) -> Vec<ProgramInfo> {
     obj.programs
         .iter()
         .zip(uses)
-        .zip(section_rules_of(obj, rules, version))
+        .zip(matched)
         .map(|((p, uses), rule)| {
             let rule = rule.map(|i| &rules.sections[i]);
             let (prog_type, attach) = match rule {
