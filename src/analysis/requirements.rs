@@ -65,41 +65,37 @@ pub struct Reason {
     pub note: bool,
 }
 
-impl Reason {
-    /// The fields in order of comparison (declaration order, as a derived order would be).
-    fn key(&self) -> [Option<&SharedStr>; 10] {
-        [
-            Some(&self.object),
-            self.program.as_ref(),
-            self.section.as_ref(),
-            self.map.as_ref(),
-            self.helper.as_ref(),
-            self.kfunc.as_ref(),
-            self.location.as_ref(),
-            self.loader_step.as_ref(),
-            self.libbpf.as_ref(),
-            Some(&self.text),
-        ]
-    }
-}
-
 /// Shared strings compare equal without reading them: reasons of one object share its name,
 /// program and section strings.
+#[inline]
+fn cmp_str(a: &SharedStr, b: &SharedStr) -> std::cmp::Ordering {
+    if SharedStr::ptr_eq(a, b) { std::cmp::Ordering::Equal } else { a.as_bytes().cmp(b.as_bytes()) }
+}
+
+/// [`cmp_str`] for optional fields (absent first, as `Option`'s order has it).
+#[inline]
 fn cmp_shared(a: Option<&SharedStr>, b: Option<&SharedStr>) -> std::cmp::Ordering {
     match (a, b) {
-        (Some(x), Some(y)) if SharedStr::ptr_eq(x, y) => std::cmp::Ordering::Equal,
-        _ => a.cmp(&b),
+        (Some(x), Some(y)) => cmp_str(x, y),
+        _ => a.is_some().cmp(&b.is_some()),
     }
 }
 
+/// Field by field in declaration order, as a derived order would be (a chain of comparisons,
+/// not a loop over an array of fields: reasons are sorted in bulk).
 impl Ord for Reason {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key()
-            .into_iter()
-            .zip(other.key())
-            .map(|(a, b)| cmp_shared(a, b))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
+        let opt = |a: &Option<SharedStr>, b: &Option<SharedStr>| cmp_shared(a.as_ref(), b.as_ref());
+        cmp_str(&self.object, &other.object)
+            .then_with(|| opt(&self.program, &other.program))
+            .then_with(|| opt(&self.section, &other.section))
+            .then_with(|| opt(&self.map, &other.map))
+            .then_with(|| opt(&self.helper, &other.helper))
+            .then_with(|| opt(&self.kfunc, &other.kfunc))
+            .then_with(|| opt(&self.location, &other.location))
+            .then_with(|| opt(&self.loader_step, &other.loader_step))
+            .then_with(|| opt(&self.libbpf, &other.libbpf))
+            .then_with(|| cmp_str(&self.text, &other.text))
             .then(self.note.cmp(&other.note))
     }
 }
@@ -129,20 +125,18 @@ pub struct OptionalNeed {
     pub reason: Reason,
 }
 
+/// Lists of shared strings, element by element, then by length (as slices compare).
+fn cmp_strs(a: &[SharedStr], b: &[SharedStr]) -> std::cmp::Ordering {
+    a.iter().zip(b).map(|(x, y)| cmp_str(x, y)).find(|o| o.is_ne()).unwrap_or_else(|| a.len().cmp(&b.len()))
+}
+
 /// Field by field, as a derived order would; shared strings compare without being read.
 impl Ord for OptionalNeed {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let strings = |a: &[SharedStr], b: &[SharedStr]| {
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| cmp_shared(Some(x), Some(y)))
-                .find(|o| o.is_ne())
-                .unwrap_or_else(|| a.len().cmp(&b.len()))
-        };
         self.items
             .cmp(&other.items)
-            .then_with(|| strings(&self.steps, &other.steps))
-            .then_with(|| strings(&self.losses, &other.losses))
+            .then_with(|| cmp_strs(&self.steps, &other.steps))
+            .then_with(|| cmp_strs(&self.losses, &other.losses))
             .then_with(|| self.reason.cmp(&other.reason))
     }
 }
@@ -266,18 +260,7 @@ impl Requirements {
                 continue;
             }
             match merged.get_mut(&o.items) {
-                Some(m) => {
-                    for step in o.steps {
-                        if !m.steps.contains(&step) {
-                            m.steps.push(step);
-                        }
-                    }
-                    for lost in o.losses {
-                        if !m.losses.contains(&lost) {
-                            m.losses.push(lost);
-                        }
-                    }
-                }
+                Some(m) => merge_fallbacks(&mut m.steps, &mut m.losses, o.steps, o.losses),
                 None => {
                     merged.insert(o.items.clone(), o);
                 }
@@ -376,10 +359,18 @@ impl IdSet {
 struct Draft<'r> {
     ids: Interner<'r>,
     reasons: Vec<(u32, Reason)>,
-    optional: Vec<OptionalNeed>,
+    optional: Vec<DraftOptional>,
     warnings: Vec<String>,
     /// warnings added unless already present (libbpf's steps)
     late_warnings: Vec<String>,
+}
+
+/// An [`OptionalNeed`] while it is derived: its items as need numbers.
+struct DraftOptional {
+    items: Vec<u32>,
+    steps: Vec<SharedStr>,
+    losses: Vec<SharedStr>,
+    reason: Reason,
 }
 
 impl<'r> Draft<'r> {
@@ -418,11 +409,12 @@ impl<'r> Draft<'r> {
     }
 
     /// Sorts the reasons (by need, then reason), drops duplicates and prunes the optional
-    /// items.
+    /// items (as [`Requirements::prune_optional`] would, on numbers).
     fn finish(self) -> Requirements {
         let Draft { ids, reasons, optional, warnings, late_warnings } = self;
-        // the needs in order (of needs, not of their numbers), and each number's rank
-        let mut numbers: Vec<u32> = reasons.iter().map(|(id, _)| *id).collect();
+        // every need in use, in order (of needs, not of their numbers), and each number's rank
+        let mut numbers: Vec<u32> =
+            reasons.iter().map(|(id, _)| *id).chain(optional.iter().flat_map(|o| o.items.iter().copied())).collect();
         numbers.sort_unstable();
         numbers.dedup();
         let mut needs: Vec<(Need, u32)> = numbers.iter().map(|id| (ids.need(*id), *id)).collect();
@@ -431,29 +423,89 @@ impl<'r> Draft<'r> {
         for (r, (_, id)) in needs.iter().enumerate() {
             rank[numbers.binary_search(id).expect("a number of the list")] = r as u32;
         }
-        let slot = |id: u32| rank[numbers.binary_search(&id).expect("a number of the list")] as usize;
+        let rank_of = |id: u32| rank[numbers.binary_search(&id).expect("a number of the list")];
         let mut count = vec![0usize; numbers.len()];
         for (id, _) in &reasons {
-            count[slot(*id)] += 1;
+            count[rank_of(*id) as usize] += 1;
         }
-        let mut required: Vec<(Need, Vec<Reason>)> =
-            needs.into_iter().zip(count).map(|((n, _), c)| (n, Vec::with_capacity(c))).collect();
+        // the required needs (those with reasons), in order; `slot`: a rank's place among them
+        let mut slot = vec![usize::MAX; needs.len()];
+        let mut required: Vec<(Need, Vec<Reason>)> = Vec::new();
+        for ((need, _), (r, c)) in needs.iter().zip(count.iter().enumerate()) {
+            if *c > 0 {
+                slot[r] = required.len();
+                required.push((need.clone(), Vec::with_capacity(*c)));
+            }
+        }
         for (id, reason) in reasons {
-            required[slot(id)].1.push(reason);
+            required[slot[rank_of(id) as usize]].1.push(reason);
         }
-        // (each need's reasons were added mostly in order: runs that the sort merges)
+        // (equal reasons are alike in every field, and only one of them is kept: the order
+        // among them does not matter)
         for (_, rs) in &mut required {
-            rs.sort();
+            rs.sort_unstable();
             rs.dedup();
         }
-        let mut out = Requirements {
-            required: required.into_iter().collect(),
-            optional: optional.into_iter().collect(),
-            warnings,
+        // Optional items, as an ordered set of them would be: by items (ranks compare as
+        // their needs do), steps, losses, reason; then those required anyway are dropped and
+        // entries left with the same items merged, in that order.
+        let mut entries: Vec<(Vec<u32>, DraftOptional)> =
+            optional.into_iter().map(|o| (o.items.iter().map(|id| rank_of(*id)).collect(), o)).collect();
+        let order = |(ka, a): &(Vec<u32>, DraftOptional), (kb, b): &(Vec<u32>, DraftOptional)| {
+            ka.cmp(kb)
+                .then_with(|| cmp_strs(&a.steps, &b.steps))
+                .then_with(|| cmp_strs(&a.losses, &b.losses))
+                .then_with(|| a.reason.cmp(&b.reason))
         };
+        entries.sort_by(order);
+        entries.dedup_by(|a, b| order(a, b).is_eq());
+        let mut merged: BTreeMap<Vec<u32>, DraftOptional> = BTreeMap::new();
+        for (mut items, o) in entries {
+            items.retain(|r| slot[*r as usize] == usize::MAX);
+            items.sort_unstable();
+            items.dedup();
+            if items.is_empty() {
+                continue;
+            }
+            match merged.get_mut(&items) {
+                Some(m) => merge_fallbacks(&mut m.steps, &mut m.losses, o.steps, o.losses),
+                None => {
+                    merged.insert(items, o);
+                }
+            }
+        }
+        let optional = merged
+            .into_iter()
+            .map(|(items, o)| OptionalNeed {
+                items: items.iter().map(|r| needs[*r as usize].0.clone()).collect(),
+                steps: o.steps,
+                losses: o.losses,
+                reason: o.reason,
+            })
+            .collect();
+        let mut out = Requirements { required: required.into_iter().collect(), optional, warnings };
         out.add_warnings(late_warnings);
-        out.prune_optional();
         out
+    }
+}
+
+/// Merges an optional entry's steps and losses into another's (each kept once, in the order
+/// they were merged).
+fn merge_fallbacks(
+    steps: &mut Vec<SharedStr>,
+    losses: &mut Vec<SharedStr>,
+    more_steps: Vec<SharedStr>,
+    more_losses: Vec<SharedStr>,
+) {
+    for step in more_steps {
+        if !steps.contains(&step) {
+            steps.push(step);
+        }
+    }
+    for lost in more_losses {
+        if !losses.contains(&lost) {
+            losses.push(lost);
+        }
     }
 }
 
@@ -908,8 +960,9 @@ pub(crate) fn derive_steps(
             }
         }
         if !struct_ops && special.is_empty() && !needs_btf_type && loader == Loader::Raw {
-            base.optional.push(OptionalNeed {
-                items: vec![Need::list(ListKind::Commands, "btf_load")],
+            let btf_load = base.ids.id(Some(ListKind::Commands), "btf_load");
+            base.optional.push(DraftOptional {
+                items: vec![btf_load],
                 steps: vec!["load_btf".into()],
                 losses: vec![
                     "libbpf loads the programs without the object's BTF when BTF_LOAD is refused: no func/line \
@@ -1220,12 +1273,12 @@ fn apply_libbpf(
             Decision::Optional { step, alt, reset } => {
                 let affected = steps[*step].2;
                 let s = steps[*step].1;
-                let needs = alt_needs(&base.ids, *step, *alt);
-                let mut items = needs.to_vec();
+                let mut items: Vec<u32> = alt_ids(*step, *alt).collect();
                 for &pi in reset {
                     let p = &progs[pi];
                     let a = p.info.load_attach_type.as_deref().unwrap_or_default();
-                    items.push(Need::list(ListKind::Attachments, a));
+                    items.push(base.ids.id(Some(ListKind::Attachments), a));
+                    let needs = alt_needs(&base.ids, *step, *alt);
                     base.add_id(
                         zero_id,
                         step_reason(
@@ -1241,7 +1294,7 @@ fn apply_libbpf(
                         ),
                     );
                 }
-                base.optional.push(OptionalNeed {
+                base.optional.push(DraftOptional {
                     items,
                     steps: vec![texts.get(TextKey::StepId(steps[*step].0), || s.id.clone())],
                     losses: vec![texts.get(TextKey::StepLost(steps[*step].0), || s.lost.clone())],
