@@ -4,7 +4,8 @@
 //! `input` (files, directories) → `elf` (ELF bytes → [`model`]) → `analysis` (requirements
 //! with provenance) → `delegation` (the four delegate lists and capabilities) → `report`
 //! (JSON, tables) and `sandbox` (loads through a real token, for `verify`).
-//! `rules` holds the data every stage interprets; `cli` is the command line over all of it.
+//! `rules` holds the data every stage interprets; `workers` spreads work over the cores;
+//! `cli` is the command line over all of it.
 pub mod analysis;
 pub mod check;
 pub mod cli;
@@ -20,3 +21,4 @@ pub mod report;
 pub mod rules;
 pub mod sandbox;
 pub mod verify;
+pub mod workers;

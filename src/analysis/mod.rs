@@ -143,9 +143,7 @@ pub fn analyse_stream<E: Send>(
         LoaderChoice::Raw => vec![None],
         LoaderChoice::Libbpf(v) => v.iter().copied().map(Some).collect(),
     };
-    // (available_parallelism reads cgroup files: only ask when there is a choice)
-    let workers =
-        if count > 1 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1).min(count) } else { 1 };
+    let workers = crate::workers::workers_for(count);
     let next = AtomicUsize::new(0);
     // the first failed item so far: items after it need not be loaded
     let first_error = AtomicUsize::new(usize::MAX);
@@ -180,15 +178,7 @@ pub fn analyse_stream<E: Send>(
             progress.tick();
         }
     };
-    if workers <= 1 {
-        work();
-    } else {
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(work);
-            }
-        });
-    }
+    crate::workers::run(workers, work);
     progress.finish();
     let mut results = done.into_inner().expect("results");
     results.sort_by_key(|(i, _)| *i);
