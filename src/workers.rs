@@ -63,3 +63,38 @@ fn start_on(core: usize, allowed: &libc::cpu_set_t) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn every_worker_runs_once_and_one_worker_is_the_caller() {
+        let caller = std::thread::current().id();
+        for n in [1, 2, 5] {
+            let ran = Mutex::new(Vec::new());
+            run(n, || ran.lock().unwrap().push(std::thread::current().id()));
+            let ran = ran.into_inner().unwrap();
+            assert_eq!(ran.len(), n);
+            assert_eq!(ran.iter().all(|t| *t == caller), n == 1, "{n} workers: {ran:?}");
+        }
+    }
+
+    #[test]
+    fn workers_start_on_cores_of_their_own() {
+        let Some((_, cores)) = allowed_cores() else { panic!("sched_getaffinity failed") };
+        // Each worker notes the core it is on as it starts: as many workers as cores, one on
+        // each. (Left to the scheduler, two new workers started on one core in most runs.)
+        for _ in 0..5 {
+            let seen = Mutex::new(Vec::new());
+            run(cores.len(), || {
+                // SAFETY: no arguments.
+                seen.lock().unwrap().push(unsafe { libc::sched_getcpu() } as usize);
+            });
+            let mut seen = seen.into_inner().unwrap();
+            seen.sort();
+            assert_eq!(seen, cores, "the workers started on these cores");
+        }
+    }
+}
