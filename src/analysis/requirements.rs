@@ -519,6 +519,27 @@ fn satisfied(alts: &[Vec<u16>], have: &dyn Fn(u32) -> bool) -> Option<usize> {
     alts.iter().position(|a| a.iter().all(|n| have(u32::from(*n))))
 }
 
+/// Formats a [`SharedStr`] in a buffer the thread reuses: one allocation for the shared
+/// string, where `format!(..).into()` makes a `String` and then copies it.
+fn shared_fmt(args: std::fmt::Arguments) -> SharedStr {
+    use std::fmt::Write;
+    thread_local!(static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) });
+    BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            buf.write_fmt(args).expect("formatting into a String");
+            SharedStr::from(buf.as_str())
+        }
+        // (an argument that formats a shared string itself: not the case today)
+        Err(_) => std::fmt::format(args).into(),
+    })
+}
+
+/// `format!`, into a [`SharedStr`] (see [`shared_fmt`]).
+macro_rules! shared {
+    ($($arg:tt)*) => { shared_fmt(format_args!($($arg)*)) };
+}
+
 fn reason(obj: &SharedStr, text: String) -> Reason {
     Reason { object: obj.clone(), text: text.into(), ..Reason::default() }
 }
@@ -781,19 +802,16 @@ pub(crate) fn derive_steps(
             text,
             ..Reason::default()
         };
-        base.add_list(ListKind::Commands, "prog_load", prog_reason(format!("loads program {}", p.name).into()));
+        base.add_list(ListKind::Commands, "prog_load", prog_reason(shared!("loads program {}", p.name)));
         base.add_list(
             ListKind::Programs,
             ptype,
-            prog_reason(
-                format!(
-                    "program {} in section '{}' is a {ptype} program (libbpf SEC(\"{}\"))",
-                    p.name,
-                    p.section,
-                    p.sec_pattern.as_deref().unwrap_or("?")
-                )
-                .into(),
-            ),
+            prog_reason(shared!(
+                "program {} in section '{}' is a {ptype} program (libbpf SEC(\"{}\"))",
+                p.name,
+                p.section,
+                p.sec_pattern.as_deref().unwrap_or("?")
+            )),
         );
         if let Some(rule) = rules.prog_rule(ptype) {
             let type_id = rules.names.id(Some(ListKind::Programs), ptype);
@@ -817,14 +835,15 @@ pub(crate) fn derive_steps(
                         .caps
                         .iter()
                         .map(|c| {
-                            format!(
+                            shared!(
                                 "{} calls bpf_{}, which the verifier offers only with {c} ({})",
-                                call.function, call.name, rule.why
+                                call.function,
+                                call.name,
+                                rule.why
                             )
-                            .into()
                         })
                         .collect();
-                    (format!("bpf_{}", call.name).into(), texts)
+                    (shared!("bpf_{}", call.name), texts)
                 });
                 for (c, text) in rule.caps.iter().zip(texts.iter()) {
                     base.add_cap(
@@ -885,14 +904,14 @@ pub(crate) fn derive_steps(
             continue;
         };
         let what = match m.origin {
-            MapOrigin::Btf => format!("map {} ({} in .maps)", m.name, tname),
+            MapOrigin::Btf => shared!("map {} ({} in .maps)", m.name, tname),
             MapOrigin::InnerTemplate => {
-                format!("map {}: inner map template of a map-in-map, created and closed by the loader", m.name)
+                shared!("map {}: inner map template of a map-in-map, created and closed by the loader", m.name)
             }
-            MapOrigin::LegacyBpfMapDef | MapOrigin::LegacyIproute2 => format!("legacy map {} in section maps", m.name),
-            MapOrigin::GlobalData => format!("global data section {} becomes the {} map {}", m.section, tname, m.name),
-            MapOrigin::Kconfig => format!(".kconfig externs live in the {} map {}", tname, m.name),
-            MapOrigin::StructOps => format!("struct_ops variable {} in {} becomes a struct_ops map", m.name, m.section),
+            MapOrigin::LegacyBpfMapDef | MapOrigin::LegacyIproute2 => shared!("legacy map {} in section maps", m.name),
+            MapOrigin::GlobalData => shared!("global data section {} becomes the {} map {}", m.section, tname, m.name),
+            MapOrigin::Kconfig => shared!(".kconfig externs live in the {} map {}", tname, m.name),
+            MapOrigin::StructOps => shared!("struct_ops variable {} in {} becomes a struct_ops map", m.name, m.section),
         };
         let (mname, msection): (SharedStr, SharedStr) = (m.name.as_str().into(), m.section.as_str().into());
         let map_reason = |text: SharedStr| Reason {
@@ -902,8 +921,8 @@ pub(crate) fn derive_steps(
             text,
             ..Reason::default()
         };
-        base.add_list(ListKind::Commands, "map_create", map_reason(format!("creates {what}").into()));
-        base.add_list(ListKind::Maps, tname, map_reason(what.into()));
+        base.add_list(ListKind::Commands, "map_create", map_reason(shared!("creates {what}")));
+        base.add_list(ListKind::Maps, tname, map_reason(what));
         if let Some(rule) = rules.map_rule(tname) {
             let type_id = rules.names.id(Some(ListKind::Maps), tname);
             for (i, c) in rule.caps.iter().enumerate() {
@@ -989,23 +1008,23 @@ pub(crate) fn derive_steps(
 
 fn attach_reason(on: &SharedStr, p: &Prog, attach: &str) -> Reason {
     let text = if let Some(member) = &p.info.uses.struct_ops_member {
-        format!(
+        shared!(
             "program {} implements {member}; libbpf loads struct_ops programs with the member's index as expected attach type, which the token checks as attach type {attach} (index taken from the object's BTF; the kernel's struct layout decides — confirm with `bpfcap verify`)",
             p.name
         )
     } else if p.info.attach_zero {
-        format!(
+        shared!(
             "program {} is loaded with no expected attach type; the kernel reads 0 as {attach}, so the token must delegate it",
             p.name
         )
     } else {
-        format!("program {} is loaded with expected attach type {attach}", p.name)
+        shared!("program {} is loaded with expected attach type {attach}", p.name)
     };
     Reason {
         object: on.clone(),
         program: Some(p.name.clone()),
         section: Some(p.section.clone()),
-        text: text.into(),
+        text,
         ..Reason::default()
     }
 }
@@ -1229,16 +1248,16 @@ fn apply_libbpf(
             Decision::Required { step, alt } => {
                 let affected = steps[*step].2;
                 let make = || {
-                    format!(
+                    shared!(
                         "libbpf {}{}; bpf_object__load fails if this is refused",
                         lc_first(&steps[*step].1.what),
                         who(affected)
                     )
                 };
                 let text = if affected.is_empty() {
-                    texts.get(TextKey::StepRequired(steps[*step].0), make)
+                    texts.get(TextKey::StepRequired(steps[*step].0), || make().to_string())
                 } else {
-                    make().into()
+                    make()
                 };
                 for n in alt_ids(*step, *alt) {
                     base.add_id(n, step_reason(*step, text.clone(), None));
@@ -1283,13 +1302,12 @@ fn apply_libbpf(
                         zero_id,
                         step_reason(
                             *step,
-                            format!(
+                            shared!(
                                 "libbpf's probe ({}) fails without {}, so libbpf loads {} with expected attach type 0 instead of {a}; the kernel reads 0 as {zero}",
                                 s.id,
                                 list_needs(&needs),
                                 p.name
-                            )
-                            .into(),
+                            ),
                             Some(p),
                         ),
                     );
@@ -1303,7 +1321,7 @@ fn apply_libbpf(
                         if affected.is_empty() {
                             texts.get(TextKey::StepOptional(steps[*step].0), || format!("libbpf {}", lc_first(&s.what)))
                         } else {
-                            format!("libbpf {}{}", lc_first(&s.what), who(affected)).into()
+                            shared!("libbpf {}{}", lc_first(&s.what), who(affected))
                         },
                         None,
                     ),
