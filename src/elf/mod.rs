@@ -183,14 +183,14 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
     // search and holds at most one per instruction.
     for recs in lines_by_section.values_mut() {
         recs.sort_by_key(|r| r.insn_off / 8);
-        let mut last: Vec<btf::LineInfo> = Vec::with_capacity(recs.len());
-        for r in recs.drain(..) {
-            match last.last_mut() {
-                Some(prev) if prev.insn_off / 8 == r.insn_off / 8 => *prev = r,
-                _ => last.push(r),
+        // (in place: of two records of one instruction, the later one moves into the place kept)
+        recs.dedup_by(|later, kept| {
+            let same = later.insn_off / 8 == kept.insn_off / 8;
+            if same {
+                std::mem::swap(later, kept);
             }
-        }
-        *recs = last;
+            same
+        });
     }
     let mut line_table_bytes = 0usize;
     let mut insn_bytes = 0u64;
