@@ -1522,18 +1522,10 @@ fn scale_repeated_relocations() {
     let mut b = ElfBuilder::new();
     let t = b.exec(".text", &[insn(0x18, 0, 0, 0), 0, EXIT]);
     b.func("sub", t, 0, 24);
-    let progs = 1024;
-    let x = b.exec("xdp", &(0..progs).flat_map(|_| [call_rel(-1), EXIT]).collect::<Vec<_>>());
-    for i in 0..progs {
-        b.func(&format!("p{i}"), x, 16 * i as u64, 16);
-    }
-    let name = b.name(".text");
-    b.syms.push((name, 0x03, t as u16, 0, 0)); // STT_SECTION
-    let text_sym = b.syms.len() as u32 - 1;
+    programs_calling_text(&mut b, t, 1024);
     let name = b.name("ext");
     b.syms.push((name, 0x10, 0, 0, 0)); // an undefined global
     let ext = b.syms.len() as u32 - 1;
-    b.rel(x, &(0..progs).map(|i| (16 * i as u64, text_sym, 10)).collect::<Vec<_>>());
     b.rel(t, &vec![(0, ext, 1); 200_000]);
     let bytes = b.build();
     assert_analysed(&check_big("1024 programs × a subprogram with 200000 relocations", &bytes, BIG_ALLOC_LIMIT));
