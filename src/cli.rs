@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::{self, LoaderChoice, Options};
+use crate::text::Escaped;
 use crate::{input, report, rules, verify};
 
 pub const EXIT_OK: i32 = 0;
@@ -245,15 +246,23 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
             let mut s = format!("delegation: {}\ncapabilities: {}\n", d.mount_options(r), d.capabilities.join(", "));
             for t in &v.targets {
                 if t.outcome.loaded {
-                    s.push_str(&format!("{}: loaded ({} programs)\n", t.path.display(), t.programs.len()));
+                    s.push_str(&format!(
+                        "{}: loaded ({} programs)\n",
+                        Escaped(&t.path.to_string_lossy()),
+                        t.programs.len()
+                    ));
                 } else {
-                    s.push_str(&format!("{}: {}\n", t.path.display(), verify::describe(&t.outcome)));
+                    s.push_str(&format!(
+                        "{}: {}\n",
+                        Escaped(&t.path.to_string_lossy()),
+                        Escaped(&verify::describe(&t.outcome))
+                    ));
                     if let Some(dg) = &t.diagnosis {
-                        s.push_str(&format!("  diagnosis: {dg}\n"));
+                        s.push_str(&format!("  diagnosis: {}\n", Escaped(dg)));
                     }
                     for p in t.outcome.programs.iter().filter(|p| p.errno.is_some()) {
                         for l in &p.log_tail {
-                            s.push_str(&format!("  | {l}\n"));
+                            s.push_str(&format!("  | {}\n", Escaped(l)));
                         }
                     }
                 }
@@ -263,7 +272,7 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
                     "  {:<45} {}{}\n",
                     i.item.to_string(),
                     if i.required { "required" } else { "not required" },
-                    i.failure.as_ref().map(|f| format!(" ({f})")).unwrap_or_default()
+                    i.failure.as_ref().map(|f| format!(" ({})", Escaped(f))).unwrap_or_default()
                 ));
             }
             if let Some(m) = v.minimal {

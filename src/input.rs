@@ -22,14 +22,15 @@ use thiserror::Error;
 
 use crate::elf::{self, ElfError};
 use crate::model::Object;
+use crate::text::Escaped;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum InputError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", Escaped(.path))]
     #[diagnostic(code(bpfcap::input::io), help("check that the path exists and is readable"))]
     Io { path: String, source: std::io::Error },
 
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", Escaped(.path))]
     #[diagnostic(code(bpfcap::input::object))]
     Object {
         path: String,
@@ -38,7 +39,7 @@ pub enum InputError {
         source: ElfError,
     },
 
-    #[error("no BPF objects found under {path}")]
+    #[error("no BPF objects found under {}", Escaped(.path))]
     #[diagnostic(
         code(bpfcap::input::empty_dir),
         help(
@@ -48,11 +49,11 @@ pub enum InputError {
     )]
     NoObjects { path: String },
 
-    #[error("{path} is not a regular file or directory")]
+    #[error("{} is not a regular file or directory", Escaped(.path))]
     #[diagnostic(code(bpfcap::input::not_file), help("pass BPF object files or directories that contain them"))]
     NotFile { path: String },
 
-    #[error("{path} is not a BPF object and embeds none")]
+    #[error("{} is not a BPF object and embeds none", Escaped(.path))]
     #[diagnostic(
         code(bpfcap::input::not_bpf),
         help(
@@ -62,21 +63,21 @@ pub enum InputError {
     )]
     NotBpf { path: String },
 
-    #[error("{path} embeds {count} BPF object(s), none of them readable: {first}")]
+    #[error("{} embeds {count} BPF object(s), none of them readable: {}", Escaped(.path), Escaped(.first))]
     #[diagnostic(
         code(bpfcap::input::embedded_unreadable),
         help("the file is truncated or the embedded object is corrupt; rebuild it, or pass the BPF object itself")
     )]
     EmbeddedUnreadable { path: String, count: usize, first: String },
 
-    #[error("{path} is larger than {limit} bytes")]
+    #[error("{} is larger than {limit} bytes", Escaped(.path))]
     #[diagnostic(
         code(bpfcap::input::too_large),
         help("bpfcap does not scan files over this size for embedded BPF objects; pass the BPF object itself")
     )]
     TooLarge { path: String, limit: u64 },
 
-    #[error("{path} names no embedded BPF object")]
+    #[error("{} names no embedded BPF object", Escaped(.path))]
     #[diagnostic(
         code(bpfcap::input::no_such_embedded),
         help("use a name that bpfcap printed for the file: path#N (N counted from 1) or path#skeleton_name")
@@ -95,7 +96,7 @@ pub const MAX_DEPTH: usize = 64;
 pub fn load_inputs(paths: &[PathBuf]) -> Result<Vec<(String, Object)>, InputError> {
     let (objects, warnings) = load_inputs_with_warnings(paths)?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", Escaped(w));
     }
     Ok(objects)
 }

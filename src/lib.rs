@@ -20,5 +20,6 @@ pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod sandbox;
+pub mod text;
 pub mod verify;
 pub mod workers;

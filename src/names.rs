@@ -20,7 +20,7 @@ pub enum Item {
 }
 
 #[derive(Debug, Clone, Error, Diagnostic, PartialEq, Eq)]
-#[error("unknown {list} name '{raw}'")]
+#[error("unknown {list} name '{}'", crate::text::Escaped(.raw))]
 #[diagnostic(code(bpfcap::names::unknown), help("{help}"))]
 pub struct NameError {
     pub list: &'static str,

@@ -11,6 +11,7 @@ use thiserror::Error;
 use crate::delegation::Delegation;
 use crate::model::Object;
 use crate::rules::{Rules, Version};
+use crate::text::Escaped;
 use programs::{ProgramInfo, classify_matched, program_uses, section_rules_of};
 use requirements::{Loader, Need, Reason, Requirements, Texts, TriggeredSteps, derive_steps};
 
@@ -43,7 +44,7 @@ pub struct Options {
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum AnalysisError {
-    #[error("no program named '{name}' in {objects}")]
+    #[error("no program named '{}' in {}", Escaped(.name), Escaped(.objects))]
     #[diagnostic(code(bpfcap::analyze::unknown_program), help("{help}"))]
     UnknownProgram { name: String, objects: String, help: String },
 
@@ -220,9 +221,9 @@ fn check_program_names(objects: &[ObjectAnalysis], opts: &Options) -> Result<(),
             close.sort();
             close.dedup();
             let help = if close.is_empty() {
-                format!("the programs are: {}", all.join(", "))
+                format!("the programs are: {}", Escaped(&all.join(", ")))
             } else {
-                format!("did you mean {}?", close.join(" or "))
+                format!("did you mean {}?", Escaped(&close.join(" or ")))
             };
             return Err(AnalysisError::UnknownProgram {
                 name: name.clone(),

@@ -1,12 +1,16 @@
 //! Errors of the object reader: one enum for this layer, each variant saying what is wrong
 //! with the input and what to do about it.
+//!
+//! Messages quote names from the file (sections, symbols, BTF types), which can hold any
+//! byte: they are escaped ([`crate::text::Escaped`]), so that every message stays on one line
+//! and shows no control character.
 
 use miette::Diagnostic;
 use thiserror::Error;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum ElfError {
-    #[error("not an ELF file ({})", one_line(.0))]
+    #[error("not an ELF file ({})", crate::text::Escaped(.0))]
     #[diagnostic(
         code(bpfcap::elf::not_elf),
         help("pass a BPF object compiled with `clang -target bpf -c`, or an executable that embeds one")
@@ -22,25 +26,25 @@ pub enum ElfError {
     )]
     NotBpf { machine: String },
 
-    #[error("BPF ELF file is {}, not a relocatable object", one_line(.kind))]
+    #[error("BPF ELF file is {}, not a relocatable object", crate::text::Escaped(.kind))]
     #[diagnostic(
         code(bpfcap::elf::not_relocatable),
         help("libbpf loads relocatable objects (`clang -target bpf -c`); linked BPF images are not supported")
     )]
     NotRelocatable { kind: String },
 
-    #[error("malformed ELF: {}", one_line(.0))]
+    #[error("malformed ELF: {}", crate::text::Escaped(.0))]
     #[diagnostic(code(bpfcap::elf::malformed), help("the file is truncated or corrupt; rebuild the object"))]
     Malformed(String),
 
-    #[error("malformed BTF: {}", one_line(.0))]
+    #[error("malformed BTF: {}", crate::text::Escaped(.0))]
     #[diagnostic(
         code(bpfcap::elf::btf),
         help("the .BTF/.BTF.ext sections are corrupt; rebuild the object with `clang -g`")
     )]
     Btf(String),
 
-    #[error("the object exceeds a limit: {}", one_line(.0))]
+    #[error("the object exceeds a limit: {}", crate::text::Escaped(.0))]
     #[diagnostic(
         code(bpfcap::elf::too_complex),
         help(
@@ -55,13 +59,4 @@ pub enum ElfError {
         help("bpfcap refuses inputs over this size; BPF objects are far smaller")
     )]
     TooLarge { limit: u64 },
-}
-
-/// Messages quote names from the file (sections, symbols, BTF types), which can hold any
-/// byte: control characters are escaped, so that every message stays on one line.
-fn one_line(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_string();
-    }
-    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }

@@ -31,7 +31,8 @@ pub fn emit(m: &ManagerRules, d: &Delegation, header: &str, rules: &Rules) -> Em
         pairs.push((key.clone(), value));
     }
     let mut out = format!(
-        "# {header}\n# Unprivileged containers only: a bpffs in the host's user namespace cannot make a token.\n"
+        "{}\n# Unprivileged containers only: a bpffs in the host's user namespace cannot make a token.\n",
+        super::comment(header)
     );
     out.push_str("# In a restricted project these keys need restricted.containers.lowlevel=allow.\n");
     for (k, v) in &pairs {

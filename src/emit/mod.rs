@@ -66,6 +66,14 @@ the initial one (kernel/bpf/token.c). A bpffs mounted from the host is owned by 
 manager must create the instance for the container's user namespace (fsopen in the container, fsconfig by the privileged \
 parent), as systemd's PrivateBPF= and the sandbox of `bpfcap verify` do.";
 
+/// A comment line of emitted configuration (`# text`). Every dialect bpfcap writes takes `#`
+/// comments that end at the line's end; the text (object, program and map names, file paths)
+/// is escaped ([`crate::text::escape`]) so that it can neither end the line nor continue it
+/// onto the next. Untrusted text is never written anywhere else than in a comment.
+pub fn comment(text: &str) -> String {
+    format!("# {}", crate::text::Escaped(text))
+}
+
 /// Short answers to "why is this item here?", for comments in emitted configuration.
 pub type Why<'a> = &'a dyn Fn(ListKind, &str) -> String;
 
@@ -104,18 +112,19 @@ pub fn emit(target: Target, d: &Delegation, header: &str, why: Why, rules: &Rule
         Target::MountOptions => format!("{}\n", mount_options(d, rules, &mut notes)),
         Target::Mount => {
             let o = mount_options(d, rules, &mut notes);
-            format!("# {header}\n# {OWNERSHIP_NOTE}\nmount -t bpf -o {o} bpffs /sys/fs/bpf\n")
+            format!("{}\n# {OWNERSHIP_NOTE}\nmount -t bpf -o {o} bpffs /sys/fs/bpf\n", comment(header))
         }
         Target::Fstab => {
             let o = mount_options(d, rules, &mut notes);
-            format!("# {header}\n# {OWNERSHIP_NOTE}\nbpffs /sys/fs/bpf bpf {o} 0 0\n")
+            format!("{}\n# {OWNERSHIP_NOTE}\nbpffs /sys/fs/bpf bpf {o} 0 0\n", comment(header))
         }
         Target::MountUnit => {
             let o = mount_options(d, rules, &mut notes);
             format!(
-                "# sys-fs-bpf.mount: {header}\n# {OWNERSHIP_NOTE}\n[Unit]\nDescription=BPF filesystem with BPF-token delegation\n\
+                "{}\n# {OWNERSHIP_NOTE}\n[Unit]\nDescription=BPF filesystem with BPF-token delegation\n\
                  DefaultDependencies=no\nBefore=local-fs.target\n\n[Mount]\nWhat=bpffs\nWhere=/sys/fs/bpf\nType=bpf\nOptions={o}\n\n\
-                 [Install]\nWantedBy=local-fs.target\n"
+                 [Install]\nWantedBy=local-fs.target\n",
+                comment(&format!("sys-fs-bpf.mount: {header}"))
             )
         }
         Target::Systemd => return systemd::emit(d, header, why, rules),

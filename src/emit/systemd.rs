@@ -35,7 +35,7 @@ pub fn emit(d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {
         }
         if !names.is_empty() {
             let reasons: Vec<String> = d.list(k).iter().map(|i| format!("{i} ({})", why(k, i))).collect();
-            lines.push(format!("# {}: {}", k.mount_option(), reasons.join("; ")));
+            lines.push(super::comment(&format!("{}: {}", k.mount_option(), reasons.join("; "))));
             lines.push(format!("{}={}", sd.setting(k), names.join(",")));
         }
     }
@@ -66,7 +66,7 @@ pub fn emit(d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {
     }
     let caps = d.capabilities.join(" ");
     let mut out = format!(
-        "# {header}\n# systemd drop-in (e.g. /etc/systemd/system/UNIT.service.d/bpf-token.conf); needs systemd {needs_version} or newer.\n\
+        "{}\n# systemd drop-in (e.g. /etc/systemd/system/UNIT.service.d/bpf-token.conf); needs systemd {needs_version} or newer.\n\
          [Service]\n\
          # A private bpffs on /sys/fs/bpf carrying exactly the delegation below (BPF token; systemd 258+).\n\
          PrivateBPF=yes\n\
@@ -74,7 +74,8 @@ pub fn emit(d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {
          PrivateUsers=self\n\
          # Create the mount namespace, and the bpffs in it, after the user namespace, so that the\n\
          # service's user namespace owns the bpffs (tokens can only be created there).\n\
-         DelegateNamespaces=mnt\n"
+         DelegateNamespaces=mnt\n",
+        super::comment(header)
     );
     for l in &lines {
         out.push_str(l);

@@ -7,6 +7,12 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use crate::analysis::Analysis;
 use crate::analysis::requirements::{Need, Reason};
 use crate::rules::{ListKind, Rules};
+use crate::text::{Escaped, escape};
+
+/// A table cell or line of text from an object or a file name (see [`crate::text`]).
+fn untrusted(s: &str) -> String {
+    escape(s).into_owned()
+}
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -25,7 +31,7 @@ fn short_reason(r: &Reason) -> String {
     if let Some(v) = &r.libbpf {
         let _ = write!(s, " (libbpf {v})");
     }
-    if r.object.is_empty() { s } else { format!("{}: {s}", r.object) }
+    if r.object.is_empty() { untrusted(&s) } else { untrusted(&format!("{}: {s}", r.object)) }
 }
 
 pub fn render(a: &Analysis, rules: &Rules) -> String {
@@ -34,9 +40,9 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
         let _ = writeln!(
             out,
             "{} (object {}, license {})",
-            o.path,
-            o.object.name,
-            o.object.license.as_deref().unwrap_or("none")
+            Escaped(&o.path),
+            Escaped(&o.object.name),
+            Escaped(o.object.license.as_deref().unwrap_or("none"))
         );
         let mut t = table(&["program", "section", "type", "expected attach type", "helpers / kfuncs"]);
         for p in &o.programs {
@@ -47,11 +53,11 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
                 name.push_str(" (not selected)");
             }
             t.add_row(vec![
-                name,
-                p.section.clone(),
+                untrusted(&name),
+                untrusted(&p.section),
                 p.prog_type.clone().unwrap_or_else(|| "unknown".into()),
                 p.expected_attach_type.clone().unwrap_or_else(|| "-".into()),
-                calls.join(" "),
+                untrusted(&calls.join(" ")),
             ]);
         }
         let _ = writeln!(out, "{t}");
@@ -59,13 +65,13 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
             let mut t = table(&["map", "type", "from"]);
             for m in &o.object.maps {
                 t.add_row(vec![
-                    m.name.clone(),
+                    untrusted(&m.name),
                     rules
                         .enums
                         .name_of(ListKind::Maps, m.map_type)
                         .map(String::from)
                         .unwrap_or_else(|| format!("unknown({})", m.map_type)),
-                    format!("{:?} {}", m.origin, m.section).to_lowercase(),
+                    untrusted(&format!("{:?} {}", m.origin, m.section).to_lowercase()),
                 ]);
             }
             let _ = writeln!(out, "{t}");
@@ -112,7 +118,7 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
     if !a.requirements.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings:");
         for w in &a.requirements.warnings {
-            let _ = writeln!(out, "  - {w}");
+            let _ = writeln!(out, "  - {}", Escaped(w));
         }
     }
     out

@@ -264,7 +264,7 @@ pub enum SandboxError {
     )]
     UserNamespacesDisabled { reason: String },
 
-    #[error("cannot read BPF object {}: {source}", path.display())]
+    #[error("cannot read BPF object {}: {source}", crate::text::Escaped(&path.to_string_lossy()))]
     #[diagnostic(code(bpfcap::sandbox::object), help("check the path and its permissions"))]
     Object {
         path: PathBuf,
@@ -272,7 +272,7 @@ pub enum SandboxError {
         source: std::io::Error,
     },
 
-    #[error("invalid sandbox request: {0}")]
+    #[error("invalid sandbox request: {}", crate::text::Escaped(.0))]
     #[diagnostic(code(bpfcap::sandbox::request))]
     InvalidRequest(String),
 
@@ -297,7 +297,7 @@ pub enum SandboxError {
         help: String,
     },
 
-    #[error("sandbox step `{step}` failed in the child: {message}")]
+    #[error("sandbox step `{step}` failed in the child: {}", crate::text::Escaped(.message))]
     #[diagnostic(code(bpfcap::sandbox::child_step))]
     ChildStep {
         step: String,
@@ -307,7 +307,7 @@ pub enum SandboxError {
         help: String,
     },
 
-    #[error("sandbox helper ended without a usable report ({status}): {detail}")]
+    #[error("sandbox helper ended without a usable report ({status}): {}", crate::text::Escaped(.detail))]
     #[diagnostic(
         code(bpfcap::sandbox::child_crashed),
         help(

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod builder;
+
 /// Every sample object in testdata/ (`*.bpf.o`), sorted.
 pub fn sample_objects() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
