@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 /// Every rules file the binary includes (src/rules.rs names them the same way).
-const RULES: [&str; 10] = [
+const RULES: [&str; 11] = [
     "kernel/enums.toml",
     "sections.toml",
     "kernel/privileges.toml",
@@ -14,6 +14,7 @@ const RULES: [&str; 10] = [
     "kernel/capabilities.toml",
     "kernel/versions.toml",
     "dialects/systemd.toml",
+    "dialects/systemd-keys.toml",
     "dialects/incus.toml",
     "dialects/lxd.toml",
 ];

@@ -257,3 +257,122 @@ fn the_kernel_accepts_emitted_mount_options() {
         assert_eq!(mounted, emitted, "{obj}: /proc/mounts says {line}");
     }
 }
+
+/// Runs `check` over a configuration written to a file, within a time limit (a hang
+/// detector: the inputs below took minutes, or panicked, before the fixes).
+fn check_file(dir: &Path, name: &str, text: &str, args: &[&str]) -> (i32, String, String) {
+    let cfg = dir.join(name);
+    std::fs::write(&cfg, text).unwrap();
+    let mut all = vec!["check", "--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.push("testdata/xdp.bpf.o");
+    let owned: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let _ = tx.send(bpfcap(&args));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("check of {name}: not done after 30 s"))
+}
+
+#[test]
+fn check_never_panics_and_its_output_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    // a finding past column 65535 (miette's limit: exit 101)
+    let far = format!("delegate_cmds={}:bogus\n", vec!["prog_load"; 8000].join(":"));
+    // 10000 findings on one line of a drop-in (panicked; then minutes of output)
+    let many = format!(
+        "[Service]\nPrivateBPF=yes\nBPFDelegateCommands={}\n",
+        (0..10_000).map(|i| format!("bogus{i}")).collect::<Vec<_>>().join(",")
+    );
+    // 100000 BPFDelegate*= lines (each reparsed every item before it)
+    let lines: String = (0..100_000).map(|i| format!("BPFDelegateMaps=BPFMapTypeHash{}\n", i % 2)).collect();
+    let lines = format!("[Service]\nPrivateBPF=yes\n{lines}");
+    for (name, text) in [("far.txt", far), ("many.conf", many), ("lines.conf", lines)] {
+        for format in ["human", "json", "sarif", "github"] {
+            let (code, out, err) = check_file(dir.path(), name, &text, &["--format", format]);
+            assert_eq!(code, 1, "{name} {format}: {err}");
+            if format == "human" {
+                // at most the first findings in full, a line counting the rest
+                assert!(out.len() < 200_000, "{name}: {} bytes of output", out.len());
+                assert!(out.lines().all(|l| l.len() < 2000), "{name}: a line of over 2000 bytes");
+            }
+        }
+    }
+}
+
+#[test]
+fn check_reports_what_systemd_ignores_and_what_a_drop_in_should_not_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[Service]\n\
+                PrivateBPF=yes\n\
+                PrivateUsers=self\n\
+                DelegateNamespaces=mnt\n\
+                ExecStartPre=/tmp/pwn\n\
+                BPFDelegateMap=BPFMapTypeHash\n\
+                BPFDelegateCommands=BPFProgLoad,\\\n\
+                \x20 BPFMapCreate\n\
+                not a setting\n\
+                [Unit]\n\
+                BPFDelegatePrograms=BPFProgTypeXdp\n";
+    let (code, out, err) = check_file(dir.path(), "bpf.conf", text, &["--format", "json"]);
+    assert_eq!(code, 1, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let at = |code: &str| -> Vec<(u64, String)> {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == code)
+            .map(|f| (f["line"].as_u64().unwrap(), f["help"].as_str().unwrap_or_default().to_string()))
+            .collect()
+    };
+    assert_eq!(at("foreign-setting").iter().map(|f| f.0).collect::<Vec<_>>(), [5], "{out}");
+    let unknown = at("unknown-key");
+    assert_eq!(unknown.iter().map(|f| f.0).collect::<Vec<_>>(), [6, 11], "{out}");
+    assert!(unknown[0].1.contains("BPFDelegateMaps="), "{unknown:?}");
+    assert!(unknown[1].1.contains("belongs in [Service]"), "{unknown:?}");
+    assert_eq!(at("not-a-setting").iter().map(|f| f.0).collect::<Vec<_>>(), [9], "{out}");
+    // the continued line is read as systemd reads it: "BPFProgLoad,   BPFMapCreate", whose
+    // second item (spaces and all) systemd does not know
+    let case = at("systemd-case");
+    assert_eq!(case.iter().map(|f| f.0).collect::<Vec<_>>(), [8], "{out}");
+    // [Unit]'s BPFDelegatePrograms= grants nothing: xdp is missing
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "missing-item"
+                && f["message"].as_str().unwrap().starts_with("delegate_progs lacks xdp"))
+    );
+    // a unit file (not a drop-in) may hold other settings
+    let unit = "[Service]\nExecStart=/usr/bin/true\nPrivateBPF=yes\n";
+    let (_, out, _) = check_file(dir.path(), "my.service", unit, &["--format", "json"]);
+    assert!(!out.contains("foreign-setting"), "{out}");
+}
+
+#[test]
+fn check_reports_misspelt_incus_and_lxd_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, want) in [
+        (
+            "incus.yaml",
+            "config:\n  security.bpffs.delegate_cmds: \"prog_load,map_create\"\n  security.bpffs.delegate_map: \"hash\"\n  limits.cpu: \"2\"\n",
+            ("security.bpffs.delegate_maps", 3),
+        ),
+        (
+            "lxd.txt",
+            "lxc config set c1 security.delegate_bpf=true\nlxc config set c1 security.delegate_bpf.cmd_type=prog_load\n",
+            ("security.delegate_bpf.cmd_types", 2),
+        ),
+    ] {
+        let (code, out, err) = check_file(dir.path(), name, text, &["--format", "json"]);
+        assert_eq!(code, 1, "{name}: {err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let f = doc["findings"].as_array().unwrap().iter().find(|f| f["code"] == "unknown-key").expect("unknown-key");
+        assert_eq!(f["line"], want.1, "{name}: {f}");
+        assert!(f["help"].as_str().unwrap().contains(want.0), "{name}: {f}");
+    }
+}

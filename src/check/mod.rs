@@ -77,6 +77,9 @@ pub(crate) fn push(
         }
         None => (None, None),
     };
+    // messages quote the configuration's own text (any byte) and names from objects
+    let message = crate::text::escape(&message).into_owned();
+    let help = help.map(|h| crate::text::escape(&h).into_owned());
     out.push(Finding { code, severity, message, help, span, line, column });
 }
 
@@ -213,6 +216,7 @@ pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> 
     }
     if cfg.dialect == Dialect::Systemd {
         systemd::unit(cfg, &needed, rules, &mut out);
+        systemd::settings(cfg, rules, &mut out);
     }
     if matches!(cfg.dialect, Dialect::Incus | Dialect::Lxd) {
         manager(cfg, rules, &mut out);
@@ -232,9 +236,22 @@ pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> 
     Report { findings: out, granted, needed }
 }
 
-/// Incus/LXD: the delegation must be switched on (LXD) and the container unprivileged.
+/// Incus/LXD: known keys, the delegation switched on (LXD), the container unprivileged.
 fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
     let m = if cfg.dialect == Dialect::Lxd { rules.lxd() } else { rules.incus() };
+    let known: Vec<String> = ListKind::ALL.iter().filter_map(|k| m.key(*k).cloned()).chain(m.other_keys()).collect();
+    for s in cfg.settings.iter().filter(|s| s.ignored) {
+        let closest = known.iter().min_by_key(|k| crate::names::distance(k, &s.key));
+        push(
+            cfg,
+            out,
+            "unknown-key",
+            Severity::Error,
+            format!("{} is not a key the manager knows: it refuses it, and the grant is lost", s.key),
+            closest.map(|k| format!("did you mean {k}?")),
+            Some(s.span),
+        );
+    }
     let truthy = |v: &str| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on");
     if !m.keys.enable_key.is_empty() && !cfg.setting(&m.keys.enable_key).is_some_and(|s| truthy(&s.value)) {
         push(

@@ -1,27 +1,93 @@
 //! Renderers for check findings: human (miette reports pointing at the configuration),
 //! JSON, SARIF 2.1.0 and GitHub workflow-command annotations.
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, Report as MietteReport};
+use miette::{Diagnostic, LabeledSpan};
 use serde_json::{Value, json};
 
 use super::{Finding, Report, Severity};
 use crate::config::Config;
+use crate::text::{Escaped, escape, mask_controls};
 
+/// Findings printed in full by [`human`]; the rest are counted (JSON, SARIF and GitHub output
+/// hold them all).
+pub const MAX_HUMAN_FINDINGS: usize = 50;
+/// Lines longer than this are not shown under a finding (the finding names its line and
+/// column instead): a report stays readable, and bounded, whatever the file holds.
+pub const MAX_SNIPPET_LINE: usize = 400;
+/// A span over more lines than this is shown by its first lines.
+const MAX_SNIPPET_LINES: usize = 3;
+/// Messages and help texts longer than this are cut in human output.
+const MAX_HUMAN_MESSAGE: usize = 400;
+
+/// The configuration's text as miette reads it for a finding: only the lines around the
+/// finding's span are handed over, numbered as in the file, so that each report costs the
+/// size of those lines, not of the file. Controls are masked in place
+/// ([`crate::text::mask_controls`]: offsets hold).
 #[derive(Debug)]
-struct FindingDiagnostic {
-    finding: Finding,
-    src: NamedSource<String>,
+struct Snippet<'c> {
+    name: String,
+    text: &'c str,
+    line_starts: &'c [usize],
 }
 
-impl std::fmt::Display for FindingDiagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.finding.message)
+impl miette::SourceCode for Snippet<'_> {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let line_of = |offset: usize| self.line_starts.partition_point(|s| *s <= offset) - 1;
+        let line_len = |line: usize| {
+            let start = self.line_starts[line];
+            self.line_starts.get(line + 1).map_or(self.text.len(), |next| *next) - start
+        };
+        // context lines around the span's own, as many as asked for that are not too long
+        let (own_first, own_last) = (line_of(span.offset()), line_of(span.offset() + span.len()));
+        let before = (1..=before.min(own_first)).take_while(|k| line_len(own_first - k) <= MAX_SNIPPET_LINE).count();
+        let after = (1..=after)
+            .take_while(|k| own_last + k < self.line_starts.len() && line_len(own_last + k) <= MAX_SNIPPET_LINE)
+            .count();
+        let (first, last) = (own_first - before, own_last + after);
+        let lo = self.line_starts[first];
+        let hi = self.line_starts.get(last + 1).map_or(self.text.len(), |next| *next);
+        let local = miette::SourceSpan::new((span.offset() - lo).into(), span.len());
+        let inner = self.text[lo..hi].read_span(&local, before, after)?;
+        let found = inner.span();
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            miette::SourceSpan::new((found.offset() + lo).into(), found.len()),
+            inner.line() + first,
+            inner.column(),
+            inner.line_count(),
+        )))
     }
 }
 
-impl std::error::Error for FindingDiagnostic {}
+struct FindingDiagnostic<'c> {
+    message: String,
+    help: Option<String>,
+    finding: &'c Finding,
+    /// None: the finding is shown without the file's lines.
+    src: Option<&'c Snippet<'c>>,
+}
 
-impl Diagnostic for FindingDiagnostic {
+impl std::fmt::Debug for FindingDiagnostic<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::fmt::Display for FindingDiagnostic<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FindingDiagnostic<'_> {}
+
+impl Diagnostic for FindingDiagnostic<'_> {
     fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
         Some(Box::new(format!("bpfcap::check::{}", self.finding.code)))
     }
@@ -32,30 +98,74 @@ impl Diagnostic for FindingDiagnostic {
         })
     }
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.finding.help.as_ref().map(|h| Box::new(h.clone()) as Box<dyn std::fmt::Display>)
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.finding.span.map(|_| &self.src as &dyn miette::SourceCode)
+        self.src.map(|s| s as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let src = self.src?;
         let s = self.finding.span?;
-        Some(Box::new(std::iter::once(LabeledSpan::new(Some(self.finding.code.to_string()), s.offset, s.len))))
+        // a span over many lines (a whole delegation) is shown by its first line
+        let first = src.line_starts.partition_point(|l| *l <= s.offset);
+        let end = src.line_starts.get(first + MAX_SNIPPET_LINES).map_or(usize::MAX, |next| next - 1);
+        let len = s.len.min(end.saturating_sub(s.offset)).max(1);
+        Some(Box::new(std::iter::once(LabeledSpan::new(Some(self.finding.code.to_string()), s.offset, len))))
     }
 }
 
-/// miette reports, one per finding, then a summary line.
+/// `s`, cut to `max` bytes (at a character boundary) with "…" when longer.
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// miette reports, one per finding (at most [`MAX_HUMAN_FINDINGS`]), then a summary line.
 pub fn human(cfg: &Config, r: &Report) -> String {
     let mut out = String::new();
-    for f in &r.findings {
-        let d = FindingDiagnostic { finding: f.clone(), src: NamedSource::new(cfg.name.clone(), cfg.text.clone()) };
-        out.push_str(&format!("{:?}\n", MietteReport::new(d)));
+    // the file's own lines, shown around each finding: controls masked in place
+    let masked = mask_controls(&cfg.text);
+    let snippet = Snippet { name: Escaped(&cfg.name).to_string(), text: &masked, line_starts: &cfg.line_starts };
+    let handler = miette::GraphicalReportHandler::new();
+    for f in r.findings.iter().take(MAX_HUMAN_FINDINGS) {
+        let mut message = cut(&f.message, MAX_HUMAN_MESSAGE);
+        // a span on a line too long to show: the finding says where it is instead
+        let mut src = f.span.map(|_| &snippet);
+        if let (Some(line), Some(col)) = (f.line, f.column)
+            && cfg.line_range(line).len() > MAX_SNIPPET_LINE
+        {
+            message.push_str(&format!(" (line {line}, column {col})"));
+            src = None;
+        }
+        let help = f.help.as_deref().map(|h| cut(h, MAX_HUMAN_MESSAGE));
+        let d = FindingDiagnostic { message, help, finding: f, src };
+        // (a finding miette cannot lay out is printed as its message alone)
+        if handler.render_report(&mut out, &d).is_err() {
+            out.push_str(&d.message);
+        }
+        out.push('\n');
+    }
+    if r.findings.len() > MAX_HUMAN_FINDINGS {
+        out.push_str(&format!(
+            "… and {} more finding(s), not shown (--format json lists them all)\n",
+            r.findings.len() - MAX_HUMAN_FINDINGS
+        ));
     }
     let errors = r.findings.iter().filter(|f| f.severity == Severity::Error).count();
     let warnings = r.findings.len() - errors;
     if r.findings.is_empty() {
-        out.push_str(&format!("{}: clean: the configuration grants exactly what the objects need\n", cfg.name));
+        out.push_str(&format!(
+            "{}: clean: the configuration grants exactly what the objects need\n",
+            Escaped(&cfg.name)
+        ));
     } else {
-        out.push_str(&format!("{}: {errors} error(s), {warnings} warning(s)\n", cfg.name));
+        out.push_str(&format!("{}: {errors} error(s), {warnings} warning(s)\n", Escaped(&cfg.name)));
     }
     out
 }
@@ -96,6 +206,12 @@ pub const CODES: &[(&str, &str)] = &[
         "A system service's bpffs is created before its user namespace without DelegateNamespaces=mnt.",
     ),
     ("unknown-option", "A delegate_* option bpffs does not know; bpffs ignores it silently."),
+    ("unknown-key", "A setting the manager does not know where it stands; it is ignored (often a typo)."),
+    ("not-a-setting", "A line the manager ignores: not KEY=VALUE, or outside any section."),
+    (
+        "foreign-setting",
+        "A BPF drop-in sets something that is not part of a BPF delegation (ExecStartPre=, User=, ...).",
+    ),
     ("manager-disabled", "LXD's security.delegate_bpf switch is off."),
     ("manager-privileged", "A privileged container cannot create BPF tokens."),
 ];
@@ -144,7 +260,7 @@ pub fn github(cfg: &Config, r: &Report) -> String {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut props = format!("file={},title={}", prop(&cfg.name), prop(&format!("bpfcap {}", f.code)));
+        let mut props = format!("file={},title={}", prop(&escape(&cfg.name)), prop(&format!("bpfcap {}", f.code)));
         if let (Some(l), Some(c)) = (f.line, f.column) {
             props.push_str(&format!(",line={l},col={c}"));
         }

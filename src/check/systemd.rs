@@ -6,6 +6,7 @@ use super::{Finding, Severity, push};
 use crate::config::{Config, Grant};
 use crate::delegation::Delegation;
 use crate::rules::Rules;
+use crate::text::Escaped;
 
 /// A BPFDelegate*= item systemd accepts: does it mean what it says?
 pub fn spelling(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Finding>) {
@@ -159,5 +160,96 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
                 );
             }
         }
+    }
+}
+
+/// Unit-file name suffixes (a unit, not a drop-in: `foo.service`), from the sections systemd
+/// knows (rules/dialects/systemd-keys.toml: one per unit type, beside [Unit] and [Install]).
+fn is_unit_file(name: &str, rules: &Rules) -> bool {
+    let Some((_, ext)) = name.rsplit_once('.') else { return false };
+    let ext = ext.to_ascii_lowercase();
+    ext == "target"
+        || rules
+            .systemd_keys()
+            .section
+            .iter()
+            .any(|s| !matches!(s.name.as_str(), "Unit" | "Install") && s.name.eq_ignore_ascii_case(&ext))
+}
+
+/// Lines systemd ignores, keys it does not know where they stand, and, in a drop-in, settings
+/// that have no place in a BPF delegation.
+pub fn settings(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
+    let keys = rules.systemd_keys();
+    let sd = rules.systemd();
+    for m in &cfg.malformed {
+        push(
+            cfg,
+            out,
+            "not-a-setting",
+            Severity::Error,
+            format!("systemd ignores this line: {}", m.message),
+            Some("write KEY=VALUE under a section header such as [Service]".into()),
+            Some(m.span),
+        );
+    }
+    let drop_in = !is_unit_file(&cfg.name, rules);
+    for s in &cfg.settings {
+        let section = s.section.as_deref().unwrap_or("");
+        let known = keys.section(section);
+        if !s.ignored {
+            if drop_in && !sd.settings.drop_in.contains(&s.key) {
+                push(
+                    cfg,
+                    out,
+                    "foreign-setting",
+                    Severity::Warning,
+                    format!(
+                        "{}= has no place in a BPF drop-in: bpfcap never writes it, and it does more than delegate BPF",
+                        Escaped(&s.key)
+                    ),
+                    Some(format!(
+                        "review why this file sets {}=; a BPF drop-in holds only {}",
+                        Escaped(&s.key),
+                        sd.settings.drop_in.iter().map(|k| format!("{k}=")).collect::<Vec<_>>().join(", ")
+                    )),
+                    Some(s.span),
+                );
+            }
+            continue;
+        }
+        let (message, help) = match known {
+            None => (
+                format!("systemd ignores [{}] and its settings: it knows no such section", Escaped(section)),
+                "use [Service] (or the section of the unit's type)".to_string(),
+            ),
+            Some(in_section) => (
+                format!(
+                    "systemd ignores {}= (it logs \"Unknown key '{}' in section [{}], ignoring.\")",
+                    Escaped(&s.key),
+                    Escaped(&s.key),
+                    Escaped(section)
+                ),
+                closest_key(&s.key, section, in_section, rules),
+            ),
+        };
+        push(cfg, out, "unknown-key", Severity::Error, message, Some(help), Some(s.span));
+    }
+}
+
+/// "did you mean X=?" for a key systemd does not know in `section`, or the section that has it.
+fn closest_key(key: &str, section: &str, in_section: &[String], rules: &Rules) -> String {
+    let elsewhere = rules.systemd_keys().section.iter().find(|s| s.name != section && s.keys.iter().any(|k| k == key));
+    if let Some(other) = elsewhere {
+        return format!("{key}= belongs in [{}], not [{section}]", other.name);
+    }
+    let lower = key.to_ascii_lowercase();
+    let best = in_section
+        .iter()
+        .map(|k| (crate::names::distance(&lower, &k.to_ascii_lowercase()), k))
+        .min()
+        .filter(|(d, _)| *d <= 3.max(key.len() / 4));
+    match best {
+        Some((_, k)) => format!("did you mean {k}=? systemd's keys are case-sensitive"),
+        None => format!("systemd's keys in [{section}] are listed by `systemd --dump-configuration-items`"),
     }
 }

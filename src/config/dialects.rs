@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Config, Dialect, Grant, Setting, Span};
+use super::{Config, Dialect, Grant, Malformed, Setting, Span};
 use crate::names;
 use crate::rules::{ListKind, Rules};
 
@@ -15,8 +15,10 @@ pub fn parse(dialect: Dialect, text: &str, name: &str, rules: &Rules) -> Config 
         text: text.to_string(),
         grants: Vec::new(),
         settings: Vec::new(),
+        malformed: Vec::new(),
         list_spans: BTreeMap::new(),
         anchor: Span { offset: 0, len: 0 },
+        line_starts: Config::line_starts_of(text),
     };
     match dialect {
         Dialect::Mount | Dialect::Fstab => parse_mount(&mut cfg, rules),
@@ -49,8 +51,7 @@ fn add_items(cfg: &mut Config, list: ListKind, value: &str, offset: usize, seps:
                 cfg.grants.push(Grant {
                     list,
                     raw: trimmed.to_string(),
-                    item: item.clone(),
-                    lenient: item,
+                    item,
                     span: Span { offset: offset + start + lead, len: trimmed.len() },
                 });
             }
@@ -104,6 +105,8 @@ fn parse_mount(cfg: &mut Config, rules: &Rules) {
                 key: "unknown-option".into(),
                 value: key.to_string(),
                 span: Span { offset: at, len: key.len() },
+                section: None,
+                ignored: false,
             });
         }
         search = key_end.max(at + 1);
@@ -117,46 +120,120 @@ fn parse_mount(cfg: &mut Config, rules: &Rules) {
                 key: "mountpoint".into(),
                 value: fields[1].into(),
                 span: Span { offset: off, len: fields[1].len() },
+                section: None,
+                ignored: false,
             });
         }
     }
 }
 
+/// A logical line of a systemd file, as systemd's config_parse reads it: physical lines joined
+/// where one ends in an unescaped backslash (which becomes a space), comment lines between
+/// them skipped.
+struct Logical {
+    text: String,
+    /// (offset in `text`, offset in the file) where each joined piece starts.
+    pieces: Vec<(usize, usize)>,
+    /// Where the last piece ends in the file.
+    end: usize,
+}
+
+impl Logical {
+    /// The file offset of byte `i` of `text`.
+    fn at(&self, i: usize) -> usize {
+        let k = self.pieces.partition_point(|(start, _)| *start <= i).max(1) - 1;
+        self.pieces[k].1 + (i - self.pieces[k].0)
+    }
+}
+
+/// Whether a line ends in a backslash that is not itself escaped (conf-parser.c: the line
+/// then continues on the next one).
+fn continues(line: &str) -> bool {
+    line.bytes().rev().take_while(|b| *b == b'\\').count() % 2 == 1
+}
+
 /// A systemd unit or drop-in: `Key=Value` lines in sections; the BPFDelegate*= settings
-/// accumulate, an empty assignment resets the list.
+/// accumulate, an empty assignment resets the list. Lines systemd ignores (no `=`, a setting
+/// before any section) are recorded as malformed.
 fn parse_systemd(cfg: &mut Config, rules: &Rules) {
     let sd = rules.systemd();
+    let keys = rules.systemd_keys();
     let text = cfg.text.clone();
     let mut first: Option<usize> = None;
     let mut last_end = 0;
+    // each list's assignment (its logical line and where the value starts in it): every
+    // assignment replaces the earlier one, so only the last is parsed into grants
+    let mut lists: BTreeMap<ListKind, (Logical, usize)> = BTreeMap::new();
+    let mut section: Option<String> = None;
+    let mut pending: Option<Logical> = None;
     for (line_start, l) in lines_with_offsets(&text) {
         let trimmed = l.trim_start();
-        if trimmed.starts_with('#') || trimmed.starts_with(';') || trimmed.is_empty() {
+        if trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
-        if trimmed.starts_with('[') {
-            continue; // section headers: the settings are read wherever they stand
+        let mut logical = pending.take().unwrap_or(Logical { text: String::new(), pieces: Vec::new(), end: 0 });
+        logical.pieces.push((logical.text.len(), line_start));
+        logical.text.push_str(l);
+        logical.end = line_start + l.len();
+        if continues(l) {
+            logical.text.pop();
+            logical.text.push(' ');
+            pending = Some(logical);
+            continue;
         }
-        let Some((key, value)) = l.split_once('=') else { continue };
+        let l = logical.text.as_str();
+        let trimmed = l.trim_start();
+        let lead = l.len() - trimmed.len();
+        let whole = Span { offset: logical.at(lead), len: logical.end - logical.at(lead) };
+        if trimmed.is_empty() {
+            continue;
+        }
+        if let Some(header) = trimmed.strip_prefix('[') {
+            match header.trim_end().strip_suffix(']') {
+                Some(name) => section = Some(name.to_string()),
+                None => cfg.malformed.push(Malformed {
+                    span: whole,
+                    message: format!("Invalid section header '{}'", trimmed.trim_end()),
+                }),
+            }
+            continue;
+        }
+        let Some((key, value)) = l.split_once('=') else {
+            cfg.malformed.push(Malformed { span: whole, message: "Missing '=', ignoring line.".into() });
+            continue;
+        };
+        if section.is_none() {
+            cfg.malformed.push(Malformed { span: whole, message: "Assignment outside of section. Ignoring.".into() });
+            continue;
+        }
         let key_t = key.trim();
-        let lead = l.len() - l.trim_start().len();
-        let key_span = Span { offset: line_start + lead, len: key_t.len() };
-        let vstart = line_start + key.len() + 1;
-        let list = ListKind::ALL.into_iter().find(|k| sd.setting(*k) == key_t);
+        let vstart = key.len() + 1;
+        // (systemd ignores a key it does not know in this section)
+        let known =
+            section.as_deref().and_then(|sec| keys.section(sec)).is_some_and(|ks| ks.iter().any(|k| k == key_t));
+        let list = ListKind::ALL.into_iter().find(|k| sd.setting(*k) == key_t).filter(|_| known);
         cfg.settings.push(Setting {
             key: key_t.to_string(),
             value: value.trim().to_string(),
-            span: Span { offset: key_span.offset, len: l.len() - lead },
+            span: whole,
+            section: section.clone(),
+            ignored: !known,
         });
         if let Some(k) = list {
-            first = Some(first.map_or(key_span.offset, |f| f.min(key_span.offset)));
-            last_end = last_end.max(line_start + l.len());
-            cfg.list_spans.insert(k, Span { offset: key_span.offset, len: l.len() - lead });
+            first = Some(first.map_or(whole.offset, |f| f.min(whole.offset)));
+            last_end = last_end.max(logical.end);
+            cfg.list_spans.insert(k, whole);
             // every assignment replaces the earlier one; an empty one delegates nothing
-            cfg.grants.retain(|g| g.list != k);
-            add_systemd_items(cfg, k, value, vstart, rules);
+            lists.insert(k, (logical, vstart));
         }
     }
+    cfg.grants = lists
+        .into_iter()
+        .flat_map(|(k, (logical, vstart))| {
+            systemd_items(k, &logical.text[vstart..], &|i| logical.at(vstart + i), rules)
+        })
+        .collect();
+    cfg.grants.sort_by_key(|g| g.span.offset);
     if let Some(f) = first {
         cfg.anchor = Span { offset: f, len: last_end - f };
     } else if let Some(s) = cfg.setting(&sd.settings.private_bpf) {
@@ -167,18 +244,18 @@ fn parse_systemd(cfg: &mut Config, rules: &Rules) {
 /// systemd's value syntax (namespace.c bpf_delegate_from_string): the whole value `any`, or
 /// items separated by ',' only, not trimmed, each looked up exactly (case-sensitive) in
 /// systemd's table, whose bit may differ from the kernel's value (rules/dialects/systemd.toml).
-fn add_systemd_items(cfg: &mut Config, list: ListKind, value: &str, offset: usize, rules: &Rules) {
+/// `at` gives the file offset of a byte of `value`.
+fn systemd_items(list: ListKind, value: &str, at: &dyn Fn(usize) -> usize, rules: &Rules) -> Vec<Grant> {
     let sd = rules.systemd();
     if value == "any" {
-        cfg.grants.push(Grant {
+        return vec![Grant {
             list,
             raw: "any".into(),
             item: Ok(names::Item::Any),
-            lenient: Ok(names::Item::Any),
-            span: Span { offset, len: 3 },
-        });
-        return;
+            span: Span { offset: at(0), len: 3 },
+        }];
     }
+    let mut grants = Vec::new();
     let mut start = 0;
     for piece in value.split(',') {
         let here = start;
@@ -188,7 +265,6 @@ fn add_systemd_items(cfg: &mut Config, list: ListKind, value: &str, offset: usiz
         }
         let trimmed = piece.trim();
         let lead = piece.len() - piece.trim_start().len();
-        let lenient = names::parse_item(list, trimmed, rules);
         let item = match sd.lookup(list, piece) {
             Some(n) => match rules.enums.name_of(list, n.bit) {
                 Some(kname) => Ok(names::Item::Name { value: n.bit, name: kname.to_string() }),
@@ -201,14 +277,14 @@ fn add_systemd_items(cfg: &mut Config, list: ListKind, value: &str, offset: usiz
                 suggestions: Vec::new(),
             }),
         };
-        cfg.grants.push(Grant {
+        grants.push(Grant {
             list,
             raw: piece.to_string(),
             item,
-            lenient,
-            span: Span { offset: offset + here + lead, len: trimmed.len().max(1) },
+            span: Span { offset: at(here + lead), len: trimmed.len().max(1) },
         });
     }
+    grants
 }
 
 /// Incus / LXD: `key: value` YAML lines or `incus config set INSTANCE key=value` lines. The
@@ -221,9 +297,23 @@ fn parse_manager(cfg: &mut Config, rules: &Rules) {
     let text = cfg.text.clone();
     let mut first: Option<usize> = None;
     let mut last_end = 0;
+    let known: Vec<String> = ListKind::ALL.iter().filter_map(|k| m.key(*k).cloned()).chain(m.other_keys()).collect();
     for (line_start, l) in lines_with_offsets(&text) {
         if l.trim_start().starts_with('#') {
             continue;
+        }
+        // a key of the manager's BPF family that it does not know (a typo): the manager refuses it
+        if let Some((pos, key)) = manager_key(l)
+            && !known.iter().any(|k| k == key)
+            && m.is_near_key(key)
+        {
+            cfg.settings.push(Setting {
+                key: key.to_string(),
+                value: String::new(),
+                span: Span { offset: line_start + pos, len: key.len() },
+                section: None,
+                ignored: true,
+            });
         }
         for k in ListKind::ALL {
             let Some(key) = m.key(k) else { continue };
@@ -259,6 +349,8 @@ fn parse_manager(cfg: &mut Config, rules: &Rules) {
                         key: extra.clone(),
                         value: v.trim().trim_matches(|c| c == '"' || c == '\'').to_string(),
                         span: Span { offset: line_start + pos, len: l.len() - pos },
+                        section: None,
+                        ignored: false,
                     });
                 }
             }
@@ -267,6 +359,26 @@ fn parse_manager(cfg: &mut Config, rules: &Rules) {
     if let Some(f) = first {
         cfg.anchor = Span { offset: f, len: last_end - f };
     }
+}
+
+/// The key a manager configuration line sets, with its byte offset in the line: `key: value`
+/// (YAML, also as a list item) or `incus|lxc config set INSTANCE key=value` (or `key value`).
+fn manager_key(l: &str) -> Option<(usize, &str)> {
+    let offset_of = |part: &str| part.as_ptr() as usize - l.as_ptr() as usize;
+    let words: Vec<&str> = l.split_whitespace().collect();
+    if let Some(i) = words.windows(2).position(|w| w == ["config", "set"]) {
+        let word = *words.get(i + 3)?;
+        let key = word.split('=').next().unwrap_or(word);
+        return Some((offset_of(word), key));
+    }
+    let t = l.trim_start();
+    let t = t.strip_prefix("- ").unwrap_or(t).trim_start();
+    let (key, _) = t.split_once(':')?;
+    let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return None;
+    }
+    Some((offset_of(key), key))
 }
 
 /// Incus or LXD, for YAML that could be either.

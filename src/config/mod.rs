@@ -13,6 +13,7 @@ use thiserror::Error;
 use crate::delegation::Delegation;
 use crate::names::{self, Item, NameError};
 use crate::rules::{ListKind, Rules};
+use crate::text::Escaped;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -50,8 +51,6 @@ pub struct Grant {
     pub raw: String,
     /// What the item grants under the dialect's own rules (systemd: its exact names only).
     pub item: Result<Item, NameError>,
-    /// What the spelling means read leniently (any case, any prefix): for messages.
-    pub lenient: Result<Item, NameError>,
     pub span: Span,
 }
 
@@ -61,6 +60,18 @@ pub struct Setting {
     pub key: String,
     pub value: String,
     pub span: Span,
+    /// The section it stands in (systemd: `Service` for a setting under `[Service]`).
+    pub section: Option<String>,
+    /// The manager does not know this key where it stands and ignores it.
+    pub ignored: bool,
+}
+
+/// A line the dialect's own parser ignores: not a setting at all.
+#[derive(Debug, Clone)]
+pub struct Malformed {
+    pub span: Span,
+    /// What the manager says when it ignores it.
+    pub message: String,
 }
 
 #[derive(Debug, Clone)]
@@ -71,23 +82,27 @@ pub struct Config {
     pub text: String,
     pub grants: Vec<Grant>,
     pub settings: Vec<Setting>,
+    /// Lines that are not settings (systemd: no `=`, outside any section).
+    pub malformed: Vec<Malformed>,
     /// Where each list's setting starts (for findings about a missing item).
     pub list_spans: BTreeMap<ListKind, Span>,
     /// A span pointing at the whole delegation (for findings about a missing list).
     pub anchor: Span,
+    /// Where each line of `text` starts (found once, for [`Config::line_col`]).
+    pub line_starts: Vec<usize>,
 }
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum ConfigError {
-    #[error("cannot read configuration {path}: {source}")]
+    #[error("cannot read configuration {}: {source}", Escaped(.path))]
     #[diagnostic(code(bpfcap::config::io), help("check the path; use '-' for standard input"))]
     Io { path: String, source: std::io::Error },
 
-    #[error("{name}: no BPF delegation found in this {dialect} configuration")]
+    #[error("{}: no BPF delegation found in this {dialect} configuration", Escaped(.name))]
     #[diagnostic(code(bpfcap::config::empty), help("{help}"))]
     NoDelegation { name: String, dialect: String, help: String },
 
-    #[error("{name}: cannot tell which dialect this configuration is")]
+    #[error("{}: cannot tell which dialect this configuration is", Escaped(.name))]
     #[diagnostic(code(bpfcap::config::dialect), help("pass --dialect systemd|mount|fstab|incus|lxd"))]
     UnknownDialect { name: String },
 }
@@ -105,16 +120,29 @@ impl Config {
         d
     }
 
+    /// The setting `key` as the manager reads it: the last one it does not ignore.
     pub fn setting(&self, key: &str) -> Option<&Setting> {
-        self.settings.iter().rev().find(|s| s.key == key)
+        self.settings.iter().rev().find(|s| s.key == key && !s.ignored)
     }
 
-    /// Line and column (1-based) of a byte offset.
+    /// Line and column (1-based, the column in bytes) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rfind('\n').map(|p| offset - p).unwrap_or(offset + 1);
-        (line, col)
+        let offset = offset.min(self.text.len());
+        // the last line starting at or before the offset (the first line starts at 0)
+        let line = self.line_starts.partition_point(|s| *s <= offset);
+        (line, offset - self.line_starts[line - 1] + 1)
+    }
+
+    /// The byte range of line `line` (1-based), without its line end.
+    pub fn line_range(&self, line: usize) -> std::ops::Range<usize> {
+        let start = self.line_starts[line - 1];
+        let end = self.line_starts.get(line).map_or(self.text.len(), |next| next - 1);
+        start..end.max(start)
+    }
+
+    /// The start of every line of `text`.
+    pub fn line_starts_of(text: &str) -> Vec<usize> {
+        std::iter::once(0).chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1)).collect()
     }
 }
 
@@ -176,7 +204,9 @@ pub fn parse(text: &str, name: &str, dialect: Option<Dialect>, rules: &Rules) ->
         None => return Err(ConfigError::UnknownDialect { name: name.into() }),
     };
     let cfg = dialects::parse(dialect, text, name, rules);
-    if cfg.grants.is_empty() && cfg.list_spans.is_empty() && dialect != Dialect::Systemd {
+    // (a file whose only delegation keys are misspelt is checked: the typos are the findings)
+    let typos = cfg.settings.iter().any(|s| s.ignored);
+    if cfg.grants.is_empty() && cfg.list_spans.is_empty() && !typos && dialect != Dialect::Systemd {
         return Err(ConfigError::NoDelegation {
             name: name.into(),
             dialect: format!("{dialect:?}").to_lowercase(),
