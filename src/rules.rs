@@ -41,6 +41,7 @@ const LIBBPF_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__libbpf
 const CAPABILITIES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__capabilities.json"));
 const VERSIONS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__versions.json"));
 const SYSTEMD_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__systemd.json"));
+const SYSTEMD_KEYS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__systemd-keys.json"));
 const INCUS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__incus.json"));
 const LXD_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__lxd.json"));
 
@@ -79,6 +80,8 @@ pub struct SystemdSettings {
     pub unknown_name_message: String,
     #[serde(default)]
     pub requires: Vec<SystemdRequire>,
+    /// The settings of a BPF drop-in (written by `emit`, read by `check`).
+    pub drop_in: Vec<String>,
 }
 
 impl SystemdSettings {
@@ -158,6 +161,28 @@ impl SystemdRules {
     }
 }
 
+/// Every setting systemd knows in unit files, by section (rules/dialects/systemd-keys.toml,
+/// generated from `systemd --dump-configuration-items`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SystemdKeys {
+    /// The systemd version the table was made from.
+    pub systemd: String,
+    pub section: Vec<SystemdSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SystemdSection {
+    pub name: String,
+    pub keys: Vec<String>,
+}
+
+impl SystemdKeys {
+    /// The keys of section `name`, None for a section systemd does not know.
+    pub fn section(&self, name: &str) -> Option<&[String]> {
+        self.section.iter().find(|s| s.name == name).map(|s| s.keys.as_slice())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct ManagerKeys {
     pub commands: String,
@@ -195,6 +220,19 @@ impl ManagerRules {
             ListKind::Attachments => &self.keys.attachments,
         };
         if key.is_empty() { None } else { Some(key) }
+    }
+
+    /// Whether `key` looks like one of this manager's BPF keys: it shares their prefix
+    /// (`security.bpffs.`) or is a few edits from one (a typo such as
+    /// `security.bpffs.delegate_map`).
+    pub fn is_near_key(&self, key: &str) -> bool {
+        let keys: Vec<&String> =
+            ListKind::ALL.iter().filter_map(|k| self.key(*k)).chain(std::iter::once(&self.keys.enable_key)).collect();
+        let family = |k: &str| k.rsplit_once('.').map_or(String::new(), |(p, _)| format!("{p}."));
+        keys.iter().any(|k| {
+            let f = family(k);
+            (!f.is_empty() && f != "security." && key.starts_with(&f)) || crate::names::distance(k, key) <= 3
+        })
     }
 
     /// Settings other than the lists that the checker reads.
@@ -687,6 +725,7 @@ pub struct Rules {
     // `analyze` does not pay for them.
     versions: OnceLock<Vec<NameVersion>>,
     systemd: OnceLock<SystemdRules>,
+    systemd_keys: OnceLock<SystemdKeys>,
     incus: OnceLock<ManagerRules>,
     lxd: OnceLock<ManagerRules>,
     /// Every list item and capability name, numbered.
@@ -709,6 +748,11 @@ impl Rules {
     /// rules/dialects/systemd.toml.
     pub fn systemd(&self) -> &SystemdRules {
         self.systemd.get_or_init(|| parse("dialects/systemd.toml", SYSTEMD_JSON))
+    }
+
+    /// rules/dialects/systemd-keys.toml.
+    pub fn systemd_keys(&self) -> &SystemdKeys {
+        self.systemd_keys.get_or_init(|| parse("dialects/systemd-keys.toml", SYSTEMD_KEYS_JSON))
     }
 
     /// rules/dialects/incus.toml.
@@ -896,6 +940,7 @@ pub fn rules() -> &'static Rules {
             capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_JSON).capability,
             versions: OnceLock::new(),
             systemd: OnceLock::new(),
+            systemd_keys: OnceLock::new(),
             incus: OnceLock::new(),
             lxd: OnceLock::new(),
             names: NameIndex::default(),
@@ -983,6 +1028,11 @@ mod tests {
         let r = rules();
         // the tables parsed on first use parse
         assert!(!r.versions().is_empty() && !r.systemd().names.is_empty());
+        // every setting of a BPF drop-in is one systemd knows in [Service]
+        let service = r.systemd_keys().section("Service").expect("[Service] keys");
+        for key in &r.systemd().settings.drop_in {
+            assert!(service.contains(key), "systemd knows no setting {key}= in [Service]");
+        }
         assert!(r.incus().key(ListKind::Programs).is_some() && r.lxd().key(ListKind::Programs).is_some());
         // every program and map type has a capability rule, and every name in the loader
         // steps and section table is a kernel name

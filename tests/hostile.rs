@@ -26,6 +26,9 @@ use bpfcap::elf::{ElfError, read_object};
 use bpfcap::input::{InputError, load_inputs};
 use bpfcap::rules::{Version, rules};
 
+mod common;
+use common::builder::*;
+
 // ---------------------------------------------------------------------------------------------
 // Allocation accounting: a per-thread count of live bytes and its peak, so that a mutant that
 // makes the reader allocate far more than its size is caught (the inputs are a few KiB). A
@@ -284,8 +287,6 @@ struct Elf {
     sections: Vec<Sec>,
 }
 
-const SHT_SYMTAB: u32 = 2;
-const SHT_REL: u32 = 9;
 const SHT_NOBITS: u32 = 8;
 
 /// Offsets of the ELF64 header fields (e_ident parts, then e_type ... e_shstrndx).
@@ -333,15 +334,6 @@ fn rd(b: &[u8], off: usize, n: usize, le: bool) -> u64 {
         v = (v << 8) | u64::from(byte);
     }
     v
-}
-
-/// Writes an `n`-byte integer (truncating `v`); does nothing past the end.
-fn wr(b: &mut [u8], off: usize, n: usize, le: bool, v: u64) {
-    let Some(s) = off.checked_add(n).and_then(|e| b.get_mut(off..e)) else { return };
-    for i in 0..n {
-        let byte = (v >> (8 * i)) as u8;
-        if le { s[i] = byte } else { s[n - 1 - i] = byte }
-    }
 }
 
 fn parse_elf(b: &[u8]) -> Elf {
@@ -1127,201 +1119,6 @@ fn mutants_of_every_sample_object() {
     assert!(total.analysed > 0 && total.errors.len() >= 3);
 }
 
-// ---------------------------------------------------------------------------------------------
-// A small builder for hand-made objects (little-endian ELF64, ET_REL, EM_BPF), for inputs
-// larger than a mutant of a sample can be: many functions, symbols, relocations, line records.
-
-const SHT_PROGBITS: u32 = 1;
-const SHT_STRTAB: u32 = 3;
-const SHF_ALLOC: u64 = 2;
-const SHF_EXECINSTR: u64 = 4;
-const SHF_WRITE: u64 = 1;
-
-struct BuildSec {
-    name: String,
-    sh_type: u32,
-    flags: u64,
-    data: Vec<u8>,
-    link: u32,
-    info: u32,
-    entsize: u64,
-}
-
-#[derive(Default)]
-struct ElfBuilder {
-    sections: Vec<BuildSec>,
-    /// .strtab contents and the symbols (name offset, info, shndx, value, size).
-    strtab: Vec<u8>,
-    syms: Vec<(u32, u8, u16, u64, u64)>,
-}
-
-impl ElfBuilder {
-    fn new() -> Self {
-        let mut b = ElfBuilder { strtab: vec![0], syms: vec![(0, 0, 0, 0, 0)], ..Default::default() };
-        b.section("", 0, 0, Vec::new());
-        b
-    }
-    /// Adds a section; returns its index.
-    fn section(&mut self, name: &str, sh_type: u32, flags: u64, data: Vec<u8>) -> usize {
-        self.sections.push(BuildSec { name: name.into(), sh_type, flags, data, link: 0, info: 0, entsize: 0 });
-        self.sections.len() - 1
-    }
-    fn exec(&mut self, name: &str, insns: &[u64]) -> usize {
-        self.section(
-            name,
-            SHT_PROGBITS,
-            SHF_ALLOC | SHF_EXECINSTR,
-            insns.iter().flat_map(|i| i.to_le_bytes()).collect(),
-        )
-    }
-    fn name(&mut self, name: &str) -> u32 {
-        let off = self.strtab.len() as u32;
-        self.strtab.extend(name.as_bytes());
-        self.strtab.push(0);
-        off
-    }
-    /// A global function symbol (STB_GLOBAL, STT_FUNC); returns its symbol index.
-    fn func(&mut self, name: &str, shndx: usize, value: u64, size: u64) -> u32 {
-        let n = self.name(name);
-        self.syms.push((n, 0x12, shndx as u16, value, size));
-        self.syms.len() as u32 - 1
-    }
-    /// A global object symbol (STB_GLOBAL, STT_OBJECT).
-    fn object(&mut self, name: &str, shndx: usize, value: u64, size: u64) -> u32 {
-        let n = self.name(name);
-        self.syms.push((n, 0x11, shndx as u16, value, size));
-        self.syms.len() as u32 - 1
-    }
-    /// A `.rel<target>` section: (offset, symbol index, type).
-    fn rel(&mut self, target: usize, relocs: &[(u64, u32, u32)]) {
-        let name = format!(".rel{}", self.sections[target].name);
-        let data = relocs
-            .iter()
-            .flat_map(|&(off, sym, ty)| {
-                [off.to_le_bytes(), ((u64::from(sym) << 32) | u64::from(ty)).to_le_bytes()].concat()
-            })
-            .collect();
-        let i = self.section(&name, SHT_REL, 0, data);
-        self.sections[i].info = target as u32;
-        self.sections[i].entsize = 16;
-        // link to .symtab is fixed up in build()
-        self.sections[i].link = u32::MAX;
-    }
-
-    fn build(mut self) -> Vec<u8> {
-        // .strtab, .symtab (all symbols but the null one are global), .shstrtab
-        let strtab = std::mem::take(&mut self.strtab);
-        let str_idx = self.section(".strtab", SHT_STRTAB, 0, strtab);
-        let symdata: Vec<u8> = self
-            .syms
-            .iter()
-            .flat_map(|&(n, info, shndx, value, size)| {
-                let mut e = Vec::with_capacity(24);
-                e.extend(n.to_le_bytes());
-                e.extend([info, 0]);
-                e.extend(shndx.to_le_bytes());
-                e.extend(value.to_le_bytes());
-                e.extend(size.to_le_bytes());
-                e
-            })
-            .collect();
-        let sym_idx = self.section(".symtab", SHT_SYMTAB, 0, symdata);
-        self.sections[sym_idx].link = str_idx as u32;
-        self.sections[sym_idx].info = 1;
-        self.sections[sym_idx].entsize = 24;
-        for s in &mut self.sections {
-            if s.link == u32::MAX {
-                s.link = sym_idx as u32;
-            }
-        }
-        let mut shstr = vec![0u8];
-        let mut name_offs = Vec::new();
-        for s in &self.sections {
-            name_offs.push(if s.name.is_empty() { 0 } else { shstr.len() as u32 });
-            if !s.name.is_empty() {
-                shstr.extend(s.name.as_bytes());
-                shstr.push(0);
-            }
-        }
-        name_offs.push(shstr.len() as u32);
-        shstr.extend(b".shstrtab\0");
-        let shstr_idx = self.section(".shstrtab", SHT_STRTAB, 0, shstr);
-
-        let mut out = vec![0u8; 64];
-        let mut offsets = Vec::new();
-        for s in &self.sections {
-            while !out.len().is_multiple_of(8) {
-                out.push(0);
-            }
-            offsets.push(out.len() as u64);
-            out.extend(&s.data);
-        }
-        while !out.len().is_multiple_of(8) {
-            out.push(0);
-        }
-        let shoff = out.len() as u64;
-        for (i, s) in self.sections.iter().enumerate() {
-            let mut h = Vec::with_capacity(64);
-            h.extend(name_offs[i].to_le_bytes());
-            h.extend(s.sh_type.to_le_bytes());
-            h.extend(s.flags.to_le_bytes());
-            h.extend(0u64.to_le_bytes());
-            h.extend(if i == 0 { 0 } else { offsets[i] }.to_le_bytes());
-            h.extend((s.data.len() as u64).to_le_bytes());
-            h.extend(s.link.to_le_bytes());
-            h.extend(s.info.to_le_bytes());
-            h.extend(if i == 0 { 0u64 } else { 8 }.to_le_bytes());
-            h.extend(s.entsize.to_le_bytes());
-            out.extend(h);
-        }
-        out[..4].copy_from_slice(b"\x7fELF");
-        out[4] = 2; // ELFCLASS64
-        out[5] = 1; // little-endian
-        out[6] = 1; // EV_CURRENT
-        wr(&mut out, 16, 2, true, 1); // ET_REL
-        wr(&mut out, 18, 2, true, 247); // EM_BPF
-        wr(&mut out, 20, 4, true, 1);
-        wr(&mut out, 40, 8, true, shoff);
-        wr(&mut out, 52, 2, true, 64);
-        wr(&mut out, 58, 2, true, 64);
-        wr(&mut out, 60, 2, true, self.sections.len() as u64);
-        wr(&mut out, 62, 2, true, shstr_idx as u64);
-        out
-    }
-}
-
-/// BPF instructions, little-endian encoding.
-fn insn(code: u8, regs: u8, off: i16, imm: i32) -> u64 {
-    u64::from(code) | (u64::from(regs) << 8) | (u64::from(off as u16) << 16) | (u64::from(imm as u32) << 32)
-}
-const EXIT: u64 = 0x95;
-fn call_helper(id: i32) -> u64 {
-    insn(0x85, 0, 0, id)
-}
-/// bpf-to-bpf call `imm` instructions after the next one.
-fn call_rel(imm: i32) -> u64 {
-    insn(0x85, 0x10, 0, imm)
-}
-
-/// A .BTF blob from raw type words and a string section.
-fn btf_blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
-    let type_len = (types.len() * 4) as u32;
-    let mut v = Vec::new();
-    v.extend([0x9f, 0xeb, 1, 0]);
-    for w in [24, 0, type_len, type_len, strings.len() as u32] {
-        v.extend(w.to_le_bytes());
-    }
-    for t in types {
-        v.extend(t.to_le_bytes());
-    }
-    v.extend(strings);
-    v
-}
-
-fn btf_info(kind: u32, vlen: u32) -> u32 {
-    (kind << 24) | vlen
-}
-
 /// Runs a hand-made input with the hostile checks (time, panics, one-line errors) and an
 /// allocation limit of `alloc_limit`; returns the outcome.
 fn check_big(what: &str, bytes: &[u8], alloc_limit: usize) -> Outcome {
@@ -1968,4 +1765,116 @@ fn basic_rejects_through_the_cli() {
         &write(dir.path(), "many.bpf.o", &many_sections(20000)),
         &["bpfcap::elf::too_complex", "more than"],
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The search for embedded objects and their skeleton names: linear in the file.
+
+/// Runs `f` on a thread and fails when it takes longer than [`BIG_TIME_LIMIT`] (a hang
+/// detector: the inputs below took minutes before the fixes, about a second after).
+fn within_time_limit<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = Instant::now();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    let r = rx.recv_timeout(BIG_TIME_LIMIT).unwrap_or_else(|_| panic!("{what}: not done after {BIG_TIME_LIMIT:?}"));
+    println!("{what}: {:?}", t.elapsed());
+    r
+}
+
+/// `count` distinct short C identifiers, each NUL-terminated, after a NUL.
+fn many_strings(count: usize) -> Vec<u8> {
+    let mut v = vec![0u8];
+    for i in 0..count {
+        let mut n = i;
+        v.push(b'a' + (n % 26) as u8);
+        n /= 26;
+        while n > 0 {
+            v.push(b'a' + (n % 26) as u8);
+            n /= 26;
+        }
+        v.push(0);
+    }
+    v
+}
+
+#[test]
+fn scale_skeleton_names_among_a_million_strings() {
+    // 256 objects with global data (each one's skeleton name is looked for) in a file of a
+    // million strings that hold their program names: the name search read every string once
+    // per object (50 s in a release build).
+    let obj = sample("globals.bpf.o");
+    let object = read_object(&obj, "globals").unwrap();
+    assert!(object.maps.iter().any(|m| m.section == ".rodata"), "globals.bpf.o has .rodata");
+    let mut file = Vec::new();
+    for p in &object.programs {
+        file.push(0);
+        file.extend(p.name.as_bytes());
+    }
+    file.extend(many_strings(1_000_000));
+    for _ in 0..256 {
+        while !file.len().is_multiple_of(8) {
+            file.push(0);
+        }
+        file.extend(&obj);
+    }
+    let size = file.len();
+    let found =
+        within_time_limit("256 objects among 1M strings", move || bpfcap::input::embedded::extract("blob", &file));
+    println!("{size} bytes: {} objects, warnings {:?}", found.objects.len(), found.warnings);
+    assert_eq!(found.objects.len(), 256);
+}
+
+#[test]
+fn scale_embedded_objects_past_the_per_file_limit() {
+    // 5000 small objects: the scan stops at 4096, and the unread rest of the file (900
+    // objects) joined the strings searched for skeleton names (79 s in a release build)
+    let mut b = ElfBuilder::new();
+    let x = b.exec("xdp", &[insn(0xb7, 0, 0, 0), EXIT]);
+    b.func("xdp_prog", x, 0, 16);
+    b.section("license", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, b"GPL\0".to_vec());
+    let one = b.build();
+    let mut file = many_strings(100_000);
+    for _ in 0..5000 {
+        while !file.len().is_multiple_of(8) {
+            file.push(0);
+        }
+        file.extend(b"\0xdp_prog\0");
+        while !file.len().is_multiple_of(8) {
+            file.push(0);
+        }
+        file.extend(&one);
+    }
+    let found = within_time_limit("5000 objects", move || bpfcap::input::embedded::extract("blob", &file));
+    assert_eq!(found.objects.len(), bpfcap::input::embedded::MAX_EMBEDDED_PER_FILE);
+    assert!(found.warnings.iter().any(|w| w.contains("per-file limit")), "{:?}", found.warnings.last());
+}
+
+#[test]
+fn scale_skeleton_names_stop_at_their_work_limit() {
+    // 1000 objects whose program name follows 200000 strings that are no C identifier: each
+    // object's search would look at all of them. The work per file is bounded: the search
+    // stops, the remaining objects are read and stay unnamed, and a warning says so.
+    let mut b = ElfBuilder::new();
+    let x = b.exec("xdp", &[insn(0xb7, 0, 0, 0), EXIT]);
+    b.func("xdp_prog", x, 0, 16);
+    b.section("license", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, b"GPL\0".to_vec());
+    let one = b.build();
+    let mut file = vec![0u8];
+    for _ in 0..200_000 {
+        file.extend(b"1a\0xdp_prog\0");
+    }
+    for _ in 0..1000 {
+        while !file.len().is_multiple_of(8) {
+            file.push(0);
+        }
+        file.extend(&one);
+    }
+    let found = within_time_limit("1000 objects, a name after 200000 strings", move || {
+        bpfcap::input::embedded::extract("blob", &file)
+    });
+    assert_eq!(found.objects.len(), 1000);
+    assert!(found.objects.iter().all(|o| o.skeleton_name.is_none()));
+    assert!(found.warnings.iter().any(|w| w.contains("skeleton names not searched")), "{:?}", found.warnings);
 }

@@ -35,7 +35,7 @@
 //!
 //! Anything else (no skeleton, Go, Rust, raw bytes, an ambiguous file) gives no name.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::elf;
 use crate::model::{MapOrigin, Object};
@@ -72,8 +72,9 @@ pub struct Candidate {
 #[derive(Debug, Clone, Default)]
 pub struct Scan {
     pub candidates: Vec<Candidate>,
-    /// True when the scan stopped at [`MAX_EMBEDDED_PER_FILE`].
-    pub capped: bool,
+    /// Where the scan stopped at [`MAX_EMBEDDED_PER_FILE`] (the offset of the first candidate
+    /// not taken), if it did: the rest of the file is not read.
+    pub capped: Option<usize>,
 }
 
 /// Finds every embedded BPF ELF object candidate in `bytes` (see the module documentation).
@@ -87,7 +88,7 @@ pub fn scan(bytes: &[u8]) -> Scan {
             continue;
         };
         if s.candidates.len() == MAX_EMBEDDED_PER_FILE {
-            s.capped = true;
+            s.capped = Some(pos);
             break;
         }
         let size = extent(rest, hdr);
@@ -361,59 +362,176 @@ fn is_c_identifier(s: &str) -> bool {
     c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == b'_') && c.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// The libbpf skeleton name of an embedded object, if the file names it unambiguously (see
-/// the module documentation). `strings` must leave out every embedded object's bytes.
-pub fn skeleton_name(strings: &Strings<'_>, obj: &Object) -> Option<String> {
-    if obj.programs.is_empty() || !obj.programs.iter().all(|p| strings.contains_as_tail(&p.name)) {
-        return None;
-    }
-    // Internal maps whose names carry the object name, by the section libbpf names them after.
-    let prefixed: Vec<&str> = obj
-        .maps
-        .iter()
-        .filter(|m| matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig))
-        .map(|m| m.section.as_str())
-        .filter(|sec| elf::internal_map_name("", sec) != elf::internal_map_name("x", sec))
-        .collect();
-    let fixed: HashSet<&str> = obj
-        .programs
-        .iter()
-        .map(|p| p.name.as_str())
-        .chain(
-            obj.maps
-                .iter()
-                .filter(|m| {
-                    !(matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig)
-                        && prefixed.contains(&m.section.as_str()))
-                })
-                .map(|m| m.name.as_str()),
-        )
-        .collect();
-    let candidate = |x: &str| is_c_identifier(x) && !fixed.contains(x);
-    let names_under = |x: &str| -> Vec<String> { prefixed.iter().map(|sec| elf::internal_map_name(x, sec)).collect() };
-    let followed_by_own_name = |x: &str, next: &str| fixed.contains(next) || names_under(x).iter().any(|n| n == next);
+/// Work the skeleton-name search may do in one file, per byte of the file (every string,
+/// pair of strings or name it looks at costs one), and at least [`MIN_NAMING_WORK`]. Real
+/// files take a small part of it; a file made to be slow (thousands of objects over a million
+/// strings) runs out, and its remaining objects stay unnamed (`path#N`), with a warning: the
+/// search is linear in the file whatever it holds.
+const NAMING_WORK_PER_BYTE: usize = 4;
+const MIN_NAMING_WORK: usize = 1 << 20;
 
-    let unique = |set: BTreeSet<&str>| (set.len() == 1).then(|| set.into_iter().next().expect("one").to_string());
-    if !prefixed.is_empty() {
-        let by_maps: BTreeSet<&str> = strings
+/// The search for libbpf skeleton names in one file (see the module documentation): the
+/// file's strings, indexed once, and the work left.
+pub struct Namer<'a> {
+    strings: Strings<'a>,
+    /// The pairs of strings that come right after each other (`a\0b\0`), sorted by the first
+    /// (`by_first`) and by the second (`by_second`); made on first use.
+    by_first: Option<Vec<(&'a str, &'a str)>>,
+    by_second: Option<Vec<(&'a str, &'a str)>>,
+    /// Per set of sections whose internal map names carry the object name: the C identifiers
+    /// under which every one of those names is a string of the file.
+    by_maps: HashMap<Vec<String>, Vec<&'a str>>,
+    work: usize,
+}
+
+/// The naming work of a file ran out ([`Namer::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfWork;
+
+impl<'a> Namer<'a> {
+    /// `exclude`: the byte ranges of the embedded objects (and of the part of the file not
+    /// scanned), sorted by start.
+    pub fn new(bytes: &'a [u8], exclude: &[(usize, usize)]) -> Self {
+        let strings = Strings::new(bytes, exclude);
+        let work = bytes.len().saturating_mul(NAMING_WORK_PER_BYTE).max(MIN_NAMING_WORK);
+        Namer { strings, by_first: None, by_second: None, by_maps: HashMap::new(), work }
+    }
+
+    /// The pairs of strings whose first is `s` (`after`: the strings that come right after
+    /// it), or whose second is `s` (not `after`: those right before it).
+    fn neighbours(&mut self, s: &str, after: bool) -> &[(&'a str, &'a str)] {
+        let strings = &self.strings;
+        let pairs = if after { &mut self.by_first } else { &mut self.by_second };
+        let pairs = pairs.get_or_insert_with(|| {
+            let mut v: Vec<(&str, &str)> = strings.pairs().collect();
+            if after {
+                v.sort_unstable()
+            } else {
+                v.sort_unstable_by_key(|(a, b)| (*b, *a))
+            }
+            v
+        });
+        fn key<'k>(p: &(&'k str, &'k str), after: bool) -> &'k str {
+            if after { p.0 } else { p.1 }
+        }
+        let lo = pairs.partition_point(|p| key(p, after) < s);
+        let hi = lo + pairs[lo..].partition_point(|p| key(p, after) == s);
+        &pairs[lo..hi]
+    }
+
+    /// The C identifiers `x` of the file under which every internal map name of `prefixed` is
+    /// a string of the file too (`x` cut to the map name's prefix, then the section's name:
+    /// [`elf::internal_map_name`]).
+    fn named_by_maps(&self, prefixed: &[String]) -> Vec<&'a str> {
+        // per section: the name's fixed tail, the prefix length, and the prefixes in the file
+        let per_section: Vec<(usize, HashSet<&str>)> = prefixed
+            .iter()
+            .map(|sec| {
+                let tail = elf::internal_map_name("", sec);
+                let longest = elf::internal_map_name(&"x".repeat(2 * MAX_NAME_LEN), sec).len() - tail.len();
+                let prefixes = self
+                    .strings
+                    .set
+                    .iter()
+                    .filter_map(|s| s.strip_suffix(tail.as_str()))
+                    .filter(|p| p.len() <= longest)
+                    .collect();
+                (longest, prefixes)
+            })
+            .collect();
+        self.strings
             .set
             .iter()
             .copied()
-            .filter(|x| candidate(x) && names_under(x).iter().all(|n| strings.contains(n)))
-            .collect();
-        if by_maps.len() <= 1 {
-            return unique(by_maps);
-        }
-        let adjacent: BTreeSet<&str> = strings
-            .pairs()
-            .filter(|(x, next)| by_maps.contains(x) && followed_by_own_name(x, next))
-            .map(|(x, _)| x)
-            .collect();
-        return unique(adjacent);
+            .filter(|x| {
+                is_c_identifier(x)
+                    && per_section.iter().all(|(longest, prefixes)| prefixes.contains(&x[..x.len().min(*longest)]))
+            })
+            .collect()
     }
-    let adjacent: BTreeSet<&str> =
-        strings.pairs().filter(|(x, next)| candidate(x) && followed_by_own_name(x, next)).map(|(x, _)| x).collect();
-    unique(adjacent)
+
+    fn spend(&mut self, n: usize) -> Result<(), OutOfWork> {
+        self.work = self.work.checked_sub(n).ok_or(OutOfWork)?;
+        Ok(())
+    }
+
+    /// The libbpf skeleton name of an embedded object, if the file names it unambiguously
+    /// (see the module documentation).
+    pub fn name(&mut self, obj: &Object) -> Result<Option<String>, OutOfWork> {
+        self.spend(obj.programs.len() + obj.maps.len())?;
+        if obj.programs.is_empty() || !obj.programs.iter().all(|p| self.strings.contains_as_tail(&p.name)) {
+            return Ok(None);
+        }
+        // Internal maps whose names carry the object name, by the section libbpf names them after.
+        let mut prefixed: Vec<String> = obj
+            .maps
+            .iter()
+            .filter(|m| matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig))
+            .map(|m| m.section.clone())
+            .filter(|sec| elf::internal_map_name("", sec) != elf::internal_map_name("x", sec))
+            .collect();
+        prefixed.sort();
+        prefixed.dedup();
+        let fixed: HashSet<&str> = obj
+            .programs
+            .iter()
+            .map(|p| p.name.as_str())
+            .chain(
+                obj.maps
+                    .iter()
+                    .filter(|m| {
+                        !(matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig)
+                            && prefixed.contains(&m.section))
+                    })
+                    .map(|m| m.name.as_str()),
+            )
+            .collect();
+        let names_under =
+            |x: &str| -> Vec<String> { prefixed.iter().map(|sec| elf::internal_map_name(x, sec)).collect() };
+        let unique = |set: BTreeSet<&str>| (set.len() == 1).then(|| set.into_iter().next().expect("one").to_string());
+
+        if prefixed.is_empty() {
+            // the C identifier right before one of the object's own names
+            let mut adjacent = BTreeSet::new();
+            for n in &fixed {
+                let before: Vec<&str> = self.neighbours(n, false).iter().map(|(a, _)| *a).collect();
+                self.spend(before.len() + 1)?;
+                adjacent.extend(before.into_iter().filter(|x| is_c_identifier(x) && !fixed.contains(x)));
+                if adjacent.len() > 1 {
+                    return Ok(None);
+                }
+            }
+            return Ok(unique(adjacent));
+        }
+        let raw = match self.by_maps.get(&prefixed) {
+            Some(v) => v.clone(),
+            None => {
+                self.spend(self.strings.set.len() * (prefixed.len() + 1))?;
+                let v = self.named_by_maps(&prefixed);
+                self.by_maps.insert(prefixed.clone(), v.clone());
+                v
+            }
+        };
+        self.spend(raw.len())?;
+        let by_maps: BTreeSet<&str> = raw.into_iter().filter(|x| !fixed.contains(x)).collect();
+        if by_maps.len() <= 1 {
+            return Ok(unique(by_maps));
+        }
+        // several: the one followed, as the next string, by one of the object's own names
+        let mut adjacent = BTreeSet::new();
+        for x in &by_maps {
+            let after: Vec<&str> = self.neighbours(x, true).iter().map(|(_, b)| *b).collect();
+            self.spend(after.len() + 1)?;
+            let own = names_under(x);
+            if after.iter().any(|next| fixed.contains(next) || own.iter().any(|n| n == next)) {
+                adjacent.insert(*x);
+                if adjacent.len() > 1 {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(unique(adjacent))
+    }
 }
 
 /// One embedded object that was read.
@@ -477,15 +595,29 @@ pub fn extract(path: &str, bytes: &[u8]) -> Extracted {
             )),
         }
     }
-    if scan.capped {
+    if let Some(stop) = scan.capped {
+        // the rest of the file was not scanned: its bytes are no skeleton's strings
+        ranges.push((stop, bytes.len()));
         out.warnings.push(format!(
             "{path}: stopped after {MAX_EMBEDDED_PER_FILE} embedded BPF objects (the per-file limit); the rest were not read"
         ));
     }
     if !out.objects.is_empty() {
-        let strings = Strings::new(bytes, &ranges);
-        for o in &mut out.objects {
-            if let Some(name) = skeleton_name(&strings, &o.object) {
+        let count = out.objects.len();
+        let mut namer = Namer::new(bytes, &ranges);
+        for (i, o) in out.objects.iter_mut().enumerate() {
+            let name = match namer.name(&o.object) {
+                Ok(name) => name,
+                Err(OutOfWork) => {
+                    out.warnings.push(format!(
+                        "{path}: skeleton names not searched for the last {} of its {} embedded objects: its strings take more work than the limit (the objects are named path#N)",
+                        count - i,
+                        count
+                    ));
+                    break;
+                }
+            };
+            if let Some(name) = name {
                 // The name changes internal map names: read the object again under it.
                 let data = aligned_copy(&bytes[o.offset..o.offset + o.size]);
                 if let Ok(object) = elf::read_object(&data, &name) {
@@ -599,7 +731,7 @@ mod tests {
         let one = header(true, 0, 0);
         let blob: Vec<u8> = std::iter::repeat_n(&one[..], MAX_EMBEDDED_PER_FILE + 3).flatten().copied().collect();
         let s = scan(&blob);
-        assert!(s.capped);
+        assert!(s.capped.is_some());
         assert_eq!(s.candidates.len(), MAX_EMBEDDED_PER_FILE);
         assert_eq!(s.candidates.last().unwrap().index, MAX_EMBEDDED_PER_FILE);
         let e = extract("blob", &blob);
