@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 /// Every rules file the binary includes (src/rules.rs names them the same way).
-const RULES: [&str; 11] = [
+const RULES: [&str; 12] = [
     "kernel/enums.toml",
     "sections.toml",
     "kernel/privileges.toml",
@@ -13,6 +13,7 @@ const RULES: [&str; 11] = [
     "loader/libbpf.toml",
     "kernel/capabilities.toml",
     "kernel/versions.toml",
+    "kernel/map-memory.toml",
     "dialects/systemd.toml",
     "dialects/systemd-keys.toml",
     "dialects/incus.toml",

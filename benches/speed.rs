@@ -197,13 +197,12 @@ fn main() {
     let bytes = std::fs::read(&obj).unwrap();
     let a = analyse(vec![(obj.display().to_string(), bpfcap::elf::read_object(&bytes, "kprobe").unwrap())], &opts, r)
         .unwrap();
-    let target =
-        bpfcap::verify::Target { path: obj.clone(), programs: a.objects[0].selected.iter().cloned().collect() };
+    let target = bpfcap::verify::Target::new(obj.clone(), a.objects[0].selected.iter().cloned().collect());
     let vopts = bpfcap::verify::VerifyOptions::new(&exe);
     let masks = bpfcap::verify::sandbox_delegation(&a.delegation, r);
     let caps = a.delegation.capability_values(r);
     let sandboxed = time(20, || {
-        let o = bpfcap::verify::load(&target, masks.clone(), caps.clone(), &vopts).unwrap();
+        let o = bpfcap::verify::Loader::new(&vopts).load(&target, masks.clone(), caps.clone()).unwrap();
         assert!(o.loaded);
     });
     let direct = time(20, || {

@@ -98,9 +98,18 @@ pub struct VerifyArgs {
     /// With --minimize: exit 1 unless every item is required.
     #[arg(long, requires = "minimize")]
     pub strict: bool,
-    /// Host uid (and gid) the sandbox's root is mapped to.
-    #[arg(long, default_value_t = crate::sandbox::DEFAULT_UID)]
+    /// Host uid (and gid) the sandbox's root is mapped to (not 0: that would be host root).
+    #[arg(long, default_value_t = crate::sandbox::DEFAULT_UID, value_parser = clap::value_parser!(u32).range(1..))]
     pub uid: u32,
+    /// Time limit of one load, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::sandbox::DEFAULT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Time limit of the whole verification (every load, the diagnosis and --minimize), in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::verify::DEFAULT_DEADLINE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub deadline: u64,
+    /// Memory budget of one load (the loader and its maps): bytes, or with K, M or G.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
+    pub memory: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
@@ -211,14 +220,25 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
         d = cfg.delegation(r);
         d.capabilities = caps;
     }
+    let cpus = verify::possible_cpus();
     let targets: Vec<verify::Target> = a
         .objects
         .iter()
         .filter(|o| !o.selected.is_empty())
-        .map(|o| verify::Target { path: PathBuf::from(&o.path), programs: o.selected.iter().cloned().collect() })
+        .map(|o| {
+            let (bytes, largest) = crate::analysis::memory::object_bytes(&o.object, cpus, r);
+            verify::Target {
+                path: PathBuf::from(&o.path),
+                programs: o.selected.iter().cloned().collect(),
+                declared_memory: (bytes, largest.map(|(m, b)| (m.to_string(), b))),
+            }
+        })
         .collect();
     let mut opts = verify::VerifyOptions::new(verify::current_exe());
     opts.uid = args.uid;
+    opts.timeout = std::time::Duration::from_secs(args.timeout);
+    opts.deadline = std::time::Duration::from_secs(args.deadline);
+    opts.memory = args.memory;
     let v = verify::verify(&targets, &d, args.minimize, r, &opts)?;
     let text = match args.format {
         FormatArg::Json => {
@@ -236,6 +256,7 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
                     "item": report::need_json(&i.item),
                     "required": i.required,
                     "failure": i.failure,
+                    "undecided": i.undecided,
                 })).collect::<Vec<_>>(),
             });
             let mut s = serde_json::to_string_pretty(&doc).expect("JSON");
@@ -268,25 +289,48 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
                 }
             }
             for i in &v.items {
+                let (verdict, why) = match (&i.undecided, i.required) {
+                    (Some(u), _) => ("undecided", Some(u)),
+                    (None, true) => ("required", i.failure.as_ref()),
+                    (None, false) => ("not required", None),
+                };
                 s.push_str(&format!(
-                    "  {:<45} {}{}\n",
+                    "  {:<45} {verdict}{}\n",
                     i.item.to_string(),
-                    if i.required { "required" } else { "not required" },
-                    i.failure.as_ref().map(|f| format!(" ({})", Escaped(f))).unwrap_or_default()
+                    why.map(|f| format!(" ({})", Escaped(f))).unwrap_or_default()
                 ));
             }
-            if let Some(m) = v.minimal {
-                s.push_str(if m {
-                    "every item is required: the delegation is minimal\n"
-                } else {
-                    "some items are not required\n"
-                });
+            match v.minimal {
+                Some(true) => s.push_str("every item is required: the delegation is minimal\n"),
+                Some(false) => s.push_str("some items are not required\n"),
+                None if args.minimize && v.loaded => s.push_str(
+                    "minimality not known: some loads ran out of time or memory (--timeout, --deadline, --memory)\n",
+                ),
+                None => {}
             }
             s
         }
     };
     write_stdout(&text);
     Ok(if !v.loaded || (args.strict && v.minimal != Some(true)) { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// A size: bytes, or a number with K, M or G (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return Err(format!("'{s}': use bytes, or a number with K, M or G (512M)")),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("'{s}': use bytes, or a number with K, M or G (512M)"))?;
+    n.checked_mul(1 << shift).filter(|b| *b >= 1 << 20).ok_or_else(|| format!("'{s}': at least 1M, at most 16E"))
 }
 
 /// `--kernel X.Y|running`; default: the newest kernel the rules know.

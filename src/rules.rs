@@ -40,6 +40,7 @@ const HELPER_AVAILABILITY_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/k
 const LIBBPF_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__libbpf.json"));
 const CAPABILITIES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__capabilities.json"));
 const VERSIONS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__versions.json"));
+const MAP_MEMORY_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__map-memory.json"));
 const SYSTEMD_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__systemd.json"));
 const SYSTEMD_KEYS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__systemd-keys.json"));
 const INCUS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__incus.json"));
@@ -58,6 +59,44 @@ pub struct NameVersion {
 #[derive(Debug, Clone, Deserialize)]
 struct VersionsFile {
     version: Vec<NameVersion>,
+}
+
+/// How a map type's memory is laid out (rules/kernel/map-memory.toml, whose header says what
+/// each layout counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapLayout {
+    Values,
+    Elements,
+    Pointers,
+    Bytes,
+    Queue,
+    Bits,
+    Lazy,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapMemoryRule {
+    pub types: Vec<String>,
+    pub layout: MapLayout,
+    #[serde(default)]
+    pub percpu: bool,
+}
+
+/// rules/kernel/map-memory.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapMemory {
+    pub element_overhead: u64,
+    pub map: Vec<MapMemoryRule>,
+}
+
+impl MapMemory {
+    /// The rule of a map type (by kernel name), if the table names it.
+    pub fn rule(&self, map_type: &str) -> Option<&MapMemoryRule> {
+        self.map.iter().find(|r| r.types.iter().any(|t| t == map_type))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -726,6 +765,7 @@ pub struct Rules {
     versions: OnceLock<Vec<NameVersion>>,
     systemd: OnceLock<SystemdRules>,
     systemd_keys: OnceLock<SystemdKeys>,
+    map_memory: OnceLock<MapMemory>,
     incus: OnceLock<ManagerRules>,
     lxd: OnceLock<ManagerRules>,
     /// Every list item and capability name, numbered.
@@ -748,6 +788,11 @@ impl Rules {
     /// rules/dialects/systemd.toml.
     pub fn systemd(&self) -> &SystemdRules {
         self.systemd.get_or_init(|| parse("dialects/systemd.toml", SYSTEMD_JSON))
+    }
+
+    /// rules/kernel/map-memory.toml.
+    pub fn map_memory(&self) -> &MapMemory {
+        self.map_memory.get_or_init(|| parse("kernel/map-memory.toml", MAP_MEMORY_JSON))
     }
 
     /// rules/dialects/systemd-keys.toml.
@@ -941,6 +986,7 @@ pub fn rules() -> &'static Rules {
             versions: OnceLock::new(),
             systemd: OnceLock::new(),
             systemd_keys: OnceLock::new(),
+            map_memory: OnceLock::new(),
             incus: OnceLock::new(),
             lxd: OnceLock::new(),
             names: NameIndex::default(),
@@ -1028,6 +1074,12 @@ mod tests {
         let r = rules();
         // the tables parsed on first use parse
         assert!(!r.versions().is_empty() && !r.systemd().names.is_empty());
+        // every map type the memory table names is a kernel map type, named once
+        let mut named = std::collections::BTreeSet::new();
+        for t in r.map_memory().map.iter().flat_map(|m| &m.types) {
+            assert!(r.enums.value_of(ListKind::Maps, t).is_some(), "map-memory.toml: unknown map type {t}");
+            assert!(named.insert(t.as_str()), "map-memory.toml: {t} named twice");
+        }
         // every setting of a BPF drop-in is one systemd knows in [Service]
         let service = r.systemd_keys().section("Service").expect("[Service] keys");
         for key in &r.systemd().settings.drop_in {

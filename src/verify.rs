@@ -4,7 +4,7 @@
 //! The only module besides `sandbox` that touches the running kernel.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -13,17 +13,31 @@ use crate::delegation::Delegation;
 use crate::rules::{ListKind, Rules};
 use crate::sandbox::{self, LoadOutcome, LoadRequest, SandboxError};
 
+/// Default time limit of a whole verification (every load, diagnosis and --minimize included).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
+
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     /// The bpfcap binary, re-executed as the sandbox child.
     pub helper_exe: PathBuf,
     pub uid: u32,
+    /// Time limit of one load.
     pub timeout: Duration,
+    /// Time limit of the whole verification.
+    pub deadline: Duration,
+    /// Memory budget of one load, in bytes.
+    pub memory: u64,
 }
 
 impl VerifyOptions {
     pub fn new(helper_exe: impl Into<PathBuf>) -> Self {
-        VerifyOptions { helper_exe: helper_exe.into(), uid: sandbox::DEFAULT_UID, timeout: sandbox::DEFAULT_TIMEOUT }
+        VerifyOptions {
+            helper_exe: helper_exe.into(),
+            uid: sandbox::DEFAULT_UID,
+            timeout: sandbox::DEFAULT_TIMEOUT,
+            deadline: DEFAULT_DEADLINE,
+            memory: sandbox::DEFAULT_MEMORY,
+        }
     }
 }
 
@@ -32,6 +46,35 @@ impl VerifyOptions {
 pub struct Target {
     pub path: PathBuf,
     pub programs: Vec<String>,
+    /// What its maps declare (analysis::memory): bytes in all, and the map that asks most.
+    #[serde(skip)]
+    pub declared_memory: (u64, Option<(String, u64)>),
+}
+
+impl Target {
+    /// Every program of the object at `path`, its maps declaring nothing.
+    pub fn new(path: impl Into<PathBuf>, programs: Vec<String>) -> Target {
+        Target { path: path.into(), programs, declared_memory: (0, None) }
+    }
+}
+
+/// The machine's possible CPUs (per-CPU maps take memory for each): /sys/devices/system/cpu/possible.
+pub fn possible_cpus() -> u64 {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+    let n: u64 = text
+        .trim()
+        .split(',')
+        .filter_map(|r| match r.split_once('-') {
+            Some((a, b)) => Some(b.parse::<u64>().ok()? - a.parse::<u64>().ok()? + 1),
+            None => r.parse::<u64>().ok().map(|_| 1),
+        })
+        .sum();
+    n.max(1)
+}
+
+/// Whether an outcome says nothing about the delegation: the load ran out of time or memory.
+pub fn inconclusive(o: &LoadOutcome) -> bool {
+    matches!(o.step.as_deref(), Some("timeout" | "deadline" | "memory_limit"))
 }
 
 /// Result of loading one target with one delegation.
@@ -53,6 +96,10 @@ pub struct ItemResult {
     /// How the load failed without the item (first failing target), when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Why the load without the item said nothing (it ran out of time or memory): whether
+    /// the item is required is not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undecided: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,22 +122,71 @@ pub fn sandbox_delegation(d: &Delegation, rules: &Rules) -> sandbox::Delegation 
     }
 }
 
-/// Loads one target through a token built from `masks` and `caps`.
-pub fn load(
-    target: &Target,
-    masks: sandbox::Delegation,
-    caps: Vec<u32>,
-    opts: &VerifyOptions,
-) -> Result<LoadOutcome, SandboxError> {
-    let req = LoadRequest {
-        object: target.path.clone(),
-        programs: if target.programs.is_empty() { None } else { Some(target.programs.clone()) },
-        delegation: masks,
-        caps,
-        uid: opts.uid,
-        timeout: opts.timeout,
-    };
-    sandbox::load_in_sandbox(&opts.helper_exe, &req)
+/// Loads targets in the sandbox within a verification's limits: each load within its own
+/// time limit and the verification's deadline, and no object whose maps declare more than the
+/// memory budget.
+pub struct Loader<'o> {
+    opts: &'o VerifyOptions,
+    end: Instant,
+}
+
+impl<'o> Loader<'o> {
+    pub fn new(opts: &'o VerifyOptions) -> Self {
+        Loader { opts, end: Instant::now() + opts.deadline }
+    }
+
+    /// Loads one target through a token built from `masks` and `caps`.
+    pub fn load(
+        &self,
+        target: &Target,
+        masks: sandbox::Delegation,
+        caps: Vec<u32>,
+    ) -> Result<LoadOutcome, SandboxError> {
+        let opts = self.opts;
+        if let (declared, Some((map, bytes))) = &target.declared_memory
+            && *declared > opts.memory
+        {
+            return Ok(LoadOutcome {
+                step: Some("memory_limit".into()),
+                errno: Some(libc::ENOMEM),
+                message: Some(format!(
+                    "its maps declare {} MiB (map {} alone {} MiB), more than the sandbox's memory limit of {} MiB (--memory); it was not loaded",
+                    declared >> 20,
+                    crate::text::Escaped(map),
+                    bytes >> 20,
+                    opts.memory >> 20
+                )),
+                ..Default::default()
+            });
+        }
+        let left = self.end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(deadline_outcome(opts.deadline));
+        }
+        let req = LoadRequest {
+            object: target.path.clone(),
+            programs: if target.programs.is_empty() { None } else { Some(target.programs.clone()) },
+            delegation: masks,
+            caps,
+            uid: opts.uid,
+            timeout: opts.timeout.min(left),
+            memory: opts.memory,
+        };
+        let outcome = sandbox::load_in_sandbox(&opts.helper_exe, &req)?;
+        // a load cut short by the verification's deadline, not by its own time limit
+        if outcome.step.as_deref() == Some("timeout") && left < opts.timeout {
+            return Ok(deadline_outcome(opts.deadline));
+        }
+        Ok(outcome)
+    }
+}
+
+fn deadline_outcome(deadline: Duration) -> LoadOutcome {
+    LoadOutcome {
+        step: Some("deadline".into()),
+        message: Some(format!("the verification's time limit of {deadline:?} (--deadline) was reached")),
+        ..Default::default()
+    }
 }
 
 /// Describes a failed outcome in one line.
@@ -109,32 +205,60 @@ pub fn describe(o: &LoadOutcome) -> String {
 const WIDE_CAPS: &[&str] = &["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"];
 
 /// For a failed load: which single category, widened to `any` (or which capability),
-/// makes it load, narrowed to the missing items where one item alone suffices.
-fn diagnose(target: &Target, d: &Delegation, rules: &Rules, opts: &VerifyOptions) -> Result<String, SandboxError> {
+/// makes it load, narrowed to the missing items where one item alone suffices. A load that
+/// ran out of time or memory says nothing about the delegation: the diagnosis says so
+/// instead of going on.
+fn diagnose(
+    target: &Target,
+    first: &LoadOutcome,
+    d: &Delegation,
+    rules: &Rules,
+    loader: &Loader,
+) -> Result<String, SandboxError> {
+    let cut_short = |o: &LoadOutcome| {
+        format!(
+            "not diagnosed: {} ({}); whether the delegation suffices is not known",
+            o.message.as_deref().unwrap_or("the load was cut short"),
+            o.step.as_deref().unwrap_or("")
+        )
+    };
+    if inconclusive(first) {
+        return Ok(cut_short(first));
+    }
+    // a trial load: Err(diagnosis) when it was cut short
+    let loads = |masks: sandbox::Delegation, caps: Vec<u32>| -> Result<Result<bool, String>, SandboxError> {
+        let o = loader.load(target, masks, caps)?;
+        Ok(if inconclusive(&o) { Err(cut_short(&o)) } else { Ok(o.loaded) })
+    };
     let base = sandbox_delegation(d, rules);
     let caps = d.capability_values(rules);
     for k in ListKind::ALL {
         let mut wide = base.clone();
         *mask_mut(&mut wide, k) = u64::MAX;
-        if load(target, wide, caps.clone(), opts)?.loaded {
-            // find single items that suffice
-            let mut fixes = Vec::new();
-            for e in rules.enums.list(k).iter().filter(|e| e.alias_of.is_none() && e.value < 64) {
-                if d.list(k).contains(&e.name) {
-                    continue;
-                }
-                let mut one = base.clone();
-                *mask_mut(&mut one, k) |= 1u64 << e.value;
-                if load(target, one, caps.clone(), opts)?.loaded {
-                    fixes.push(e.name.clone());
-                }
-            }
-            return Ok(if fixes.is_empty() {
-                format!("{} is short: it loads with {}=any", k.mount_option(), k.mount_option())
-            } else {
-                format!("{} lacks {}", k.mount_option(), fixes.join(" or "))
-            });
+        match loads(wide, caps.clone())? {
+            Err(why) => return Ok(why),
+            Ok(false) => continue,
+            Ok(true) => {}
         }
+        // find single items that suffice
+        let mut fixes = Vec::new();
+        for e in rules.enums.list(k).iter().filter(|e| e.alias_of.is_none() && e.value < 64) {
+            if d.list(k).contains(&e.name) {
+                continue;
+            }
+            let mut one = base.clone();
+            *mask_mut(&mut one, k) |= 1u64 << e.value;
+            match loads(one, caps.clone())? {
+                Err(why) => return Ok(why),
+                Ok(true) => fixes.push(e.name.clone()),
+                Ok(false) => {}
+            }
+        }
+        return Ok(if fixes.is_empty() {
+            format!("{} is short: it loads with {}=any", k.mount_option(), k.mount_option())
+        } else {
+            format!("{} lacks {}", k.mount_option(), fixes.join(" or "))
+        });
     }
     for c in WIDE_CAPS {
         if d.capabilities.iter().any(|x| x == c) {
@@ -142,17 +266,19 @@ fn diagnose(target: &Target, d: &Delegation, rules: &Rules, opts: &VerifyOptions
         }
         let mut with = caps.clone();
         with.extend(rules.capability_value(c));
-        if load(target, base.clone(), with, opts)?.loaded {
-            return Ok(format!("the capabilities lack {c}"));
+        match loads(base.clone(), with)? {
+            Err(why) => return Ok(why),
+            Ok(true) => return Ok(format!("the capabilities lack {c}")),
+            Ok(false) => {}
         }
     }
     let all = sandbox::Delegation { cmds: u64::MAX, maps: u64::MAX, progs: u64::MAX, attachs: u64::MAX };
     let all_caps: Vec<u32> = WIDE_CAPS.iter().filter_map(|c| rules.capability_value(c)).collect();
-    if load(target, all, all_caps, opts)?.loaded {
-        Ok("more than one category is short: it loads only with everything delegated".into())
-    } else {
-        Ok("it does not load even with every item delegated and CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN: this kernel refuses it through a token".into())
-    }
+    Ok(match loads(all, all_caps)? {
+        Err(why) => why,
+        Ok(true) => "more than one category is short: it loads only with everything delegated".into(),
+        Ok(false) => "it does not load even with every item delegated and CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN: this kernel refuses it through a token".into(),
+    })
 }
 
 fn mask_mut(d: &mut sandbox::Delegation, k: ListKind) -> &mut u64 {
@@ -173,12 +299,13 @@ pub fn verify(
     opts: &VerifyOptions,
 ) -> Result<Verification, SandboxError> {
     sandbox::preflight()?;
+    let loader = Loader::new(opts);
     let masks = sandbox_delegation(d, rules);
     let caps = d.capability_values(rules);
     let mut results = Vec::new();
     for t in targets {
-        let outcome = load(t, masks.clone(), caps.clone(), opts)?;
-        let diagnosis = if outcome.loaded { None } else { Some(diagnose(t, d, rules, opts)?) };
+        let outcome = loader.load(t, masks.clone(), caps.clone())?;
+        let diagnosis = if outcome.loaded { None } else { Some(diagnose(t, &outcome, d, rules, &loader)?) };
         results.push(TargetResult { path: t.path.clone(), programs: t.programs.clone(), outcome, diagnosis });
     }
     let loaded = results.iter().all(|r| r.outcome.loaded);
@@ -189,17 +316,23 @@ pub fn verify(
             let smaller = d.without(&need);
             let m = sandbox_delegation(&smaller, rules);
             let c = smaller.capability_values(rules);
-            let mut failure = None;
+            let (mut failure, mut undecided) = (None, None);
             for t in targets {
-                let o = load(t, m.clone(), c.clone(), opts)?;
+                let o = loader.load(t, m.clone(), c.clone())?;
+                if inconclusive(&o) {
+                    undecided = Some(format!("{}: {}", t.path.display(), o.message.as_deref().unwrap_or("cut short")));
+                    break;
+                }
                 if !o.loaded {
                     failure = Some(format!("{}: {}", t.path.display(), describe(&o)));
                     break;
                 }
             }
-            items.push(ItemResult { item: need, required: failure.is_some(), failure });
+            items.push(ItemResult { item: need, required: failure.is_some(), failure, undecided });
         }
-        minimal = Some(items.iter().all(|i| i.required));
+        // (an item whose load was cut short leaves minimality unknown)
+        minimal =
+            if items.iter().any(|i| i.undecided.is_some()) { None } else { Some(items.iter().all(|i| i.required)) };
     }
     Ok(Verification { loaded, targets: results, items, minimal })
 }

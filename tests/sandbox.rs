@@ -93,8 +93,28 @@ fn open_fds() -> BTreeSet<String> {
         .collect()
 }
 
+/// The memory cgroups of this process's sandbox runs (`bpfcap-PID-*`) under /sys/fs/cgroup.
+fn leftover_cgroups() -> Vec<PathBuf> {
+    fn walk(dir: &Path, depth: usize, prefix: &str, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if e.file_name().to_string_lossy().starts_with(prefix) {
+                out.push(e.path());
+            } else if depth < 6 {
+                walk(&e.path(), depth + 1, prefix, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), 0, &format!("bpfcap-{}-", std::process::id()), &mut out);
+    out
+}
+
 /// Runs `f`, then checks that no mount appeared in the host, no sandbox
-/// process is left and no descriptor leaked in this process.
+/// process or memory cgroup is left and no descriptor leaked in this process.
 fn hygienic<T>(f: impl FnOnce() -> T) -> T {
     let before = mounts();
     let fds_before = open_fds();
@@ -107,6 +127,8 @@ fn hygienic<T>(f: impl FnOnce() -> T) -> T {
     assert!(added.is_empty(), "new mounts in the host namespace: {added:#?}");
     let left = leftover_processes();
     assert!(left.is_empty(), "processes left behind: {left:#?}");
+    let cgroups = leftover_cgroups();
+    assert!(cgroups.is_empty(), "memory cgroups left behind: {cgroups:?}");
     result
 }
 
@@ -401,4 +423,125 @@ fn unknown_capability_is_a_child_step_error() {
         }
         other => panic!("unexpected error: {other:?}"),
     }
+}
+
+/// The loader runs with nothing of the caller's but what it needs: no descriptor beyond
+/// stdio and its socket (a read-write descriptor to a root-only file was open in the child),
+/// no environment beyond the sandbox's own variables (a CI secret was visible), its own
+/// user, mount, PID, network, IPC and UTS namespaces, no_new_privs and a syscall filter.
+#[test]
+fn the_loader_inherits_no_descriptor_and_no_environment() {
+    let Some(_g) = setup("the_loader_inherits_no_descriptor_and_no_environment") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "token").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = std::ffi::CString::new(secret.to_str().unwrap()).unwrap();
+    // SAFETY: a plain open; no O_CLOEXEC, as a careless caller would leave it
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR) };
+    assert!(fd >= 0);
+    // SAFETY: the tests of this file run one at a time (SERIAL), none reads this variable
+    unsafe { std::env::set_var("BPFCAP_TEST_CI_SECRET", "hunter2") };
+    let outcome = run(&LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]));
+    // SAFETY: as above
+    unsafe {
+        std::env::remove_var("BPFCAP_TEST_CI_SECRET");
+        libc::close(fd);
+    }
+    assert_loaded(&outcome, "socket_filter");
+    let facts = outcome.sandbox.expect("the loader reports its sandbox");
+    let kinds: Vec<&str> = facts
+        .inherited_descriptors
+        .iter()
+        .map(|d| d.split_once(" -> ").unwrap().1.split(':').next().unwrap())
+        .collect();
+    assert!(
+        !facts.inherited_descriptors.iter().any(|d| d.contains("secret"))
+            && kinds.iter().all(|k| *k == "pipe" || *k == "socket"),
+        "inherited: {:?}",
+        facts.inherited_descriptors
+    );
+    assert_eq!(facts.inherited_descriptors.len(), 4, "stdio and the socket: {:?}", facts.inherited_descriptors);
+    let mut env = facts.environment.clone();
+    env.sort();
+    assert_eq!(env, ["BPFCAP_SANDBOX_FD", "BPFCAP_SANDBOX_PARENT", "PATH"]);
+    for ns in ["user", "mnt", "pid", "net", "ipc", "uts"] {
+        assert!(facts.own_namespaces.iter().any(|n| n == ns), "shares the {ns} namespace: {facts:?}");
+    }
+    assert!(facts.no_new_privs, "{facts:?}");
+    assert_eq!(facts.seccomp, 2, "no syscall filter: {facts:?}");
+}
+
+#[test]
+fn uid_0_is_refused() {
+    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
+    req.uid = 0;
+    match sandbox::load_in_sandbox(Path::new(HELPER), &req) {
+        Err(SandboxError::InvalidRequest(m)) => assert!(m.contains("host's root"), "{m}"),
+        other => panic!("uid 0 was not refused: {other:?}"),
+    }
+    let out = std::process::Command::new(HELPER)
+        .args(["verify", "--uid", "0"])
+        .arg(fixture("socket_filter.o"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A load that needs more memory than its budget fails for that, in a memory cgroup made
+/// for the run (removed after it), and loads within a larger one.
+#[test]
+fn a_load_over_its_memory_budget_fails_for_that() {
+    let Some(_g) = setup("a_load_over_its_memory_budget_fails_for_that") else {
+        return;
+    };
+    // a socket filter and a 64 MiB array
+    let delegation = Delegation {
+        cmds: bit(sys::BPF_PROG_LOAD) | bit(sys::BPF_MAP_CREATE) | bit(sys::BPF_BTF_LOAD),
+        maps: bit(sys::BPF_MAP_TYPE_ARRAY),
+        progs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
+        attachs: bit(sys::BPF_CGROUP_INET_INGRESS),
+    };
+    let mut req = LoadRequest::new(fixture("big_array.o"), delegation, vec![CAP_BPF]);
+    req.memory = 32 << 20;
+    let outcome = run(&req);
+    assert_eq!(outcome.step.as_deref(), Some("memory_limit"), "{outcome:#?}");
+    assert!(outcome.message.as_deref().unwrap().contains("32 MiB"), "{outcome:#?}");
+    req.memory = 512 << 20;
+    assert_loaded(&run(&req), "big_array within 512 MiB");
+}
+
+/// Names that are not UTF-8 (any byte goes in an ELF or BTF string) reach libbpf's log: the
+/// log is taken as bytes, and the load goes on (the child aborted: a Rust string formatted
+/// inside libbpf's C callback).
+#[test]
+fn names_that_are_not_utf8_do_not_abort_the_loader() {
+    let Some(_g) = setup("names_that_are_not_utf8_do_not_abort_the_loader") else {
+        return;
+    };
+    let mut bytes = std::fs::read(fixture("big_array.o")).unwrap();
+    // rename the map `pages` (ELF symbol and BTF name alike) to bytes that are not UTF-8
+    let mut renamed = 0;
+    for at in 0..bytes.len() - 6 {
+        if &bytes[at..at + 6] == b"pages\0" && bytes[at - 1] == 0 {
+            bytes[at..at + 5].copy_from_slice(b"p\xff\xfe\xfd\xfc");
+            renamed += 1;
+        }
+    }
+    assert!(renamed >= 2, "the map's name is in .strtab and .BTF");
+    let dir = tempfile::tempdir().unwrap();
+    let obj = dir.path().join("nonutf8.o");
+    std::fs::write(&obj, &bytes).unwrap();
+    let delegation = Delegation {
+        cmds: bit(sys::BPF_PROG_LOAD) | bit(sys::BPF_MAP_CREATE) | bit(sys::BPF_BTF_LOAD),
+        maps: bit(sys::BPF_MAP_TYPE_ARRAY),
+        progs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
+        attachs: bit(sys::BPF_CGROUP_INET_INGRESS),
+    };
+    let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF]));
+    assert_loaded(&outcome, "an object with a map named p\\xff\\xfe\\xfd\\xfc");
+    assert!(outcome.libbpf_log.iter().any(|l| l.contains("p\u{fffd}")), "the name, decoded lossily, is in the log");
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use bpfcap::analysis::{LoaderChoice, Options, analyse};
 use bpfcap::rules::{Version, rules};
 use bpfcap::sandbox;
-use bpfcap::verify::{Target, VerifyOptions, describe, load, verify};
+use bpfcap::verify::{Loader, Target, VerifyOptions, describe, verify};
 
 mod common;
 use common::sample_objects as objects;
@@ -56,8 +56,8 @@ fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
     if o.programs.iter().any(|p| p.prog_type.is_none()) {
         return Result_::Skipped;
     }
-    let target = Target { path: display.into(), programs: o.selected.iter().cloned().collect() };
-    let control = load(&target, wide, wide_caps, &opts).unwrap();
+    let target = Target::new(display, o.selected.iter().cloned().collect());
+    let control = Loader::new(&opts).load(&target, wide, wide_caps).unwrap();
     let v = verify(std::slice::from_ref(&target), &a.delegation, true, r, &opts).unwrap();
     if !control.loaded {
         // The kernel refuses this object even with everything delegated. That must be a
@@ -207,45 +207,128 @@ fn a_killed_verification_leaves_nothing_behind() {
         return;
     }
     let mounts = || std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    // other tests run sandboxes at the same time: recognise ours by a tag in the environment,
-    // which the sandbox children inherit
-    let tag = format!("BPFCAP_TEST_TAG=killed-{}", std::process::id());
-    let children = || -> Vec<String> {
+    // Other tests run sandboxes at the same time, in this process. The sandbox children get no
+    // environment of ours to tag them with, so they are told apart by their ancestry: ours
+    // descend from the bpfcap process below, and once it is killed whatever is left of them
+    // no longer descends from this test process.
+    let parent_of = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat[stat.rfind(')')? + 2..].split_whitespace().nth(1)?.parse().ok()
+    };
+    let descends_from = |mut pid: u32, ancestor: u32| {
+        while let Some(p) = parent_of(pid) {
+            if p == ancestor {
+                return true;
+            }
+            if p <= 1 {
+                return false;
+            }
+            pid = p;
+        }
+        false
+    };
+    let sandboxes = || -> Vec<u32> {
         std::fs::read_dir("/proc")
             .unwrap()
             .flatten()
-            .filter(|e| {
-                std::fs::read(e.path().join("environ"))
-                    .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == tag.as_bytes()))
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(sandbox::CHILD_SUBCOMMAND))
             })
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.contains(sandbox::CHILD_SUBCOMMAND))
             .collect()
     };
+    let me = std::process::id();
     // the host's mounts (this test's own mount namespace is the host's)
     let before = mounts();
-    assert!(children().is_empty(), "sandbox processes before the test: {:?}", children());
+    let strays = || -> Vec<u32> { sandboxes().into_iter().filter(|p| !descends_from(*p, me)).collect() };
+    assert!(strays().is_empty(), "sandbox processes before the test: {:?}", strays());
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bpfcap"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["verify", "--minimize", "testdata/maps_btf.bpf.o"])
-        .env("BPFCAP_TEST_TAG", tag.trim_start_matches("BPFCAP_TEST_TAG="))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // wait until a sandbox child exists, then kill bpfcap
+    let ours = || -> Vec<u32> { sandboxes().into_iter().filter(|p| descends_from(*p, child.id())).collect() };
+    // wait until a sandbox child exists (its PID-1 process too), then kill bpfcap
     let start = std::time::Instant::now();
-    while children().is_empty() && start.elapsed() < std::time::Duration::from_secs(10) {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    while ours().len() < 2 && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    assert!(!children().is_empty(), "no sandbox child appeared");
+    assert!(!ours().is_empty(), "no sandbox child appeared");
     child.kill().unwrap();
     child.wait().unwrap();
     let start = std::time::Instant::now();
-    while !children().is_empty() && start.elapsed() < std::time::Duration::from_secs(5) {
+    while !strays().is_empty() && start.elapsed() < std::time::Duration::from_secs(5) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(children().is_empty(), "sandbox processes outlived bpfcap: {:?}", children());
+    assert!(strays().is_empty(), "sandbox processes outlived bpfcap: {:?}", strays());
     assert_eq!(mounts(), before, "the host's mounts changed");
+}
+
+/// A helper that never answers: every load through it times out.
+fn stalling_helper(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("stall.sh");
+    std::fs::write(&script, "#!/bin/sh\nsleep 1000\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// A load that runs out of time says so: it is never diagnosed as the kernel refusing the
+/// object through a token (64 slow programs took 3.5 minutes to be called that), and the
+/// whole verification ends at its deadline, its loads cut short reported as such.
+#[test]
+fn timeouts_and_the_deadline_are_reported_as_such() {
+    if !preconditions() {
+        return;
+    }
+    let r = rules();
+    let dir = tempfile::tempdir().unwrap();
+    let path = format!("{}/tests/sandbox-fixtures/socket_filter.o", env!("CARGO_MANIFEST_DIR"));
+    let obj = bpfcap::elf::read_object(&std::fs::read(&path).unwrap(), "socket_filter").unwrap();
+    let opts = Options { programs: vec![], loader: LoaderChoice::Libbpf(vec![Version(1, 7)]), with_optional: false };
+    let a = analyse(vec![(path.clone(), obj)], &opts, r).unwrap();
+    let target = Target::new(&path, vec![]);
+    let mut vopts = VerifyOptions::new(stalling_helper(dir.path()));
+    vopts.timeout = std::time::Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let v = verify(std::slice::from_ref(&target), &a.delegation, true, r, &vopts).unwrap();
+    let t = &v.targets[0];
+    assert!(!v.loaded);
+    assert_eq!(t.outcome.step.as_deref(), Some("timeout"), "{t:#?}");
+    let diagnosis = t.diagnosis.as_deref().unwrap();
+    assert!(diagnosis.starts_with("not diagnosed") && !diagnosis.contains("refuses"), "{diagnosis}");
+    // one load, no widening trials after it
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    // the deadline: the first load is cut short at 2 s, not at its own 30 s limit
+    let mut vopts = VerifyOptions::new(stalling_helper(dir.path()));
+    vopts.deadline = std::time::Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let v = verify(std::slice::from_ref(&target), &a.delegation, true, r, &vopts).unwrap();
+    assert_eq!(v.targets[0].outcome.step.as_deref(), Some("deadline"), "{:#?}", v.targets[0]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+/// An object of 10 KB declaring two 2 GiB maps is not loaded: verify says that its maps
+/// declare more than the memory budget (it took 4.1 GiB of the host's memory).
+#[test]
+fn verify_refuses_maps_beyond_its_memory_budget() {
+    if !preconditions() {
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bpfcap"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["verify", "--format", "json", "tests/sandbox-fixtures/huge_maps.o"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcome = &doc["targets"][0]["outcome"];
+    assert_eq!(outcome["step"], "memory_limit", "{doc:#}");
+    let message = outcome["message"].as_str().unwrap();
+    assert!(message.contains("4096 MiB") && message.contains("512 MiB"), "{message}");
+    // never started: no sandbox facts
+    assert!(outcome.get("sandbox").is_none(), "{doc:#}");
 }

@@ -1,5 +1,6 @@
 //! Analysis: object model → requirements with provenance → delegation.
 
+pub mod memory;
 pub mod programs;
 pub mod requirements;
 

@@ -1,42 +1,69 @@
 //! The sandbox child: runs as `<helper> __sandbox-child`, single-threaded,
 //! freshly exec'd. See the module documentation of `sandbox` for the steps.
 
-use std::collections::VecDeque;
 use std::ffi::CString;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use libbpf_rs::libbpf_sys;
-use libbpf_rs::{AsRawLibbpf, OpenObject, PrintLevel};
+use libbpf_rs::{AsRawLibbpf, OpenObject};
 
 use super::logparse::{self, errno_text};
 use super::sys;
 use super::{ChildError, ChildReport, ENV_PARENT_PID, ENV_SOCK_FD, LoadOutcome, LoadRequest, ProgramOutcome};
 
-/// Lines kept from libbpf's print callback (oldest dropped first).
+/// Lines kept from the end of libbpf's log.
 const LOG_CAPACITY: usize = 4000;
+/// Bytes read from the end of libbpf's log (a verifier log can run to megabytes).
+const LOG_BYTES: u64 = 4 << 20;
 /// Lines of libbpf's log returned in `LoadOutcome::libbpf_log`.
 const LOG_TAIL: usize = 200;
 /// Lines of per-program log returned in `ProgramOutcome::log_tail`.
 const PROG_LOG_TAIL: usize = 20;
 
-static LIBBPF_LOG: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+/// The memfd libbpf's messages are written to, as bytes (-1: none). libbpf formats them with
+/// the C library (vdprintf), so that no name in them, whatever its bytes, passes through a
+/// Rust string inside C code; they are decoded (lossily) when read back.
+static LOG_FD: AtomicI32 = AtomicI32::new(-1);
 
-fn capture_print(_level: PrintLevel, msg: String) {
-    let mut log = LIBBPF_LOG.lock().unwrap_or_else(|p| p.into_inner());
-    for line in msg.lines() {
-        if log.len() >= LOG_CAPACITY {
-            log.pop_front();
-        }
-        log.push_back(line.trim_end().to_string());
+/// libbpf's print callback (libbpf_set_print).
+unsafe extern "C" fn capture_print(
+    _level: libbpf_sys::libbpf_print_level,
+    fmt: *const libc::c_char,
+    args: *mut libbpf_sys::__va_list_tag,
+) -> libc::c_int {
+    let fd = LOG_FD.load(Ordering::Relaxed);
+    if fd < 0 {
+        return 0;
     }
+    // SAFETY: libbpf passes a valid format and the argument list that goes with it.
+    unsafe { libbpf_sys::vdprintf(fd, fmt, args) }
 }
 
-fn take_log() -> Vec<String> {
-    let mut log = LIBBPF_LOG.lock().unwrap_or_else(|p| p.into_inner());
-    log.drain(..).collect()
+/// Sends libbpf's messages to a new memfd, returned (kept open by the caller).
+fn capture_log() -> Result<OwnedFd, ChildError> {
+    let fd = sys::memfd(c"libbpf-log").map_err(|e| err("log", &e))?;
+    LOG_FD.store(fd.as_raw_fd(), Ordering::Relaxed);
+    // SAFETY: the callback has the signature libbpf expects.
+    unsafe { libbpf_sys::libbpf_set_print(Some(capture_print)) };
+    Ok(fd)
+}
+
+/// The lines libbpf wrote so far (the last [`LOG_CAPACITY`] of its last [`LOG_BYTES`]), and
+/// the log emptied.
+fn take_log(log: &OwnedFd) -> Vec<String> {
+    let mut f = std::fs::File::from(log.try_clone().expect("dup of the log memfd"));
+    let size = f.seek(SeekFrom::End(0)).unwrap_or(0);
+    let mut bytes = Vec::new();
+    let _ = f.seek(SeekFrom::Start(size.saturating_sub(LOG_BYTES)));
+    let _ = f.read_to_end(&mut bytes);
+    let _ = f.set_len(0);
+    let _ = f.seek(SeekFrom::Start(0));
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<String> = text.lines().map(|l| l.trim_end().to_string()).collect();
+    lines[lines.len().saturating_sub(LOG_CAPACITY)..].to_vec()
 }
 
 fn tail(lines: &[String], n: usize) -> Vec<String> {
@@ -133,7 +160,59 @@ fn drop_caps(keep: &[u32]) -> Result<(), ChildError> {
     sys::capset_exact(keep).map_err(|e| err("drop_caps", &e))
 }
 
+/// This process's namespaces (kind, identity), from /proc/self/ns.
+fn namespaces() -> Vec<(&'static str, String)> {
+    ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"]
+        .into_iter()
+        .filter_map(|ns| Some((ns, std::fs::read_link(format!("/proc/self/ns/{ns}")).ok()?.display().to_string())))
+        .collect()
+}
+
+/// This process's open descriptors, as `N -> what`.
+fn descriptors() -> Vec<String> {
+    let mut v: Vec<(u32, String)> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let n: u32 = e.file_name().to_str()?.parse().ok()?;
+                    let what = std::fs::read_link(e.path()).map(|t| t.display().to_string()).unwrap_or_default();
+                    Some((n, what))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    // (not the directory listing's own descriptor)
+    let listing = format!("/proc/{}/fd", std::process::id());
+    v.into_iter().filter(|(_, what)| *what != listing).map(|(n, what)| format!("{n} -> {what}")).collect()
+}
+
+/// A numeric field of /proc/self/status.
+fn status_field(name: &str) -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
 fn run() -> Result<LoadOutcome, ChildError> {
+    // what this process inherited, before it opens anything
+    let inherited = descriptors();
+    let host_namespaces = namespaces();
+    let mut outcome = set_up_and_load()?;
+    let own_namespaces =
+        namespaces().into_iter().filter(|ns| !host_namespaces.contains(ns)).map(|(kind, _)| kind.to_string()).collect();
+    outcome.sandbox = Some(super::SandboxFacts {
+        own_namespaces,
+        inherited_descriptors: inherited,
+        environment: std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned()).collect(),
+        no_new_privs: status_field("NoNewPrivs") == 1,
+        seccomp: status_field("Seccomp"),
+    });
+    Ok(outcome)
+}
+
+fn set_up_and_load() -> Result<LoadOutcome, ChildError> {
     let env_num = |name: &str| -> Result<i64, ChildError> {
         std::env::var(name)
             .ok()
@@ -164,8 +243,17 @@ fn run() -> Result<LoadOutcome, ChildError> {
     if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
         return Err(last_os("setgroups"));
     }
+    // A user namespace, and under it private mount, IPC, network, UTS and PID namespaces: the
+    // loader sees no host process, network or IPC object (the PID namespace takes effect for
+    // the process forked below, its PID 1).
+    let namespaces = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWPID;
     // SAFETY: plain unshare call.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+    if unsafe { libc::unshare(namespaces) } != 0 {
         return Err(last_os("unshare"));
     }
     arm_pdeathsig(parent)?;
@@ -182,6 +270,19 @@ fn run() -> Result<LoadOutcome, ChildError> {
         }
     }
     arm_pdeathsig(parent)?;
+
+    // The rest runs as PID 1 of the new PID namespace: when it ends, whatever it started ends
+    // with it. This process only waits for it and passes its exit code on.
+    let pid = sys::fork().map_err(|e| err("fork", &e))?;
+    if pid != 0 {
+        drop(sock);
+        let code = sys::wait_exit_code(pid).unwrap_or(1);
+        std::process::exit(code);
+    }
+    // (its parent is the process above: it must not outlive it)
+    // SAFETY: getppid has no preconditions.
+    let waiter = unsafe { libc::getppid() };
+    arm_pdeathsig(waiter)?;
 
     // SAFETY: NULL source/fstype/data are allowed for a propagation change.
     let ret = unsafe {
@@ -219,17 +320,69 @@ fn run() -> Result<LoadOutcome, ChildError> {
     .map_err(|e| err("open_bpffs_root", &e))?;
 
     drop_caps(&req.caps)?;
-    arm_pdeathsig(parent)?;
+    arm_pdeathsig(waiter)?;
+    sys::deny_syscalls(DENIED_SYSCALLS).map_err(|e| err("seccomp", &e))?;
 
     load(&req, &object, &object_name, root.as_fd())
 }
+
+/// Syscalls the loader never needs, refused (EPERM) by a seccomp filter once the sandbox is
+/// set up: mounts and namespaces (the sandbox's own are made), modules, reboot and kexec,
+/// swap, raw I/O, tracing other processes, keyrings, io_uring, userfaultfd, file handles,
+/// clocks, accounting. bpf() and perf_event_open() (libbpf's probes) stay allowed.
+const DENIED_SYSCALLS: &[libc::c_long] = &[
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_chroot,
+    libc::SYS_move_mount,
+    libc::SYS_open_tree,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_mount_setattr,
+    libc::SYS_unshare,
+    libc::SYS_setns,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_reboot,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_ioperm,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_iopl,
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_userfaultfd,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_settimeofday,
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_adjtimex,
+    libc::SYS_acct,
+    libc::SYS_quotactl,
+    libc::SYS_syslog,
+];
 
 /// Where the delegated bpffs is mounted inside the sandbox (as systemd's PrivateBPF= does).
 const BPFFS_PATH: &std::ffi::CStr = c"/sys/fs/bpf";
 
 /// Opens the object, selects programs, creates a token once, loads.
 fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'_>) -> Result<LoadOutcome, ChildError> {
-    libbpf_rs::set_print(Some((PrintLevel::Debug, capture_print)));
+    let log_fd = capture_log()?;
 
     let token_path = CString::new(format!("/proc/self/fd/{}", bpffs.as_raw_fd())).expect("no NUL");
     // libbpf's own name for the object (as bpf_object__open_file would derive it), so that
@@ -249,7 +402,7 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
     let open_err = unsafe { libbpf_sys::libbpf_get_error(ptr as *const _) };
     let Some(ptr) = NonNull::new(ptr).filter(|_| open_err == 0) else {
         let errno = (-open_err) as i32;
-        let log = take_log();
+        let log = take_log(&log_fd);
         return Ok(LoadOutcome {
             loaded: false,
             step: Some("object_open".into()),
@@ -257,6 +410,7 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
             message: Some(format!("libbpf could not open the object: {}", errno_text(errno))),
             programs: Vec::new(),
             libbpf_log: tail(&log, LOG_TAIL),
+            sandbox: None,
         });
     };
     // SAFETY: ptr is a freshly opened, not yet loaded bpf_object.
@@ -298,7 +452,7 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
             _ => "",
         };
         drop(open);
-        let log = take_log();
+        let log = take_log(&log_fd);
         return Ok(LoadOutcome {
             loaded: false,
             step: Some("token_create".into()),
@@ -306,6 +460,7 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
             message: Some(format!("BPF_TOKEN_CREATE failed: {}{why}", errno_text(errno))),
             programs,
             libbpf_log: tail(&log, LOG_TAIL),
+            sandbox: None,
         });
     }
 
@@ -328,7 +483,7 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
     }
     // SAFETY: raw is ours; closing unloads everything (nothing is pinned).
     unsafe { libbpf_sys::bpf_object__close(raw.as_ptr()) };
-    let log = take_log();
+    let log = take_log(&log_fd);
 
     if ret == 0 {
         return Ok(LoadOutcome {
@@ -338,6 +493,7 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
             message: None,
             programs,
             libbpf_log: tail(&log, LOG_TAIL),
+            sandbox: None,
         });
     }
 
@@ -364,5 +520,6 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
         message: Some(message),
         programs,
         libbpf_log: tail(&log, LOG_TAIL),
+        sandbox: None,
     })
 }

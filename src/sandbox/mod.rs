@@ -26,6 +26,7 @@
 //! The CLI must route `bpfcap __sandbox-child` to [`child_main`] before any
 //! argument parsing: `std::process::exit(bpfcap::sandbox::child_main())`.
 
+mod cgroup;
 mod child;
 mod logparse;
 mod sys;
@@ -55,6 +56,11 @@ const ENV_PARENT_PID: &str = "BPFCAP_SANDBOX_PARENT";
 pub const DEFAULT_UID: u32 = 65534;
 /// Default overall time limit of one sandboxed load.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default memory budget of one sandboxed load (the helper itself, libbpf and the maps).
+pub const DEFAULT_MEMORY: u64 = 512 << 20;
+/// The environment the sandbox child gets, besides the variables of the sandbox protocol:
+/// nothing of the caller's passes.
+const CHILD_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Capability numbers (include/uapi/linux/capability.h).
 pub const CAP_NET_ADMIN: u32 = 12;
@@ -176,6 +182,8 @@ pub struct LoadRequest {
     pub uid: u32,
     /// Overall time limit; the child's process group is killed after it.
     pub timeout: Duration,
+    /// Memory budget in bytes, enforced by a memory cgroup for the run where one can be made.
+    pub memory: u64,
 }
 
 impl Default for LoadRequest {
@@ -187,6 +195,7 @@ impl Default for LoadRequest {
             caps: Vec::new(),
             uid: DEFAULT_UID,
             timeout: DEFAULT_TIMEOUT,
+            memory: DEFAULT_MEMORY,
         }
     }
 }
@@ -216,7 +225,7 @@ pub struct LoadOutcome {
     pub loaded: bool,
     /// The failed step if any: "token_create", "object_open", "libbpf_token",
     /// "libbpf_probe", "btf_load", "map_create", "prog_load", "object_load",
-    /// or "timeout".
+    /// "timeout", "deadline" (verify's overall limit) or "memory_limit".
     pub step: Option<String>,
     pub errno: Option<i32>,
     pub message: Option<String>,
@@ -224,6 +233,25 @@ pub struct LoadOutcome {
     pub programs: Vec<ProgramOutcome>,
     /// Tail of libbpf's print callback output (warn, info and debug).
     pub libbpf_log: Vec<String>,
+    /// The sandbox the load ran in, as the loader's process saw itself (None when the load
+    /// never started: a timeout, or the memory check before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxFacts>,
+}
+
+/// The loader's process as it saw itself, for the record (and the tests that check the
+/// sandbox).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxFacts {
+    /// Namespaces it did not share with the caller (of user, mnt, pid, net, ipc, uts, cgroup).
+    pub own_namespaces: Vec<String>,
+    /// Its open descriptors when it started (`N -> what`), before it opened anything.
+    pub inherited_descriptors: Vec<String>,
+    /// The names of its environment variables.
+    pub environment: Vec<String>,
+    pub no_new_privs: bool,
+    /// Its seccomp mode (/proc/self/status: 0 none, 1 strict, 2 filter).
+    pub seccomp: u32,
 }
 
 /// Failure of the sandbox itself (not of the BPF load it ran).
@@ -475,6 +503,20 @@ fn timeout_outcome(timeout: Duration, stage: &str) -> LoadOutcome {
     }
 }
 
+fn memory_outcome(limit: u64, peak: Option<u64>) -> LoadOutcome {
+    LoadOutcome {
+        loaded: false,
+        step: Some("memory_limit".into()),
+        errno: Some(libc::ENOMEM),
+        message: Some(format!(
+            "the load needed more than the sandbox's memory limit of {} MiB{} (--memory)",
+            limit >> 20,
+            peak.map(|p| format!("; it reached {} MiB", p >> 20)).unwrap_or_default()
+        )),
+        ..Default::default()
+    }
+}
+
 fn parent_err(step: &str, err: &std::io::Error, extra: &[String]) -> SandboxError {
     let errno = err.raw_os_error();
     let mut message = match errno {
@@ -590,6 +632,11 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
     if req.programs.as_ref().is_some_and(Vec::is_empty) {
         return Err(SandboxError::InvalidRequest("`programs` is an empty list; use None to load all programs".into()));
     }
+    if req.uid == 0 {
+        return Err(SandboxError::InvalidRequest(
+            "uid 0 would map the sandbox's root to the host's root; map it to an unprivileged uid".into(),
+        ));
+    }
     // the object file, or the executable an embedded object (`path#name`) lives in
     let display = req.object.to_string_lossy();
     let file = match display.rsplit_once('#') {
@@ -607,24 +654,44 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
 
     let mut cmd = Command::new(helper_exe);
     cmd.arg(CHILD_SUBCOMMAND)
+        .env_clear()
+        .env("PATH", CHILD_PATH)
         .env(ENV_SOCK_FD, child_raw.to_string())
         .env(ENV_PARENT_PID, std::process::id().to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    // SAFETY: only async-signal-safe calls (fcntl, prctl) between fork and exec.
+    // SAFETY: only async-signal-safe calls (close_range, fcntl, prctl) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            // no descriptor of the caller's reaches the child but stdio and its socket
+            sys::cloexec_from(3)?;
             sys::clear_cloexec(child_raw)?;
             sys::set_pdeathsig_kill()?;
+            sys::set_no_new_privs()?;
             Ok(())
         });
     }
+    // (dropped after `guard`, which kills and reaps the run's processes first)
+    let mut memory_cgroup = None;
     let child = cmd.spawn().map_err(|source| SandboxError::Spawn { exe: helper_exe.to_path_buf(), source })?;
     drop(child_sock);
     let mut guard = ChildGuard { child, reaped: false };
     let pid = guard.pid();
+    // The child does nothing before the parent answers its first message: it is in its
+    // memory cgroup before it reads the object.
+    match cgroup::MemoryCgroup::create(&format!("bpfcap-{}-{pid}", std::process::id()), req.memory) {
+        Ok(Some(cg)) => {
+            cg.add(pid).map_err(|e| parent_err("memory_cgroup", &e, &[]))?;
+            memory_cgroup = Some(cg);
+        }
+        Ok(None) => {}
+        Err(e) => return Err(parent_err("memory_cgroup", &e, &[])),
+    }
+    let over_memory = |cg: &Option<cgroup::MemoryCgroup>| {
+        cg.as_ref().filter(|cg| cg.limit_hit()).map(|cg| memory_outcome(req.memory, cg.peak()))
+    };
 
     // Readers first, so a chatty child can never block on a full pipe.
     let mut stdout = guard.child.stdout.take().expect("piped stdout");
@@ -698,6 +765,13 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
         .rev()
         .find(|l| l.trim_start().starts_with('{'))
         .and_then(|l| serde_json::from_str::<ChildReport>(l).ok());
+    // a run that hit the memory limit failed for that, whatever it reported (an allocation
+    // refused with ENOMEM, or killed by the cgroup's OOM killer before it could report)
+    if !matches!(&report, Some(ChildReport::Outcome(o)) if o.loaded)
+        && let Some(outcome) = over_memory(&memory_cgroup)
+    {
+        return Ok(outcome);
+    }
     match report {
         Some(ChildReport::Outcome(outcome)) => Ok(outcome),
         Some(ChildReport::Error(e)) => {

@@ -313,3 +313,96 @@ pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
     let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     check(ret as libc::c_long).map(drop)
 }
+
+/// Marks every descriptor from `first` up close-on-exec (`close_range(first, ~0,
+/// CLOSE_RANGE_CLOEXEC)`, Linux 5.11): nothing the caller left open reaches the sandbox.
+/// Async-signal-safe (used between fork and exec).
+pub fn cloexec_from(first: RawFd) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: plain integer arguments.
+    check(unsafe {
+        libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC)
+    })
+    .map(drop)
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: no exec can gain privileges (setuid bits, file
+/// capabilities) from here on. Async-signal-safe.
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
+/// `memfd_create(name, MFD_CLOEXEC)`: an anonymous file in memory.
+pub fn memfd(name: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: name is a valid NUL-terminated string.
+    check_fd(unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), libc::MFD_CLOEXEC) })
+}
+
+/// Installs a seccomp filter that makes each of `denied` (syscall numbers of this
+/// architecture) fail with EPERM and lets every other syscall through; a syscall made under
+/// another architecture's calling convention (x32, i386 on x86_64) is killed. Needs
+/// no_new_privs (or CAP_SYS_ADMIN).
+pub fn deny_syscalls(denied: &[libc::c_long]) -> io::Result<()> {
+    // classic BPF, as seccomp takes it (linux/filter.h, linux/seccomp.h)
+    const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const BPF_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const BPF_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+    const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+    const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
+    const OFF_NR: u32 = 0; // struct seccomp_data.nr
+    const OFF_ARCH: u32 = 4; // struct seccomp_data.arch
+    #[cfg(target_arch = "x86_64")]
+    const AUDIT_ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const AUDIT_ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
+    // x32 syscalls are x86_64 numbers with bit 30 set
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let stmt = |code: u16, k: u32| libc::sock_filter { code, jt: 0, jf: 0, k };
+    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
+    let mut prog = vec![
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
+        stmt(BPF_RET_K, SECCOMP_RET_KILL_PROCESS),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+        jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1),
+        stmt(BPF_RET_K, SECCOMP_RET_KILL_PROCESS),
+    ];
+    for nr in denied {
+        prog.push(jump(BPF_JEQ_K, *nr as u32, 0, 1));
+        prog.push(stmt(BPF_RET_K, SECCOMP_RET_ERRNO | libc::EPERM as u32));
+    }
+    prog.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
+    // SAFETY: fprog points at a valid filter for the duration of the call (the kernel copies it).
+    check(unsafe {
+        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER as libc::c_ulong, &fprog as *const libc::sock_fprog)
+    } as libc::c_long)
+    .map(drop)
+}
+
+/// `fork()`. The caller must be single-threaded (the sandbox child is: a fresh exec).
+pub fn fork() -> io::Result<libc::pid_t> {
+    // SAFETY: the sandbox child is single-threaded, so the child of the fork may run any code.
+    let pid = unsafe { libc::fork() };
+    check(pid as libc::c_long).map(|p| p as libc::pid_t)
+}
+
+/// Waits for child `pid` and gives its exit code (128 + the signal that killed it).
+pub fn wait_exit_code(pid: libc::pid_t) -> io::Result<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid int.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) })
+}

@@ -14,8 +14,8 @@ inc=$(mktemp -d)
 trap 'rm -rf "$inc"' EXIT
 ln -s "$LIBBPF_SRC" "$inc/bpf"
 multiarch=$(gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")
-for src in socket_filter kprobe hash_map; do
+for src in socket_filter kprobe hash_map big_array huge_maps; do
 	"$CLANG" -O2 -g -target bpf -I "$inc" -I "/usr/include/$multiarch" \
 		-c "$src.c" -o "$src.o"
 done
-echo "built: socket_filter.o kprobe.o hash_map.o"
+echo "built: socket_filter.o kprobe.o hash_map.o big_array.o huge_maps.o"
