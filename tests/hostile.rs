@@ -8,7 +8,8 @@
 //! - `mutants_of_every_sample_object`: deterministic mutants of every `testdata/*.bpf.o`
 //!   (truncations, bit flips, huge counts and offsets, overlapping sections, bogus BTF), each
 //!   read and analysed under `catch_unwind`, with a per-mutant time and allocation budget and a
-//!   watchdog for hangs. `BPFCAP_HOSTILE_VERBOSE=1` prints every failure in full.
+//!   watchdog for hangs; a mutant that libbpf opens too must give libbpf's programs.
+//!   `BPFCAP_HOSTILE_VERBOSE=1` prints every failure in full.
 //! - `regression_*`: one hand-made input per bug the mutation test found.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -1000,10 +1001,25 @@ type Current = Arc<Mutex<Option<(String, Instant)>>>;
 const OVERALL_DEADLINE: Duration = Duration::from_secs(600);
 const HANG_LIMIT: Duration = Duration::from_secs(60);
 
-#[test]
-fn mutants_of_every_sample_object() {
-    let objects = Arc::new(sample_objects());
-    assert_eq!(objects.len(), 26, "testdata/*.bpf.o");
+/// For a mutant bpfcap reads: whether libbpf, opening it too, sees other programs (verify
+/// selects programs by the names bpfcap gives, and said "unknown program(s)" when they
+/// differed: a section that is not SHT_PROGBITS, a name that is not UTF-8).
+/// (Compared as sets of names: the order of two programs a mutant puts at the same offset of
+/// one section is whatever libbpf's qsort makes of its comparison, which never says "equal".)
+fn programs_differ_from_libbpfs(bytes: &[u8]) -> Option<String> {
+    let mut ours: Vec<String> = read_object(bytes, "hostile").ok()?.programs.into_iter().map(|p| p.name).collect();
+    libbpf_rs::set_print(None);
+    let open = libbpf_rs::ObjectBuilder::default().open_memory(bytes).ok()?;
+    let mut theirs: Vec<String> = open.progs().map(|p| p.name().to_string_lossy().into_owned()).collect();
+    ours.sort();
+    theirs.sort();
+    (ours != theirs).then(|| format!("programs {ours:?}, libbpf sees {theirs:?}"))
+}
+
+/// Reads and analyses every mutant of every object on the machine's cores, watching for hangs;
+/// prints what happened and fails on any failure.
+fn mutate_all(what: &str, objects: Vec<(String, Vec<u8>)>) -> Summary {
+    let objects = Arc::new(objects);
     let _ = rules();
     install_quiet_panic_hook();
     let next = Arc::new(AtomicUsize::new(0));
@@ -1035,6 +1051,9 @@ fn mutants_of_every_sample_object() {
                         }
                         match r {
                             Ok(Outcome::Analysed { programs, maps }) => {
+                                if let Some(diff) = programs_differ_from_libbpfs(&m.bytes) {
+                                    s.failures.push(format!("{label}: {diff}"));
+                                }
                                 s.analysed += 1;
                                 s.programs += programs;
                                 s.maps += maps;
@@ -1079,7 +1098,7 @@ fn mutants_of_every_sample_object() {
     }
     let elapsed = start.elapsed();
     println!(
-        "hostile: {} mutants of {} objects in {elapsed:.1?} ({workers} threads): {} analysed, {} rejected",
+        "hostile: {} mutants of {} {what} in {elapsed:.1?} ({workers} threads): {} analysed, {} rejected",
         total.mutants,
         objects.len(),
         total.analysed,
@@ -1099,6 +1118,14 @@ fn mutants_of_every_sample_object() {
             shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
         );
     }
+    total
+}
+
+#[test]
+fn mutants_of_every_sample_object() {
+    let objects = sample_objects();
+    assert_eq!(objects.len(), 26, "testdata/*.bpf.o");
+    let total = mutate_all("sample objects", objects);
     assert!(total.mutants >= 5000, "expected thousands of mutants, got {}", total.mutants);
     // every mutation kind is exercised
     for k in [
@@ -1116,6 +1143,40 @@ fn mutants_of_every_sample_object() {
         assert!(total.by_kind.get(k).copied().unwrap_or(0) > 0, "no mutants of kind {k}");
     }
     // the corpus reaches deep: some mutants are read and analysed, others rejected
+    assert!(total.analysed > 0 && total.errors.len() >= 3);
+}
+
+/// The same on objects built by others (Debian sid's libbpf-tools, systemd and xdp-tools, in
+/// the chroot of ./dev test): 16 of them, spread over the packages, over 10000 mutants.
+#[test]
+fn mutants_of_objects_built_by_others() {
+    let root = std::env::var_os("BPFCAP_SYSTEMD_ROOT").map(PathBuf::from);
+    let ok = match &root {
+        Some(r) if r.join("usr/sbin").is_dir() => Ok(()),
+        _ => Err("BPFCAP_SYSTEMD_ROOT (the Debian sid chroot of ./dev test) is not set".to_string()),
+    };
+    if !common::require(ok, "mutants of objects built by others") {
+        return;
+    }
+    let root = root.unwrap();
+    let mut all: Vec<(String, Vec<u8>)> = Vec::new();
+    for dir in ["usr/sbin", "usr/lib/x86_64-linux-gnu/systemd"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(dir)).unwrap().flatten().map(|e| e.path()).collect();
+        files.sort();
+        for f in files.iter().filter(|f| f.is_file()) {
+            let bytes = std::fs::read(f).unwrap();
+            let path = f.display().to_string();
+            for o in bpfcap::input::embedded::extract(&path, &bytes).objects {
+                all.push((o.display, bytes[o.offset..o.offset + o.size].to_vec()));
+            }
+        }
+    }
+    assert!(all.len() >= 64, "only {} objects built by others", all.len());
+    // every k-th, so that every package is among them
+    let step = all.len() / 16;
+    let chosen: Vec<(String, Vec<u8>)> = all.into_iter().step_by(step).take(16).collect();
+    let total = mutate_all("objects built by others", chosen);
+    assert!(total.mutants >= 10_000, "expected over 10000 mutants, got {}", total.mutants);
     assert!(total.analysed > 0 && total.errors.len() >= 3);
 }
 

@@ -18,6 +18,7 @@
 pub mod btf;
 pub mod error;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use object::{Object as _, ObjectSection, ObjectSymbol, RelocationTarget, SectionKind, SymbolKind, SymbolSection};
@@ -136,7 +137,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
     let mut legacy_maps_section = None;
     for sec in file.sections() {
         let sname = names.section(&sec)?;
-        match sname {
+        match &*sname {
             ".maps" => {
                 maps_section.get_or_insert(sec.index());
             }
@@ -200,12 +201,14 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
     let mut programs = Vec::new();
     let mut subprograms = Vec::new();
     let mut exec_sections: BTreeMap<usize, String> = BTreeMap::new();
-    // function symbols by section index, in symbol table order (one pass over the symbols)
+    // function symbols by section index, in symbol table order (one pass over the symbols);
+    // libbpf takes STT_FUNC symbols only (bpf_object__add_programs), not STT_GNU_IFUNC, which
+    // `object` also calls text
     let mut text_syms: BTreeMap<usize, Vec<(u64, u64, object::SymbolIndex, bool)>> = BTreeMap::new();
     for s in file.symbols() {
-        if s.kind() == SymbolKind::Text
-            && let Some(si) = s.section_index()
-        {
+        let is_func =
+            matches!(s.flags(), object::SymbolFlags::Elf { st_info, .. } if st_info & 0xf == object::elf::STT_FUNC);
+        if is_func && let Some(si) = s.section_index() {
             text_syms.entry(si.0).or_default().push((s.address(), s.size(), s.index(), s.is_global()));
         }
     }
@@ -215,8 +218,10 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             object::SectionFlags::Elf { sh_flags } => sh_flags,
             _ => 0,
         };
+        // libbpf.c bpf_object__elf_collect: programs come from SHT_PROGBITS sections with
+        // SHF_EXECINSTR and a size; any other section type is not read for programs
         let exec = elf_flags & u64::from(object::elf::SHF_EXECINSTR) != 0;
-        if !exec || sec.kind() == SectionKind::UninitializedData || sec.size() == 0 {
+        if !exec || !is_progbits(sec.kind()) || sec.size() == 0 {
             continue;
         }
         exec_sections.insert(sec.index().0, sname.clone());
@@ -405,7 +410,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         }
         map_by_section.insert(sec.index().0, maps.len());
         maps.push(Map {
-            name: internal_map_name(&oname, sname),
+            name: internal_map_name(&oname, &sname),
             map_type: BPF_MAP_TYPE_ARRAY,
             key_size: 4,
             value_size,
@@ -563,7 +568,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             let target = match sym.section() {
                 SymbolSection::Undefined => RelocTarget::Extern(sym_name.to_string()),
                 SymbolSection::Section(tsi) => {
-                    if let Some(&m) = map_by_symbol.get(&tsi.0).and_then(|by_name| by_name.get(sym_name)) {
+                    if let Some(&m) = map_by_symbol.get(&tsi.0).and_then(|by_name| by_name.get(&*sym_name)) {
                         RelocTarget::Map(m)
                     } else if let Some(&m) = map_by_section.get(&tsi.0) {
                         RelocTarget::Map(m)
@@ -792,9 +797,26 @@ fn btf_uint(b: &Btf, type_id: u32) -> Option<u32> {
     }
 }
 
+/// Whether a section is SHT_PROGBITS, from the kind the `object` crate gives it (every kind it
+/// gives SHT_PROGBITS sections, and no other type).
+fn is_progbits(kind: SectionKind) -> bool {
+    matches!(
+        kind,
+        SectionKind::Text
+            | SectionKind::Tls
+            | SectionKind::Data
+            | SectionKind::ReadOnlyData
+            | SectionKind::ReadOnlyString
+            | SectionKind::OtherString
+            | SectionKind::Other
+    )
+}
+
 /// What is left of the name bytes the reader may look up and copy ([`NAME_BYTES_PER_OBJECT_BYTE`]),
-/// and the section names looked up so far (each is read and charged once).
-struct Names<'d>(usize, Vec<Option<&'d str>>);
+/// and the section names looked up so far (each is read and charged once). Names are decoded
+/// as libbpf's users see them: bytes that are not UTF-8 become U+FFFD (the sandbox decodes
+/// libbpf's names the same way), so that a name never goes missing.
+struct Names<'d>(usize, Vec<Option<Cow<'d, str>>>);
 
 impl<'d> Names<'d> {
     fn charge(&mut self, name: &str) -> Result<(), ElfError> {
@@ -812,23 +834,23 @@ impl<'d> Names<'d> {
         Ok(())
     }
 
-    fn section(&mut self, sec: &object::Section<'d, '_>) -> Result<&'d str, ElfError> {
+    fn section(&mut self, sec: &object::Section<'d, '_>) -> Result<Cow<'d, str>, ElfError> {
         let i = sec.index().0;
         if let Some(Some(n)) = self.1.get(i) {
-            return Ok(n);
+            return Ok(n.clone());
         }
-        let n = sec.name().unwrap_or("");
-        self.charge(n)?;
+        let n = String::from_utf8_lossy(sec.name_bytes().unwrap_or_default());
+        self.charge(&n)?;
         if self.1.len() <= i {
             self.1.resize(i + 1, None);
         }
-        self.1[i] = Some(n);
+        self.1[i] = Some(n.clone());
         Ok(n)
     }
 
-    fn symbol(&mut self, sym: &object::Symbol<'d, '_>) -> Result<&'d str, ElfError> {
-        let n = sym.name().unwrap_or("");
-        self.charge(n)?;
+    fn symbol(&mut self, sym: &object::Symbol<'d, '_>) -> Result<Cow<'d, str>, ElfError> {
+        let n = String::from_utf8_lossy(sym.name_bytes().unwrap_or_default());
+        self.charge(&n)?;
         Ok(n)
     }
 }
