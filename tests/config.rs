@@ -376,3 +376,23 @@ fn check_reports_misspelt_incus_and_lxd_keys() {
         assert!(f["help"].as_str().unwrap().contains(want.0), "{name}: {f}");
     }
 }
+
+#[test]
+fn emit_force_keeps_the_mode_and_stale_temporaries_are_cleaned() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bpf.conf");
+    std::fs::write(&f, "old\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // a temporary file of a run killed before it renamed it (a PID that runs no more)
+    let dead = (400_000..4_000_000).find(|p| !Path::new(&format!("/proc/{p}")).exists()).unwrap();
+    let stale = dir.path().join(format!(".bpf.conf.bpfcap-{dead}.tmp"));
+    std::fs::write(&stale, "half").unwrap();
+    let (code, _, err) =
+        bpfcap(&["emit", "--target", "systemd", "--output", f.to_str().unwrap(), "--force", "testdata/socket.bpf.o"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&f).unwrap().contains("PrivateBPF=yes"));
+    assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600, "--force made the file readable");
+    assert!(!stale.exists(), "the stale temporary file is still there");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

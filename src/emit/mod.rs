@@ -146,34 +146,67 @@ pub fn emit(target: Target, d: &Delegation, header: &str, why: Why, rules: &Rule
     Emitted { text, notes }
 }
 
-/// Writes `text` to `path` atomically (temporary file in the same directory, then rename);
-/// refuses to replace an existing file unless `force`.
+/// Writes `text` to `path` atomically: a temporary file in the same directory
+/// (`.NAME.bpfcap-PID.tmp`), synced, then renamed over `path` (or linked to it, which never
+/// replaces a file), and the directory synced. Refuses to replace an existing file unless
+/// `force`; a replaced file's permission bits are kept. Temporary files that an earlier run
+/// killed before it finished left behind (their PID no longer runs) are removed first.
 pub fn write_atomic(path: &std::path::Path, text: &str, force: bool) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     if !force && path.exists() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
-            format!("{} exists; pass --force to replace it", path.display()),
+            format!("{} exists; pass --force to replace it", crate::text::Escaped(&path.to_string_lossy())),
         ));
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    remove_stale_temporaries(dir, &name);
     let tmp = dir.join(format!(".{name}.bpfcap-{}.tmp", std::process::id()));
+    let replaced_mode =
+        if force { std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777) } else { None };
     let result = (|| {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        if let Some(mode) = replaced_mode {
+            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         if force {
-            std::fs::rename(&tmp, path)
+            std::fs::rename(&tmp, path)?;
         } else {
             // no-clobber even against a file created meanwhile
-            std::fs::hard_link(&tmp, path).and_then(|_| std::fs::remove_file(&tmp))
+            std::fs::hard_link(&tmp, path)?;
+            std::fs::remove_file(&tmp)?;
         }
+        // the rename (or link) itself is durable once the directory is synced
+        std::fs::File::open(dir)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes `.NAME.bpfcap-PID.tmp` files in `dir` whose PID no longer runs.
+fn remove_stale_temporaries(dir: &std::path::Path, name: &str) {
+    let prefix = format!(".{name}.bpfcap-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)?.strip_suffix(".tmp")?.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let gone = pid > 0
+            && unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Items of `d` that Linux `kernel` does not have, and a kernel without tokens.
