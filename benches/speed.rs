@@ -9,9 +9,14 @@
 //!    analysing them one after another (the cost per core) and as one analysis on every core
 //!    (what `bpfcap analyze` does with a tree);
 //! 3. verify: the cost of one sandboxed reload through a real token (what `--minimize` pays
-//!    per item), against an in-process libbpf load of the same object as root.
+//!    per item), against an in-process libbpf load of the same object as root;
+//! 4. hostile inputs grow linearly: for each kind of input that once took quadratic time
+//!    (check of a drop-in with many items, with many lines, with many findings; the skeleton
+//!    name search among many strings), the time for the input doubled against the time for
+//!    the input itself (target: at most about 2).
 //!
-//! Run: `cargo bench --bench speed` (part 3 needs root and BPF tokens; it is skipped otherwise).
+//! Run: `cargo bench --bench speed` (part 3 needs root and BPF tokens; it is skipped otherwise);
+//! `cargo bench --bench speed -- hostile` runs part 4 alone.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -74,7 +79,76 @@ fn real_objects() -> Option<(String, Vec<NamedBytes>)> {
     Some((dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" "), objects))
 }
 
+/// The time of `f(2n)` against `f(n)`, each the median of 5 runs taken in turns.
+fn doubling_ratio(n: usize, f: impl Fn(usize)) -> (Duration, Duration, f64) {
+    let (mut small, mut large) = (Vec::new(), Vec::new());
+    f(n);
+    for _ in 0..5 {
+        small.push(time(1, || f(n)));
+        large.push(time(1, || f(2 * n)));
+    }
+    let (s, l) = (median(small), median(large));
+    (s, l, l.as_secs_f64() / s.as_secs_f64())
+}
+
+fn hostile_inputs_grow_linearly() {
+    let r = rules();
+    println!("\n4. hostile inputs: time of the input doubled / time of the input (linear: about 2)");
+    let obj = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o")).unwrap();
+    let obj = bpfcap::elf::read_object(&obj, "xdp").unwrap();
+    let opts = Options { programs: vec![], loader: LoaderChoice::Libbpf(vec![Version(1, 7)]), with_optional: false };
+    let a = analyse(vec![("xdp.bpf.o".into(), obj)], &opts, r).unwrap();
+    let check = |text: String| {
+        let cfg = bpfcap::config::parse(&text, "bench.conf", None, r).unwrap();
+        let report = bpfcap::check::check(&cfg, &a, &bpfcap::check::CheckOptions { deny_extra: true, kernel: None }, r);
+        std::hint::black_box(bpfcap::check::render::json(&cfg, &report));
+        std::hint::black_box(bpfcap::check::render::human(&cfg, &report));
+    };
+    let cases: [(&str, usize, &dyn Fn(usize)); 4] = [
+        ("check: items on one line (findings)", 20_000, &|n| {
+            check(format!(
+                "[Service]\nPrivateBPF=yes\nBPFDelegateCommands={}\n",
+                (0..n).map(|i| format!("bogus{i}")).collect::<Vec<_>>().join(",")
+            ))
+        }),
+        ("check: BPFDelegate*= lines", 50_000, &|n| {
+            check(format!("[Service]\nPrivateBPF=yes\n{}", "BPFDelegateMaps=BPFMapTypeHash\n".repeat(n)))
+        }),
+        ("check: mount option items", 50_000, &|n| check(format!("delegate_cmds={}\n", vec!["bogus"; n].join(":")))),
+        ("embedded: strings around 64 objects", 200_000, &|n| {
+            let mut file = Vec::new();
+            for i in 0..n {
+                file.extend(format!("\0s{i}").bytes());
+            }
+            let one = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/globals.bpf.o")).unwrap();
+            for _ in 0..64 {
+                while file.len() % 8 != 0 {
+                    file.push(0);
+                }
+                file.extend(&one);
+            }
+            std::hint::black_box(bpfcap::input::embedded::extract("bench.bin", &file));
+        }),
+    ];
+    for (what, n, f) in cases {
+        let (s, l, ratio) = doubling_ratio(n, f);
+        println!(
+            "{what:<40} n={n:<7} {:>9.1} ms  2n: {:>9.1} ms  ratio {ratio:.2}",
+            s.as_secs_f64() * 1e3,
+            l.as_secs_f64() * 1e3
+        );
+    }
+}
+
 fn main() {
+    // `cargo bench --bench speed -- hostile`: part 4 alone
+    if !std::env::args().any(|a| a == "hostile") {
+        parts_1_to_3();
+    }
+    hostile_inputs_grow_linearly();
+}
+
+fn parts_1_to_3() {
     let r = rules();
     let opts = Options {
         programs: vec![],

@@ -55,6 +55,19 @@ fn list_word(kind: ListKind) -> &'static str {
 
 /// Parses one item of `kind` in any spelling.
 pub fn parse_item(kind: ListKind, raw: &str, rules: &Rules) -> Result<Item, NameError> {
+    parse_item_with(kind, raw, rules, true)
+}
+
+/// [`parse_item`] without looking for the closest names of an unknown one (for the many
+/// unknown names of a long list: each search costs a comparison with every name).
+pub fn parse_item_quick(kind: ListKind, raw: &str, rules: &Rules) -> Result<Item, NameError> {
+    parse_item_with(kind, raw, rules, false)
+}
+
+/// Names longer than this get no suggestions (no kernel name is half as long).
+const MAX_SUGGESTED_LEN: usize = 64;
+
+fn parse_item_with(kind: ListKind, raw: &str, rules: &Rules, suggest: bool) -> Result<Item, NameError> {
     let t = raw.trim();
     if t.eq_ignore_ascii_case("any") {
         return Ok(Item::Any);
@@ -88,7 +101,7 @@ pub fn parse_item(kind: ListKind, raw: &str, rules: &Rules) -> Result<Item, Name
         .enums
         .list(kind)
         .iter()
-        .filter(|e| e.alias_of.is_none())
+        .filter(|e| suggest && n.len() <= MAX_SUGGESTED_LEN && e.alias_of.is_none())
         .map(|e| {
             (stripped.iter().map(|s| distance(s, &normalize(&e.name))).min().unwrap_or(usize::MAX), e.name.as_str())
         })

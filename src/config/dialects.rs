@@ -37,9 +37,21 @@ fn lines_with_offsets(text: &str) -> impl Iterator<Item = (usize, &str)> {
     })
 }
 
+/// Unknown names of one configuration that get the closest known names as suggestions; the
+/// rest get the general help (a search compares with every name).
+const MAX_SUGGESTED_NAMES: usize = 64;
+
 /// Splits `value` (which starts at byte `offset` of the text) on any of `seps`, adding each
-/// non-empty piece as a grant of `list`.
-fn add_items(cfg: &mut Config, list: ListKind, value: &str, offset: usize, seps: &[char], rules: &Rules) {
+/// non-empty piece as a grant of `list`. `unknown` counts the unknown names so far.
+fn add_items(
+    cfg: &mut Config,
+    list: ListKind,
+    value: &str,
+    offset: usize,
+    seps: &[char],
+    unknown: &mut usize,
+    rules: &Rules,
+) {
     let mut start = 0;
     for (i, c) in value.char_indices().chain(std::iter::once((value.len(), seps[0]))) {
         if i == value.len() || seps.contains(&c) {
@@ -47,7 +59,12 @@ fn add_items(cfg: &mut Config, list: ListKind, value: &str, offset: usize, seps:
             let trimmed = piece.trim();
             if !trimmed.is_empty() {
                 let lead = piece.len() - piece.trim_start().len();
-                let item = names::parse_item(list, trimmed, rules);
+                let item = if *unknown < MAX_SUGGESTED_NAMES {
+                    names::parse_item(list, trimmed, rules)
+                } else {
+                    names::parse_item_quick(list, trimmed, rules)
+                };
+                *unknown += usize::from(item.is_err());
                 cfg.grants.push(Grant {
                     list,
                     raw: trimmed.to_string(),
@@ -64,6 +81,7 @@ fn add_items(cfg: &mut Config, list: ListKind, value: &str, offset: usize, seps:
 /// `mount -t bpf -o OPTS` command, or as the options field of an fstab or /proc/mounts line.
 fn parse_mount(cfg: &mut Config, rules: &Rules) {
     let text = cfg.text.clone();
+    let mut unknown = 0;
     let mut first: Option<usize> = None;
     let mut last_end = 0;
     for k in ListKind::ALL {
@@ -83,7 +101,7 @@ fn parse_mount(cfg: &mut Config, rules: &Rules) {
                 first = Some(first.map_or(at, |f| f.min(at)));
                 last_end = last_end.max(vend);
                 let value = &text[vstart..vend];
-                add_items(cfg, k, value, vstart, &[':'], rules);
+                add_items(cfg, k, value, vstart, &[':'], &mut unknown, rules);
             }
             search = vend.max(at + 1);
         }
@@ -297,6 +315,7 @@ fn parse_manager(cfg: &mut Config, rules: &Rules) {
     let text = cfg.text.clone();
     let mut first: Option<usize> = None;
     let mut last_end = 0;
+    let mut unknown = 0;
     let known: Vec<String> = ListKind::ALL.iter().filter_map(|k| m.key(*k).cloned()).chain(m.other_keys()).collect();
     for (line_start, l) in lines_with_offsets(&text) {
         if l.trim_start().starts_with('#') {
@@ -339,7 +358,7 @@ fn parse_manager(cfg: &mut Config, rules: &Rules) {
             if !seps.contains(&':') && m.keys.enable_key.is_empty() {
                 seps.push(':');
             }
-            add_items(cfg, k, value, vstart, &seps, rules);
+            add_items(cfg, k, value, vstart, &seps, &mut unknown, rules);
         }
         for extra in &m.other_keys() {
             if let Some(pos) = l.find(extra.as_str()) {
