@@ -96,7 +96,7 @@ fn hostile_inputs_grow_linearly() {
     println!("\n4. hostile inputs: time of the input doubled / time of the input (linear: about 2)");
     let obj = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o")).unwrap();
     let obj = bpfcap::elf::read_object(&obj, "xdp").unwrap();
-    let opts = Options { programs: vec![], loader: LoaderChoice::Libbpf(vec![Version(1, 7)]), with_optional: false };
+    let opts = Options { programs: vec![], loader: LoaderChoice::libbpf(vec![Version(1, 7)]), with_optional: false };
     let a = analyse(vec![("xdp.bpf.o".into(), obj)], &opts, r).unwrap();
     let check = |text: String| {
         let cfg = bpfcap::config::parse(&text, "bench.conf", None, r).unwrap();
@@ -152,7 +152,7 @@ fn parts_1_to_3() {
     let r = rules();
     let opts = Options {
         programs: vec![],
-        loader: LoaderChoice::Libbpf(vec![Version(1, 5), Version(1, 6), Version(1, 7)]),
+        loader: LoaderChoice::libbpf(vec![Version(1, 5), Version(1, 6), Version(1, 7)]),
         with_optional: false,
     };
     libbpf_rs::set_print(None);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::analysis::{self, LoaderChoice, Options};
+use crate::analysis::{self, Options};
 use crate::text::Escaped;
 use crate::{input, report, rules, verify};
 
@@ -98,6 +98,10 @@ pub struct VerifyArgs {
     /// With --minimize: exit 1 unless every item is required.
     #[arg(long, requires = "minimize")]
     pub strict: bool,
+    /// The cilium/ebpf loader that proves answers for objects cilium/ebpf loads (built from
+    /// tools/cilium-loader; default: bpfcap-cilium-loader beside bpfcap).
+    #[arg(long, value_name = "PATH")]
+    pub cilium_loader: Option<PathBuf>,
     /// Host uid (and gid) the sandbox's root is mapped to (not 0: that would be host root).
     #[arg(long, default_value_t = crate::sandbox::DEFAULT_UID, value_parser = clap::value_parser!(u32).range(1..))]
     pub uid: u32,
@@ -116,14 +120,6 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum LoaderArg {
-    /// libbpf (bpf_object__load): the object's needs plus libbpf's own probes through the token.
-    Libbpf,
-    /// Only what the kernel checks for the object's own maps and programs.
-    Raw,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum FormatArg {
     Table,
     Json,
@@ -132,16 +128,20 @@ pub enum FormatArg {
 /// Options shared by the commands that analyse objects.
 #[derive(Debug, Args)]
 pub struct SelectArgs {
-    /// Restrict to this program (repeatable); maps are not narrowed, libbpf creates them all.
+    /// Restrict to this program (repeatable); the maps the loader creates for it follow (libbpf
+    /// creates them all, cilium/ebpf those the program references).
     #[arg(long = "program", value_name = "NAME")]
     pub programs: Vec<String>,
-    /// The loader the delegation must serve.
-    #[arg(long, value_enum, default_value_t = LoaderArg::Libbpf)]
-    pub loader: LoaderArg,
-    /// libbpf version or range (MAJOR.MINOR or MIN-MAX) the delegation must work with.
+    /// The loader the delegation must serve: auto (per object, from the file: a Go binary's
+    /// build info, a libbpf linked in; libbpf for a bare object), libbpf, cilium, aya or raw,
+    /// with an optional version or range (libbpf@1.8, cilium@0.22).
+    #[arg(long, value_name = "LOADER[@X.Y]", default_value = "auto")]
+    pub loader: String,
+    /// libbpf version or range (MAJOR.MINOR or MIN-MAX) for objects loaded by a libbpf whose
+    /// version is not known (bare objects, --loader libbpf).
     #[arg(long, value_name = "X.Y", default_value = "1.5-1.7")]
     pub libbpf: String,
-    /// Also delegate items libbpf can do without (see "optional" in the output).
+    /// Also delegate items the loader can do without (see "optional" in the output).
     #[arg(long)]
     pub with_optional: bool,
     /// BPF object files, or directories searched recursively for them.
@@ -161,10 +161,7 @@ pub struct AnalyzeArgs {
 /// Runs the analysis stage for the shared selection options.
 pub fn run_analysis(sel: &SelectArgs) -> miette::Result<analysis::Analysis> {
     let r = rules::rules();
-    let loader = match sel.loader {
-        LoaderArg::Raw => LoaderChoice::Raw,
-        LoaderArg::Libbpf => LoaderChoice::Libbpf(analysis::parse_libbpf_versions(&sel.libbpf, r)?),
-    };
+    let loader = analysis::parse_loader(&sel.loader, &sel.libbpf, r)?;
     // Files are read and analysed together, on every core, one at a time per core.
     let (sources, warnings) = input::plan_inputs(&sel.paths)?;
     let opts = Options { programs: sel.programs.clone(), loader, with_optional: sel.with_optional };
@@ -221,19 +218,19 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
         d.capabilities = caps;
     }
     let cpus = verify::possible_cpus();
-    let targets: Vec<verify::Target> = a
-        .objects
-        .iter()
-        .filter(|o| !o.selected.is_empty())
-        .map(|o| {
-            let (bytes, largest) = crate::analysis::memory::object_bytes(&o.object, cpus, r);
-            verify::Target {
-                path: PathBuf::from(&o.path),
-                programs: o.selected.iter().cloned().collect(),
-                declared_memory: (bytes, largest.map(|(m, b)| (m.to_string(), b))),
-            }
-        })
-        .collect();
+    let mut targets: Vec<verify::Target> = Vec::new();
+    for o in a.objects.iter().filter(|o| !o.selected.is_empty()) {
+        let (bytes, largest) = crate::analysis::memory::object_bytes(&o.object, cpus, r);
+        let Some(runner) = verify::runner_for(&o.loader, args.cilium_loader.as_deref(), r)? else {
+            continue; // no token: nothing to prove (the analysis warns)
+        };
+        targets.push(verify::Target {
+            path: PathBuf::from(&o.path),
+            programs: o.selected.iter().cloned().collect(),
+            declared_memory: (bytes, largest.map(|(m, b)| (m.to_string(), b))),
+            runner,
+        });
+    }
     let mut opts = verify::VerifyOptions::new(verify::current_exe());
     opts.uid = args.uid;
     opts.timeout = std::time::Duration::from_secs(args.timeout);
@@ -245,7 +242,7 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
             let doc = serde_json::json!({
                 "schema": report::SCHEMA,
                 "kind": "verification",
-                "loader": a.loader.describe(),
+                "loader": a.loader_description(r),
                 "delegation": report::delegation_json(&d),
                 "capabilities": d.capabilities,
                 "mount_options": d.mount_options(r),
@@ -366,8 +363,12 @@ fn emit(args: &EmitArgs) -> miette::Result<i32> {
         }
     }
     let objs: Vec<&str> = a.objects.iter().map(|o| o.path.as_str()).collect();
-    let header =
-        format!("generated by bpfcap {} ({}) for {}", env!("CARGO_PKG_VERSION"), a.loader.describe(), objs.join(" "));
+    let header = format!(
+        "generated by bpfcap {} ({}) for {}",
+        env!("CARGO_PKG_VERSION"),
+        a.loader_description(r),
+        objs.join(" ")
+    );
     let why = crate::emit::why_from(&a.requirements);
     let out = crate::emit::emit(args.target, &a.delegation, &header, &why, r);
     for n in &out.notes {

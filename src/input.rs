@@ -13,6 +13,7 @@
 //! [`crate::elf::MAX_OBJECT_SIZE`] (256 MiB).
 
 pub mod embedded;
+pub mod loader_hint;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -226,7 +227,20 @@ fn load_bytes(
         });
     }
     warnings.extend(found.warnings);
-    Ok(found.objects.into_iter().map(|o| (o.display, o.object)).collect())
+    // what the file shows about the program that loads its objects (`--loader auto`)
+    let hint = if found.objects.is_empty() {
+        None
+    } else {
+        Some(loader_hint::detect(bytes, &found.ranges, crate::rules::rules()))
+    };
+    Ok(found
+        .objects
+        .into_iter()
+        .map(|mut o| {
+            o.object.loader_hint = hint.clone();
+            (o.display, o.object)
+        })
+        .collect())
 }
 
 /// The bytes and libbpf object name of one input as [`load_inputs`] names it: a BPF object

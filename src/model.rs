@@ -23,6 +23,25 @@ pub struct Object {
     pub section_names: Vec<String>,
     /// Sections with instructions whose program type libbpf decides from the name.
     pub warnings: Vec<String>,
+    /// What the file the object came from shows about the program that loads it.
+    #[serde(skip)]
+    pub loader_hint: Option<LoaderHint>,
+}
+
+/// What an executable shows about the loader it carries (`--loader auto`), found by the input
+/// layer for the objects embedded in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoaderHint {
+    /// The loader's name in the rules (rules/loader/*.toml); None: the file shows none.
+    pub loader: Option<String>,
+    /// Its version, MAJOR.MINOR, when the file shows it.
+    pub version: Option<String>,
+    /// `version` is only the oldest the file runs with (the symbol versions it needs of a
+    /// shared library), not the one it carries.
+    pub at_least: bool,
+    /// What showed it, for reports: a clause about the file ("lists dep github.com/cilium/ebpf
+    /// v0.22.0 in its Go build info").
+    pub evidence: String,
 }
 
 /// A program: a global function in an executable section other than `.text`.
@@ -135,6 +154,21 @@ pub struct Map {
     /// BTF value type contains fields that need the object's BTF in the kernel
     /// (bpf_spin_lock, bpf_timer, bpf_wq, kptrs, graph roots, ...).
     pub btf_special_fields: Vec<String>,
+    /// Its key or value has a BTF type (`__type(key/value)`, a global-data section's DATASEC, a
+    /// struct_ops value): a loader can create it with BTF.
+    #[serde(skip)]
+    pub btf_key_value: bool,
+    /// Global data only: the section holds variables a loader's user can name (global or weak
+    /// symbols, not hidden).
+    #[serde(skip)]
+    pub variables: bool,
+}
+
+impl Map {
+    /// A global-data map (.data, .rodata, .bss and their `.x.*` forms, .kconfig).
+    pub fn is_internal(&self) -> bool {
+        matches!(self.origin, MapOrigin::GlobalData | MapOrigin::Kconfig)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -49,12 +49,15 @@ pub struct Target {
     /// What its maps declare (analysis::memory): bytes in all, and the map that asks most.
     #[serde(skip)]
     pub declared_memory: (u64, Option<(String, u64)>),
+    /// Who loads it: libbpf, a cilium/ebpf loader, or the program that embeds it.
+    #[serde(skip)]
+    pub runner: sandbox::Runner,
 }
 
 impl Target {
     /// Every program of the object at `path`, its maps declaring nothing.
     pub fn new(path: impl Into<PathBuf>, programs: Vec<String>) -> Target {
-        Target { path: path.into(), programs, declared_memory: (0, None) }
+        Target { path: path.into(), programs, declared_memory: (0, None), runner: sandbox::Runner::Libbpf }
     }
 }
 
@@ -171,6 +174,7 @@ impl<'o> Loader<'o> {
             uid: opts.uid,
             timeout: opts.timeout.min(left),
             memory: opts.memory,
+            runner: target.runner.clone(),
         };
         let outcome = sandbox::load_in_sandbox(&opts.helper_exe, &req)?;
         // a load cut short by the verification's deadline, not by its own time limit
@@ -335,6 +339,51 @@ pub fn verify(
             if items.iter().any(|i| i.undecided.is_some()) { None } else { Some(items.iter().all(|i| i.required)) };
     }
     Ok(Verification { loaded, targets: results, items, minimal })
+}
+
+/// Who proves an answer for an object analysed for `loader`: libbpf, or a cilium/ebpf loader
+/// (`cilium_loader`, else `bpfcap-cilium-loader` beside bpfcap). `None`: the loader takes no
+/// token, and there is nothing to prove. A loader bpfcap cannot run here is an error: it never
+/// proves an answer with another loader standing in.
+pub fn runner_for(
+    loader: &crate::analysis::ObjectLoader,
+    cilium_loader: Option<&Path>,
+    rules: &Rules,
+) -> Result<Option<sandbox::Runner>, VerifyError> {
+    let Some(spec) = &loader.spec else { return Ok(Some(sandbox::Runner::Libbpf)) };
+    let model = rules.loader(&spec.name).expect("the analysis names a loader of the rules");
+    if !spec.token {
+        return Ok(None);
+    }
+    match model.header.verified_by {
+        crate::rules::VerifiedBy::Libbpf => Ok(Some(sandbox::Runner::Libbpf)),
+        crate::rules::VerifiedBy::CiliumLoader => {
+            let path = match cilium_loader {
+                Some(p) => p.to_path_buf(),
+                None => current_exe().with_file_name("bpfcap-cilium-loader"),
+            };
+            if !path.is_file() {
+                return Err(VerifyError::NoLoader {
+                    loader: model.header.title.clone(),
+                    path: path.display().to_string(),
+                });
+            }
+            Ok(Some(sandbox::Runner::CiliumLoader(path)))
+        }
+        crate::rules::VerifiedBy::Nothing => Ok(None),
+    }
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum VerifyError {
+    #[error("cannot prove the answer for {loader} here: no {loader} loader at {path}")]
+    #[diagnostic(
+        code(bpfcap::verify::no_loader),
+        help(
+            "build one from tools/cilium-loader (scripts/build-go-tools) and pass --cilium-loader PATH; bpfcap never proves an answer with libbpf standing in for another loader"
+        )
+    )]
+    NoLoader { loader: String, path: String },
 }
 
 /// The path of the running bpfcap binary, for use as the sandbox helper.

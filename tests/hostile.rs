@@ -129,7 +129,7 @@ fn sample(name: &str) -> Vec<u8> {
 fn default_options() -> Options {
     Options {
         programs: vec![],
-        loader: LoaderChoice::Libbpf(vec![Version(1, 5), Version(1, 6), Version(1, 7)]),
+        loader: LoaderChoice::libbpf(vec![Version(1, 5), Version(1, 6), Version(1, 7)]),
         with_optional: false,
     }
 }
@@ -1404,7 +1404,7 @@ fn scale_call_chain() {
     let bytes = chain_object(n, n, 2);
     assert_analysed(&check_big(&format!("{n} programs calling a chain of {n} subprograms"), &bytes, BIG_ALLOC_LIMIT));
     let obj = read_object(&bytes, "chain").unwrap();
-    let infos = bpfcap::analysis::programs::analyse_programs(&obj, rules(), None);
+    let infos = bpfcap::analysis::programs::analyse_programs(&obj, rules().libbpf(), Version(1, 7), rules());
     assert_eq!(infos[0].uses.subprograms.len(), n);
     assert_eq!(infos[0].uses.helpers.len(), 1);
 }
@@ -1658,7 +1658,12 @@ fn scale_struct_ops_members() {
     let bytes = struct_ops_members(bpfcap::elf::MAX_FUNCTIONS, 2, 30000);
     let o = check_big("4096 programs, 2 struct_ops variables × 30000 members", &bytes, BIG_ALLOC_LIMIT);
     assert_analysed(&o);
-    let infos = bpfcap::analysis::programs::analyse_programs(&read_object(&bytes, "so").unwrap(), rules(), None);
+    let infos = bpfcap::analysis::programs::analyse_programs(
+        &read_object(&bytes, "so").unwrap(),
+        rules().libbpf(),
+        Version(1, 7),
+        rules(),
+    );
     assert_eq!(infos[0].uses.struct_ops_member.as_deref(), Some("ops."));
 }
 

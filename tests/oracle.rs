@@ -37,7 +37,7 @@ fn agree(what: &str, obj: &bpfcap::model::Object, open: &libbpf_rs::OpenObject) 
             }
         })
         .collect();
-    let mut ours: Vec<Prog> = analyse_programs(obj, r, Some(Version(1, 7)))
+    let mut ours: Vec<Prog> = analyse_programs(obj, r.libbpf(), Version(1, 7), r)
         .iter()
         .map(|p| Prog {
             name: p.name.clone(),
@@ -103,32 +103,6 @@ fn programs_and_maps_agree_with_libbpf() {
     assert!(compared >= 10, "only {compared} objects could be compared with libbpf");
 }
 
-/// The Debian packages of the sid chroot (`./dev test` provides it as BPFCAP_SYSTEMD_ROOT)
-/// whose files carry BPF objects built by others: systemd's libsystemd-core, the libbpf-tools
-/// executables, bpftool, and xdp-tools with libxdp (object files and executables).
-const PACKAGES_BUILT_BY_OTHERS: [&str; 6] =
-    ["libsystemd-shared", "systemd", "libbpf-tools", "bpftool", "xdp-tools", "libxdp1"];
-
-/// Every regular file of those packages, from dpkg's file lists.
-fn files_built_by_others(root: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = std::collections::BTreeSet::new();
-    for pkg in PACKAGES_BUILT_BY_OTHERS {
-        let info = root.join("var/lib/dpkg/info");
-        let list = [format!("{pkg}:amd64.list"), format!("{pkg}.list")]
-            .iter()
-            .map(|l| info.join(l))
-            .find(|l| l.is_file())
-            .unwrap_or_else(|| panic!("package {pkg} is not installed in {}", root.display()));
-        for line in std::fs::read_to_string(list).expect("dpkg file list").lines() {
-            let p = root.join(line.trim_start_matches('/'));
-            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
-                files.insert(p);
-            }
-        }
-    }
-    files.into_iter().collect()
-}
-
 /// Independently of bpfcap: the offsets in `bytes` where a BPF object starts that libbpf
 /// opens (an ELF header for a 64-bit little-endian relocatable EM_BPF file, and libbpf's
 /// bpf_object__open_mem succeeds on the bytes from there).
@@ -147,7 +121,7 @@ fn libbpf_openable_offsets(bytes: &[u8]) -> Vec<usize> {
     out
 }
 
-/// Objects built by others (see [`PACKAGES_BUILT_BY_OTHERS`]): in every file of those
+/// Objects built by others (see [`common::files_built_by_others`]): in every file of those
 /// packages, bpfcap finds exactly the BPF objects that libbpf can open (at the same offsets),
 /// sees each as libbpf does, and analyses each embedded one as it analyses the same bytes
 /// written to a file of their own.
@@ -163,11 +137,11 @@ fn objects_built_by_others_are_found_and_agree_with_libbpf() {
     }
     libbpf_rs::set_print(None);
     let root = root.unwrap();
-    let files = files_built_by_others(&root);
+    let files = common::files_built_by_others(&root);
     let tmp = tempfile::tempdir().unwrap();
     let opts = bpfcap::analysis::Options {
         programs: vec![],
-        loader: bpfcap::analysis::LoaderChoice::Libbpf(vec![Version(1, 5), Version(1, 6), Version(1, 7)]),
+        loader: bpfcap::analysis::LoaderChoice::libbpf(vec![Version(1, 5), Version(1, 6), Version(1, 7)]),
         with_optional: false,
     };
     let (mut found, mut embedded, mut with_objects) = (0, 0, Vec::new());

@@ -48,7 +48,7 @@ fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
     }
     let a = analyse(
         vec![(display.to_string(), obj)],
-        &Options { programs: vec![], loader: LoaderChoice::Libbpf(vec![Version(1, 7)]), with_optional: false },
+        &Options { programs: vec![], loader: LoaderChoice::libbpf(vec![Version(1, 7)]), with_optional: false },
         r,
     )
     .unwrap();
@@ -288,7 +288,7 @@ fn timeouts_and_the_deadline_are_reported_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let path = format!("{}/tests/sandbox-fixtures/socket_filter.o", env!("CARGO_MANIFEST_DIR"));
     let obj = bpfcap::elf::read_object(&std::fs::read(&path).unwrap(), "socket_filter").unwrap();
-    let opts = Options { programs: vec![], loader: LoaderChoice::Libbpf(vec![Version(1, 7)]), with_optional: false };
+    let opts = Options { programs: vec![], loader: LoaderChoice::libbpf(vec![Version(1, 7)]), with_optional: false };
     let a = analyse(vec![(path.clone(), obj)], &opts, r).unwrap();
     let target = Target::new(&path, vec![]);
     let mut vopts = VerifyOptions::new(stalling_helper(dir.path()));

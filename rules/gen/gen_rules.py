@@ -180,7 +180,7 @@ def render_sections(tables, enums_header):
         "# prog_type / expected_attach_type are kernel short names. `attach_zero = true` marks entries whose",
         "# SEC_DEF gives expected attach type 0 (\"none\"): the kernel reads 0 as %s, so a" % zero,
         "# token must delegate that attach type for these programs to load.",
-        "# `libbpf` lists the versions whose table has the entry.",
+        "# `versions` lists the libbpf versions whose table has the entry.",
         "# flags are libbpf's sec_def_flags: SEC_EXP_ATTACH_OPT (libbpf may load with expected attach",
         "# type 0 when its probe says the kernel lacks expected_attach_type), SEC_ATTACH_BTF (attach target",
         "# resolved through BTF), SEC_SLEEPABLE (loaded with BPF_F_SLEEPABLE), SEC_XDP_FRAGS",
@@ -211,7 +211,7 @@ def render_sections(tables, enums_header):
         if attach_zero:
             lines.append("attach_zero = true")
         lines.append("flags = [%s]" % ", ".join('"%s"' % f for f in flags))
-        lines.append("libbpf = [%s]" % ", ".join('"%s"' % v for v in present))
+        lines.append("versions = [%s]" % ", ".join('"%s"' % v for v in present))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -245,7 +245,7 @@ def restrict(sections_toml, version):
     out = []
     for block in sections_toml.split("[[section]]")[1:]:
         fields = dict(re.findall(r'^(\w+) = (.*)$', block, flags=re.M))
-        if '"%s"' % version not in fields["libbpf"]:
+        if '"%s"' % version not in fields["versions"]:
             continue
         out.append((fields["pattern"], fields["match"], fields["prog_type"], fields["expected_attach_type"],
                     fields.get("attach_zero", "false"), fields["flags"]))

@@ -24,7 +24,9 @@ pub fn map_bytes(map: &Map, cpus: u64, rules: &Rules) -> u64 {
     match rule.layout {
         MapLayout::Values => entries.saturating_mul(per_value),
         MapLayout::Elements if map.map_flags & BPF_F_NO_PREALLOC != 0 => 0,
-        MapLayout::Elements => entries.saturating_mul(table.element_overhead.saturating_add(round8(key)).saturating_add(per_value)),
+        MapLayout::Elements => {
+            entries.saturating_mul(table.element_overhead.saturating_add(round8(key)).saturating_add(per_value))
+        }
         MapLayout::Pointers => entries.saturating_mul(8),
         MapLayout::Bytes => entries,
         MapLayout::Queue => entries.saturating_add(1).saturating_mul(value),
@@ -68,6 +70,8 @@ mod tests {
             inner: None,
             struct_ops: None,
             btf_special_fields: Vec::new(),
+            btf_key_value: false,
+            variables: false,
         }
     }
 

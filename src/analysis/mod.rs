@@ -1,5 +1,11 @@
-//! Analysis: object model → requirements with provenance → delegation.
+//! Analysis: object model → requirements with provenance, under the loader that will load each
+//! object (chosen per object with `--loader auto`) → delegation. Objects analysed together are
+//! solved as one: each object's loader is run again under what the others need, until no
+//! object's needs change.
 
+pub mod choice;
+pub mod gates;
+pub mod loader;
 pub mod memory;
 pub mod programs;
 pub mod requirements;
@@ -11,28 +17,12 @@ use thiserror::Error;
 
 use crate::delegation::Delegation;
 use crate::model::Object;
-use crate::rules::{Rules, Version};
+use crate::rules::{LoaderModel, Rules, Version};
 use crate::text::Escaped;
-use programs::{ProgramInfo, classify_matched, program_uses, section_rules_of};
-use requirements::{Loader, Need, Reason, Requirements, Texts, TriggeredSteps, derive_steps};
-
-/// Which loader the delegation must serve.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoaderChoice {
-    Raw,
-    /// libbpf, every version in the list (the delegation must work for each).
-    Libbpf(Vec<Version>),
-}
-
-impl LoaderChoice {
-    pub fn describe(&self) -> String {
-        match self {
-            LoaderChoice::Raw => "raw".into(),
-            LoaderChoice::Libbpf(v) if v.len() == 1 => format!("libbpf {}", v[0]),
-            LoaderChoice::Libbpf(v) => format!("libbpf {}-{}", v[0], v[v.len() - 1]),
-        }
-    }
-}
+pub use choice::{ChoiceError, LoaderChoice, LoaderSpec, ObjectLoader, parse_libbpf_versions, parse_loader};
+use loader::{Scope, StepMemo, TriggeredSteps};
+use programs::{ProgramInfo, ProgramUses, classify_matched, program_uses, section_rules_of};
+use requirements::{Loader, Need, Reason, Requirements, Texts, derive_steps};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -49,9 +39,9 @@ pub enum AnalysisError {
     #[diagnostic(code(bpfcap::analyze::unknown_program), help("{help}"))]
     UnknownProgram { name: String, objects: String, help: String },
 
-    #[error("unknown libbpf version '{0}'")]
-    #[diagnostic(code(bpfcap::analyze::libbpf_version), help("use MAJOR.MINOR or a range MIN-MAX within {1}"))]
-    LibbpfVersion(String, String),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Choice(#[from] ChoiceError),
 }
 
 /// One object's analysis.
@@ -59,42 +49,45 @@ pub enum AnalysisError {
 pub struct ObjectAnalysis {
     pub path: String,
     pub object: Object,
-    /// Programs as the newest selected libbpf version sees them.
+    /// The loader it was analysed for, and why.
+    pub loader: ObjectLoader,
+    /// Programs as the newest selected version of its loader sees them.
     pub programs: Vec<ProgramInfo>,
     pub selected: BTreeSet<String>,
     /// What the object's analysis warns about. (Its requirements, with their reasons, are in
     /// the [`Analysis`]'s union; `delegation` is what they come to for this object alone.)
     pub warnings: Vec<String>,
     pub delegation: Delegation,
+    /// For a loader that takes no token: the capabilities the process needs in the initial
+    /// user namespace (its requirements are then not part of the delegation).
+    pub host_capabilities: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub loader: LoaderChoice,
     pub objects: Vec<ObjectAnalysis>,
-    /// The union over all objects.
+    /// The union over all objects whose loader takes a token.
     pub requirements: Requirements,
     pub delegation: Delegation,
+    /// The union of the objects' host capabilities (loaders that take no token).
+    pub host_capabilities: Vec<String>,
     pub with_optional: bool,
 }
 
-/// Parses `--libbpf X.Y` or `X.Y-A.B` against the versions the rules know.
-pub fn parse_libbpf_versions(spec: &str, rules: &Rules) -> Result<Vec<Version>, AnalysisError> {
-    let known = rules.libbpf_versions();
-    let known_s = format!("{}-{}", known[0], known[known.len() - 1]);
-    let err = || AnalysisError::LibbpfVersion(spec.to_string(), known_s.clone());
-    let (lo, hi) = match spec.split_once('-') {
-        Some((a, b)) => (Version::parse(a).ok_or_else(err)?, Version::parse(b).ok_or_else(err)?),
-        None => {
-            let v = Version::parse(spec).ok_or_else(err)?;
-            (v, v)
+impl Analysis {
+    /// The loaders the objects were analysed for ("libbpf 1.5-1.7", "libbpf 1.7, cilium/ebpf
+    /// 0.22"), in the order they first appear; the choice itself when there are no objects.
+    pub fn loader_description(&self, rules: &Rules) -> String {
+        let mut seen: Vec<String> = Vec::new();
+        for o in &self.objects {
+            let d = o.loader.describe(rules);
+            if !seen.contains(&d) {
+                seen.push(d);
+            }
         }
-    };
-    let vs: Vec<Version> = known.into_iter().filter(|v| *v >= lo && *v <= hi).collect();
-    if vs.is_empty() || lo > hi {
-        return Err(err());
+        if seen.is_empty() { self.loader.describe(rules) } else { seen.join(", ") }
     }
-    Ok(vs)
 }
 
 /// Analyses a set of objects; the result's delegation is the union of all of them.
@@ -141,15 +134,11 @@ pub fn analyse_stream<E: Send>(
 ) -> Result<Analysis, StreamError<E>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let versions: Vec<Option<Version>> = match &opts.loader {
-        LoaderChoice::Raw => vec![None],
-        LoaderChoice::Libbpf(v) => v.iter().copied().map(Some).collect(),
-    };
     let workers = crate::workers::workers_for(count);
     let next = AtomicUsize::new(0);
     // the first failed item so far: items after it need not be loaded
     let first_error = AtomicUsize::new(usize::MAX);
-    type Done<E> = (usize, Result<(Vec<(ObjectAnalysis, Requirements)>, Vec<String>), E>);
+    type Done<'r, E> = (usize, Result<(Vec<Prepared<'r>>, Vec<String>), E>);
     let done: Mutex<Vec<Done<E>>> = Mutex::new(Vec::with_capacity(count));
     let progress = crate::progress::Progress::new("analysing", count);
     let texts = Texts::of(rules);
@@ -167,7 +156,7 @@ pub fn analyse_stream<E: Send>(
                     loaded
                         .objects
                         .into_iter()
-                        .map(|(path, object)| analyse_one(path, object, opts, &versions, rules, &texts))
+                        .map(|(path, object)| prepare(path, object, opts, rules, &texts))
                         .collect(),
                     loaded.warnings,
                 )),
@@ -184,40 +173,71 @@ pub fn analyse_stream<E: Send>(
     progress.finish();
     let mut results = done.into_inner().expect("results");
     results.sort_by_key(|(i, _)| *i);
-    let mut objects = Vec::with_capacity(count);
-    let mut reqs = Vec::with_capacity(count);
+    let mut prepared = Vec::with_capacity(count);
     let mut load_warnings = Vec::new();
     for (_, r) in results {
         let (o, w) = r.map_err(StreamError::Load)?;
-        for (analysis, requirements) in o {
-            objects.push(analysis);
-            reqs.push(requirements);
-        }
+        prepared.extend(o);
         load_warnings.extend(w);
     }
-    check_program_names(&objects, opts).map_err(StreamError::Analysis)?;
+    check_program_names(prepared.iter().map(|p| (p.path.as_str(), &p.object)), opts).map_err(StreamError::Analysis)?;
+    let unsettled = solve_union(&mut prepared, rules, &texts);
+    let mut objects = Vec::with_capacity(prepared.len());
+    let mut reqs = Vec::with_capacity(prepared.len());
+    let mut tokenless_warnings = Vec::new();
+    for p in prepared {
+        let (analysis, requirements) = finish(p, opts, rules);
+        if analysis.loader.token() {
+            reqs.push(requirements);
+        } else {
+            tokenless_warnings.extend(analysis.warnings.iter().cloned());
+        }
+        objects.push(analysis);
+    }
     let mut total = Requirements::union(reqs);
+    total.add_warnings(tokenless_warnings);
+    total.add_warnings(unsettled);
     total.warnings.splice(0..0, load_warnings);
     // (one object: the union is its requirements, and so is the delegation)
     let delegation = match objects.as_slice() {
         [one] => one.delegation.clone(),
         _ => delegation_of(&total, opts.with_optional, rules),
     };
+    // the verifier's gates the instructions do not show, when the delegation lacks what they need
+    if objects.iter().any(|o| o.loader.token() && !o.selected.is_empty()) {
+        for u in &rules.verifier.unsettled {
+            let lacking: Vec<&str> =
+                u.caps.iter().filter(|c| !delegation.capabilities.contains(c)).map(|c| c.as_str()).collect();
+            if !lacking.is_empty() {
+                total.add_warnings([format!(
+                    "the delegation holds no {}: the verifier gates that bpfcap cannot see in the instructions would refuse a program that meets one ({}); `bpfcap verify` settles them",
+                    lacking.join(", "),
+                    u.what
+                )]);
+            }
+        }
+    }
+    let host =
+        objects.iter().flat_map(|o| o.host_capabilities.iter().map(|c| Need::Cap(c.clone()))).collect::<Vec<_>>();
     Ok(Analysis {
         loader: opts.loader.clone(),
         objects,
         requirements: total,
         delegation,
+        host_capabilities: Delegation::from_needs(&host, rules).capabilities,
         with_optional: opts.with_optional,
     })
 }
 
 /// `--program` names must exist somewhere.
-fn check_program_names(objects: &[ObjectAnalysis], opts: &Options) -> Result<(), AnalysisError> {
+fn check_program_names<'a>(
+    objects: impl Iterator<Item = (&'a str, &'a Object)> + Clone,
+    opts: &Options,
+) -> Result<(), AnalysisError> {
     for name in &opts.programs {
-        if !objects.iter().any(|o| o.object.program(name).is_some()) {
+        if !objects.clone().any(|(_, o)| o.program(name).is_some()) {
             let all: Vec<&str> =
-                objects.iter().flat_map(|o| o.object.programs.iter().map(|p| p.name.as_str())).collect();
+                objects.clone().flat_map(|(_, o)| o.programs.iter().map(|p| p.name.as_str())).collect();
             let mut close: Vec<&str> = all.iter().copied().filter(|n| similar(n, name)).collect();
             close.sort();
             close.dedup();
@@ -228,7 +248,7 @@ fn check_program_names(objects: &[ObjectAnalysis], opts: &Options) -> Result<(),
             };
             return Err(AnalysisError::UnknownProgram {
                 name: name.clone(),
-                objects: objects.iter().map(|o| o.path.as_str()).collect::<Vec<_>>().join(", "),
+                objects: objects.map(|(path, _)| path).collect::<Vec<_>>().join(", "),
                 help,
             });
         }
@@ -236,78 +256,159 @@ fn check_program_names(objects: &[ObjectAnalysis], opts: &Options) -> Result<(),
     Ok(())
 }
 
-fn analyse_one(
+/// One object while the analysis runs: its facts, its loader's behaviour, and its requirements
+/// so far (derived again while the union is solved).
+struct Prepared<'r> {
     path: String,
-    mut object: Object,
-    opts: &Options,
-    versions: &[Option<Version>],
-    rules: &Rules,
-    texts: &Texts,
-) -> (ObjectAnalysis, Requirements) {
+    object: Object,
+    loader: ObjectLoader,
+    /// The loader's rules; None: analysed raw (`--loader raw`, or a loader that takes no token).
+    model: Option<&'r LoaderModel>,
+    /// Programs as the newest version sees them.
+    programs: Vec<ProgramInfo>,
+    selected: BTreeSet<String>,
+    /// Per map: whether the loader creates it.
+    created: Vec<bool>,
+    /// The distinct behaviours of the loader's versions for this object.
+    behaviours: Vec<Behaviour>,
+    /// Each version, with the index of its behaviour.
+    per_version: Vec<(Version, usize)>,
+    /// The needs through which the rest of the delegation can change this object's answer: the
+    /// items of its loader steps' alternatives.
+    sensitive: BTreeSet<Need>,
+    /// The needs of the other objects, among `sensitive`, it was last derived with.
+    ambient: Vec<Need>,
+    requirements: Requirements,
+}
+
+/// Versions whose section rules and steps are the same for an object give the same
+/// requirements: derived once.
+struct Behaviour {
+    /// The version's own view of the programs (None: [`Prepared::programs`]).
+    view: Option<Vec<ProgramInfo>>,
+    steps: TriggeredSteps,
+}
+
+impl<'r> Prepared<'r> {
+    fn loader_at(&self, v: Version) -> Loader<'r> {
+        match self.model {
+            Some(model) => Loader::Model { model, version: v },
+            None => Loader::Raw,
+        }
+    }
+
+    /// Derives the requirements of every behaviour with `ambient` and merges them.
+    fn derive(&self, ambient: &[Need], rules: &Rules, texts: &Texts) -> Requirements {
+        let mut distinct: Vec<Requirements> = self
+            .behaviours
+            .iter()
+            .enumerate()
+            .map(|(b, behaviour)| {
+                let v =
+                    self.per_version.iter().find(|(_, i)| *i == b).map(|(v, _)| *v).expect("a version per behaviour");
+                let infos = behaviour.view.as_deref().unwrap_or(&self.programs);
+                derive_steps(
+                    &self.object,
+                    infos,
+                    &self.selected,
+                    self.loader_at(v),
+                    &behaviour.steps,
+                    &self.created,
+                    ambient,
+                    rules,
+                    texts,
+                )
+            })
+            .collect();
+        // one behaviour for every version: nothing to annotate
+        if distinct.len() == 1 { distinct.pop().expect("one") } else { union_versions(&self.per_version, &distinct) }
+    }
+}
+
+/// Reads an object under its loader: which loader and versions, how each version classifies
+/// its programs, which steps each takes, which maps it creates; then its requirements alone.
+fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rules, texts: &Texts) -> Prepared<'r> {
+    let loader = choice::resolve(&opts.loader, object.loader_hint.as_ref(), rules);
     let selected: BTreeSet<String> = object
         .programs
         .iter()
         .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
         .map(|p| p.name.clone())
         .collect();
-    // What the instructions use does not depend on the libbpf version: decode them once.
-    let uses = program_uses(&object, rules);
+    // A loader that takes no token is analysed raw: what the kernel checks for the object's maps
+    // and programs, which the process must then be privileged for itself.
+    let (model, versions): (Option<&LoaderModel>, Vec<Version>) = match &loader.spec {
+        Some(spec) if spec.token => {
+            (Some(rules.loader(&spec.name).expect("the choice names a loader of the rules")), spec.versions.clone())
+        }
+        _ => (None, vec![*rules.libbpf().default_versions().last().expect("libbpf's default versions")]),
+    };
+    let classifier = model.unwrap_or_else(|| rules.libbpf());
+    // What the instructions use does not depend on the version: decode them once.
+    let uses: Vec<std::sync::Arc<ProgramUses>> = program_uses(&object, rules);
     let newest = *versions.last().expect("at least one version");
-    let newest_matched = section_rules_of(&object, rules, newest);
-    let mut programs = classify_matched(&object, &uses, rules, &newest_matched);
-    let mut reqs = Requirements::default();
+    let newest_matched = section_rules_of(&object, classifier, newest);
+    let programs = classify_matched(&object, &uses, classifier, &newest_matched, rules);
+    let loader_at = |v: Version| match model {
+        Some(model) => Loader::Model { model, version: v },
+        None => Loader::Raw,
+    };
+    let created = loader::created_maps(&object, &programs, &selected, loader_at(newest));
+    let mut behaviours: Vec<Behaviour> = Vec::new();
+    let mut per_version: Vec<(Version, usize)> = Vec::new();
     if !selected.is_empty() {
-        // Which section rule each program matches: versions that match the same rules see
-        // the programs as the newest version does (`programs`, None here); the others get
-        // views of their own.
-        let own_view: Vec<Option<Vec<ProgramInfo>>> = versions
-            .iter()
-            .map(|v| {
-                let matched = if *v == newest { None } else { Some(section_rules_of(&object, rules, *v)) };
-                matched.filter(|m| *m != newest_matched).map(|m| classify_matched(&object, &uses, rules, &m))
-            })
-            .collect();
-        // what each load step's condition gives for the newest view
-        let mut memo = requirements::StepMemo::default();
-        let mut per_version: Vec<(Option<Version>, usize)> = Vec::new();
-        // Versions whose section rules and load steps are the same for this object give the
-        // same requirements: derive once per distinct behaviour, which is each program's
-        // classification and the load steps that apply.
-        let mut done: Vec<(&[ProgramInfo], TriggeredSteps, Requirements)> = Vec::new();
-        for (v, own) in versions.iter().zip(&own_view) {
-            let like = own.is_none();
-            let infos: &[ProgramInfo] = own.as_deref().unwrap_or(&programs);
-            let loader = match v {
-                None => Loader::Raw,
-                Some(v) => Loader::Libbpf(*v),
-            };
-            let steps = match loader {
-                Loader::Libbpf(v) if like => {
-                    requirements::triggered_steps_memo(&object, infos, &selected, v, rules, &mut memo)
+        // what each step's condition gives for the newest view
+        let mut memo = StepMemo::default();
+        for v in &versions {
+            // Which section rule each program matches: versions that match the same rules see
+            // the programs as the newest version does; the others get views of their own.
+            let matched = if *v == newest { None } else { Some(section_rules_of(&object, classifier, *v)) };
+            let view = matched
+                .filter(|m| *m != newest_matched)
+                .map(|m| classify_matched(&object, &uses, classifier, &m, rules));
+            let infos: &[ProgramInfo] = view.as_deref().unwrap_or(&programs);
+            let steps = match model {
+                Some(model) => {
+                    let scope = Scope {
+                        obj: &object,
+                        all: infos,
+                        progs: infos.iter().filter(|p| selected.contains(&p.name)).collect(),
+                        created: &created,
+                    };
+                    if view.is_none() {
+                        loader::triggered_steps_memo(model, *v, &scope, &mut memo)
+                    } else {
+                        loader::triggered_steps(model, *v, &scope)
+                    }
                 }
-                Loader::Libbpf(v) => requirements::triggered_steps(&object, infos, &selected, v, rules),
-                Loader::Raw => TriggeredSteps::default(),
+                None => TriggeredSteps::default(),
             };
-            let same = |(other, other_steps, _): &(&[ProgramInfo], TriggeredSteps, Requirements)| {
-                *other_steps == steps && other.iter().zip(infos).all(|(a, b)| a.class() == b.class())
+            let same = |b: &Behaviour| {
+                b.steps == steps
+                    && b.view.as_deref().unwrap_or(&programs).iter().zip(infos).all(|(x, y)| x.class() == y.class())
             };
-            let at = match done.iter().position(same) {
+            let at = match behaviours.iter().position(same) {
                 Some(i) => i,
                 None => {
-                    let r = derive_steps(&object, infos, &selected, loader, &steps, rules, texts);
-                    done.push((infos, steps, r));
-                    done.len() - 1
+                    behaviours.push(Behaviour { view, steps });
+                    behaviours.len() - 1
                 }
             };
             per_version.push((*v, at));
         }
-        // one behaviour for every version: nothing to annotate
-        reqs = if done.len() == 1 {
-            done.pop().expect("one").2
-        } else {
-            let distinct: Vec<Requirements> = done.into_iter().map(|(_, _, r)| r).collect();
-            union_versions(&per_version, &distinct)
-        };
+    }
+    let mut sensitive = BTreeSet::new();
+    if let Some(model) = model {
+        for b in &behaviours {
+            for (si, _) in &b.steps.steps {
+                for id in model.steps[*si].alternative_ids.iter().flatten() {
+                    sensitive.insert(match rules.names.name(*id) {
+                        (Some(k), n) => Need::list(k, n),
+                        (None, c) => Need::Cap(c.to_string()),
+                    });
+                }
+            }
+        }
     }
     // The instructions have been analysed: keep memory proportional to the summaries, not to
     // the sum of all objects' code.
@@ -317,17 +418,114 @@ fn analyse_one(
         f.lines = Vec::new();
     }
     object.section_names = Vec::new();
-    // Call sites served the reasons; the report lists the helpers and kfuncs by name.
     drop(uses);
+    let mut p = Prepared {
+        path,
+        object,
+        loader,
+        model,
+        programs,
+        selected,
+        created,
+        behaviours,
+        per_version,
+        sensitive,
+        ambient: Vec::new(),
+        requirements: Requirements::default(),
+    };
+    if !p.selected.is_empty() {
+        p.requirements = p.derive(&[], rules, texts);
+    }
+    p
+}
+
+/// How many rounds the union may take: each object's loader is run again under what the
+/// others need, until no object's needs change (two rounds, mostly).
+const MAX_UNION_ROUNDS: usize = 8;
+
+/// Solves the objects' union as one whole: an object's loader steps can succeed on what other
+/// objects need (libbpf's expected-attach-type probe on another object's cgroup_sock, say),
+/// which changes what it needs itself. Each round derives again every object whose
+/// "others' needs" changed; the needs counted are those some object requires for a reason of
+/// its own (a note that a step also uses an item counts for nothing). Returns a warning when
+/// the rounds did not settle.
+fn solve_union(prepared: &mut [Prepared], rules: &Rules, texts: &Texts) -> Vec<String> {
+    let solvable: Vec<usize> = (0..prepared.len())
+        .filter(|i| !prepared[*i].sensitive.is_empty() && !prepared[*i].selected.is_empty())
+        .collect();
+    if prepared.len() < 2 || solvable.is_empty() {
+        return Vec::new();
+    }
+    let own_needs = |r: &Requirements| -> BTreeSet<Need> {
+        r.required.iter().filter(|(_, rs)| rs.iter().any(|x| !x.note)).map(|(n, _)| n.clone()).collect()
+    };
+    let mut own: Vec<BTreeSet<Need>> =
+        prepared.iter().map(|p| if p.loader.token() { own_needs(&p.requirements) } else { BTreeSet::new() }).collect();
+    for _round in 0..MAX_UNION_ROUNDS {
+        let mut count: BTreeMap<&Need, usize> = BTreeMap::new();
+        for n in own.iter().flatten() {
+            *count.entry(n).or_default() += 1;
+        }
+        let updates: Vec<(usize, Vec<Need>)> = solvable
+            .iter()
+            .filter_map(|&i| {
+                let p = &prepared[i];
+                let ambient: Vec<Need> = p
+                    .sensitive
+                    .iter()
+                    .filter(|n| count.get(n).copied().unwrap_or(0) > usize::from(own[i].contains(*n)))
+                    .cloned()
+                    .collect();
+                (ambient != p.ambient).then_some((i, ambient))
+            })
+            .collect();
+        if updates.is_empty() {
+            return Vec::new();
+        }
+        for (i, ambient) in updates {
+            let requirements = prepared[i].derive(&ambient, rules, texts);
+            own[i] = own_needs(&requirements);
+            prepared[i].requirements = requirements;
+            prepared[i].ambient = ambient;
+        }
+    }
+    vec![format!(
+        "the objects' loaders still changed what they need after {MAX_UNION_ROUNDS} rounds of solving them together: confirm the delegation with `bpfcap verify`"
+    )]
+}
+
+/// An object's analysis once the union is solved.
+fn finish(p: Prepared, opts: &Options, rules: &Rules) -> (ObjectAnalysis, Requirements) {
+    let Prepared { path, object, loader, mut programs, selected, mut requirements, .. } = p;
+    // Call sites served the reasons; the report lists the helpers and kfuncs by name.
     for p in &mut programs {
         if let Some(u) = std::sync::Arc::get_mut(&mut p.uses) {
             u.helper_calls = Vec::new();
             u.kfunc_calls = Vec::new();
         }
     }
-    let delegation = delegation_of(&reqs, opts.with_optional, rules);
-    let warnings = reqs.warnings.clone();
-    (ObjectAnalysis { path, object, programs, selected, warnings, delegation }, reqs)
+    let (delegation, host_capabilities) = if loader.token() {
+        (delegation_of(&requirements, opts.with_optional, rules), Vec::new())
+    } else {
+        // no token: what the kernel checks, in the initial user namespace
+        let caps: Vec<Need> = requirements.required.keys().filter(|n| matches!(n, Need::Cap(_))).cloned().collect();
+        let caps = Delegation::from_needs(&caps, rules).capabilities;
+        if !selected.is_empty() {
+            let why = loader
+                .spec
+                .as_ref()
+                .and_then(|s| rules.loader(&s.name))
+                .map_or("", |m| m.header.tokenless_why.as_str());
+            requirements.add_warnings([format!(
+                "{path}: {} takes no BPF token ({why}); the process needs {} in the initial user namespace, and no BPF delegation serves it",
+                loader.describe(rules),
+                caps.join(", ")
+            )]);
+        }
+        (Delegation::default(), caps)
+    };
+    let warnings = requirements.warnings.clone();
+    (ObjectAnalysis { path, object, loader, programs, selected, warnings, delegation, host_capabilities }, requirements)
 }
 
 fn delegation_of(reqs: &Requirements, with_optional: bool, rules: &Rules) -> Delegation {
@@ -337,15 +535,14 @@ fn delegation_of(reqs: &Requirements, with_optional: bool, rules: &Rules) -> Del
 
 /// Merges per-version requirements (`per_version`: each version with the index of its
 /// requirements in `distinct`); reasons that hold for only some versions say which.
-fn union_versions(per_version: &[(Option<Version>, usize)], distinct: &[Requirements]) -> Requirements {
+fn union_versions(per_version: &[(Version, usize)], distinct: &[Requirements]) -> Requirements {
     let n = per_version.len();
     let mut by_reason: BTreeMap<(&Need, &Reason), Vec<Version>> = BTreeMap::new();
     let mut out = Requirements::default();
     for (v, i) in per_version {
-        let v = v.expect("libbpf versions");
         for (need, reasons) in &distinct[*i].required {
             for reason in reasons {
-                by_reason.entry((need, reason)).or_default().push(v);
+                by_reason.entry((need, reason)).or_default().push(*v);
             }
         }
     }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::gates::{GateSite, gates};
 use crate::elf::Functions;
 use crate::model::{ExternKind, Function, Object, RelocTarget, SharedStr, SourceLine};
-use crate::rules::{ListKind, Rules, Version};
+use crate::rules::{ListKind, LoaderModel, Rules, Version};
 
 const BPF_JMP_CALL: u8 = 0x85;
 const BPF_LD_IMM64: u8 = 0x18;
@@ -41,6 +42,10 @@ pub struct ProgramUses {
     pub tail_calls: bool,
     pub maps: Vec<String>,
     pub subprograms: Vec<String>,
+    /// The callbacks it passes to helpers and kfuncs (ld_imm64 of a function's address, which
+    /// the loader turns into BPF_PSEUDO_FUNC): name of the callback, where.
+    #[serde(skip)]
+    pub callbacks: Vec<CallSite>,
     /// For struct_ops programs: the struct_ops map member that references the program.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub struct_ops_member: Option<String>,
@@ -72,6 +77,10 @@ pub struct ProgramInfo {
     pub sleepable: bool,
     #[serde(flatten)]
     pub uses: std::sync::Arc<ProgramUses>,
+    /// The verifier's privilege gates its instructions show, for its program type
+    /// (analysis::gates).
+    #[serde(rename = "verifier_gates", skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateSite>,
 }
 
 impl ProgramInfo {
@@ -101,9 +110,9 @@ fn reachable<'a>(functions: &Functions<'a>, root: &'a Function) -> Vec<&'a Funct
     out
 }
 
-/// Analyses every program of `obj` as libbpf `version` sees it.
-pub fn analyse_programs(obj: &Object, rules: &Rules, version: Option<Version>) -> Vec<ProgramInfo> {
-    classify_programs(obj, &program_uses(obj, rules), rules, version)
+/// Analyses every program of `obj` as loader `model` of `version` sees it.
+pub fn analyse_programs(obj: &Object, model: &LoaderModel, version: Version, rules: &Rules) -> Vec<ProgramInfo> {
+    classify_programs(obj, &program_uses(obj, rules), model, version, rules)
 }
 
 /// What each program of `obj` uses (in `obj.programs` order), found by decoding the program
@@ -132,6 +141,7 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
         .map(|p| {
             let mut helpers = BTreeSet::new();
             let mut helper_calls = Vec::new();
+            let mut callbacks = Vec::new();
             let mut kfuncs = BTreeSet::new();
             let mut kfunc_calls = Vec::new();
             let mut maps = BTreeSet::new();
@@ -211,6 +221,13 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                                 maps.insert(map.name.clone());
                             }
                         }
+                        // the address of a function: a callback (libbpf and cilium/ebpf load it
+                        // as BPF_PSEUDO_FUNC)
+                        RelocTarget::Function { section, sym_offset, .. } if insn.code == BPF_LD_IMM64 => {
+                            let target = functions.at(section, *sym_offset as i64 + i64::from(insn.imm));
+                            let name: SharedStr = target.map_or("?", |t| t.name.as_str()).into();
+                            callbacks.push(CallSite { name, function: fname.clone(), location: site(r.insn) });
+                        }
                         _ => {}
                     }
                 }
@@ -227,6 +244,7 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                 tail_calls,
                 maps: maps.into_iter().collect(),
                 subprograms,
+                callbacks,
                 struct_ops_member: so.map(|(t, mm)| format!("{t}.{}", mm.member)),
                 struct_ops_index: so.map(|(_, mm)| mm.index),
             })
@@ -234,26 +252,25 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
         .collect()
 }
 
-/// The section rule (index in `rules.sections`) each program of `obj` matches in libbpf
-/// `version` (default: the newest known). Versions that match the same rules classify the
-/// programs alike.
-pub fn section_rules_of(obj: &Object, rules: &Rules, version: Option<Version>) -> Vec<Option<usize>> {
-    let version = version.unwrap_or_else(|| rules.newest_libbpf());
+/// The section rule (index in the model's `sections`) each program of `obj` matches in loader
+/// `model` of `version`. Versions that match the same rules classify the programs alike.
+pub fn section_rules_of(obj: &Object, model: &LoaderModel, version: Version) -> Vec<Option<usize>> {
     obj.programs
         .iter()
-        .map(|p| rules.section_rule_index(p.section.strip_prefix('?').unwrap_or(&p.section), version))
+        .map(|p| model.section_rule_index(p.section.strip_prefix('?').unwrap_or(&p.section), version))
         .collect()
 }
 
-/// The programs of `obj` as libbpf `version` (default: the newest known) classifies them,
-/// with their `uses` (from [`program_uses`]).
+/// The programs of `obj` as loader `model` of `version` classifies them, with their `uses`
+/// (from [`program_uses`]).
 pub fn classify_programs(
     obj: &Object,
     uses: &[std::sync::Arc<ProgramUses>],
+    model: &LoaderModel,
+    version: Version,
     rules: &Rules,
-    version: Option<Version>,
 ) -> Vec<ProgramInfo> {
-    classify_matched(obj, uses, rules, &section_rules_of(obj, rules, version))
+    classify_matched(obj, uses, model, &section_rules_of(obj, model, version), rules)
 }
 
 /// [`classify_programs`] with the section rule each program matches (from
@@ -261,15 +278,16 @@ pub fn classify_programs(
 pub fn classify_matched(
     obj: &Object,
     uses: &[std::sync::Arc<ProgramUses>],
-    rules: &Rules,
+    model: &LoaderModel,
     matched: &[Option<usize>],
+    rules: &Rules,
 ) -> Vec<ProgramInfo> {
     obj.programs
         .iter()
         .zip(uses)
         .zip(matched)
         .map(|((p, uses), rule)| {
-            let rule = rule.map(|i| &rules.sections[i]);
+            let rule = rule.map(|i| &model.sections[i]);
             let (prog_type, attach) = match rule {
                 Some(r) => (Some(r.prog_type.clone()), Some(r.expected_attach_type.clone())),
                 None => (None, None),
@@ -286,6 +304,7 @@ pub fn classify_matched(
                     rules.enums.name_of(ListKind::Attachments, idx).map(String::from).or(Some(format!("{idx}")));
                 attach_zero = idx == 0;
             }
+            let gates = prog_type.as_deref().map_or_else(Vec::new, |t| gates(&p.function, rules.ctx_packet(t)));
             ProgramInfo {
                 name: p.name.clone(),
                 section: p.section.clone(),
@@ -295,11 +314,12 @@ pub fn classify_matched(
                 load_attach_type: load_attach,
                 attach_zero,
                 sec_flags: rule.map(|r| r.flags.clone()).unwrap_or_default(),
-                sec_pattern: rule.map(|r| match r.match_kind.as_str() {
-                    "plus" => format!("{}+", r.pattern),
+                sec_pattern: rule.map(|r| match r.match_kind {
+                    crate::rules::SectionMatch::Plus => format!("{}+", r.pattern),
                     _ => r.pattern.clone(),
                 }),
                 sleepable: rule.is_some_and(|r| r.has_flag("SEC_SLEEPABLE")),
+                gates,
                 uses: uses.clone(),
             }
         })

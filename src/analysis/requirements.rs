@@ -1,15 +1,16 @@
 //! Requirement derivation: what the kernel checks for an object's own maps and programs, plus
-//! (with the libbpf loader) what libbpf itself does through the token, every item with the
-//! reasons that made it necessary.
+//! (under a loader's model) what the loader itself does through the token (`analysis::loader`),
+//! every item with the reasons that made it necessary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::loader::{self, Applied, BPF_MAP_TYPE_ARENA, Scope, TriggeredSteps};
 use super::programs::ProgramInfo;
-use crate::model::{ExternKind, MapOrigin, Object, SharedStr};
-use crate::rules::{Condition, ListKind, LoaderStep, Rules, Version};
+use crate::model::{MapOrigin, Object, SharedStr};
+use crate::rules::{ListKind, LoaderModel, Rules, Version};
 
 /// One thing the loading process needs: an item of a delegation list or a capability.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -112,7 +113,7 @@ impl PartialEq for Reason {
     }
 }
 
-/// Something libbpf can do without: leaving it out is tolerated, at a cost. Several loader
+/// Something the loader can do without: leaving it out is tolerated, at a cost. Several loader
 /// steps can fall back on the same missing items; they are merged into one entry that keeps
 /// every step and every cost.
 #[derive(Debug, Clone, Eq)]
@@ -165,12 +166,24 @@ impl OptionalNeed {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Loader {
-    /// Only what the kernel checks for the object's own maps and programs.
+/// The loader whose behaviour the derivation adds to what the kernel checks.
+#[derive(Debug, Clone, Copy)]
+pub enum Loader<'r> {
+    /// Only what the kernel checks for the object's own maps and programs: every map created,
+    /// the programs typed by libbpf's section table.
     Raw,
-    /// libbpf of the given version: also its probes and fallbacks.
-    Libbpf(Version),
+    /// A loader of the rules (rules/loader/*.toml) at one version: also its steps.
+    Model { model: &'r LoaderModel, version: Version },
+}
+
+impl Loader<'_> {
+    /// How reasons name the loader.
+    pub fn title(&self) -> &str {
+        match self {
+            Loader::Raw => "libbpf",
+            Loader::Model { model, .. } => &model.header.title,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -273,7 +286,7 @@ impl Requirements {
 /// Numbers for needs: the rules' [`crate::rules::NameIndex`], extended with the names an
 /// object brings that the rules do not know (a struct_ops member index beyond the known
 /// attach types).
-struct Interner<'r> {
+pub(crate) struct Interner<'r> {
     names: &'r crate::rules::NameIndex,
     extra: Vec<Need>,
     /// (keyed by names from the object: std's hashing, which a crafted object cannot make collide)
@@ -286,7 +299,7 @@ impl<'r> Interner<'r> {
     }
 
     /// The number of a list item (`kind` Some) or capability (`kind` None).
-    fn id(&mut self, kind: Option<ListKind>, name: &str) -> u32 {
+    pub(crate) fn id(&mut self, kind: Option<ListKind>, name: &str) -> u32 {
         if let Some(id) = self.names.id(kind, name) {
             return u32::from(id);
         }
@@ -305,7 +318,7 @@ impl<'r> Interner<'r> {
         (self.names.len() + pos) as u32
     }
 
-    fn need(&self, id: u32) -> Need {
+    pub(crate) fn need(&self, id: u32) -> Need {
         let id = id as usize;
         if id >= self.names.len() {
             return self.extra[id - self.names.len()].clone();
@@ -320,13 +333,13 @@ impl<'r> Interner<'r> {
 /// A set of need numbers: a bit set for the first 256 (the rules name about 210), a sorted
 /// list for any beyond (names only an object brings).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct IdSet {
+pub(crate) struct IdSet {
     bits: [u64; 4],
     more: Vec<u32>,
 }
 
 impl IdSet {
-    fn insert(&mut self, id: u32) {
+    pub(crate) fn insert(&mut self, id: u32) {
         match self.bits.get_mut((id / 64) as usize) {
             Some(w) => *w |= 1 << (id % 64),
             None => {
@@ -337,14 +350,14 @@ impl IdSet {
         }
     }
 
-    fn contains(&self, id: u32) -> bool {
+    pub(crate) fn contains(&self, id: u32) -> bool {
         match self.bits.get((id / 64) as usize) {
             Some(w) => w & (1 << (id % 64)) != 0,
             None => self.more.binary_search(&id).is_ok(),
         }
     }
 
-    fn union_with(&mut self, other: &IdSet) {
+    pub(crate) fn union_with(&mut self, other: &IdSet) {
         for (a, b) in self.bits.iter_mut().zip(&other.bits) {
             *a |= b;
         }
@@ -356,21 +369,25 @@ impl IdSet {
 
 /// Requirements while they are derived: needs as numbers, every reason in one list, sorted
 /// and grouped by need once, in [`Draft::finish`].
-struct Draft<'r> {
-    ids: Interner<'r>,
+pub(crate) struct Draft<'r> {
+    pub(crate) ids: Interner<'r>,
     reasons: Vec<(u32, Reason)>,
-    optional: Vec<DraftOptional>,
+    /// The reasons of the global-data maps (.data, .rodata, .bss, .kconfig), apart: a loader's
+    /// fallback can leave those maps out ([`Draft::drop_internal`]).
+    internal: Vec<(u32, Reason)>,
+    internal_dropped: bool,
+    pub(crate) optional: Vec<DraftOptional>,
     warnings: Vec<String>,
-    /// warnings added unless already present (libbpf's steps)
-    late_warnings: Vec<String>,
+    /// warnings added unless already present (the loader's steps)
+    pub(crate) late_warnings: Vec<String>,
 }
 
 /// An [`OptionalNeed`] while it is derived: its items as need numbers.
-struct DraftOptional {
-    items: Vec<u32>,
-    steps: Vec<SharedStr>,
-    losses: Vec<SharedStr>,
-    reason: Reason,
+pub(crate) struct DraftOptional {
+    pub(crate) items: Vec<u32>,
+    pub(crate) steps: Vec<SharedStr>,
+    pub(crate) losses: Vec<SharedStr>,
+    pub(crate) reason: Reason,
 }
 
 impl<'r> Draft<'r> {
@@ -379,17 +396,25 @@ impl<'r> Draft<'r> {
             ids: Interner::new(rules),
             // (a real object gives about 60)
             reasons: Vec::with_capacity(64),
+            internal: Vec::new(),
+            internal_dropped: false,
             optional: Vec::new(),
             warnings: Vec::new(),
             late_warnings: Vec::new(),
         }
     }
 
-    fn add_id(&mut self, id: u32, reason: Reason) {
+    pub(crate) fn add_id(&mut self, id: u32, reason: Reason) {
         self.reasons.push((id, reason));
     }
 
-    fn add_list(&mut self, kind: ListKind, name: &str, reason: Reason) {
+    /// A need of a global-data map: kept unless the loader drops those maps.
+    fn add_internal(&mut self, kind: Option<ListKind>, name: &str, reason: Reason) {
+        let id = self.ids.id(kind, name);
+        self.internal.push((id, reason));
+    }
+
+    pub(crate) fn add_list(&mut self, kind: ListKind, name: &str, reason: Reason) {
         let id = self.ids.id(Some(kind), name);
         self.add_id(id, reason);
     }
@@ -400,7 +425,16 @@ impl<'r> Draft<'r> {
     }
 
     /// The needs that have a reason so far.
-    fn needed(&self) -> IdSet {
+    pub(crate) fn needed(&self) -> IdSet {
+        let mut s = self.needed_without_internal();
+        for (id, _) in &self.internal {
+            s.insert(*id);
+        }
+        s
+    }
+
+    /// [`Draft::needed`] without the global-data maps' needs.
+    pub(crate) fn needed_without_internal(&self) -> IdSet {
         let mut s = IdSet::default();
         for (id, _) in &self.reasons {
             s.insert(*id);
@@ -408,10 +442,18 @@ impl<'r> Draft<'r> {
         s
     }
 
+    /// Whether the loader leaves the global-data maps out (their needs then go).
+    pub(crate) fn drop_internal(&mut self, dropped: bool) {
+        self.internal_dropped = dropped;
+    }
+
     /// Sorts the reasons (by need, then reason), drops duplicates and prunes the optional
     /// items (as [`Requirements::prune_optional`] would, on numbers).
     fn finish(self) -> Requirements {
-        let Draft { ids, reasons, optional, warnings, late_warnings } = self;
+        let Draft { ids, mut reasons, internal, internal_dropped, optional, warnings, late_warnings } = self;
+        if !internal_dropped {
+            reasons.extend(internal);
+        }
         // every need in use, in order (of needs, not of their numbers), and each number's rank
         let mut numbers: Vec<u32> =
             reasons.iter().map(|(id, _)| *id).chain(optional.iter().flat_map(|o| o.items.iter().copied())).collect();
@@ -509,19 +551,9 @@ fn merge_fallbacks(
     }
 }
 
-/// The alternative with the fewest items not already `have`; ties go to the first listed.
-fn cheapest(alts: &[Vec<u16>], have: &dyn Fn(u32) -> bool) -> Option<usize> {
-    alts.iter().enumerate().min_by_key(|(_, a)| a.iter().filter(|n| !have(u32::from(**n))).count()).map(|(i, _)| i)
-}
-
-/// The first alternative whose items are all `have`.
-fn satisfied(alts: &[Vec<u16>], have: &dyn Fn(u32) -> bool) -> Option<usize> {
-    alts.iter().position(|a| a.iter().all(|n| have(u32::from(*n))))
-}
-
 /// Formats a [`SharedStr`] in a buffer the thread reuses: one allocation for the shared
 /// string, where `format!(..).into()` makes a `String` and then copies it.
-fn shared_fmt(args: std::fmt::Arguments) -> SharedStr {
+pub(crate) fn shared_fmt(args: std::fmt::Arguments) -> SharedStr {
     use std::fmt::Write;
     thread_local!(static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) });
     BUF.with(|b| match b.try_borrow_mut() {
@@ -544,131 +576,14 @@ fn reason(obj: &SharedStr, text: String) -> Reason {
     Reason { object: obj.clone(), text: text.into(), ..Reason::default() }
 }
 
-/// The name of attach type value 0 (the value a program without an expected attach type has).
-fn attach_zero_name(rules: &Rules) -> String {
-    rules.enums.name_of(ListKind::Attachments, 0).unwrap_or("0").to_string()
-}
-
-/// Which selected programs a step's `when` condition triggers for, as indexes into `progs`.
-/// `None`: not triggered. `Some(empty)`: triggered at object level (or only by programs that
-/// are not loaded). `all` are every program of the object (libbpf sanitizes them all),
-/// `progs` the selected.
-fn triggered(
-    step: &LoaderStep,
-    obj: &Object,
-    all: &[ProgramInfo],
-    progs: &[&ProgramInfo],
-) -> Result<Option<Vec<usize>>, String> {
-    let object_level = |b: bool| if b { Some(Vec::new()) } else { None };
-    let progs_where = |f: &dyn Fn(&ProgramInfo) -> bool| {
-        let v: Vec<usize> = progs.iter().enumerate().filter(|(_, p)| f(p)).map(|(i, _)| i).collect();
-        if v.is_empty() { None } else { Some(v) }
-    };
-    let internal = |m: &crate::model::Map| matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig);
-    Ok(match &step.condition {
-        Condition::Always => Some(Vec::new()),
-        // bpfcap's loads name the token path explicitly (opts.bpf_token_path /
-        // LIBBPF_BPF_TOKEN_PATH), as a delegated service should: a failure to create the token
-        // then fails the load instead of silently going on without it.
-        Condition::TokenPathExplicit => Some(Vec::new()),
-        Condition::TokenPathDefault => None,
-        Condition::ObjectHasBtf => object_level(obj.has_btf),
-        Condition::ObjectHasBtfExt => object_level(obj.has_btf && obj.has_btf_ext),
-        Condition::ObjectHasGlobalData => object_level(obj.maps.iter().any(internal)),
-        Condition::ObjectHasRodata => {
-            object_level(obj.maps.iter().any(|m| internal(m) && m.section.starts_with(".rodata")))
-        }
-        Condition::ObjectHasMaps => object_level(!obj.maps.is_empty()),
-        Condition::ObjectHasStructOps => object_level(obj.maps.iter().any(|m| m.origin == MapOrigin::StructOps)),
-        Condition::ObjectHasArena => object_level(obj.maps.iter().any(|m| m.map_type == BPF_MAP_TYPE_ARENA)),
-        Condition::ObjectHasKconfig => object_level(obj.externs.iter().any(|e| e.kind == ExternKind::Kconfig)),
-        Condition::ObjectHasKconfigExtern(n) => {
-            object_level(obj.externs.iter().any(|e| e.kind == ExternKind::Kconfig && e.name == *n))
-        }
-        Condition::ObjectHasKsyms => object_level(obj.externs.iter().any(|e| e.kind != ExternKind::Kconfig)),
-        Condition::ObjectHasJumptables => object_level(obj.section_names.iter().any(|s| s == ".jumptables")),
-        // Whether libbpf must search module BTFs depends on the running kernel's vmlinux BTF
-        // (a target missing from it); a host-independent analysis cannot know, and these calls
-        // never carry the token anyway (see the step's comment).
-        Condition::ModuleBtfLookup => None,
-        Condition::ProgramHasName => progs_where(&|_| true),
-        Condition::ProgramReferencesGlobalData => {
-            progs_where(&|p| p.uses.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && internal(m))))
-        }
-        Condition::ProgramSecFlag(flag) => progs_where(&|p| p.sec_flags.iter().any(|f| f == flag)),
-        Condition::ProgramCallsHelper(hs) => {
-            let calls = |p: &ProgramInfo| hs.iter().any(|h| p.uses.helpers.iter().any(|x| **x == **h));
-            if all.iter().any(calls) {
-                Some(progs.iter().enumerate().filter(|(_, p)| calls(p)).map(|(i, _)| i).collect())
-            } else {
-                None
-            }
-        }
-        Condition::ProgramType(t) => progs_where(&|p| p.prog_type.as_deref() == Some(t.as_str())),
-        Condition::Unknown => {
-            return Err(format!("rules: loader step {} has unknown condition `{}`", step.id, step.when));
-        }
-    })
-}
-
-const BPF_MAP_TYPE_ARENA: u32 = 33;
-
-/// The steps libbpf `v` takes for an object and a selection of its programs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TriggeredSteps {
-    /// (index in rules.libbpf, the selected programs that trigger it: indexes into the
-    /// selection; empty when the step happens at object level)
-    pub steps: Vec<(usize, Vec<usize>)>,
-    /// What could not be decided: steps whose condition this bpfcap does not know.
-    pub errors: Vec<String>,
-}
-
-/// The steps libbpf `v` takes for this object and selection.
-pub fn triggered_steps(
-    obj: &Object,
-    programs: &[ProgramInfo],
-    selected: &BTreeSet<String>,
-    v: Version,
-    rules: &Rules,
-) -> TriggeredSteps {
-    triggered_steps_memo(obj, programs, selected, v, rules, &mut StepMemo::default())
-}
-
-/// Whether each loader step (by index in rules.libbpf) is triggered, for one object, selection
-/// and classification of its programs: the same whichever libbpf version takes the step.
-pub(crate) type StepMemo = Vec<Option<Result<Option<Vec<usize>>, String>>>;
-
-/// [`triggered_steps`], remembering in `memo` what each step's condition gave (`memo` must
-/// come from the same object, selection and classification).
-pub(crate) fn triggered_steps_memo(
-    obj: &Object,
-    programs: &[ProgramInfo],
-    selected: &BTreeSet<String>,
-    v: Version,
-    rules: &Rules,
-    memo: &mut StepMemo,
-) -> TriggeredSteps {
-    let progs: Vec<&ProgramInfo> = programs.iter().filter(|p| selected.contains(&p.name)).collect();
-    memo.resize(rules.libbpf.len(), None);
-    let mut out = TriggeredSteps::default();
-    for (si, step) in rules.libbpf.iter().enumerate().filter(|(_, s)| s.applies_to(v)) {
-        match memo[si].get_or_insert_with(|| triggered(step, obj, programs, &progs)) {
-            Ok(Some(affected)) => out.steps.push((si, affected.clone())),
-            Ok(None) => {}
-            Err(e) => out.errors.push(e.clone()),
-        }
-    }
-    out
-}
-
 /// Per (function, helper) string pointers: the `bpf_` name and one text per capability.
 type CallTexts = crate::rules::HashMap<(*const u8, *const u8), (SharedStr, Vec<SharedStr>)>;
 
 /// A selected program with its names shared by all of its reasons.
-struct Prog<'a> {
-    info: &'a ProgramInfo,
-    name: SharedStr,
-    section: SharedStr,
+pub(crate) struct Prog<'a> {
+    pub(crate) info: &'a ProgramInfo,
+    pub(crate) name: SharedStr,
+    pub(crate) section: SharedStr,
 }
 
 /// Reason texts that depend only on the rules, not on an object's names: built once per
@@ -676,26 +591,26 @@ struct Prog<'a> {
 #[derive(Debug, Default)]
 pub struct Texts {
     map: std::sync::RwLock<crate::rules::HashMap<TextKey, SharedStr>>,
-    /// the needs of a loader step's alternative (step index, alternative), sorted
+    /// the needs of a loader step's alternative (loader index, step index, alternative), sorted
     alternatives: std::sync::RwLock<AlternativeNeeds>,
 }
 
-type AlternativeNeeds = crate::rules::HashMap<(usize, usize), Arc<[Need]>>;
+type AlternativeNeeds = crate::rules::HashMap<(usize, usize, usize), Arc<[Need]>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum TextKey {
+pub(crate) enum TextKey {
     /// index in the token_create capabilities
     TokenCap(usize),
     /// program type number, index in its rule's capabilities
     ProgCap(u16, usize),
     /// map type number, index in its rule's capabilities
     MapCap(u16, usize),
-    /// loader step index
-    StepRequired(usize),
-    StepNote(usize),
-    StepOptional(usize),
-    StepId(usize),
-    StepLost(usize),
+    /// index of the loader in `rules.loaders`, of the step in its steps
+    StepRequired(usize, usize),
+    StepNote(usize, usize),
+    StepOptional(usize, usize),
+    StepId(usize, usize),
+    StepLost(usize, usize),
 }
 
 impl Texts {
@@ -710,11 +625,11 @@ impl Texts {
         }
     }
 
-    fn alternative(&self, key: (usize, usize), make: impl FnOnce() -> Vec<Need>) -> Arc<[Need]> {
+    pub(crate) fn alternative(&self, key: (usize, usize, usize), make: impl FnOnce() -> Vec<Need>) -> Arc<[Need]> {
         cached(&self.alternatives, key, || make().into())
     }
 
-    fn get(&self, key: TextKey, make: impl FnOnce() -> String) -> SharedStr {
+    pub(crate) fn get(&self, key: TextKey, make: impl FnOnce() -> String) -> SharedStr {
         cached(&self.map, key, || make().into())
     }
 }
@@ -740,36 +655,47 @@ pub fn derive(
     loader: Loader,
     rules: &Rules,
 ) -> Requirements {
-    derive_with(obj, programs, selected, loader, rules, &Texts::of(rules))
+    derive_with(obj, programs, selected, loader, &[], rules, &Texts::of(rules))
 }
 
-/// [`derive`], sharing rule-only reason texts through `texts`.
+/// [`derive`], for an object analysed with others whose delegation holds `ambient` (a loader's
+/// probe those needs cover succeeds), sharing rule-only reason texts through `texts`.
 pub fn derive_with(
     obj: &Object,
     programs: &[ProgramInfo],
     selected: &BTreeSet<String>,
     loader: Loader,
+    ambient: &[Need],
     rules: &Rules,
     texts: &Texts,
 ) -> Requirements {
+    let created = loader::created_maps(obj, programs, selected, loader);
     let steps = match loader {
-        Loader::Libbpf(v) => triggered_steps(obj, programs, selected, v, rules),
         Loader::Raw => TriggeredSteps::default(),
+        Loader::Model { model, version } => {
+            let progs = programs.iter().filter(|p| selected.contains(&p.name)).collect();
+            loader::triggered_steps(model, version, &Scope { obj, all: programs, progs, created: &created })
+        }
     };
-    derive_steps(obj, programs, selected, loader, &steps, rules, texts)
+    derive_steps(obj, programs, selected, loader, &steps, &created, ambient, rules, texts)
 }
 
-/// [`derive_with`] for a loader whose steps for this object and selection are known
-/// (`steps`, from [`triggered_steps`]; ignored for [`Loader::Raw`]).
+/// [`derive_with`] for a loader whose steps for this object and selection are known (`steps`,
+/// from [`loader::triggered_steps`]; ignored for [`Loader::Raw`]) and the maps it creates
+/// (`created`, per map of the object: [`loader::created_maps`]).
+#[allow(clippy::too_many_arguments)] // the object, its selection, the loader and the rules
 pub(crate) fn derive_steps(
     obj: &Object,
     programs: &[ProgramInfo],
     selected: &BTreeSet<String>,
     loader: Loader,
     steps: &TriggeredSteps,
+    created: &[bool],
+    ambient: &[Need],
     rules: &Rules,
     texts: &Texts,
 ) -> Requirements {
+    let title = loader.title();
     let on: SharedStr = obj.name.as_str().into();
     let progs: Vec<Prog> = programs
         .iter()
@@ -790,7 +716,7 @@ pub(crate) fn derive_steps(
         let p = prog.info;
         let Some(ptype) = &p.prog_type else {
             base.warnings.push(format!(
-                "{}: program '{}' in section '{}': no libbpf SEC() rule matches this section, so libbpf cannot load it without an explicit program type",
+                "{}: program '{}' in section '{}': no {title} section rule matches this section, so {title} cannot load it without an explicit program type",
                 obj.name, p.name, p.section
             ));
             continue;
@@ -807,7 +733,7 @@ pub(crate) fn derive_steps(
             ListKind::Programs,
             ptype,
             prog_reason(shared!(
-                "program {} in section '{}' is a {ptype} program (libbpf SEC(\"{}\"))",
+                "program {} in section '{}' is a {ptype} program ({title} SEC(\"{}\"))",
                 p.name,
                 p.section,
                 p.sec_pattern.as_deref().unwrap_or("?")
@@ -895,10 +821,25 @@ pub(crate) fn derive_steps(
                 }
             }
         }
+        // The verifier's privilege gates the instructions show.
+        for site in &p.gates {
+            let rule = rules.gate(site.gate);
+            for c in &rule.caps {
+                base.add_cap(
+                    c,
+                    Reason {
+                        location: site.location.clone(),
+                        ..prog_reason(shared!("{} executes `{}`: {}", p.name, site.insn, rule.why))
+                    },
+                );
+            }
+        }
     }
 
-    // Maps: libbpf creates every map of the object, whichever programs are loaded.
-    for m in &obj.maps {
+    // Maps: those the loader creates (libbpf: every map of the object, whichever programs are
+    // loaded; cilium/ebpf: those requested).
+    let created_maps = || obj.maps.iter().zip(created).filter(|(_, c)| **c).map(|(m, _)| m);
+    for m in created_maps() {
         let Some(tname) = rules.enums.name_of(ListKind::Maps, m.map_type) else {
             base.warnings.push(format!("{}: map {} has unknown map type {}", obj.name, m.name, m.map_type));
             continue;
@@ -921,8 +862,18 @@ pub(crate) fn derive_steps(
             text,
             ..Reason::default()
         };
-        base.add_list(ListKind::Commands, "map_create", map_reason(shared!("creates {what}")));
-        base.add_list(ListKind::Maps, tname, map_reason(what));
+        // (the needs of global-data maps are kept apart: a loader's fallback can leave them out)
+        let internal = m.is_internal();
+        let add = |base: &mut Draft, kind: Option<ListKind>, name: &str, reason: Reason| {
+            if internal {
+                base.add_internal(kind, name, reason)
+            } else {
+                let id = base.ids.id(kind, name);
+                base.add_id(id, reason)
+            }
+        };
+        add(&mut base, Some(ListKind::Commands), "map_create", map_reason(shared!("creates {what}")));
+        add(&mut base, Some(ListKind::Maps), tname, map_reason(what));
         if let Some(rule) = rules.map_rule(tname) {
             let type_id = rules.names.id(Some(ListKind::Maps), tname);
             for (i, c) in rule.caps.iter().enumerate() {
@@ -931,39 +882,65 @@ pub(crate) fn derive_steps(
                     Some(t) => texts.get(TextKey::MapCap(t, i), make),
                     None => make().into(),
                 };
-                base.add_cap(c, map_reason(text));
+                add(&mut base, None, c, map_reason(text));
             }
         }
     }
 
     // BTF.
     if obj.has_btf {
-        let struct_ops = obj.maps.iter().any(|m| m.origin == MapOrigin::StructOps);
-        let special: Vec<&crate::model::Map> = obj.maps.iter().filter(|m| !m.btf_special_fields.is_empty()).collect();
+        let struct_ops = created_maps().any(|m| m.origin == MapOrigin::StructOps);
+        let special: Vec<&crate::model::Map> = created_maps().filter(|m| !m.btf_special_fields.is_empty()).collect();
         if struct_ops {
             base.add_list(ListKind::Commands, "btf_load",
                 reason(&on, "the object has struct_ops maps, which need the object's BTF loaded into the kernel (libbpf.c kernel_needs_btf: BTF is mandatory)".into()),
             );
         }
+        // A special field is special only in a map created with BTF: required when a selected
+        // program uses the field (rules/kernel/verifier.toml btf_field).
+        let mut special_used = false;
         for m in &special {
-            base.add_list(
-                ListKind::Commands,
-                "btf_load",
-                Reason {
-                    map: Some(m.name.as_str().into()),
-                    ..reason(
-                        &on,
-                        format!(
-                            "map {} holds {} in its value, which the kernel only accepts with the map's BTF",
-                            m.name,
-                            m.btf_special_fields.join(", ")
-                        ),
-                    )
-                },
-            );
+            for p in progs.iter().filter(|p| p.info.uses.maps.contains(&m.name)) {
+                let uses = |f: &String| match rules.verifier.btf_field.iter().find(|r| r.matches(f)) {
+                    Some(r) => {
+                        r.any_use
+                            || p.info.uses.helpers.iter().any(|h| r.helpers.iter().any(|x| **x == **h))
+                            || p.info
+                                .uses
+                                .kfuncs
+                                .iter()
+                                .any(|k| r.kfunc_prefixes.iter().any(|x| k.starts_with(x.as_str())))
+                    }
+                    // a field the rules do not describe: any use counts
+                    None => true,
+                };
+                let used: Vec<&str> = m.btf_special_fields.iter().filter(|f| uses(f)).map(|f| f.as_str()).collect();
+                if used.is_empty() {
+                    continue;
+                }
+                special_used = true;
+                base.add_list(
+                    ListKind::Commands,
+                    "btf_load",
+                    Reason {
+                        map: Some(m.name.as_str().into()),
+                        program: Some(p.name.clone()),
+                        section: Some(p.section.clone()),
+                        ..reason(
+                            &on,
+                            format!(
+                                "program {} uses {} in the value of map {}, which the verifier accepts only when the map was created with its BTF",
+                                p.name,
+                                used.join(", "),
+                                m.name
+                            ),
+                        )
+                    },
+                );
+            }
         }
         let mut needs_btf_type = false;
-        for m in &obj.maps {
+        for m in created_maps() {
             if let Some(tname) = rules.enums.name_of(ListKind::Maps, m.map_type)
                 && let Some(why) = rules.map_rule(tname).and_then(|r| r.needs_btf.as_ref())
             {
@@ -978,7 +955,7 @@ pub(crate) fn derive_steps(
                 );
             }
         }
-        if !struct_ops && special.is_empty() && !needs_btf_type && loader == Loader::Raw {
+        if !struct_ops && !special_used && !needs_btf_type && matches!(loader, Loader::Raw) {
             let btf_load = base.ids.id(Some(ListKind::Commands), "btf_load");
             base.optional.push(DraftOptional {
                 items: vec![btf_load],
@@ -997,19 +974,36 @@ pub(crate) fn derive_steps(
         Loader::Raw => {
             for p in &progs {
                 if let (Some(_), Some(a)) = (&p.info.prog_type, &p.info.load_attach_type) {
-                    base.add_list(ListKind::Attachments, a, attach_reason(&on, p, a));
+                    base.add_list(ListKind::Attachments, a, attach_reason(&on, p, a, title));
                 }
             }
         }
-        Loader::Libbpf(_) => apply_libbpf(obj, &on, &progs, &mut base, steps, rules, texts),
+        Loader::Model { model, .. } => {
+            let mut ambient_ids = IdSet::default();
+            for n in ambient {
+                ambient_ids.insert(match n {
+                    Need::List(k, name) => base.ids.id(Some(*k), name),
+                    Need::Cap(c) => base.ids.id(None, c),
+                });
+            }
+            let applied = Applied {
+                obj,
+                on: &on,
+                progs: &progs,
+                model,
+                loader_index: rules.loaders.iter().position(|l| std::ptr::eq(l, model)).unwrap_or(usize::MAX),
+                ambient: &ambient_ids,
+            };
+            loader::apply(&applied, &mut base, steps, rules, texts);
+        }
     }
     base.finish()
 }
 
-fn attach_reason(on: &SharedStr, p: &Prog, attach: &str) -> Reason {
+pub(crate) fn attach_reason(on: &SharedStr, p: &Prog, attach: &str, title: &str) -> Reason {
     let text = if let Some(member) = &p.info.uses.struct_ops_member {
         shared!(
-            "program {} implements {member}; libbpf loads struct_ops programs with the member's index as expected attach type, which the token checks as attach type {attach} (index taken from the object's BTF; the kernel's struct layout decides — confirm with `bpfcap verify`)",
+            "program {} implements {member}; {title} loads struct_ops programs with the member's index as expected attach type, which the token checks as attach type {attach} (index taken from the object's BTF; the kernel's struct layout decides — confirm with `bpfcap verify`)",
             p.name
         )
     } else if p.info.attach_zero {
@@ -1026,333 +1020,5 @@ fn attach_reason(on: &SharedStr, p: &Prog, attach: &str) -> Reason {
         section: Some(p.section.clone()),
         text,
         ..Reason::default()
-    }
-}
-
-/// What one libbpf step decided in a round of [`apply_libbpf`]; turned into reasons once the
-/// rounds agree.
-enum Decision {
-    /// A fatal step (or one whose fallback breaks a program): alternative `alt` is required.
-    Required { step: usize, alt: usize },
-    /// The fallback of the step would rewrite `from` to a helper program `prog` cannot call.
-    Broken { step: usize, alt: usize, prog: usize, from: String, text: String },
-    /// The step succeeds with what is required anyway: noted, not required.
-    Note { step: usize, alt: usize },
-    /// The step is tolerated without alternative `alt`, at a cost; `reset` are the programs
-    /// libbpf then loads with expected attach type 0.
-    Optional { step: usize, alt: usize, reset: Vec<usize> },
-}
-
-/// What libbpf `v` adds to `base` for this object: the needs of its probes and fallbacks.
-///
-/// The choice of a step depends on what the other steps need (an alternative already
-/// required for another reason is free), so the steps are evaluated in rounds over sets of
-/// need numbers until the result no longer changes; only the last round's decisions become
-/// reasons.
-#[allow(clippy::too_many_arguments)] // the object, its selection and the rules: all needed
-fn apply_libbpf(
-    obj: &Object,
-    on: &SharedStr,
-    progs: &[Prog],
-    base: &mut Draft,
-    triggered: &TriggeredSteps,
-    rules: &Rules,
-    texts: &Texts,
-) {
-    let infos: Vec<&ProgramInfo> = progs.iter().map(|p| p.info).collect();
-    let zero = attach_zero_name(rules);
-    let zero_id = base.ids.id(Some(ListKind::Attachments), &zero);
-    let base_set = base.needed();
-    // each program's load attach type, when it has a program type
-    let attach_ids: Vec<Option<u32>> = infos
-        .iter()
-        .map(|p| match (&p.prog_type, &p.load_attach_type) {
-            (Some(_), Some(a)) => Some(base.ids.id(Some(ListKind::Attachments), a)),
-            _ => None,
-        })
-        .collect();
-    let mut warnings: Vec<String> = triggered.errors.clone();
-    // The steps this version takes, with the programs that trigger each.
-    let steps: Vec<(usize, &LoaderStep, &[usize])> =
-        triggered.steps.iter().map(|(si, affected)| (*si, &rules.libbpf[*si], affected.as_slice())).collect();
-    // Each step's helper rewrites that would break an affected program: (program, from, text).
-    let broken_by: Vec<Vec<(usize, String, String)>> = steps
-        .iter()
-        .map(|(_, step, affected)| {
-            let (effect, arg) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
-            let mut broken = Vec::new();
-            if step.on_failure != "fatal" && effect == "rewrite_helpers" {
-                for &pi in *affected {
-                    let p = infos[pi];
-                    let ptype = p.prog_type.as_deref().unwrap_or("");
-                    for pair in arg.split(',') {
-                        let Some((from, to)) = pair.split_once('=') else { continue };
-                        if p.uses.helpers.iter().any(|h| **h == *from) && rules.helper_available(to, ptype) != Some(true) {
-                            broken.push((pi, format!("bpf_{from}"), format!(
-                                "{} calls bpf_{from}; if libbpf's probe ({}) fails, libbpf rewrites the call to bpf_{to}, which {ptype} programs cannot call, and the load fails verification",
-                                p.name, step.id
-                            )));
-                        }
-                    }
-                }
-            }
-            broken
-        })
-        .collect();
-
-    // Rounds. `prev_by_step[k]`: what step k required in the previous round (not counting
-    // notes); `prev_own`: the programs' own attach types; `prev_delta`: everything added.
-    let mut prev_delta = IdSet::default();
-    for a in attach_ids.iter().flatten() {
-        prev_delta.insert(*a);
-    }
-    let mut prev_by_step: Vec<IdSet> = vec![IdSet::default(); steps.len()];
-    let mut prev_own = IdSet::default();
-    let mut decisions: Vec<Decision> = Vec::new();
-    let mut reset_final: BTreeSet<usize> = BTreeSet::new();
-    for _round in 0..8 {
-        decisions.clear();
-        let mut by_step: Vec<IdSet> = vec![IdSet::default(); steps.len()];
-        let mut now = IdSet::default(); // everything this round adds so far
-        let mut reset: BTreeSet<usize> = BTreeSet::new();
-        // core_before[k] ∪ core_after[k]: the object's needs, the programs' own attach types
-        // and what every step but k required in the previous round
-        let mut core_before: Vec<IdSet> = Vec::with_capacity(steps.len());
-        let mut acc = base_set.clone();
-        acc.union_with(&prev_own);
-        for s in &prev_by_step {
-            core_before.push(acc.clone());
-            acc.union_with(s);
-        }
-        let mut core_after: Vec<IdSet> = vec![IdSet::default(); steps.len()];
-        let mut acc = IdSet::default();
-        for (k, s) in prev_by_step.iter().enumerate().rev() {
-            core_after[k] = acc.clone();
-            acc.union_with(s);
-        }
-        for (k, (_, step, affected)) in steps.iter().enumerate() {
-            let alts = &step.alternative_ids;
-            if alts.is_empty() {
-                continue; // sent without the token: a warning, below
-            }
-            // What the previous round needed for reasons other than this step: an alternative
-            // those needs already cover costs nothing, so it is preferred. (A step id names
-            // one step per libbpf version: rules.rs tests this.)
-            let mut core = core_before[k].clone();
-            core.union_with(&core_after[k]);
-            let in_core = |n: u32| core.contains(n);
-            let in_prev = |n: u32| base_set.contains(n) || prev_delta.contains(n);
-            let sat = satisfied(alts, &in_core).or_else(|| satisfied(alts, &in_prev));
-            let broken = &broken_by[k];
-            let fatal = step.on_failure == "fatal";
-            if fatal || !broken.is_empty() {
-                let ai = sat.or_else(|| cheapest(alts, &in_core)).expect("alternatives");
-                for n in &alts[ai] {
-                    by_step[k].insert(u32::from(*n));
-                    now.insert(u32::from(*n));
-                }
-                if broken.is_empty() {
-                    decisions.push(Decision::Required { step: k, alt: ai });
-                }
-                for (prog, from, text) in broken {
-                    decisions.push(Decision::Broken {
-                        step: k,
-                        alt: ai,
-                        prog: *prog,
-                        from: from.clone(),
-                        text: text.clone(),
-                    });
-                }
-                continue;
-            }
-            if let Some(ai) = sat {
-                // The probe succeeds with what is delegated anyway: note that libbpf uses it.
-                if alts[ai].iter().all(|n| base_set.contains(u32::from(*n)) || now.contains(u32::from(*n))) {
-                    decisions.push(Decision::Note { step: k, alt: ai });
-                }
-                continue;
-            }
-            let ai = cheapest(alts, &in_prev).expect("alternatives");
-            let mut step_reset = Vec::new();
-            let (effect, _) = step.fallback.split_once(':').unwrap_or((step.fallback.as_str(), ""));
-            if effect == "reset_expected_attach_type" {
-                for &pi in *affected {
-                    let p = infos[pi];
-                    if p.load_attach_type.is_some() && !p.attach_zero {
-                        reset.insert(pi);
-                        step_reset.push(pi);
-                        by_step[k].insert(zero_id);
-                        now.insert(zero_id);
-                    }
-                }
-            }
-            decisions.push(Decision::Optional { step: k, alt: ai, reset: step_reset });
-        }
-        let mut own = IdSet::default();
-        for (pi, a) in attach_ids.iter().enumerate() {
-            if let Some(a) = a
-                && !reset.contains(&pi)
-            {
-                own.insert(*a);
-                now.insert(*a);
-            }
-        }
-        reset_final = reset;
-        if now == prev_delta {
-            break;
-        }
-        prev_delta = now;
-        prev_by_step = by_step;
-        prev_own = own;
-    }
-
-    // The last round's decisions, as reasons.
-    for (_, step, _) in &steps {
-        if step.alternatives.is_empty() && step.on_failure == "fatal" {
-            // Sent without the token: no delegation can grant it.
-            warnings.push(format!(
-                "{}: libbpf step {} ({}) does not go through the token; it needs the loader's own privileges",
-                obj.name,
-                step.id,
-                lc_first(&step.what)
-            ));
-        }
-    }
-    let step_reason = |k: usize, text: SharedStr, program: Option<&Prog>| Reason {
-        object: on.clone(),
-        program: program.map(|p| p.name.clone()),
-        section: program.map(|p| p.section.clone()),
-        loader_step: Some(texts.get(TextKey::StepId(steps[k].0), || steps[k].1.id.clone())),
-        text,
-        ..Reason::default()
-    };
-    // an alternative's needs, as numbers
-    let alt_ids = |k: usize, alt: usize| steps[k].1.alternative_ids[alt].iter().map(|n| u32::from(*n));
-    // and as needs
-    let alt_needs = |ids: &Interner, k: usize, alt: usize| -> Arc<[Need]> {
-        texts.alternative((steps[k].0, alt), || {
-            let mut v: Vec<Need> = alt_ids(k, alt).map(|n| ids.need(n)).collect();
-            v.sort(); // in the order of needs, not of their numbers
-            v
-        })
-    };
-    let who = |affected: &[usize]| {
-        if affected.is_empty() {
-            String::new()
-        } else {
-            format!(" (for {})", affected.iter().map(|i| &*progs[*i].name).collect::<Vec<_>>().join(", "))
-        }
-    };
-    for d in &decisions {
-        match d {
-            Decision::Required { step, alt } => {
-                let affected = steps[*step].2;
-                let make = || {
-                    shared!(
-                        "libbpf {}{}; bpf_object__load fails if this is refused",
-                        lc_first(&steps[*step].1.what),
-                        who(affected)
-                    )
-                };
-                let text = if affected.is_empty() {
-                    texts.get(TextKey::StepRequired(steps[*step].0), || make().to_string())
-                } else {
-                    make()
-                };
-                for n in alt_ids(*step, *alt) {
-                    base.add_id(n, step_reason(*step, text.clone(), None));
-                }
-            }
-            Decision::Broken { step, alt, prog, from, text } => {
-                let p = &progs[*prog];
-                // the first call site in order of (function, location)
-                let site =
-                    p.info.uses.helper_calls.iter().filter(|c| from.strip_prefix("bpf_") == Some(&*c.name)).min();
-                let text: SharedStr = text.as_str().into();
-                let helper: SharedStr = from.as_str().into();
-                for n in alt_ids(*step, *alt) {
-                    base.add_id(
-                        n,
-                        Reason {
-                            helper: Some(helper.clone()),
-                            location: site.and_then(|s| s.location.clone()),
-                            ..step_reason(*step, text.clone(), Some(p))
-                        },
-                    );
-                }
-            }
-            Decision::Note { step, alt } => {
-                let text = texts.get(TextKey::StepNote(steps[*step].0), || {
-                    format!("also used by libbpf: {}", lc_first(&steps[*step].1.what))
-                });
-                for n in alt_ids(*step, *alt) {
-                    base.add_id(n, Reason { note: true, ..step_reason(*step, text.clone(), None) });
-                }
-            }
-            Decision::Optional { step, alt, reset } => {
-                let affected = steps[*step].2;
-                let s = steps[*step].1;
-                let mut items: Vec<u32> = alt_ids(*step, *alt).collect();
-                for &pi in reset {
-                    let p = &progs[pi];
-                    let a = p.info.load_attach_type.as_deref().unwrap_or_default();
-                    items.push(base.ids.id(Some(ListKind::Attachments), a));
-                    let needs = alt_needs(&base.ids, *step, *alt);
-                    base.add_id(
-                        zero_id,
-                        step_reason(
-                            *step,
-                            shared!(
-                                "libbpf's probe ({}) fails without {}, so libbpf loads {} with expected attach type 0 instead of {a}; the kernel reads 0 as {zero}",
-                                s.id,
-                                list_needs(&needs),
-                                p.name
-                            ),
-                            Some(p),
-                        ),
-                    );
-                }
-                base.optional.push(DraftOptional {
-                    items,
-                    steps: vec![texts.get(TextKey::StepId(steps[*step].0), || s.id.clone())],
-                    losses: vec![texts.get(TextKey::StepLost(steps[*step].0), || s.lost.clone())],
-                    reason: step_reason(
-                        *step,
-                        if affected.is_empty() {
-                            texts.get(TextKey::StepOptional(steps[*step].0), || format!("libbpf {}", lc_first(&s.what)))
-                        } else {
-                            shared!("libbpf {}{}", lc_first(&s.what), who(affected))
-                        },
-                        None,
-                    ),
-                });
-            }
-        }
-    }
-    for (pi, p) in progs.iter().enumerate() {
-        if let (Some(_), Some(a)) = (&p.info.prog_type, &p.info.load_attach_type)
-            && !reset_final.contains(&pi)
-        {
-            base.add_list(ListKind::Attachments, a, attach_reason(on, p, a));
-        }
-    }
-    let mut seen = BTreeSet::new();
-    warnings.retain(|w| seen.insert(w.clone()));
-    base.late_warnings = warnings;
-}
-
-fn list_needs(needs: &[Need]) -> String {
-    needs.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
-}
-
-fn lc_first(s: &str) -> String {
-    // keep acronyms and identifiers (FEAT_..., BTF) as they are
-    if s.chars().nth(1).is_some_and(|c| c.is_uppercase() || c == '_') {
-        return s.to_string();
-    }
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-        None => String::new(),
     }
 }

@@ -375,6 +375,8 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                     inner: None,
                     struct_ops: None,
                     btf_special_fields: Vec::new(),
+                    btf_key_value: false,
+                    variables: false,
                 };
                 if maps.len() >= MAX_MAPS {
                     return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
@@ -390,7 +392,16 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         }
     }
 
-    // 5c: global data
+    // 5c: global data; the sections that hold variables (global or weak symbols, not hidden
+    // or internal, not compiler-internal names starting with '.')
+    let variable_sections: std::collections::BTreeSet<usize> = file
+        .symbols()
+        .filter(|s| {
+            let visible = matches!(s.flags(), object::SymbolFlags::Elf { st_other, .. } if st_other & 3 == 0 || st_other & 3 == 3);
+            s.kind() == SymbolKind::Data && (s.is_global() || s.is_weak()) && visible && !s.name().unwrap_or(".").starts_with('.')
+        })
+        .filter_map(|s| s.section_index().map(|i| i.0))
+        .collect();
     for sec in file.sections() {
         let sname = names.section(&sec)?;
         let is_data = sname == ".data" || sname.starts_with(".data.");
@@ -422,6 +433,8 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             inner: None,
             struct_ops: None,
             btf_special_fields: Vec::new(),
+            btf_key_value: btf.as_ref().is_some_and(|b| b.find_datasec(&sname).is_some()),
+            variables: variable_sections.contains(&sec.index().0),
         });
     }
 
@@ -475,6 +488,8 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
             inner: None,
             struct_ops: None,
             btf_special_fields: Vec::new(),
+            btf_key_value: btf.as_ref().is_some_and(|b| b.find_datasec(".kconfig").is_some()),
+            variables: false,
         });
     }
 
@@ -538,6 +553,8 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                 inner: None,
                 struct_ops: Some(StructOps { type_name: st.name.to_string(), members }),
                 btf_special_fields: Vec::new(),
+                btf_key_value: true,
+                variables: false,
             });
         }
     }
@@ -621,6 +638,7 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
 
     // Programs reached through struct_ops maps get their members (for reasons).
     Ok(Object {
+        loader_hint: None,
         name: oname,
         big_endian,
         license,
@@ -901,6 +919,8 @@ fn parse_btf_map(
         inner: None,
         struct_ops: None,
         btf_special_fields: Vec::new(),
+        btf_key_value: false,
+        variables: false,
     };
     let mut inner_def = None;
     work.spend(members.len())?;
@@ -921,6 +941,7 @@ fn parse_btf_map(
                 if t.kind != KIND_PTR {
                     return Err(ElfError::Btf(format!("map {name}: {} is not declared with __type()", m.name)));
                 }
+                map.btf_key_value = true;
                 let sz = b.size_of(t.size_or_type).unwrap_or(0);
                 if m.name == "key" {
                     map.key_size = sz;

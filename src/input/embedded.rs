@@ -557,6 +557,9 @@ pub struct Extracted {
     pub candidates: usize,
     /// One line per candidate that could not be read, and one if the scan was capped.
     pub warnings: Vec<String>,
+    /// The byte ranges (start, end) of the objects read and of the part not scanned, sorted:
+    /// what is not the executable's own.
+    pub ranges: Vec<(usize, usize)>,
 }
 
 /// Scans `bytes` (the contents of the file `path`) and reads every embedded BPF object.
@@ -627,6 +630,7 @@ pub fn extract(path: &str, bytes: &[u8]) -> Extracted {
             }
         }
     }
+    out.ranges = ranges;
     let names: Vec<Option<String>> = out.objects.iter().map(|o| o.skeleton_name.clone()).collect();
     for o in &mut out.objects {
         o.display = match &o.skeleton_name {

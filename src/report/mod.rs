@@ -144,6 +144,8 @@ struct ProgramDoc<'a> {
     sleepable: bool,
     subprograms: &'a [String],
     tail_calls: bool,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    verifier_gates: &'a [crate::analysis::gates::GateSite],
 }
 
 #[derive(Serialize)]
@@ -160,11 +162,24 @@ struct MapDoc<'a> {
     value_size: u32,
 }
 
+/// The loader an object was analysed for.
+#[derive(Serialize)]
+struct LoaderDoc<'a> {
+    /// Its name in the rules ("raw": --loader raw).
+    name: &'a str,
+    title: &'a str,
+    token: bool,
+    versions: Vec<String>,
+    why: &'a str,
+}
+
 #[derive(Serialize)]
 struct ObjectDoc<'a> {
     capabilities: &'a [String],
     delegation: DelegationDoc<'a>,
+    host_capabilities: &'a [String],
     license: &'a Option<String>,
+    loader: LoaderDoc<'a>,
     maps: Vec<MapDoc<'a>>,
     name: &'a str,
     path: &'a str,
@@ -189,6 +204,7 @@ fn object_doc<'a>(o: &'a ObjectAnalysis, rules: &'a Rules) -> ObjectDoc<'a> {
             sleepable: p.sleepable,
             subprograms: &p.uses.subprograms,
             tail_calls: p.uses.tail_calls,
+            verifier_gates: &p.gates,
         })
         .collect();
     let maps = o
@@ -211,10 +227,19 @@ fn object_doc<'a>(o: &'a ObjectAnalysis, rules: &'a Rules) -> ObjectDoc<'a> {
             value_size: m.value_size,
         })
         .collect();
+    let spec = o.loader.spec.as_ref();
     ObjectDoc {
         capabilities: &o.delegation.capabilities,
         delegation: delegation_doc(&o.delegation),
+        host_capabilities: &o.host_capabilities,
         license: &o.object.license,
+        loader: LoaderDoc {
+            name: spec.map_or("raw", |s| s.name.as_str()),
+            title: spec.and_then(|s| rules.loader(&s.name)).map_or("raw", |m| m.header.title.as_str()),
+            token: o.loader.token(),
+            versions: spec.map(|s| s.versions.iter().map(|v| v.to_string()).collect()).unwrap_or_default(),
+            why: &o.loader.why,
+        },
         maps,
         name: &o.object.name,
         path: &o.path,
@@ -240,6 +265,7 @@ impl Serialize for ObjectsDoc<'_> {
 struct AnalysisDoc<'a> {
     capabilities: &'a [String],
     delegation: DelegationDoc<'a>,
+    host_capabilities: &'a [String],
     loader: String,
     mount_options: String,
     objects: ObjectsDoc<'a>,
@@ -255,7 +281,8 @@ pub fn write_analysis_json(a: &Analysis, rules: &Rules, out: &mut impl std::io::
     let doc = AnalysisDoc {
         capabilities: &a.delegation.capabilities,
         delegation: delegation_doc(&a.delegation),
-        loader: a.loader.describe(),
+        host_capabilities: &a.host_capabilities,
+        loader: a.loader_description(rules),
         mount_options: a.delegation.mount_options(rules),
         objects: ObjectsDoc(&a.objects, rules),
         optional: optional_doc(&a.requirements),

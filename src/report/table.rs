@@ -44,6 +44,7 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
             Escaped(&o.object.name),
             Escaped(o.object.license.as_deref().unwrap_or("none"))
         );
+        let _ = writeln!(out, "loader: {} — {}", o.loader.describe(rules), Escaped(&o.loader.why));
         let mut t = table(&["program", "section", "type", "expected attach type", "helpers / kfuncs"]);
         for p in &o.programs {
             let mut calls: Vec<String> = p.uses.helpers.iter().map(|h| format!("bpf_{h}")).collect();
@@ -78,30 +79,46 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(
-        out,
-        "Delegation for {} ({} object{}):",
-        a.loader.describe(),
-        a.objects.len(),
-        if a.objects.len() == 1 { "" } else { "s" }
-    );
-    let mut t = table(&["setting", "item", "why"]);
     let d = &a.delegation;
-    for k in ListKind::ALL {
-        for item in d.list(k) {
-            let reasons = a.requirements.required.get(&Need::List(k, item.clone()));
-            t.add_row(vec![k.mount_option().to_string(), item.clone(), why(reasons)]);
+    let token_objects = a.objects.iter().filter(|o| o.loader.token()).count();
+    if token_objects == 0 && !a.objects.is_empty() {
+        let _ = writeln!(out, "No BPF delegation: the loader takes no BPF token ({}).", a.loader_description(rules));
+    } else {
+        let _ = writeln!(
+            out,
+            "Delegation for {} ({} object{}):",
+            a.loader_description(rules),
+            a.objects.len(),
+            if a.objects.len() == 1 { "" } else { "s" }
+        );
+        let mut t = table(&["setting", "item", "why"]);
+        for k in ListKind::ALL {
+            for item in d.list(k) {
+                let reasons = a.requirements.required.get(&Need::List(k, item.clone()));
+                t.add_row(vec![k.mount_option().to_string(), item.clone(), why(reasons)]);
+            }
         }
+        for c in &d.capabilities {
+            t.add_row(vec![
+                "capability".to_string(),
+                c.clone(),
+                why(a.requirements.required.get(&Need::Cap(c.clone()))),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+        let _ = writeln!(out, "bpffs mount options: {}", d.mount_options(rules));
     }
-    for c in &d.capabilities {
-        t.add_row(vec!["capability".to_string(), c.clone(), why(a.requirements.required.get(&Need::Cap(c.clone())))]);
+    if !a.host_capabilities.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCapabilities in the initial user namespace (loaders that take no BPF token): {}",
+            a.host_capabilities.join(", ")
+        );
     }
-    let _ = writeln!(out, "{t}");
-    let _ = writeln!(out, "bpffs mount options: {}", d.mount_options(rules));
     if !a.requirements.optional.is_empty() {
         let _ = writeln!(
             out,
-            "\nOptional (left out{}; libbpf copes without them):",
+            "\nOptional (left out{}; the loader copes without them):",
             if a.with_optional { ", but included by --with-optional" } else { " unless --with-optional" }
         );
         for o in &a.requirements.optional {

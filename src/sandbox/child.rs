@@ -12,7 +12,9 @@ use libbpf_rs::{AsRawLibbpf, OpenObject};
 
 use super::logparse::{self, errno_text};
 use super::sys;
-use super::{ChildError, ChildReport, ENV_PARENT_PID, ENV_SOCK_FD, LoadOutcome, LoadRequest, ProgramOutcome};
+use super::{
+    CHILD_PATH, ChildError, ChildReport, ENV_PARENT_PID, ENV_SOCK_FD, LoadOutcome, LoadRequest, ProgramOutcome, Runner,
+};
 
 /// Lines kept from the end of libbpf's log.
 const LOG_CAPACITY: usize = 4000;
@@ -237,6 +239,12 @@ fn set_up_and_load() -> Result<LoadOutcome, ChildError> {
     // `object` may name an object embedded in an executable (`path#name`, `path#N`).
     let (object, object_name) = crate::input::object_bytes(&req.object.to_string_lossy())
         .map_err(|e| err_msg("read_object", None, e.to_string()))?;
+    // A loader program is read now too, and run from memory: the sandbox's uid need not
+    // reach it.
+    let exec = match &req.runner {
+        Runner::Libbpf => None,
+        Runner::CiliumLoader(exe) | Runner::Program(exe) => Some(read_to_memfd(exe, &object)?),
+    };
 
     // Supplementary groups cannot be changed once setgroups is denied.
     // SAFETY: an empty group list.
@@ -323,7 +331,83 @@ fn set_up_and_load() -> Result<LoadOutcome, ChildError> {
     arm_pdeathsig(waiter)?;
     sys::deny_syscalls(DENIED_SYSCALLS).map_err(|e| err("seccomp", &e))?;
 
-    load(&req, &object, &object_name, root.as_fd())
+    match exec {
+        None => load(&req, &object, &object_name, root.as_fd()),
+        Some((exe, object)) => {
+            drop(root);
+            exec_load(&req, &exe, &object)
+        }
+    }
+}
+
+/// The program at `exe` and the object bytes, each in a memfd.
+fn read_to_memfd(exe: &std::path::Path, object: &[u8]) -> Result<(OwnedFd, OwnedFd), ChildError> {
+    let bytes =
+        std::fs::read(exe).map_err(|e| err_msg("read_loader", e.raw_os_error(), format!("{}: {e}", exe.display())))?;
+    let to_memfd = |name: &std::ffi::CStr, data: &[u8]| -> Result<OwnedFd, ChildError> {
+        let fd = sys::memfd(name).map_err(|e| err("memfd", &e))?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(data).map_err(|e| err("memfd", &e))?;
+        f.seek(SeekFrom::Start(0)).map_err(|e| err("memfd", &e))?;
+        Ok(OwnedFd::from(f))
+    };
+    Ok((to_memfd(c"loader", &bytes)?, to_memfd(c"object.bpf.o", object)?))
+}
+
+/// Bytes kept of a loader program's stdout (its JSON report) and stderr.
+const EXEC_OUTPUT_BYTES: u64 = 1 << 20;
+
+/// Runs the request's loader program in this process's sandbox (an exec keeps the namespaces,
+/// the credentials, no_new_privs and the seccomp filter) and reads what it reports.
+fn exec_load(req: &LoadRequest, exe: &OwnedFd, object: &OwnedFd) -> Result<LoadOutcome, ChildError> {
+    let cstr = |s: String| CString::new(s.replace('\0', "")).expect("no NUL");
+    let argv: Vec<CString> = match &req.runner {
+        Runner::CiliumLoader(_) => std::iter::once(cstr("cilium-loader".into()))
+            .chain(std::iter::once(cstr(format!("/proc/self/fd/{}", object.as_raw_fd()))))
+            .chain(req.programs.iter().flatten().map(|p| cstr(p.clone())))
+            .collect(),
+        Runner::Program(path) => {
+            vec![cstr(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())]
+        }
+        Runner::Libbpf => unreachable!("libbpf loads in this process"),
+    };
+    let envp = [cstr(format!("PATH={CHILD_PATH}"))];
+    let (out_r, out_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
+    let (err_r, err_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
+    let pid = sys::fork().map_err(|e| err("fork", &e))?;
+    if pid == 0 {
+        // (only async-signal-safe calls from here to the exec)
+        let code = sys::exec_with_output(exe.as_fd(), &argv, &envp, out_w.as_fd(), err_w.as_fd(), object.as_fd());
+        // SAFETY: _exit after a failed exec, as a forked child must.
+        unsafe { libc::_exit(code) };
+    }
+    drop(out_w);
+    drop(err_w);
+    let stderr_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::fs::File::from(err_r).take(EXEC_OUTPUT_BYTES).read_to_end(&mut buf);
+        buf
+    });
+    let mut out = Vec::new();
+    let _ = std::fs::File::from(out_r).take(EXEC_OUTPUT_BYTES).read_to_end(&mut out);
+    let err_bytes = stderr_reader.join().unwrap_or_default();
+    let code = sys::wait_exit_code(pid).map_err(|e| err("wait", &e))?;
+    let stderr_lines: Vec<String> = String::from_utf8_lossy(&err_bytes).lines().map(String::from).collect();
+    let wanted: Vec<String> = req.programs.clone().unwrap_or_default();
+    Ok(match &req.runner {
+        Runner::CiliumLoader(_) => logparse::cilium_outcome(&out, code, &wanted, tail(&stderr_lines, LOG_TAIL)),
+        _ => LoadOutcome {
+            loaded: code == 0,
+            step: (code != 0).then(|| "program_exit".to_string()),
+            errno: None,
+            message: (code != 0).then(|| {
+                format!("the program exited with status {code}: {}", stderr_lines.last().map_or("", |l| l.as_str()))
+            }),
+            programs: Vec::new(),
+            libbpf_log: tail(&stderr_lines, LOG_TAIL),
+            sandbox: None,
+        },
+    })
 }
 
 /// Syscalls the loader never needs, refused (EPERM) by a seccomp filter once the sandbox is

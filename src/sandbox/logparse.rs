@@ -189,6 +189,67 @@ pub fn program_log_tail(lines: &[String], prog: &str, max: usize) -> Vec<String>
     out.split_off(skip)
 }
 
+/// What a cilium/ebpf loader (tools/cilium-loader) reported: its JSON line
+/// `{"loaded", "error", "errno", "programs", "maps"}` and exit code. cilium/ebpf's errors name
+/// what failed first (collection.go: "map NAME: ...", "program NAME: ...", "program NAME: load
+/// BTF: ...").
+pub fn cilium_outcome(stdout: &[u8], code: i32, wanted: &[String], log: Vec<String>) -> super::LoadOutcome {
+    #[derive(serde::Deserialize)]
+    struct Report {
+        loaded: bool,
+        error: Option<String>,
+        errno: Option<i32>,
+        #[serde(default)]
+        programs: Vec<String>,
+    }
+    let report: Option<Report> =
+        String::from_utf8_lossy(stdout).lines().rev().find_map(|l| serde_json::from_str(l.trim()).ok());
+    let Some(report) = report else {
+        return super::LoadOutcome {
+            step: Some("loader".into()),
+            message: Some(format!("the cilium/ebpf loader exited with status {code} without a report")),
+            libbpf_log: log,
+            ..Default::default()
+        };
+    };
+    let names = if report.programs.is_empty() { wanted.to_vec() } else { report.programs };
+    let error = report.error.unwrap_or_default();
+    // "assign values: field X: program NAME: ..." / "...: map NAME: ..."
+    let named = |what: &str| {
+        error.split(": ").find_map(|part| part.strip_prefix(what)).filter(|n| !n.contains(' ')).map(String::from)
+    };
+    let failed_program = named("program ");
+    let step = if report.loaded {
+        None
+    } else if error.contains("BTF") && !error.contains("program type") {
+        Some("btf_load")
+    } else if named("map ").is_some() {
+        Some("map_create")
+    } else if failed_program.is_some() {
+        Some("prog_load")
+    } else {
+        Some("object_load")
+    };
+    let programs = names
+        .into_iter()
+        .map(|name| super::ProgramOutcome {
+            loaded: report.loaded,
+            errno: (failed_program.as_deref() == Some(name.as_str())).then_some(report.errno).flatten(),
+            log_tail: Vec::new(),
+            name,
+        })
+        .collect();
+    super::LoadOutcome {
+        loaded: report.loaded && code == 0,
+        step: step.map(String::from),
+        errno: report.errno,
+        message: (!error.is_empty()).then_some(error),
+        programs,
+        libbpf_log: log,
+        sandbox: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +285,23 @@ mod tests {
         assert_eq!(f.map.as_deref(), Some("counts"));
         assert_eq!(parse_errstr(" -22"), Some(22));
         assert_eq!(parse_errstr("-ENOTSUPP"), Some(524));
+    }
+
+    #[test]
+    fn cilium_loader_reports_name_the_step_and_program() {
+        let report = br#"{"loaded":false,"error":"assign values: field Prog: program prog: load program: operation not permitted","errno":1,"programs":["prog","other"],"maps":[]}"#;
+        let o = super::cilium_outcome(report, 1, &[], Vec::new());
+        assert_eq!((o.loaded, o.step.as_deref(), o.errno), (false, Some("prog_load"), Some(1)));
+        assert_eq!(
+            o.programs.iter().map(|p| (p.name.as_str(), p.errno)).collect::<Vec<_>>(),
+            [("prog", Some(1)), ("other", None)]
+        );
+        let btf = br#"{"loaded":false,"error":"assign values: field P: program p: load BTF: token insufficiently privileged","errno":1,"programs":["p"]}"#;
+        assert_eq!(super::cilium_outcome(btf, 1, &[], Vec::new()).step.as_deref(), Some("btf_load"));
+        let map = br#"{"loaded":false,"error":"assign values: field M: map m: map create: operation not permitted","errno":1,"programs":[]}"#;
+        assert_eq!(super::cilium_outcome(map, 1, &[], Vec::new()).step.as_deref(), Some("map_create"));
+        let ok = br#"{"loaded":true,"error":null,"errno":null,"programs":["p"]}"#;
+        assert!(super::cilium_outcome(ok, 0, &[], Vec::new()).programs[0].loaded);
+        assert_eq!(super::cilium_outcome(b"garbage", 2, &[], Vec::new()).step.as_deref(), Some("loader"));
     }
 }

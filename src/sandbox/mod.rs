@@ -166,6 +166,22 @@ pub fn delegate_option_values<S: AsRef<str>>(items: &[S]) -> Vec<String> {
     out
 }
 
+/// Which program does the load inside the sandbox.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runner {
+    /// libbpf, in the sandbox's own process: `bpf_object__load` with the token's path.
+    #[default]
+    Libbpf,
+    /// A cilium/ebpf loader (tools/cilium-loader): run as `LOADER OBJECT [PROGRAM...]`; it
+    /// finds the token itself among the process's bpffs mounts, as cilium/ebpf does, and
+    /// prints what happened as JSON.
+    CiliumLoader(PathBuf),
+    /// A program that loads its own embedded objects when it starts (a bpf2go program), run
+    /// without arguments: exit status 0 means it loaded.
+    Program(PathBuf),
+}
+
 /// What to load and with which delegation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadRequest {
@@ -184,6 +200,9 @@ pub struct LoadRequest {
     pub timeout: Duration,
     /// Memory budget in bytes, enforced by a memory cgroup for the run where one can be made.
     pub memory: u64,
+    /// Who loads: libbpf in the sandbox's process, or a program run in it.
+    #[serde(default)]
+    pub runner: Runner,
 }
 
 impl Default for LoadRequest {
@@ -196,6 +215,7 @@ impl Default for LoadRequest {
             uid: DEFAULT_UID,
             timeout: DEFAULT_TIMEOUT,
             memory: DEFAULT_MEMORY,
+            runner: Runner::Libbpf,
         }
     }
 }

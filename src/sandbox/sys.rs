@@ -3,7 +3,7 @@
 //! passing over a unix socket. Every wrapper returns `io::Error` carrying the
 //! errno; callers attach the step name.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -405,4 +405,52 @@ pub fn wait_exit_code(pid: libc::pid_t) -> io::Result<i32> {
         }
     }
     Ok(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) })
+}
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds has room for the two descriptors.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long)?;
+    // SAFETY: pipe2 returned two new descriptors we own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// In a forked child: stdout and stderr to `out` and `err`, `keep` inherited across the exec,
+/// then `execveat(exe, "", argv, envp, AT_EMPTY_PATH)`. Returns only when the exec failed,
+/// with the exit code to use (127). The caller forked from a single-threaded process (the
+/// sandbox child), so allocating here is safe.
+pub fn exec_with_output(
+    exe: BorrowedFd<'_>,
+    argv: &[CString],
+    envp: &[CString],
+    out: BorrowedFd<'_>,
+    err: BorrowedFd<'_>,
+    keep: BorrowedFd<'_>,
+) -> i32 {
+    let mut args: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 1);
+    let mut env: Vec<*const libc::c_char> = Vec::with_capacity(envp.len() + 1);
+    args.extend(argv.iter().map(|a| a.as_ptr()));
+    args.push(std::ptr::null());
+    env.extend(envp.iter().map(|e| e.as_ptr()));
+    env.push(std::ptr::null());
+    // SAFETY: valid descriptors; the arrays are NULL-terminated and outlive the calls.
+    unsafe {
+        if libc::dup2(out.as_raw_fd(), 1) < 0 || libc::dup2(err.as_raw_fd(), 2) < 0 {
+            return 127;
+        }
+        let flags = libc::fcntl(keep.as_raw_fd(), libc::F_GETFD);
+        if flags < 0 || libc::fcntl(keep.as_raw_fd(), libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+            return 127;
+        }
+        libc::syscall(
+            libc::SYS_execveat,
+            exe.as_raw_fd(),
+            c"".as_ptr(),
+            args.as_ptr(),
+            env.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    127
 }

@@ -38,3 +38,48 @@ pub fn require(available: Result<(), String>, what: &str) -> bool {
         }
     }
 }
+
+/// The Debian packages of the sid chroot (`./dev test` provides it as BPFCAP_SYSTEMD_ROOT)
+/// whose files carry BPF objects built by others: systemd's libsystemd-core, the libbpf-tools
+/// executables, bpftool, and xdp-tools with libxdp (object files and executables).
+pub const PACKAGES_BUILT_BY_OTHERS: [&str; 6] =
+    ["libsystemd-shared", "systemd", "libbpf-tools", "bpftool", "xdp-tools", "libxdp1"];
+
+/// Every regular file of those packages, from dpkg's file lists.
+pub fn files_built_by_others(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = std::collections::BTreeSet::new();
+    for pkg in PACKAGES_BUILT_BY_OTHERS {
+        let info = root.join("var/lib/dpkg/info");
+        let list = [format!("{pkg}:amd64.list"), format!("{pkg}.list")]
+            .iter()
+            .map(|l| info.join(l))
+            .find(|l| l.is_file())
+            .unwrap_or_else(|| panic!("package {pkg} is not installed in {}", root.display()));
+        for line in std::fs::read_to_string(list).expect("dpkg file list").lines() {
+            let p = root.join(line.trim_start_matches('/'));
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+                files.insert(p);
+            }
+        }
+    }
+    files.into_iter().collect()
+}
+
+/// The sid chroot of `./dev test` (BPFCAP_SYSTEMD_ROOT), or why a test that needs it cannot run.
+pub fn sid_root() -> Result<PathBuf, String> {
+    match std::env::var_os("BPFCAP_SYSTEMD_ROOT").map(PathBuf::from) {
+        Some(r) if r.join("var/lib/dpkg/info").is_dir() => Ok(r),
+        _ => Err("BPFCAP_SYSTEMD_ROOT (the Debian sid chroot of ./dev test) is not set".to_string()),
+    }
+}
+
+/// Every BPF object of the objects built by others (files that are or embed one), as inputs
+/// name them: (display path, object), in file order.
+pub fn objects_built_by_others(root: &Path) -> Vec<(String, bpfcap::model::Object)> {
+    // (files that neither are nor embed a BPF object are errors when named: left out)
+    files_built_by_others(root)
+        .into_iter()
+        .filter_map(|f| bpfcap::input::load_inputs_with_warnings(&[f]).ok())
+        .flat_map(|(objects, _)| objects)
+        .collect()
+}

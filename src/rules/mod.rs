@@ -1,36 +1,12 @@
 //! The rule tables in `rules/`, compiled into the binary and parsed once.
 //! Code interprets these tables; facts about the kernel and libbpf live in them, not here.
 
-use std::collections::HashMap as StdHashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-/// FNV-1a: the rules' lookup tables are keyed by short names and small numbers, for which
-/// SipHash's protection against chosen keys is not needed: their keys come from the rules
-/// (an object's names are only looked up). Tables keyed by what an object says keep std's
-/// hashing.
-#[derive(Default)]
-pub struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-/// A hash map for lookups in the rules.
-pub type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
-
 use serde::Deserialize;
+
+mod schema;
+pub use schema::*;
 
 // The rules as built by build.rs: rules/**/*.toml turned into JSON (same data, parsed faster).
 const ENUMS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__enums.json"));
@@ -38,59 +14,17 @@ const SECTIONS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/sections.jso
 const PRIVILEGES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__privileges.json"));
 const HELPER_AVAILABILITY_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__helper-availability.json"));
 const LIBBPF_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__libbpf.json"));
+const CILIUM_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__cilium.json"));
+const AYA_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__aya.json"));
+const CILIUM_SECTIONS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__cilium-sections.json"));
 const CAPABILITIES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__capabilities.json"));
 const VERSIONS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__versions.json"));
 const MAP_MEMORY_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__map-memory.json"));
+const VERIFIER_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__verifier.json"));
 const SYSTEMD_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__systemd.json"));
 const SYSTEMD_KEYS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__systemd-keys.json"));
 const INCUS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__incus.json"));
 const LXD_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dialects__lxd.json"));
-
-/// The kernel version that introduced a name (rules/kernel/versions.toml, generated).
-#[derive(Debug, Clone, Deserialize)]
-pub struct NameVersion {
-    pub list: String,
-    pub name: String,
-    pub since: String,
-    #[serde(default)]
-    pub exact: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct VersionsFile {
-    version: Vec<NameVersion>,
-}
-
-/// How a map type's memory is laid out (rules/kernel/map-memory.toml, whose header says what
-/// each layout counts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MapLayout {
-    Values,
-    Elements,
-    Pointers,
-    Bytes,
-    Queue,
-    Bits,
-    Lazy,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MapMemoryRule {
-    pub types: Vec<String>,
-    pub layout: MapLayout,
-    #[serde(default)]
-    pub percpu: bool,
-}
-
-/// rules/kernel/map-memory.toml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MapMemory {
-    pub element_overhead: u64,
-    pub map: Vec<MapMemoryRule>,
-}
 
 impl MapMemory {
     /// The rule of a map type (by kernel name), if the table names it.
@@ -99,48 +33,11 @@ impl MapMemory {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct SystemdRequire {
-    pub setting: String,
-    pub value: String,
-    pub why: String,
-    #[serde(default)]
-    pub source: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SystemdSettings {
-    pub private_bpf: String,
-    pub commands: String,
-    pub maps: String,
-    pub programs: String,
-    pub attachments: String,
-    pub since: String,
-    pub unknown_name_message: String,
-    #[serde(default)]
-    pub requires: Vec<SystemdRequire>,
-    /// The settings of a BPF drop-in (written by `emit`, read by `check`).
-    pub drop_in: Vec<String>,
-}
-
 impl SystemdSettings {
     /// Why PrivateBPF= requires `setting` (empty when the rules give no reason).
     pub fn why_required(&self, setting: &str) -> &str {
         self.requires.iter().find(|r| r.setting == setting).map_or("", |r| r.why.as_str())
     }
-}
-
-/// One name systemd accepts, the bit it sets, and the systemd versions with that mapping.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SystemdName {
-    pub list: String,
-    pub systemd: String,
-    pub bit: u32,
-    /// The kernel's name for that bit.
-    pub kernel: String,
-    pub systemd_versions: String,
-    #[serde(default)]
-    pub note: String,
 }
 
 impl SystemdName {
@@ -153,24 +50,6 @@ impl SystemdName {
     pub fn first_version(&self) -> String {
         self.systemd_versions.split([',', '-']).next().unwrap_or("").trim().to_string()
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SystemdUnnamed {
-    pub list: String,
-    pub kernel: String,
-    pub bit: u32,
-    #[serde(default)]
-    pub note: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SystemdRules {
-    pub settings: SystemdSettings,
-    #[serde(rename = "name")]
-    pub names: Vec<SystemdName>,
-    #[serde(default, rename = "unnamed")]
-    pub unnamed: Vec<SystemdUnnamed>,
 }
 
 impl SystemdRules {
@@ -200,54 +79,11 @@ impl SystemdRules {
     }
 }
 
-/// Every setting systemd knows in unit files, by section (rules/dialects/systemd-keys.toml,
-/// generated from `systemd --dump-configuration-items`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct SystemdKeys {
-    /// The systemd version the table was made from.
-    pub systemd: String,
-    pub section: Vec<SystemdSection>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SystemdSection {
-    pub name: String,
-    pub keys: Vec<String>,
-}
-
 impl SystemdKeys {
     /// The keys of section `name`, None for a section systemd does not know.
     pub fn section(&self, name: &str) -> Option<&[String]> {
         self.section.iter().find(|s| s.name == name).map(|s| s.keys.as_slice())
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ManagerKeys {
-    pub commands: String,
-    pub maps: String,
-    pub programs: String,
-    pub attachments: String,
-    #[serde(default)]
-    pub path: String,
-    #[serde(default)]
-    pub enable_key: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ManagerSyntax {
-    pub separator: String,
-    #[serde(default)]
-    pub value_length_limit: usize,
-}
-
-/// Incus or LXD instance configuration keys (rules/dialects/incus.toml, lxd.toml).
-#[derive(Debug, Clone, Deserialize)]
-pub struct ManagerRules {
-    pub keys: ManagerKeys,
-    pub syntax: ManagerSyntax,
-    #[serde(default)]
-    pub requirements: toml::Table,
 }
 
 impl ManagerRules {
@@ -285,62 +121,6 @@ impl ManagerRules {
         }
         v
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Capability {
-    pub name: String,
-    pub value: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct CapabilitiesFile {
-    capability: Vec<Capability>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct EnumEntry {
-    pub value: u32,
-    pub uapi: String,
-    pub name: String,
-    #[serde(default)]
-    pub alias_of: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct HelperEntry {
-    pub id: u32,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Enums {
-    #[serde(rename = "command")]
-    pub commands: Vec<EnumEntry>,
-    #[serde(rename = "map_type")]
-    pub map_types: Vec<EnumEntry>,
-    #[serde(rename = "prog_type")]
-    pub prog_types: Vec<EnumEntry>,
-    #[serde(rename = "attach_type")]
-    pub attach_types: Vec<EnumEntry>,
-    #[serde(rename = "helper")]
-    pub helpers: Vec<HelperEntry>,
-    /// helper id → index in `helpers`, built when the rules are loaded
-    #[serde(skip)]
-    helper_by_id: HashMap<u32, usize>,
-    /// per ListKind: name → value, built when the rules are loaded
-    #[serde(skip)]
-    value_by_name: [HashMap<String, u32>; 4],
-}
-
-/// The four delegation lists of a bpffs mount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ListKind {
-    Commands,
-    Maps,
-    Programs,
-    Attachments,
 }
 
 impl ListKind {
@@ -409,23 +189,6 @@ impl Enums {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct SectionRule {
-    pub pattern: String,
-    #[serde(rename = "match")]
-    pub match_kind: String,
-    pub prog_type: String,
-    pub expected_attach_type: String,
-    #[serde(default)]
-    pub attach_zero: bool,
-    #[serde(default)]
-    pub flags: Vec<String>,
-    pub libbpf: Vec<String>,
-    /// `libbpf`, parsed once when the rules are loaded.
-    #[serde(skip)]
-    pub versions: Vec<Version>,
-}
-
 impl SectionRule {
     /// libbpf.c sec_def_matches.
     pub fn matches(&self, section: &str) -> bool {
@@ -435,91 +198,19 @@ impl SectionRule {
         {
             return false;
         }
-        match self.match_kind.as_str() {
-            "exact" => section == self.pattern,
-            "plus" => {
+        match self.match_kind {
+            SectionMatch::Exact => section == self.pattern,
+            SectionMatch::Plus => {
                 section == self.pattern
                     || (section.starts_with(&self.pattern) && section.as_bytes().get(self.pattern.len()) == Some(&b'/'))
             }
-            "prefix" => section.starts_with(&self.pattern),
-            _ => false,
+            SectionMatch::Prefix => section.starts_with(&self.pattern),
         }
     }
 
     pub fn has_flag(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f == flag)
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct SectionsFile {
-    section: Vec<SectionRule>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-pub struct TokenCommand {
-    pub command: String,
-    #[serde(default)]
-    pub since: String,
-    #[serde(default)]
-    pub checks: String,
-    #[serde(default)]
-    pub source: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-pub struct TokenCreate {
-    #[serde(default)]
-    pub caps: Vec<String>,
-    #[serde(default)]
-    pub notes: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-pub struct CapRule {
-    pub name: String,
-    #[serde(default)]
-    pub caps: Vec<String>,
-    #[serde(default)]
-    pub why: String,
-    #[serde(default)]
-    pub scope: String,
-    #[serde(default)]
-    pub since: Option<String>,
-    /// Map types only: why the kernel needs the object's BTF to create such a map.
-    #[serde(default)]
-    pub needs_btf: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-pub struct KfuncRule {
-    /// any_kfunc | arena | listed | verifier (see the comment in privileges.toml)
-    pub when: String,
-    #[serde(default)]
-    pub kfuncs: Vec<String>,
-    #[serde(default)]
-    pub caps: Vec<String>,
-    #[serde(default)]
-    pub why: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-pub struct Privileges {
-    #[serde(default)]
-    pub token_command: Vec<TokenCommand>,
-    #[serde(default)]
-    pub token_create: TokenCreate,
-    #[serde(default)]
-    pub prog_type: Vec<CapRule>,
-    #[serde(default)]
-    pub map_type: Vec<CapRule>,
-    #[serde(default)]
-    pub helper: Vec<CapRule>,
-    #[serde(default)]
-    pub kfunc_rule: Vec<KfuncRule>,
-    /// helper name → index in `helper`, built when the rules are loaded
-    #[serde(skip)]
-    helper_by_name: HashMap<String, usize>,
 }
 
 impl Privileges {
@@ -538,32 +229,6 @@ impl Privileges {
     }
 }
 
-/// Which program types offer a helper (used when libbpf rewrites a call to a legacy helper).
-#[derive(Debug, Clone, Deserialize)]
-pub struct HelperAvailability {
-    pub helper: String,
-    pub prog_types: Vec<String>,
-    #[serde(default)]
-    pub why: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct HelperAvailabilityFile {
-    available: Vec<HelperAvailability>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
-pub struct Alternative {
-    #[serde(default)]
-    pub commands: Vec<String>,
-    #[serde(default)]
-    pub programs: Vec<String>,
-    #[serde(default)]
-    pub attachments: Vec<String>,
-    #[serde(default)]
-    pub maps: Vec<String>,
-}
-
 impl Alternative {
     pub fn items(&self) -> impl Iterator<Item = (ListKind, &str)> {
         self.commands
@@ -573,107 +238,6 @@ impl Alternative {
             .chain(self.programs.iter().map(|s| (ListKind::Programs, s.as_str())))
             .chain(self.attachments.iter().map(|s| (ListKind::Attachments, s.as_str())))
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct LoaderStep {
-    pub id: String,
-    #[serde(default)]
-    pub what: String,
-    #[serde(default)]
-    pub source: String,
-    pub libbpf_min: String,
-    #[serde(default)]
-    pub libbpf_max: Option<String>,
-    #[serde(default)]
-    pub token_only: bool,
-    pub when: String,
-    pub on_failure: String,
-    #[serde(default)]
-    pub fallback: String,
-    #[serde(default)]
-    pub lost: String,
-    #[serde(default, rename = "alternative")]
-    pub alternatives: Vec<Alternative>,
-    /// `libbpf_min`..=`libbpf_max`, parsed once when the rules are loaded.
-    #[serde(skip)]
-    pub range: (Version, Version),
-    /// Per alternative: its items and the capabilities they need, as [`NameIndex`] numbers
-    /// (sorted, unique), computed when the rules are loaded.
-    #[serde(skip)]
-    pub alternative_ids: Vec<Vec<u16>>,
-    /// `when`, parsed when the rules are loaded.
-    #[serde(skip)]
-    pub condition: Condition,
-}
-
-/// When a libbpf loader step happens (the `when` field of rules/loader/libbpf.toml; its
-/// header comment describes each condition).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Condition {
-    Always,
-    TokenPathExplicit,
-    TokenPathDefault,
-    ObjectHasBtf,
-    ObjectHasBtfExt,
-    ObjectHasGlobalData,
-    ObjectHasRodata,
-    ObjectHasMaps,
-    ObjectHasStructOps,
-    ObjectHasArena,
-    ObjectHasKconfig,
-    ObjectHasKconfigExtern(String),
-    ObjectHasKsyms,
-    ObjectHasJumptables,
-    ModuleBtfLookup,
-    ProgramHasName,
-    ProgramReferencesGlobalData,
-    ProgramSecFlag(String),
-    /// any of these helpers
-    ProgramCallsHelper(Vec<String>),
-    ProgramType(String),
-    /// Not a condition this version of bpfcap knows (a test keeps the table free of them).
-    #[default]
-    Unknown,
-}
-
-impl Condition {
-    pub fn parse(when: &str) -> Condition {
-        let (cond, arg) = match when.split_once(':') {
-            Some((c, a)) => (c, Some(a)),
-            None => (when, None),
-        };
-        match (cond, arg) {
-            ("always", None) => Condition::Always,
-            ("token_path_explicit", None) => Condition::TokenPathExplicit,
-            ("token_path_default", None) => Condition::TokenPathDefault,
-            ("object_has_btf", None) => Condition::ObjectHasBtf,
-            ("object_has_btf_ext", None) => Condition::ObjectHasBtfExt,
-            ("object_has_global_data", None) => Condition::ObjectHasGlobalData,
-            ("object_has_rodata", None) => Condition::ObjectHasRodata,
-            ("object_has_maps", None) => Condition::ObjectHasMaps,
-            ("object_has_struct_ops", None) => Condition::ObjectHasStructOps,
-            ("object_has_arena", None) => Condition::ObjectHasArena,
-            ("object_has_kconfig", None) => Condition::ObjectHasKconfig,
-            ("object_has_kconfig_extern", Some(n)) => Condition::ObjectHasKconfigExtern(n.into()),
-            ("object_has_ksyms", None) => Condition::ObjectHasKsyms,
-            ("object_has_jumptables", None) => Condition::ObjectHasJumptables,
-            ("module_btf_lookup", None) => Condition::ModuleBtfLookup,
-            ("program_has_name", None) => Condition::ProgramHasName,
-            ("program_references_global_data", None) => Condition::ProgramReferencesGlobalData,
-            ("program_sec_flag", Some(f)) => Condition::ProgramSecFlag(f.into()),
-            ("program_calls_helper", Some(hs)) => {
-                Condition::ProgramCallsHelper(hs.split('|').map(String::from).collect())
-            }
-            ("program_type", Some(t)) => Condition::ProgramType(t.into()),
-            _ => Condition::Unknown,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct LoaderFile {
-    step: Vec<LoaderStep>,
 }
 
 /// Every name a requirement can carry (the kernel names of the four delegate lists, aliases
@@ -720,10 +284,6 @@ impl NameIndex {
     }
 }
 
-/// A libbpf version as (major, minor).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Version(pub u32, pub u32);
-
 impl Version {
     pub fn parse(s: &str) -> Option<Version> {
         let mut it = s.trim().split('.');
@@ -745,20 +305,127 @@ impl LoaderStep {
     }
 
     fn parse_range(&mut self) {
-        let min = Version::parse(&self.libbpf_min).unwrap_or(Version(0, 0));
-        let max = self.libbpf_max.as_deref().and_then(Version::parse).unwrap_or(Version(u32::MAX, 0));
+        let min = Version::parse(&self.min).unwrap_or(Version(0, 0));
+        let max = self.max.as_deref().and_then(Version::parse).unwrap_or(Version(u32::MAX, 0));
         self.range = (min, max);
     }
 }
 
-pub struct Rules {
-    /// Every libbpf version the section table knows, oldest first.
-    libbpf_versions: Vec<Version>,
-    pub enums: Enums,
+/// A loader as its rules file describes it (rules/loader/*.toml), with its section table,
+/// indexed for the analysis.
+#[derive(Debug)]
+pub struct LoaderModel {
+    pub header: LoaderHeader,
+    pub detect: Detect,
+    pub steps: Vec<LoaderStep>,
+    pub effects: Vec<EffectRule>,
+    /// The versions the rules describe, oldest first.
+    pub versions: Vec<Version>,
+    /// Its section table (its rules file's `sections`).
     pub sections: Vec<SectionRule>,
+    /// Per version: the indexes in `sections` of its rules, in table order, bucketed by the
+    /// first byte of a section name they can match (every match needs the first bytes to
+    /// agree; a rule with an empty pattern is in every bucket).
+    sections_of: Vec<(Version, Vec<Vec<usize>>)>,
+}
+
+impl LoaderModel {
+    fn new(file: LoaderFile, mut sections: Vec<SectionRule>) -> LoaderModel {
+        let LoaderFile { loader: header, detect, mut steps, effects } = file;
+        for step in &mut steps {
+            step.parse_range();
+        }
+        for s in &mut sections {
+            s.versions = s.in_versions.iter().filter_map(|x| Version::parse(x)).collect();
+        }
+        let versions: Vec<Version> = header.versions.iter().filter_map(|v| Version::parse(v)).collect();
+        let sections_of = versions
+            .iter()
+            .map(|v| {
+                let mut buckets = vec![Vec::new(); 256];
+                // (a version the table does not list reads the newest table that it has)
+                let newest_listed = sections.iter().flat_map(|r| r.versions.iter()).filter(|x| *x <= v).max().copied();
+                for (i, r) in
+                    sections.iter().enumerate().filter(|(_, r)| newest_listed.is_some_and(|n| r.versions.contains(&n)))
+                {
+                    match r.pattern.as_bytes().first() {
+                        Some(b) => buckets[usize::from(*b)].push(i),
+                        None => buckets.iter_mut().for_each(|bucket| bucket.push(i)),
+                    }
+                }
+                (*v, buckets)
+            })
+            .collect();
+        LoaderModel { header, detect, steps, effects, versions, sections, sections_of }
+    }
+
+    /// The name `--loader` takes.
+    pub fn name(&self) -> &str {
+        &self.header.name
+    }
+
+    /// The newest version the rules describe.
+    pub fn newest(&self) -> Version {
+        *self.versions.last().expect("a loader's rules describe versions")
+    }
+
+    /// The versions of `MIN-MAX` or `X.Y` that the rules describe, oldest first (empty when
+    /// none).
+    pub fn versions_in(&self, spec: &str) -> Option<Vec<Version>> {
+        let (lo, hi) = match spec.split_once('-') {
+            Some((a, b)) => (Version::parse(a)?, Version::parse(b)?),
+            None => {
+                let v = Version::parse(spec)?;
+                (v, v)
+            }
+        };
+        Some(self.versions.iter().copied().filter(|v| *v >= lo && *v <= hi).collect())
+    }
+
+    /// The default versions (`default_versions`).
+    pub fn default_versions(&self) -> Vec<Version> {
+        self.versions_in(&self.header.default_versions).unwrap_or_default()
+    }
+
+    /// Whether version `v` takes no token: it comes before the loader took tokens
+    /// (`tokenless_before`), or the loader never does (`token = "none"`).
+    pub fn tokenless(&self, v: Version) -> bool {
+        self.header.token == TokenDiscovery::None
+            || self.header.tokenless_before.as_deref().and_then(Version::parse).is_some_and(|first| v < first)
+    }
+
+    /// The section rule `version` picks for `section` (leading '?' already stripped).
+    pub fn section_rule(&self, section: &str, version: Version) -> Option<&SectionRule> {
+        self.section_rule_index(section, version).map(|i| &self.sections[i])
+    }
+
+    /// [`LoaderModel::section_rule`] as an index in `sections` (versions that match a
+    /// section with the same index classify it alike).
+    pub fn section_rule_index(&self, section: &str, version: Version) -> Option<usize> {
+        let (_, buckets) = self.sections_of.iter().find(|(v, _)| *v == version)?;
+        let bucket = &buckets[usize::from(section.as_bytes().first().copied().unwrap_or(0))];
+        bucket.iter().copied().find(|i| self.sections[*i].matches(section))
+    }
+
+    /// What a fallback does beyond its losses (its `[[effect]]`), if the rules say.
+    pub fn effect(&self, fallback: &Fallback) -> Option<&EffectRule> {
+        self.effects.iter().find(|e| e.fallback == fallback.kind())
+    }
+
+    /// The index of step `id` (of any version).
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+}
+
+pub struct Rules {
+    pub enums: Enums,
     pub privileges: Privileges,
     pub helper_availability: Vec<HelperAvailability>,
-    pub libbpf: Vec<LoaderStep>,
+    /// Every loader the rules describe (rules/loader/*.toml), libbpf first.
+    pub loaders: Vec<LoaderModel>,
+    /// rules/kernel/verifier.toml.
+    pub verifier: VerifierRules,
     pub capabilities: Vec<Capability>,
     // Tables only some commands read (`check`, `emit`): parsed on first use, so that
     // `analyze` does not pay for them.
@@ -770,10 +437,6 @@ pub struct Rules {
     lxd: OnceLock<ManagerRules>,
     /// Every list item and capability name, numbered.
     pub names: NameIndex,
-    /// Per libbpf version: the indexes in `sections` of its rules, in table order, bucketed by
-    /// the first byte of a section name they can match (every match needs the first bytes to
-    /// agree; a rule with an empty pattern is in every bucket).
-    sections_of: Vec<(Version, Vec<Vec<usize>>)>,
     /// Enum value → index of the first capability rule of that program / map type.
     prog_rule_by_value: HashMap<u32, usize>,
     map_rule_by_value: HashMap<u32, usize>,
@@ -829,27 +492,24 @@ impl Rules {
         self.capabilities.iter().find(|c| c.name == name).map(|c| c.value)
     }
 
-    /// Libbpf versions the section table knows, oldest first.
-    pub fn libbpf_versions(&self) -> Vec<Version> {
-        self.libbpf_versions.clone()
+    /// The loader `--loader NAME` names.
+    pub fn loader(&self, name: &str) -> Option<&LoaderModel> {
+        self.loaders.iter().find(|l| l.name() == name)
     }
 
-    /// The newest libbpf version the section table knows.
-    pub fn newest_libbpf(&self) -> Version {
-        *self.libbpf_versions.last().expect("the section table has versions")
+    /// libbpf's rules (rules/loader/libbpf.toml).
+    pub fn libbpf(&self) -> &LoaderModel {
+        self.loader("libbpf").expect("rules/loader/libbpf.toml")
     }
 
-    /// The SEC_DEF libbpf `version` picks for `section` (leading '?' already stripped).
-    pub fn section_rule(&self, section: &str, version: Version) -> Option<&SectionRule> {
-        self.section_rule_index(section, version).map(|i| &self.sections[i])
+    /// The packet-pointer fields of a program type's context (rules/kernel/verifier.toml).
+    pub fn ctx_packet(&self, prog_type: &str) -> Option<&CtxPacket> {
+        self.verifier.ctx_packet.iter().find(|c| c.prog_types.iter().any(|t| t == prog_type))
     }
 
-    /// [`Rules::section_rule`] as an index in `sections` (versions that match a section with
-    /// the same index classify it alike).
-    pub fn section_rule_index(&self, section: &str, version: Version) -> Option<usize> {
-        let (_, buckets) = self.sections_of.iter().find(|(v, _)| *v == version)?;
-        let bucket = &buckets[usize::from(section.as_bytes().first().copied().unwrap_or(0))];
-        bucket.iter().copied().find(|i| self.sections[*i].matches(section))
+    /// What a verifier gate needs, and why.
+    pub fn gate(&self, gate: Gate) -> &GateRule {
+        self.verifier.gate.iter().find(|g| g.id == gate).expect("rules/kernel/verifier.toml names every gate")
     }
 
     /// The capability rule of a program type, whichever of its names the rule uses.
@@ -894,8 +554,8 @@ impl Rules {
         for c in &self.capabilities {
             names.insert(None, &c.name);
         }
-        let mut steps = std::mem::take(&mut self.libbpf);
-        for step in &mut steps {
+        let mut loaders = std::mem::take(&mut self.loaders);
+        for step in loaders.iter_mut().flat_map(|l| &mut l.steps) {
             step.alternative_ids = step
                 .alternatives
                 .iter()
@@ -913,22 +573,8 @@ impl Rules {
                 })
                 .collect();
         }
-        self.libbpf = steps;
+        self.loaders = loaders;
         self.names = names;
-        self.sections_of = self
-            .libbpf_versions
-            .iter()
-            .map(|v| {
-                let mut buckets = vec![Vec::new(); 256];
-                for (i, r) in self.sections.iter().enumerate().filter(|(_, r)| r.versions.contains(v)) {
-                    match r.pattern.as_bytes().first() {
-                        Some(b) => buckets[usize::from(*b)].push(i),
-                        None => buckets.iter_mut().for_each(|bucket| bucket.push(i)),
-                    }
-                }
-                (*v, buckets)
-            })
-            .collect();
     }
 
     fn cap_rule<'a>(&self, kind: ListKind, table: &'a [CapRule], name: &str) -> Option<&'a CapRule> {
@@ -955,33 +601,29 @@ fn parse<T: for<'de> Deserialize<'de>>(what: &str, text: &str) -> T {
 pub fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
     RULES.get_or_init(|| {
-        let mut sections = parse::<SectionsFile>("sections.toml", SECTIONS_JSON).section;
-        for s in &mut sections {
-            s.versions = s.libbpf.iter().filter_map(|x| Version::parse(x)).collect();
-        }
-        let mut libbpf_versions: Vec<Version> = sections.iter().flat_map(|s| s.versions.iter().copied()).collect();
-        libbpf_versions.sort();
-        libbpf_versions.dedup();
-        let mut libbpf = parse::<LoaderFile>("loader/libbpf.toml", LIBBPF_JSON).step;
-        for step in &mut libbpf {
-            step.parse_range();
-            step.condition = Condition::parse(&step.when);
-        }
+        let libbpf = LoaderModel::new(
+            parse("loader/libbpf.toml", LIBBPF_JSON),
+            parse::<SectionsFile>("sections.toml", SECTIONS_JSON).section,
+        );
+        let cilium = LoaderModel::new(
+            parse("loader/cilium.toml", CILIUM_JSON),
+            parse::<SectionsFile>("loader/cilium-sections.toml", CILIUM_SECTIONS_JSON).section,
+        );
+        let aya = LoaderModel::new(parse("loader/aya.toml", AYA_JSON), Vec::new());
         let mut enums: Enums = parse("kernel/enums.toml", ENUMS_JSON);
         enums.index();
         let mut privileges: Privileges = parse("kernel/privileges.toml", PRIVILEGES_JSON);
         privileges.index();
         let mut rules = Rules {
-            libbpf_versions,
             enums,
-            sections,
             privileges,
             helper_availability: parse::<HelperAvailabilityFile>(
                 "kernel/helper-availability.toml",
                 HELPER_AVAILABILITY_JSON,
             )
             .available,
-            libbpf,
+            loaders: vec![libbpf, cilium, aya],
+            verifier: parse("kernel/verifier.toml", VERIFIER_JSON),
             capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_JSON).capability,
             versions: OnceLock::new(),
             systemd: OnceLock::new(),
@@ -990,7 +632,6 @@ pub fn rules() -> &'static Rules {
             incus: OnceLock::new(),
             lxd: OnceLock::new(),
             names: NameIndex::default(),
-            sections_of: Vec::new(),
             prog_rule_by_value: HashMap::default(),
             map_rule_by_value: HashMap::default(),
         };
@@ -1003,15 +644,15 @@ pub fn rules() -> &'static Rules {
 mod tests {
     use super::*;
 
-    fn rule(pattern: &str, kind: &str) -> SectionRule {
+    fn rule(pattern: &str, kind: SectionMatch) -> SectionRule {
         SectionRule {
             pattern: pattern.into(),
-            match_kind: kind.into(),
+            match_kind: kind,
             prog_type: "x".into(),
             expected_attach_type: "y".into(),
             attach_zero: false,
             flags: vec![],
-            libbpf: vec!["1.7".into()],
+            in_versions: vec!["1.7".into()],
             versions: vec![Version(1, 7)],
         }
     }
@@ -1019,23 +660,23 @@ mod tests {
     #[test]
     fn section_matching_follows_libbpf() {
         // "type+" matches the bare name and name/extras, not a longer word
-        let plus = rule("kprobe", "plus");
+        let plus = rule("kprobe", SectionMatch::Plus);
         assert!(plus.matches("kprobe"));
         assert!(plus.matches("kprobe/do_nanosleep"));
         assert!(!plus.matches("kprobe.multi/x"));
         assert!(!plus.matches("kprobex"));
         // "type/" needs the slash
-        let prefix = rule("sk_skb/", "prefix");
+        let prefix = rule("sk_skb/", SectionMatch::Prefix);
         assert!(prefix.matches("sk_skb/whatever"));
         assert!(!prefix.matches("sk_skb"));
-        let exact = rule("xdp", "exact");
+        let exact = rule("xdp", SectionMatch::Exact);
         assert!(exact.matches("xdp"));
         assert!(!exact.matches("xdp/foo"));
     }
 
     #[test]
     fn first_matching_rule_wins_per_version() {
-        let r = rules();
+        let r = rules().libbpf();
         let v = Version(1, 7);
         let kind = |s: &str| r.section_rule(s, v).map(|x| (x.prog_type.clone(), x.expected_attach_type.clone()));
         assert_eq!(kind("socket"), Some(("socket_filter".into(), "cgroup_inet_ingress".into())));
@@ -1045,15 +686,18 @@ mod tests {
         assert_eq!(kind("cgroup/sock"), Some(("cgroup_sock".into(), "cgroup_inet_sock_create".into())));
         assert_eq!(kind("fentry.s/do_sys_open"), Some(("tracing".into(), "trace_fentry".into())));
         assert_eq!(kind("mystery/thing"), None);
-        // tc/ingress is an alias that older libbpf does not know ("tc" is an exact match there)
-        assert!(r.section_rule("tc/ingress", Version(1, 0)).is_none());
-        assert!(r.section_rule("tc", Version(1, 0)).is_some());
+        // 1.8 reads 1.7's table (the newest it lists at or before 1.8)
+        assert_eq!(r.section_rule("tc/ingress", Version(1, 8)).map(|x| x.prog_type.as_str()), Some("sched_cls"));
+        // cilium/ebpf reads plain patterns as prefixes: "xdp" matches "xdp_foo" there, not in libbpf
+        let cilium = rules().loader("cilium").expect("cilium rules");
+        assert_eq!(kind("xdp_foo"), None);
+        assert_eq!(cilium.section_rule("xdp_foo", Version(0, 22)).map(|x| x.prog_type.as_str()), Some("xdp"));
     }
 
     #[test]
     fn composite_flags_are_expanded() {
         let r = rules();
-        let xdp = r.section_rule("xdp", Version(1, 7)).unwrap();
+        let xdp = r.libbpf().section_rule("xdp", Version(1, 7)).unwrap();
         assert!(xdp.has_flag("SEC_EXP_ATTACH_OPT"));
         assert!(xdp.has_flag("SEC_ATTACHABLE"));
     }
@@ -1094,19 +738,34 @@ mod tests {
         for e in r.enums.map_types.iter().filter(|e| e.value != 0 && e.alias_of.is_none()) {
             assert!(r.map_rule(&e.name).is_some(), "no capability rule for map type {}", e.name);
         }
-        for s in &r.sections {
-            assert!(r.enums.value_of(ListKind::Programs, &s.prog_type).is_some(), "{}", s.prog_type);
-            assert!(r.enums.value_of(ListKind::Attachments, &s.expected_attach_type).is_some());
+        for model in &r.loaders {
+            for s in &model.sections {
+                assert!(r.enums.value_of(ListKind::Programs, &s.prog_type).is_some(), "{}", s.prog_type);
+                assert!(r.enums.value_of(ListKind::Attachments, &s.expected_attach_type).is_some());
+            }
+            // every version described has a table (a loader that takes a token; the table can
+            // list older versions too)
+            assert!(
+                model.header.token == TokenDiscovery::None
+                    || model.versions.iter().all(|v| model.section_rule_index("xdp", *v).is_some()),
+                "{}: a version without a section table",
+                model.name()
+            );
         }
-        for step in &r.libbpf {
-            assert_ne!(step.condition, Condition::Unknown, "step {}: unknown condition {}", step.id, step.when);
-            // a step id names one step in every libbpf version (reasons and the derivation
-            // tell steps apart by id)
-            for other in r.libbpf.iter().filter(|o| o.id == step.id && !std::ptr::eq(*o, step)) {
+        // every verifier gate has its rule
+        for g in [Gate::PointerMinusPointer, Gate::PacketPointerPlusRegister, Gate::PointerPlusDifferingConstants] {
+            assert!(!r.gate(g).caps.is_empty());
+        }
+        for step in r.loaders.iter().flat_map(|l| &l.steps) {
+            // a step id names one step in every version (reasons and the derivation tell
+            // steps apart by id)
+            let model = r.loaders.iter().find(|l| l.steps.iter().any(|s| std::ptr::eq(s, step))).expect("its loader");
+            for other in model.steps.iter().filter(|o| o.id == step.id && !std::ptr::eq(*o, step)) {
                 assert!(
                     other.range.1 < step.range.0 || step.range.1 < other.range.0,
-                    "step {} appears twice for one libbpf version",
-                    step.id
+                    "step {} appears twice for one version of {}",
+                    step.id,
+                    model.name()
                 );
             }
             for alt in &step.alternatives {

@@ -1,0 +1,463 @@
+//! The verifier's privilege gates a program's instructions show (rules/kernel/verifier.toml):
+//! pointer-minus-pointer and a register added to a packet or context pointer, which the verifier
+//! allows only with CAP_PERFMON through a token.
+//!
+//! A forward data flow over a program's own instructions tracks what each register holds: the
+//! context pointer (r1 at entry), the frame pointer (r10), packet pointers loaded from the
+//! context fields of the program's type, copies of those, constant offsets from them, and
+//! scalars. Where control flow joins, a register keeps what it holds only if every way in
+//! agrees (else it is unknown); a helper or function call clobbers r0-r5; what is loaded from
+//! memory is unknown. A gate is reported only where every way to the instruction shows it,
+//! never on a guess.
+
+use serde::Serialize;
+
+use crate::model::{Function, Insn, SharedStr};
+use crate::rules::{CtxPacket, Gate};
+
+/// Where a program shows a gate.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GateSite {
+    pub gate: Gate,
+    /// The instruction, as the verifier prints it (`r2 -= r1`).
+    pub insn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<SharedStr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// Anything: not tracked.
+    Unknown,
+    /// A number, not known.
+    Scalar,
+    /// The same number on every way here.
+    Const(i64),
+    /// A number known on every way here, not the same on all of them.
+    Constants,
+    Ctx,
+    Packet,
+    PacketEnd,
+    PacketMeta,
+    /// The frame pointer plus an offset, when known.
+    Stack(Option<i64>),
+    /// A pointer into a map's value (a lookup's result, global data).
+    MapValue,
+}
+
+impl Holds {
+    fn pointer(self) -> bool {
+        matches!(
+            self,
+            Holds::Ctx | Holds::Packet | Holds::PacketEnd | Holds::PacketMeta | Holds::Stack(_) | Holds::MapValue
+        )
+    }
+
+    fn scalar(self) -> bool {
+        matches!(self, Holds::Scalar | Holds::Const(_) | Holds::Constants)
+    }
+
+    /// Pointers that bypass_spec_v1 guards against any register offset.
+    fn guarded(self) -> bool {
+        matches!(self, Holds::Ctx | Holds::Packet | Holds::PacketMeta)
+    }
+
+    /// Pointers whose register offsets the verifier masks with a limit taken from the
+    /// offset (sanitize_ptr_alu): the limits of all ways must agree.
+    fn masked(self) -> bool {
+        matches!(self, Holds::Stack(_) | Holds::MapValue)
+    }
+
+    /// What two ways in agree on.
+    fn meet(self, other: Holds) -> Holds {
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Holds::Const(_) | Holds::Constants, Holds::Const(_) | Holds::Constants) => Holds::Constants,
+            (a, b) if a.scalar() && b.scalar() => Holds::Scalar,
+            (Holds::Stack(_), Holds::Stack(_)) => Holds::Stack(None),
+            _ => Holds::Unknown,
+        }
+    }
+}
+
+const CLASS_LD: u8 = 0x00;
+const CLASS_LDX: u8 = 0x01;
+const CLASS_ST: u8 = 0x02;
+const CLASS_STX: u8 = 0x03;
+const CLASS_ALU: u8 = 0x04;
+const CLASS_JMP: u8 = 0x05;
+const CLASS_JMP32: u8 = 0x06;
+const CLASS_ALU64: u8 = 0x07;
+const SRC_X: u8 = 0x08;
+const OP_ADD: u8 = 0x00;
+const OP_SUB: u8 = 0x10;
+const OP_MOV: u8 = 0xb0;
+const JMP_JA: u8 = 0x00;
+const JMP_CALL: u8 = 0x80;
+const JMP_EXIT: u8 = 0x90;
+const MODE_MEM: u8 = 0x60;
+const MODE_ATOMIC: u8 = 0xc0;
+const SIZE_W: u8 = 0x00;
+const SIZE_DW: u8 = 0x18;
+const LD_IMM64: u8 = 0x18;
+/// ld_imm64 of a map value's address (BPF_PSEUDO_MAP_VALUE: global data).
+const PSEUDO_MAP_VALUE: u8 = 2;
+/// The helper whose result is a map value (or NULL).
+const FUNC_MAP_LOOKUP_ELEM: i32 = 1;
+
+/// What every register, and every 8-byte stack slot a register was stored to, holds before an
+/// instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct State {
+    regs: [Holds; 11],
+    /// (offset from the frame pointer, what was stored there), sorted by offset.
+    slots: Vec<(i64, Holds)>,
+}
+
+impl State {
+    fn meet(&self, other: &State) -> State {
+        let mut regs = self.regs;
+        for (r, o) in regs.iter_mut().zip(&other.regs) {
+            *r = r.meet(*o);
+        }
+        let slots = self
+            .slots
+            .iter()
+            .filter_map(|(off, h)| other.slot(*off).map(|o| (*off, h.meet(o))))
+            .filter(|(_, h)| *h != Holds::Unknown)
+            .collect();
+        State { regs, slots }
+    }
+
+    fn slot(&self, off: i64) -> Option<Holds> {
+        self.slots.binary_search_by_key(&off, |(o, _)| *o).ok().map(|i| self.slots[i].1)
+    }
+
+    /// A store of `size` bytes at `at` (None: somewhere on the stack, or not known to be off it).
+    fn store(&mut self, at: Option<i64>, size: i64, what: Holds) {
+        match at {
+            None => self.slots.clear(),
+            Some(at) => {
+                self.slots.retain(|(o, _)| *o + 8 <= at || *o >= at + size);
+                if size == 8 && what != Holds::Unknown {
+                    let i = self.slots.partition_point(|(o, _)| *o < at);
+                    self.slots.insert(i, (at, what));
+                }
+            }
+        }
+    }
+}
+
+/// The gates `f`, the main function of a program whose context has the packet fields `ctx`
+/// (None: the program type has no packet pointers), shows.
+pub fn gates(f: &Function, ctx: Option<&CtxPacket>) -> Vec<GateSite> {
+    let insns = &f.insns;
+    if insns.is_empty() {
+        return Vec::new();
+    }
+    let mut entry = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
+    entry.regs[1] = Holds::Ctx;
+    entry.regs[10] = Holds::Stack(Some(0));
+    // What each instruction sees, met over every way in, until nothing changes (what a
+    // register or slot holds only ever moves up: a constant, constants, a scalar, unknown).
+    let mut before: Vec<Option<State>> = vec![None; insns.len()];
+    before[0] = Some(entry);
+    let mut work = vec![0usize];
+    while let Some(i) = work.pop() {
+        let Some(state) = before[i].clone() else { continue };
+        let (after, _) = step(insns, i, state, ctx, f);
+        for next in successors(insns, i) {
+            let merged = match &before[next] {
+                None => after.clone(),
+                Some(old) => old.meet(&after),
+            };
+            if before[next].as_ref() != Some(&merged) {
+                before[next] = Some(merged);
+                work.push(next);
+            }
+        }
+    }
+    let mut out: Vec<GateSite> =
+        (0..insns.len()).filter_map(|i| before[i].clone().and_then(|state| step(insns, i, state, ctx, f).1)).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The instructions control may go to after `i`.
+fn successors(insns: &[Insn], i: usize) -> Vec<usize> {
+    let ins = insns[i];
+    let class = ins.code & 0x07;
+    let target = |off: i64| usize::try_from(i as i64 + 1 + off).ok().filter(|t| *t < insns.len());
+    let next = (i + 1 < insns.len()).then_some(i + 1);
+    match class {
+        CLASS_LD if ins.code == LD_IMM64 => (i + 2 < insns.len()).then_some(i + 2).into_iter().collect(),
+        CLASS_JMP | CLASS_JMP32 => match ins.code & 0xf0 {
+            JMP_EXIT => Vec::new(),
+            JMP_CALL => next.into_iter().collect(),
+            // (the 32-bit `gotol` takes its offset from imm)
+            JMP_JA if class == CLASS_JMP32 => target(i64::from(ins.imm)).into_iter().collect(),
+            JMP_JA => target(i64::from(ins.off)).into_iter().collect(),
+            _ => next.into_iter().chain(target(i64::from(ins.off))).collect(),
+        },
+        _ => next.into_iter().collect(),
+    }
+}
+
+/// Bytes a load or store of size field `size` moves.
+fn bytes(size: u8) -> i64 {
+    match size {
+        SIZE_W => 4,
+        0x08 => 2,
+        0x10 => 1,
+        _ => 8,
+    }
+}
+
+/// What instruction `i` does to the state, and the gate it meets, if any.
+fn step(insns: &[Insn], i: usize, mut st: State, ctx: Option<&CtxPacket>, f: &Function) -> (State, Option<GateSite>) {
+    let ins = insns[i];
+    let (dst, src) = (usize::from(ins.dst), usize::from(ins.src));
+    if dst > 10 || src > 10 {
+        return (State { regs: [Holds::Unknown; 11], slots: Vec::new() }, None);
+    }
+    // where a memory access through `base` lands on the stack (None: not known to be off it)
+    let stack_at = |base: Holds| -> Option<Option<i64>> {
+        match base {
+            Holds::Stack(o) => Some(o.map(|o| o + i64::from(ins.off))),
+            Holds::Unknown => Some(None),
+            _ => None, // not the stack
+        }
+    };
+    let regs = &mut st.regs;
+    let mut gate = None;
+    match ins.code & 0x07 {
+        CLASS_LD if ins.code == LD_IMM64 => {
+            let high = insns.get(i + 1).map_or(0, |n| n.imm);
+            regs[dst] = match ins.src {
+                0 => Holds::Const((i64::from(high) << 32) | i64::from(ins.imm as u32)),
+                PSEUDO_MAP_VALUE => Holds::MapValue,
+                _ => Holds::Unknown,
+            };
+        }
+        CLASS_LD => regs[0] = Holds::Unknown,
+        CLASS_LDX if ins.code & 0xe0 == MODE_MEM => {
+            let size = ins.code & 0x18;
+            regs[dst] = match (regs[src], ctx) {
+                (Holds::Ctx, Some(c)) => packet_field(c, ins.off, size),
+                (Holds::Stack(Some(o)), _) if size == SIZE_DW => st
+                    .slots
+                    .binary_search_by_key(&(o + i64::from(ins.off)), |(x, _)| *x)
+                    .ok()
+                    .map_or(Holds::Unknown, |k| st.slots[k].1),
+                _ => Holds::Unknown,
+            };
+        }
+        CLASS_LDX => regs[dst] = Holds::Unknown,
+        CLASS_ST | CLASS_STX => {
+            let size = bytes(ins.code & 0x18);
+            let atomic = ins.code & 0xe0 == MODE_ATOMIC;
+            let what = match (ins.code & 0x07, atomic) {
+                (CLASS_ST, _) => Holds::Const(i64::from(ins.imm)),
+                (_, false) => regs[src],
+                (_, true) => Holds::Unknown,
+            };
+            if atomic {
+                // a fetching atomic writes its source register (cmpxchg: r0)
+                regs[src] = Holds::Unknown;
+                regs[0] = Holds::Unknown;
+            }
+            if let Some(at) = stack_at(regs[dst]) {
+                st.store(at, size, what);
+            }
+        }
+        CLASS_ALU64 => {
+            let op = ins.code & 0xf0;
+            let x = ins.code & SRC_X != 0;
+            let (d, s) = (regs[dst], if x { regs[src] } else { Holds::Const(i64::from(ins.imm)) });
+            let sign = if op == OP_ADD { '+' } else { '-' };
+            regs[dst] = match op {
+                OP_MOV if x && ins.off == 0 => s,
+                OP_MOV if !x => s,
+                OP_MOV => Holds::Scalar,
+                OP_ADD | OP_SUB if d.pointer() && s.pointer() => {
+                    if op == OP_SUB {
+                        gate = Some(site(f, i, Gate::PointerMinusPointer, format!("r{dst} -= r{src}")));
+                    }
+                    Holds::Scalar
+                }
+                // (a register not known to be a scalar: were it a pointer, the verifier would
+                // refuse the program whatever the capabilities)
+                OP_ADD | OP_SUB if x && d.guarded() => {
+                    gate = Some(site(f, i, Gate::PacketPointerPlusRegister, format!("r{dst} {sign}= r{src}")));
+                    d
+                }
+                OP_ADD if x && s.guarded() && !d.pointer() => {
+                    gate = Some(site(f, i, Gate::PacketPointerPlusRegister, format!("r{dst} += r{src}")));
+                    s
+                }
+                OP_ADD | OP_SUB if x && d.masked() && s == Holds::Constants => {
+                    gate = Some(site(f, i, Gate::PointerPlusDifferingConstants, format!("r{dst} {sign}= r{src}")));
+                    Holds::Unknown
+                }
+                OP_ADD | OP_SUB => match (d, s) {
+                    (Holds::Stack(Some(o)), Holds::Const(v)) => {
+                        Holds::Stack(Some(if op == OP_ADD { o + v } else { o - v }))
+                    }
+                    (Holds::Stack(_), _) => Holds::Stack(None),
+                    (Holds::Const(a), Holds::Const(b)) => {
+                        Holds::Const(if op == OP_ADD { a.wrapping_add(b) } else { a.wrapping_sub(b) })
+                    }
+                    (d, _) if d.pointer() => d,
+                    (d, s) if d.scalar() && s.scalar() => Holds::Scalar,
+                    _ => Holds::Unknown,
+                },
+                _ if d.scalar() || d == Holds::Unknown => Holds::Scalar,
+                _ => Holds::Unknown,
+            };
+        }
+        CLASS_ALU => {
+            // (32-bit: two pointers combined are checked before the operation's width, so
+            // `w2 -= w1` on packet pointers is the same gate as `r2 -= r1`)
+            let x = ins.code & SRC_X != 0;
+            if ins.code & 0xf0 == OP_SUB && x && regs[dst].pointer() && regs[src].pointer() {
+                gate = Some(site(f, i, Gate::PointerMinusPointer, format!("w{dst} -= w{src}")));
+            }
+            regs[dst] = Holds::Scalar;
+        }
+        CLASS_JMP | CLASS_JMP32 if ins.code & 0xf0 == JMP_CALL => {
+            // a helper or function may write the stack above the stack pointers it is given (an
+            // argument not known to point into the stack is taken not to: a stack pointer
+            // reaches a register through a move, an offset or a tracked slot)
+            for arg in &regs[1..=5] {
+                match *arg {
+                    Holds::Stack(Some(o)) => st.slots.retain(|(s, _)| *s + 8 <= o),
+                    Holds::Stack(None) => st.slots.clear(),
+                    _ => {}
+                }
+            }
+            let regs = &mut st.regs;
+            let lookup = ins.src == 0 && ins.imm == FUNC_MAP_LOOKUP_ELEM;
+            for r in regs.iter_mut().take(6) {
+                *r = Holds::Unknown;
+            }
+            if lookup {
+                // (or NULL: arithmetic on it before the check is refused whatever the capabilities)
+                regs[0] = Holds::MapValue;
+            }
+        }
+        _ => {}
+    }
+    (st, gate)
+}
+
+/// What a load from the context at `off` gives.
+fn packet_field(c: &CtxPacket, off: i16, size: u8) -> Holds {
+    let Ok(off) = u32::try_from(off) else { return Holds::Unknown };
+    // (the fields are 4-byte loads, or 8-byte ones for __bpf_md_ptr)
+    if size != SIZE_W && size != SIZE_DW {
+        return Holds::Unknown;
+    }
+    if off == c.data {
+        Holds::Packet
+    } else if off == c.data_end {
+        Holds::PacketEnd
+    } else if Some(off) == c.data_meta {
+        Holds::PacketMeta
+    } else {
+        Holds::Unknown
+    }
+}
+
+fn site(f: &Function, i: usize, gate: Gate, insn: String) -> GateSite {
+    GateSite { gate, insn, location: f.line_of(i).map(|l| format!("{}:{}", l.file, l.line).into()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+        Insn { code, dst, src, off, imm }
+    }
+
+    fn function(insns: Vec<Insn>) -> Function {
+        Function {
+            name: "p".into(),
+            section: "xdp".into(),
+            offset: 0,
+            global: true,
+            insns,
+            relocs: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    const XDP: CtxPacket = CtxPacket { prog_types: Vec::new(), data: 0, data_end: 4, data_meta: Some(8) };
+    const LDXW: u8 = CLASS_LDX | MODE_MEM | SIZE_W;
+    const EXIT: u8 = CLASS_JMP | JMP_EXIT;
+
+    #[test]
+    fn packet_length_is_pointer_minus_pointer() {
+        // r2 = data; r3 = data_end; r3 -= r2
+        let f = function(vec![
+            insn(LDXW, 2, 1, 0, 0),
+            insn(LDXW, 3, 1, 4, 0),
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0),
+            insn(EXIT, 0, 0, 0, 0),
+        ]);
+        let g = gates(&f, Some(&XDP));
+        assert_eq!(
+            g.iter().map(|g| (g.gate, g.insn.as_str())).collect::<Vec<_>>(),
+            [(Gate::PointerMinusPointer, "r3 -= r2")]
+        );
+        // a type without packet pointers shows nothing
+        assert!(gates(&f, None).is_empty());
+        // the 32-bit form (xdp-tools' xdpdump: `w2 -= w4`)
+        let f = function(vec![
+            insn(LDXW, 4, 1, 0, 0),
+            insn(LDXW, 2, 1, 4, 0),
+            insn(CLASS_ALU | OP_SUB | SRC_X, 2, 4, 0, 0),
+            insn(EXIT, 0, 0, 0, 0),
+        ]);
+        assert_eq!(gates(&f, Some(&XDP)).iter().map(|g| g.insn.as_str()).collect::<Vec<_>>(), ["w2 -= w4"]);
+    }
+
+    #[test]
+    fn variable_packet_offsets_and_what_is_not_a_gate() {
+        let f = function(vec![
+            insn(LDXW, 2, 1, 0, 0),                          // r2 = data
+            insn(CLASS_ALU64 | OP_ADD, 2, 0, 0, 14),         // r2 += 14: a constant, fine
+            insn(CLASS_LDX | MODE_MEM | 0x10, 4, 2, 0, 0),   // r4 = *(u8 *)(r2 + 0): unknown
+            insn(CLASS_ALU64 | 0x50, 4, 0, 0, 15),           // r4 &= 15: a scalar
+            insn(CLASS_ALU64 | OP_ADD | SRC_X, 2, 4, 0, 0),  // r2 += r4: gate
+            insn(CLASS_ALU64 | OP_ADD | SRC_X, 10, 4, 0, 0), // r10 += r4: stack, not this gate
+            insn(EXIT, 0, 0, 0, 0),
+        ]);
+        let g = gates(&f, Some(&XDP));
+        assert_eq!(
+            g.iter().map(|g| (g.gate, g.insn.as_str())).collect::<Vec<_>>(),
+            [(Gate::PacketPointerPlusRegister, "r2 += r4")]
+        );
+    }
+
+    #[test]
+    fn a_join_keeps_what_every_way_agrees_on_and_a_call_clobbers() {
+        let f = function(vec![
+            insn(LDXW, 2, 1, 0, 0),                         // 0: r2 = data
+            insn(LDXW, 3, 1, 4, 0),                         // 1: r3 = data_end
+            insn(CLASS_JMP | 0x10, 2, 0, 1, 0),             // 2: if r2 == 0 goto 4
+            insn(CLASS_ALU64 | OP_MOV, 3, 0, 0, 7),         // 3: r3 = 7 (on one way only)
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0), // 4: r3 -= r2: the ways disagree on r3
+            insn(LDXW, 4, 1, 0, 0),                         // 5: r4 = data
+            insn(CLASS_JMP | 0x10, 4, 0, 0, 0),             // 6: if r4 == 0 goto 7 (both ways agree)
+            insn(CLASS_ALU64 | OP_ADD | SRC_X, 4, 3, 0, 0), // 7: r4 += r3 (not a pointer): a gate
+            insn(LDXW, 2, 1, 0, 0),                         // 8: r2 = data
+            insn(LDXW, 3, 1, 4, 0),                         // 9: r3 = data_end
+            insn(CLASS_JMP | JMP_CALL, 0, 0, 0, 5),         // 10: call: r1-r5 clobbered
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0), // 11: r3 -= r2: unknown
+            insn(EXIT, 0, 0, 0, 0),
+        ]);
+        assert_eq!(gates(&f, Some(&XDP)).iter().map(|g| g.insn.as_str()).collect::<Vec<_>>(), ["r4 += r3"]);
+    }
+}

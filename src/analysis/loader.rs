@@ -1,0 +1,615 @@
+//! What a loader does through the token beyond an object's own maps and programs: its steps
+//! (rules/loader/*.toml) — which ones an object triggers, and which of their alternatives the
+//! delegation must hold, given what each fallback costs. One interpreter for every loader.
+//!
+//! A step succeeds when one of its alternatives is delegated. A fatal step must succeed. A
+//! step with a fallback may fail unless its fallback breaks a program the step concerns
+//! (`[[effect]] breaks`); failing, its fallback may take needs away (`drops`: the global-data
+//! maps are not created) or change the programs' expected attach type (`attach`). A step with
+//! `after = ID` is taken only when step ID succeeds. The choices depend on each other (an
+//! alternative the rest of the delegation holds anyway costs nothing), so the steps are
+//! decided in rounds over sets of need numbers until the result no longer changes; only the
+//! last round's decisions become reasons.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::programs::ProgramInfo;
+use super::requirements::{
+    Draft, DraftOptional, IdSet, Interner, Loader, Need, Prog, Reason, TextKey, Texts, attach_reason, shared_fmt,
+};
+use crate::model::{ExternKind, MapOrigin, Object, SharedStr};
+use crate::rules::{
+    AttachChange, Condition, Dropped, EffectRule, Fallback, ListKind, LoaderModel, LoaderStep, MapCreation, OnFailure,
+    ProgramPredicate, Rules, Version,
+};
+
+pub(crate) const BPF_MAP_TYPE_ARENA: u32 = 33;
+
+/// Per map of `obj`: whether `loader` creates it when the `selected` programs are loaded.
+///
+/// libbpf (`maps = "all"`) creates every map of the object. cilium/ebpf (`maps = "requested"`)
+/// creates what bpf2go's generated code requests and what the loaded programs reference: with
+/// every program selected, every map whose name does not start with '.' and every data section
+/// holding a variable the Go code can name; with a selection, the maps its programs reference.
+/// A map-in-map brings its inner template.
+pub(crate) fn created_maps(
+    obj: &Object,
+    programs: &[ProgramInfo],
+    selected: &BTreeSet<String>,
+    loader: Loader,
+) -> Vec<bool> {
+    let requested = match loader {
+        Loader::Model { model, .. } => model.header.maps == MapCreation::Requested,
+        Loader::Raw => false,
+    };
+    if !requested {
+        return vec![true; obj.maps.len()];
+    }
+    let every_program = programs.iter().all(|p| selected.contains(&p.name));
+    let mut created: Vec<bool> = obj
+        .maps
+        .iter()
+        .map(|m| {
+            every_program
+                && m.origin != MapOrigin::InnerTemplate
+                && (if m.is_internal() { m.variables } else { !m.name.starts_with('.') })
+        })
+        .collect();
+    for p in programs.iter().filter(|p| selected.contains(&p.name)) {
+        for name in &p.uses.maps {
+            if let Some(i) = obj.maps.iter().position(|m| m.name == *name) {
+                created[i] = true;
+            }
+        }
+    }
+    for i in 0..obj.maps.len() {
+        if created[i]
+            && let Some(inner) = obj.maps[i].inner
+            && inner < created.len()
+        {
+            created[inner] = true;
+        }
+    }
+    created
+}
+
+/// The steps a loader version takes for an object and a selection of its programs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TriggeredSteps {
+    /// (index in the model's steps, the selected programs that trigger it: indexes into the
+    /// selection; empty when the step happens at object level)
+    pub steps: Vec<(usize, Vec<usize>)>,
+}
+
+/// Whether each step (by index in the model's steps) is triggered, for one object, selection
+/// and classification of its programs: the same whichever version takes the step.
+pub(crate) type StepMemo = Vec<Option<Option<Vec<usize>>>>;
+
+/// The facts of an object a step's condition reads.
+pub(crate) struct Scope<'a> {
+    pub obj: &'a Object,
+    /// Every program of the object (libbpf sanitizes them all).
+    pub all: &'a [ProgramInfo],
+    /// The selected programs.
+    pub progs: Vec<&'a ProgramInfo>,
+    /// Per map of the object: whether the loader creates it.
+    pub created: &'a [bool],
+}
+
+impl Scope<'_> {
+    fn created_maps(&self) -> impl Iterator<Item = &crate::model::Map> {
+        self.obj.maps.iter().zip(self.created).filter(|(_, c)| **c).map(|(m, _)| m)
+    }
+}
+
+/// Which selected programs a step's `when` condition triggers for, as indexes into the
+/// selection. `None`: not triggered. `Some(empty)`: triggered at object level (or only by
+/// programs that are not loaded).
+fn triggered(step: &LoaderStep, s: &Scope) -> Option<Vec<usize>> {
+    let obj = s.obj;
+    let object_level = |b: bool| if b { Some(Vec::new()) } else { None };
+    let progs_where = |f: &dyn Fn(&ProgramInfo) -> bool| {
+        let v: Vec<usize> = s.progs.iter().enumerate().filter(|(_, p)| f(p)).map(|(i, _)| i).collect();
+        if v.is_empty() { None } else { Some(v) }
+    };
+    match &step.when {
+        Condition::Always => Some(Vec::new()),
+        // bpfcap's loads name the token path explicitly (opts.bpf_token_path /
+        // LIBBPF_BPF_TOKEN_PATH), as a delegated service should: a failure to create the token
+        // then fails the load instead of silently going on without it.
+        Condition::TokenPathExplicit => Some(Vec::new()),
+        Condition::TokenPathDefault => None,
+        Condition::ObjectHasBtf => object_level(obj.has_btf),
+        Condition::ObjectHasBtfExt => object_level(obj.has_btf && obj.has_btf_ext),
+        Condition::ObjectHasGlobalData => object_level(s.created_maps().any(|m| m.is_internal())),
+        Condition::ObjectHasRodata => {
+            object_level(s.created_maps().any(|m| m.is_internal() && m.section.starts_with(".rodata")))
+        }
+        Condition::ObjectHasMaps => object_level(s.created_maps().next().is_some()),
+        Condition::ObjectHasStructOps => object_level(s.created_maps().any(|m| m.origin == MapOrigin::StructOps)),
+        Condition::ObjectHasArena => object_level(s.created_maps().any(|m| m.map_type == BPF_MAP_TYPE_ARENA)),
+        Condition::ObjectHasKconfig => object_level(obj.externs.iter().any(|e| e.kind == ExternKind::Kconfig)),
+        Condition::ObjectHasKconfigExtern(n) => {
+            object_level(obj.externs.iter().any(|e| e.kind == ExternKind::Kconfig && e.name == *n))
+        }
+        Condition::ObjectHasKsyms => object_level(obj.externs.iter().any(|e| e.kind != ExternKind::Kconfig)),
+        Condition::ObjectHasJumptables => object_level(obj.section_names.iter().any(|s| s == ".jumptables")),
+        Condition::ObjectHasMapBtf => object_level(obj.has_btf && s.created_maps().any(|m| m.btf_key_value)),
+        // Whether a loader must search module BTFs depends on the running kernel's vmlinux BTF
+        // (a target missing from it); a host-independent analysis cannot know, and these calls
+        // never carry the token anyway (see the step's comment).
+        Condition::ModuleBtfLookup => None,
+        Condition::ProgramHasName => progs_where(&|_| true),
+        Condition::ProgramHasFuncInfo => {
+            if obj.has_btf && obj.has_btf_ext {
+                progs_where(&|p| p.prog_type.is_some())
+            } else {
+                None
+            }
+        }
+        Condition::ProgramReferencesGlobalData => progs_where(&|p| references_global_data(obj, p)),
+        Condition::ProgramSecFlag(flag) => progs_where(&|p| p.sec_flags.iter().any(|f| f == flag)),
+        Condition::ProgramCallsHelper(hs) => {
+            let calls = |p: &ProgramInfo| hs.iter().any(|h| p.uses.helpers.iter().any(|x| **x == **h));
+            if s.all.iter().any(calls) {
+                Some(s.progs.iter().enumerate().filter(|(_, p)| calls(p)).map(|(i, _)| i).collect())
+            } else {
+                None
+            }
+        }
+        Condition::ProgramCallsAnyHelper => progs_where(&|p| !p.uses.helpers.is_empty()),
+        Condition::ProgramType(t) => progs_where(&|p| p.prog_type.as_deref() == Some(t.as_str())),
+    }
+}
+
+/// Whether a program references one of the object's global-data maps.
+pub(crate) fn references_global_data(obj: &Object, p: &ProgramInfo) -> bool {
+    p.uses.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && m.is_internal()))
+}
+
+/// [`triggered_steps`], remembering in `memo` what each step's condition gave (`memo` must
+/// come from the same object, selection, classification and model).
+pub(crate) fn triggered_steps_memo(model: &LoaderModel, v: Version, s: &Scope, memo: &mut StepMemo) -> TriggeredSteps {
+    memo.resize(model.steps.len(), None);
+    let mut out = TriggeredSteps::default();
+    for (si, step) in model.steps.iter().enumerate().filter(|(_, st)| st.applies_to(v)) {
+        if let Some(affected) = memo[si].get_or_insert_with(|| triggered(step, s)) {
+            out.steps.push((si, affected.clone()));
+        }
+    }
+    out
+}
+
+/// The steps loader `model` of version `v` takes for this object and selection.
+pub(crate) fn triggered_steps(model: &LoaderModel, v: Version, s: &Scope) -> TriggeredSteps {
+    triggered_steps_memo(model, v, s, &mut StepMemo::default())
+}
+
+/// What one step decided in a round; turned into reasons once the rounds agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Decision {
+    /// A fatal step: alternative `alt` is required.
+    Required { alt: usize },
+    /// The fallback would break the programs (indexes into the selection): `alt` is required
+    /// for them.
+    Broken { alt: usize, progs: Vec<usize> },
+    /// The step succeeds with what is delegated anyway: noted, not required.
+    Note { alt: usize },
+    /// The step may fail, at a cost; `reset` are the programs then loaded with expected attach
+    /// type 0, `dropped` what is then not created.
+    Optional { alt: usize, reset: Vec<usize>, dropped: Option<Dropped> },
+    /// A step sent without the token: no delegation grants it.
+    Tokenless,
+    /// Not taken: the step it comes after failed.
+    NotTaken,
+}
+
+impl Decision {
+    fn succeeds(&self) -> bool {
+        matches!(self, Decision::Required { .. } | Decision::Broken { .. } | Decision::Note { .. })
+    }
+}
+
+/// What the rounds work on for one object.
+pub(crate) struct Applied<'a> {
+    pub obj: &'a Object,
+    pub on: &'a SharedStr,
+    pub progs: &'a [Prog<'a>],
+    pub model: &'a LoaderModel,
+    /// The index of the model in `rules.loaders` (reason texts are shared per loader).
+    pub loader_index: usize,
+    /// Needs the delegation holds for other objects analysed with this one.
+    pub ambient: &'a IdSet,
+}
+
+/// The selected programs a step's fallback breaks (its `[[effect]] breaks`), as indexes into
+/// the selection; `affected` are the programs that trigger the step (none: every program).
+fn broken_by(
+    step: &LoaderStep,
+    effect: Option<&EffectRule>,
+    affected: &[usize],
+    a: &Applied,
+    rules: &Rules,
+) -> Vec<(usize, String)> {
+    let Some(effect) = effect else { return Vec::new() };
+    if step.on_failure == OnFailure::Fatal {
+        return Vec::new();
+    }
+    let scope: Vec<usize> = if affected.is_empty() { (0..a.progs.len()).collect() } else { affected.to_vec() };
+    let mut out = Vec::new();
+    for pi in scope {
+        let p = a.progs[pi].info;
+        for pred in &effect.breaks {
+            let why = match pred {
+                ProgramPredicate::UsesCallbacks => p.uses.callbacks.first().map(|c| match *c.function == *p.name {
+                    true => format!("{} passes the callback {}", p.name, c.name),
+                    false => format!("{} passes the callback {} (in {})", p.name, c.name, c.function),
+                }),
+                ProgramPredicate::ReferencesGlobalData => {
+                    references_global_data(a.obj, p).then(|| format!("{} references global data", p.name))
+                }
+                ProgramPredicate::CannotCallReplacement => {
+                    let Fallback::RewriteHelpers(pairs) = &step.fallback else { continue };
+                    let ptype = p.prog_type.as_deref().unwrap_or("");
+                    pairs
+                        .iter()
+                        .find(|(from, to)| {
+                            p.uses.helpers.iter().any(|h| **h == **from)
+                                && rules.helper_available(to, ptype) != Some(true)
+                        })
+                        .map(|(from, to)| {
+                            format!(
+                                "{} calls bpf_{from}, rewritten to bpf_{to}, which {ptype} programs cannot call",
+                                p.name
+                            )
+                        })
+                }
+            };
+            if let Some(why) = why {
+                out.push((pi, why));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The alternative with the fewest items not already `have`; ties go to the first listed.
+fn cheapest(alts: &[Vec<u16>], have: &dyn Fn(u32) -> bool) -> usize {
+    alts.iter()
+        .enumerate()
+        .min_by_key(|(_, a)| a.iter().filter(|n| !have(u32::from(**n))).count())
+        .map_or(0, |(i, _)| i)
+}
+
+/// The first alternative whose items are all `have`.
+fn satisfied(alts: &[Vec<u16>], have: &dyn Fn(u32) -> bool) -> Option<usize> {
+    alts.iter().position(|a| a.iter().all(|n| have(u32::from(*n))))
+}
+
+/// What the loader adds to `base` (the object's own needs, its droppable global-data needs
+/// apart) for this object: the needs of its steps, with their reasons, optional items and
+/// warnings; and whether the global-data maps are dropped.
+pub(crate) fn apply(a: &Applied, base: &mut Draft, triggered: &TriggeredSteps, rules: &Rules, texts: &Texts) {
+    let model = a.model;
+    let zero = rules.enums.name_of(ListKind::Attachments, 0).unwrap_or("0").to_string();
+    let zero_id = base.ids.id(Some(ListKind::Attachments), &zero);
+    // the object's own needs, and the same without its global-data maps (when a fallback
+    // drops them)
+    let (base_all, base_without_internal) = (base.needed(), base.needed_without_internal());
+    // each program's load attach type, when it has a program type
+    let attach_ids: Vec<Option<u32>> = a
+        .progs
+        .iter()
+        .map(|p| match (&p.info.prog_type, &p.info.load_attach_type) {
+            (Some(_), Some(at)) => Some(base.ids.id(Some(ListKind::Attachments), at)),
+            _ => None,
+        })
+        .collect();
+    let steps: Vec<(usize, &LoaderStep, &[usize])> =
+        triggered.steps.iter().map(|(si, affected)| (*si, &model.steps[*si], affected.as_slice())).collect();
+    let effects: Vec<Option<&EffectRule>> = steps.iter().map(|(_, st, _)| model.effect(&st.fallback)).collect();
+    let broken: Vec<Vec<(usize, String)>> =
+        steps.iter().zip(&effects).map(|((_, st, affected), e)| broken_by(st, *e, affected, a, rules)).collect();
+    // the position in `steps` of each step's `after`
+    let after: Vec<Option<usize>> = steps
+        .iter()
+        .map(|(_, st, _)| st.after.as_deref().map(|id| steps.iter().position(|(_, s2, _)| s2.id == id)))
+        .map(|p| p.map(|x| x.unwrap_or(usize::MAX)))
+        .collect();
+
+    // Rounds. `prev_by_step[k]`: what step k required in the previous round; `prev_all`:
+    // everything that round needed; `prev_dropped`: whether it dropped the global-data maps.
+    let mut prev_all = IdSet::default();
+    prev_all.union_with(&base_all);
+    prev_all.union_with(a.ambient);
+    for at in attach_ids.iter().flatten() {
+        prev_all.insert(*at);
+    }
+    let mut prev_by_step: Vec<IdSet> = vec![IdSet::default(); steps.len()];
+    let mut prev_dropped = false;
+    let mut prev_reset: BTreeSet<usize> = BTreeSet::new();
+    let mut decisions: Vec<Decision> = Vec::new();
+    for _round in 0..8 {
+        decisions.clear();
+        let mut by_step: Vec<IdSet> = vec![IdSet::default(); steps.len()];
+        let mut now = IdSet::default();
+        let mut reset: BTreeSet<usize> = BTreeSet::new();
+        let mut dropped = false;
+        let base_set = if prev_dropped { &base_without_internal } else { &base_all };
+        // the object's own needs, the delegation of the others, every other step's needs of
+        // the previous round (an alternative those cover costs nothing, so it is preferred)
+        let mut others = base_set.clone();
+        others.union_with(a.ambient);
+        for (pi, at) in attach_ids.iter().enumerate() {
+            if let Some(at) = at
+                && !prev_reset.contains(&pi)
+            {
+                others.insert(*at);
+            }
+        }
+        for (k, (_, step, affected)) in steps.iter().enumerate() {
+            if let Some(j) = after[k]
+                && !decisions.get(j).is_some_and(Decision::succeeds)
+            {
+                decisions.push(Decision::NotTaken);
+                continue;
+            }
+            let alts = &step.alternative_ids;
+            if alts.is_empty() {
+                decisions.push(Decision::Tokenless);
+                continue;
+            }
+            let mut core = others.clone();
+            for (j, s) in prev_by_step.iter().enumerate() {
+                if j != k {
+                    core.union_with(s);
+                }
+            }
+            let in_core = |n: u32| core.contains(n);
+            let in_prev = |n: u32| prev_all.contains(n);
+            let sat = satisfied(alts, &in_core).or_else(|| satisfied(alts, &in_prev));
+            let fatal = step.on_failure == OnFailure::Fatal;
+            let decision = if fatal || !broken[k].is_empty() {
+                let alt = sat.unwrap_or_else(|| cheapest(alts, &in_core));
+                for n in &alts[alt] {
+                    by_step[k].insert(u32::from(*n));
+                    now.insert(u32::from(*n));
+                }
+                if fatal {
+                    Decision::Required { alt }
+                } else {
+                    Decision::Broken { alt, progs: broken[k].iter().map(|(p, _)| *p).collect() }
+                }
+            } else if let Some(alt) = sat {
+                Decision::Note { alt }
+            } else {
+                let alt = cheapest(alts, &in_prev);
+                let mut step_reset = Vec::new();
+                if effects[k].and_then(|e| e.attach) == Some(AttachChange::Zero) {
+                    let scope: Vec<usize> =
+                        if affected.is_empty() { (0..a.progs.len()).collect() } else { affected.to_vec() };
+                    for pi in scope {
+                        let p = a.progs[pi].info;
+                        if p.load_attach_type.is_some() && !p.attach_zero {
+                            reset.insert(pi);
+                            step_reset.push(pi);
+                            by_step[k].insert(zero_id);
+                            now.insert(zero_id);
+                        }
+                    }
+                }
+                let drop = effects[k].and_then(|e| e.drops);
+                dropped |= drop == Some(Dropped::InternalMaps);
+                Decision::Optional { alt, reset: step_reset, dropped: drop }
+            };
+            decisions.push(decision);
+        }
+        let mut all = if dropped { base_without_internal.clone() } else { base_all.clone() };
+        all.union_with(a.ambient);
+        all.union_with(&now);
+        for (pi, at) in attach_ids.iter().enumerate() {
+            if let Some(at) = at
+                && !reset.contains(&pi)
+            {
+                all.insert(*at);
+            }
+        }
+        if all == prev_all && dropped == prev_dropped && reset == prev_reset {
+            break;
+        }
+        prev_all = all;
+        prev_by_step = by_step;
+        prev_dropped = dropped;
+        prev_reset = reset;
+    }
+
+    reasons(a, base, &steps, &decisions, &broken, texts, &zero, zero_id, &attach_ids);
+}
+
+/// The last round's decisions, as reasons, optional items and warnings.
+#[allow(clippy::too_many_arguments)] // the decisions and what they were made of
+fn reasons(
+    a: &Applied,
+    base: &mut Draft,
+    steps: &[(usize, &LoaderStep, &[usize])],
+    decisions: &[Decision],
+    broken: &[Vec<(usize, String)>],
+    texts: &Texts,
+    zero: &str,
+    zero_id: u32,
+    attach_ids: &[Option<u32>],
+) {
+    let model = a.model;
+    let title = &model.header.title;
+    let li = a.loader_index;
+    let mut warnings = Vec::new();
+    for ((_, step, _), d) in steps.iter().zip(decisions) {
+        if *d == Decision::Tokenless && step.on_failure == OnFailure::Fatal {
+            // Sent without the token: no delegation can grant it.
+            warnings.push(format!(
+                "{}: {title} step {} ({}) does not go through the token; it needs the loader's own privileges",
+                a.obj.name,
+                step.id,
+                lc_first(&step.what)
+            ));
+        }
+    }
+    let step_id = |k: usize| texts.get(TextKey::StepId(li, steps[k].0), || steps[k].1.id.clone());
+    let step_reason = |k: usize, text: SharedStr, program: Option<&Prog>| Reason {
+        object: a.on.clone(),
+        program: program.map(|p| p.name.clone()),
+        section: program.map(|p| p.section.clone()),
+        loader_step: Some(step_id(k)),
+        text,
+        ..Reason::default()
+    };
+    let alt_ids = |k: usize, alt: usize| steps[k].1.alternative_ids[alt].iter().map(|n| u32::from(*n));
+    let alt_needs = |ids: &Interner, k: usize, alt: usize| -> Arc<[Need]> {
+        texts.alternative((li, steps[k].0, alt), || {
+            let mut v: Vec<Need> = alt_ids(k, alt).map(|n| ids.need(n)).collect();
+            v.sort(); // in the order of needs, not of their numbers
+            v
+        })
+    };
+    let who = |affected: &[usize]| {
+        if affected.is_empty() {
+            String::new()
+        } else {
+            format!(" (for {})", affected.iter().map(|i| &*a.progs[*i].name).collect::<Vec<_>>().join(", "))
+        }
+    };
+    let mut reset_final: BTreeSet<usize> = BTreeSet::new();
+    let mut dropped = false;
+    for (k, d) in decisions.iter().enumerate() {
+        let (_, step, affected) = steps[k];
+        match d {
+            Decision::Required { alt } => {
+                let make = || {
+                    shared_fmt(format_args!(
+                        "{title} {}{}; the load fails if this is refused",
+                        lc_first(&step.what),
+                        who(affected)
+                    ))
+                };
+                let text = if affected.is_empty() {
+                    texts.get(TextKey::StepRequired(li, steps[k].0), || make().to_string())
+                } else {
+                    make()
+                };
+                for n in alt_ids(k, *alt) {
+                    base.add_id(n, step_reason(k, text.clone(), None));
+                }
+            }
+            Decision::Broken { alt, progs } => {
+                let effect_why = model.effect(&step.fallback).map_or("", |e| e.why.as_str());
+                for pi in progs {
+                    let p = &a.progs[*pi];
+                    let what = broken[k].iter().find(|(x, _)| x == pi).map_or("", |(_, w)| w.as_str());
+                    let text = shared_fmt(format_args!("{what}; if {title}'s step {} fails, {effect_why}", step.id));
+                    // the call site of a rewritten helper, when that is what breaks
+                    let site = match &step.fallback {
+                        Fallback::RewriteHelpers(pairs) => p
+                            .info
+                            .uses
+                            .helper_calls
+                            .iter()
+                            .filter(|c| pairs.iter().any(|(from, _)| *from == *c.name))
+                            .min(),
+                        _ => p.info.uses.callbacks.first(),
+                    };
+                    for n in alt_ids(k, *alt) {
+                        base.add_id(
+                            n,
+                            Reason {
+                                helper: site
+                                    .filter(|_| matches!(step.fallback, Fallback::RewriteHelpers(_)))
+                                    .map(|c| shared_fmt(format_args!("bpf_{}", c.name))),
+                                location: site.and_then(|s| s.location.clone()),
+                                ..step_reason(k, text.clone(), Some(p))
+                            },
+                        );
+                    }
+                }
+            }
+            Decision::Note { alt } => {
+                let text = texts.get(TextKey::StepNote(li, steps[k].0), || {
+                    format!("also used by {title}: {}", lc_first(&step.what))
+                });
+                for n in alt_ids(k, *alt) {
+                    base.add_id(n, Reason { note: true, ..step_reason(k, text.clone(), None) });
+                }
+            }
+            Decision::Optional { alt, reset, dropped: drop } => {
+                dropped |= *drop == Some(Dropped::InternalMaps);
+                let mut items: Vec<u32> = alt_ids(k, *alt).collect();
+                for &pi in reset {
+                    reset_final.insert(pi);
+                    let p = &a.progs[pi];
+                    let at = p.info.load_attach_type.as_deref().unwrap_or_default();
+                    items.push(base.ids.id(Some(ListKind::Attachments), at));
+                    let needs = alt_needs(&base.ids, k, *alt);
+                    base.add_id(
+                        zero_id,
+                        step_reason(
+                            k,
+                            shared_fmt(format_args!(
+                                "{title}'s probe ({}) fails without {}, so {title} loads {} with expected attach type 0 instead of {at}; the kernel reads 0 as {zero}",
+                                step.id,
+                                list_needs(&needs),
+                                p.name
+                            )),
+                            Some(p),
+                        ),
+                    );
+                }
+                base.optional.push(DraftOptional {
+                    items,
+                    steps: vec![step_id(k)],
+                    losses: vec![texts.get(TextKey::StepLost(li, steps[k].0), || step.lost.clone())],
+                    reason: step_reason(
+                        k,
+                        if affected.is_empty() {
+                            texts.get(TextKey::StepOptional(li, steps[k].0), || {
+                                format!("{title} {}", lc_first(&step.what))
+                            })
+                        } else {
+                            shared_fmt(format_args!("{title} {}{}", lc_first(&step.what), who(affected)))
+                        },
+                        None,
+                    ),
+                });
+            }
+            Decision::Tokenless | Decision::NotTaken => {}
+        }
+    }
+    for (pi, p) in a.progs.iter().enumerate() {
+        if let (Some(_), Some(at)) = (&p.info.prog_type, &p.info.load_attach_type)
+            && !reset_final.contains(&pi)
+            && attach_ids[pi].is_some()
+        {
+            base.add_list(ListKind::Attachments, at, attach_reason(a.on, p, at, &model.header.title));
+        }
+    }
+    base.drop_internal(dropped);
+    let mut seen = BTreeSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
+    base.late_warnings = warnings;
+}
+
+fn list_needs(needs: &[Need]) -> String {
+    needs.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+pub(crate) fn lc_first(s: &str) -> String {
+    // keep acronyms and identifiers (FEAT_..., BTF) as they are
+    if s.chars().nth(1).is_some_and(|c| c.is_uppercase() || c == '_') {
+        return s.to_string();
+    }
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
