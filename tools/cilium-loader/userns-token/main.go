@@ -1,0 +1,154 @@
+// userns-token: runs CMD as root of a fresh user+mount namespace in which a
+// bpffs with BPF token delegation is mounted (default /sys/fs/bpf).
+//
+// The bpffs must belong to the child's user namespace (fsopen in the child)
+// while the delegate_* options need CAP_SYS_ADMIN in the init namespace
+// (fsconfig + FSCONFIG_CMD_CREATE + fsmount in the privileged parent); the
+// child then move_mounts the detached mount, so it appears in
+// /proc/self/mountinfo where cilium/ebpf looks for bpffs mounts.
+//
+// usage: userns-token [-mountpoint DIR] [-no-bpffs] [-delegate key=value]... -- CMD [ARG...]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
+
+func die(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "userns-token: "+format+"\n", a...)
+	os.Exit(125)
+}
+
+func sendFd(sock, fd int) {
+	if err := unix.Sendmsg(sock, []byte{0}, unix.UnixRights(fd), nil, 0); err != nil {
+		die("sendmsg: %v", err)
+	}
+}
+
+func recvFd(sock int) int {
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(sock, buf, oob, 0)
+	if err != nil {
+		die("recvmsg: %v", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		die("no fd received (%v)", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		die("bad SCM_RIGHTS (%v)", err)
+	}
+	return fds[0]
+}
+
+func child() {
+	mountpoint := os.Getenv("_USERNS_TOKEN_MNT")
+	noBpffs := os.Getenv("_USERNS_TOKEN_NOBPFFS") == "1"
+	args := os.Args[1:]
+	const sock = 3
+	if err := unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		die("make / rprivate: %v", err)
+	}
+	if !noBpffs {
+		fsfd, err := unix.Fsopen("bpf", unix.FSOPEN_CLOEXEC)
+		if err != nil {
+			die("fsopen(bpf) in userns: %v", err)
+		}
+		sendFd(sock, fsfd)
+		unix.Close(fsfd)
+		mntfd := recvFd(sock)
+		if err := unix.MoveMount(mntfd, "", unix.AT_FDCWD, mountpoint, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			die("move_mount to %s: %v", mountpoint, err)
+		}
+		unix.Close(mntfd)
+	}
+	unix.Close(sock)
+	os.Unsetenv("_USERNS_TOKEN_MNT")
+	os.Unsetenv("_USERNS_TOKEN_NOBPFFS")
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		die("%v", err)
+	}
+	die("exec %s: %v", path, syscall.Exec(path, args, os.Environ()))
+}
+
+func main() {
+	if os.Getenv("_USERNS_TOKEN_MNT") != "" {
+		child()
+	}
+	mountpoint := flag.String("mountpoint", "/sys/fs/bpf", "where the child mounts the delegated bpffs")
+	noBpffs := flag.Bool("no-bpffs", false, "mount no bpffs (control run: no token available)")
+	var delegates multi
+	flag.Var(&delegates, "delegate", "bpffs option key=value (default: delegate_cmds/maps/progs/attachs=any)")
+	flag.Parse()
+	if flag.NArg() == 0 || *mountpoint == "" {
+		die("usage: userns-token [-mountpoint DIR] [-no-bpffs] [-delegate key=value]... -- CMD [ARG...]")
+	}
+	if len(delegates) == 0 {
+		delegates = multi{"delegate_cmds=any", "delegate_maps=any", "delegate_progs=any", "delegate_attachs=any"}
+	}
+
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		die("socketpair: %v", err)
+	}
+	cmd := exec.Command("/proc/self/exe", flag.Args()...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(sp[1]), "sock")}
+	nb := "0"
+	if *noBpffs {
+		nb = "1"
+	}
+	cmd.Env = append(os.Environ(), "_USERNS_TOKEN_MNT="+*mountpoint, "_USERNS_TOKEN_NOBPFFS="+nb)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+	}
+	if err := cmd.Start(); err != nil {
+		die("start child: %v", err)
+	}
+	unix.Close(sp[1])
+
+	if !*noBpffs {
+		fsfd := recvFd(sp[0])
+		for _, d := range delegates {
+			k, v, _ := strings.Cut(d, "=")
+			if err := unix.FsconfigSetString(fsfd, k, v); err != nil {
+				die("fsconfig %s=%s: %v", k, v, err)
+			}
+		}
+		if err := unix.FsconfigCreate(fsfd); err != nil {
+			die("fsconfig create: %v", err)
+		}
+		mntfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, 0)
+		if err != nil {
+			die("fsmount: %v", err)
+		}
+		sendFd(sp[0], mntfd)
+		unix.Close(mntfd)
+		unix.Close(fsfd)
+	}
+	unix.Close(sp[0])
+
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); ok {
+		os.Exit(ee.ExitCode())
+	} else if err != nil {
+		die("wait: %v", err)
+	}
+}
