@@ -228,7 +228,14 @@ fn detected(hint: &LoaderHint, model: &LoaderModel, libbpf: &[Version]) -> Objec
         if vs.is_empty() {
             vs = vec![model.newest()];
         }
-        return ObjectLoader { spec: spec(vs, true), why: format!("{title} {v} or newer: the file {}", hint.evidence) };
+        return ObjectLoader {
+            spec: spec(vs, true),
+            why: format!(
+                "{title} {} or newer: the file {}",
+                hint.version.as_deref().unwrap_or_default(),
+                hint.evidence
+            ),
+        };
     }
     if model.tokenless(v) {
         return ObjectLoader {

@@ -29,14 +29,16 @@ pub(crate) const BPF_MAP_TYPE_ARENA: u32 = 33;
 /// Per map of `obj`: whether `loader` creates it when the `selected` programs are loaded.
 ///
 /// libbpf (`maps = "all"`) creates every map of the object. cilium/ebpf (`maps = "requested"`)
-/// creates what bpf2go's generated code requests and what the loaded programs reference: with
-/// every program selected, every map whose name does not start with '.' and every data section
-/// holding a variable the Go code can name; with a selection, the maps its programs reference.
+/// creates what bpf2go's generated code requests and what the loaded programs reference: for
+/// the `whole` object (no `--program`), every map whose name does not start with '.' and every
+/// data section holding a variable the Go code can name; for a selection of programs (a Go
+/// program that requests those alone), the maps they reference.
 /// A map-in-map brings its inner template.
 pub(crate) fn created_maps(
     obj: &Object,
     programs: &[ProgramInfo],
     selected: &BTreeSet<String>,
+    whole: bool,
     loader: Loader,
 ) -> Vec<bool> {
     let requested = match loader {
@@ -46,12 +48,11 @@ pub(crate) fn created_maps(
     if !requested {
         return vec![true; obj.maps.len()];
     }
-    let every_program = programs.iter().all(|p| selected.contains(&p.name));
     let mut created: Vec<bool> = obj
         .maps
         .iter()
         .map(|m| {
-            every_program
+            whole
                 && m.origin != MapOrigin::InnerTemplate
                 && (if m.is_internal() { m.variables } else { !m.name.starts_with('.') })
         })

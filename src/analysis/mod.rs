@@ -353,7 +353,7 @@ fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rule
         Some(model) => Loader::Model { model, version: v },
         None => Loader::Raw,
     };
-    let created = loader::created_maps(&object, &programs, &selected, loader_at(newest));
+    let created = loader::created_maps(&object, &programs, &selected, opts.programs.is_empty(), loader_at(newest));
     let mut behaviours: Vec<Behaviour> = Vec::new();
     let mut per_version: Vec<(Version, usize)> = Vec::new();
     if !selected.is_empty() {

@@ -669,7 +669,9 @@ pub fn derive_with(
     rules: &Rules,
     texts: &Texts,
 ) -> Requirements {
-    let created = loader::created_maps(obj, programs, selected, loader);
+    // (the whole object when every program is selected)
+    let whole = programs.iter().all(|p| selected.contains(&p.name));
+    let created = loader::created_maps(obj, programs, selected, whole, loader);
     let steps = match loader {
         Loader::Raw => TriggeredSteps::default(),
         Loader::Model { model, version } => {

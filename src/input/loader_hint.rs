@@ -113,9 +113,9 @@ fn by_shared_library(file: &File, model: &LoaderModel) -> Option<LoaderHint> {
             .max()
     });
     Some(match node {
-        Some((v, raw)) => hint(
+        Some((_, raw)) => hint(
             model,
-            Some(v.to_string()),
+            Some(raw.to_string()),
             true,
             format!("links {lib} and needs its symbol version {}{raw}", d.version_node.as_deref().unwrap_or_default()),
         ),

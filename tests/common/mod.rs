@@ -45,10 +45,17 @@ pub fn require(available: Result<(), String>, what: &str) -> bool {
 pub const PACKAGES_BUILT_BY_OTHERS: [&str; 6] =
     ["libsystemd-shared", "systemd", "libbpf-tools", "bpftool", "xdp-tools", "libxdp1"];
 
-/// Every regular file of those packages, from dpkg's file lists.
+/// Every regular file of those packages, from dpkg's file lists. BPFCAP_EVALUATION_PACKAGES
+/// (comma-separated, installed in the chroot) names other packages instead, for measuring
+/// bpfcap on objects its tests have never seen.
 pub fn files_built_by_others(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = std::collections::BTreeSet::new();
-    for pkg in PACKAGES_BUILT_BY_OTHERS {
+    let chosen = std::env::var("BPFCAP_EVALUATION_PACKAGES").ok();
+    let packages: Vec<&str> = match &chosen {
+        Some(list) => list.split(',').map(str::trim).filter(|p| !p.is_empty()).collect(),
+        None => PACKAGES_BUILT_BY_OTHERS.to_vec(),
+    };
+    for pkg in packages {
         let info = root.join("var/lib/dpkg/info");
         let list = [format!("{pkg}:amd64.list"), format!("{pkg}.list")]
             .iter()
