@@ -42,10 +42,6 @@ fn go_tools() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-fn full() -> bool {
-    std::env::var("BPFCAP_EVALUATION").as_deref() == Ok("full")
-}
-
 fn cilium() -> LoaderChoice {
     LoaderChoice::Loader(LoaderSpec { name: "cilium".into(), versions: vec![Version(0, 22)], token: true })
 }
@@ -167,7 +163,7 @@ fn cilium_answers_per_program_on_objects_built_by_others() {
         .flat_map(|(d, o)| o.programs.iter().map(|p| (d.clone(), o.clone(), p.name.clone())).collect::<Vec<_>>())
         .collect();
     cases.sort_by(|a, b| (&a.0, &a.2).cmp(&(&b.0, &b.2)));
-    let step = if full() { 1 } else { cases.len().div_ceil(40).max(1) };
+    let step = if common::full_evaluation() { 1 } else { cases.len().div_ceil(40).max(1) };
     let (mut measured, mut minimal, mut insufficient, mut not_minimal) = (0, 0, Vec::new(), Vec::new());
     for (display, obj, program) in cases.into_iter().step_by(step) {
         let file = object_file(tmp.path(), &display);
@@ -187,7 +183,7 @@ fn cilium_answers_per_program_on_objects_built_by_others() {
         measured - insufficient.len()
     );
     if std::env::var_os("BPFCAP_EVALUATION_PACKAGES").is_none() {
-        assert!(measured >= if full() { 200 } else { 15 }, "too few programs measured: {measured}");
+        assert!(measured >= if common::full_evaluation() { 200 } else { 15 }, "too few programs measured: {measured}");
     }
     assert!(insufficient.is_empty(), "{}", insufficient.join("\n"));
     assert!(not_minimal.len() <= 1, "{}", not_minimal.join("\n"));
@@ -226,7 +222,7 @@ fn go_programs_embedding_objects_built_by_others_start_with_the_answer() {
             candidates.push((display, file));
         }
     }
-    let wanted = if full() { 8 } else { 3 };
+    let wanted = if common::full_evaluation() { 8 } else { 3 };
     let step = candidates.len().div_ceil(wanted).max(1);
     let chosen: Vec<(String, PathBuf)> = candidates.into_iter().step_by(step).collect();
     assert!(chosen.len() >= wanted.min(3), "too few objects cilium/ebpf loads: {chosen:?}");

@@ -21,21 +21,6 @@ mod common;
 /// Programs measured in CI: about this many, spread over the sorted list.
 const SAMPLE: usize = 48;
 
-/// Whether libbpf loads program `program` of `display` on its own, as host root, without a
-/// token (the test runs as root): the programs the kernel takes at all.
-fn loads_as_root(display: &str, program: &str) -> bool {
-    let (bytes, name) = bpfcap::input::object_bytes(display).unwrap();
-    let Ok(mut open) = libbpf_rs::ObjectBuilder::default().name(&name).unwrap().open_memory(&bytes) else {
-        return false;
-    };
-    for mut p in open.progs_mut() {
-        let keep = p.name().to_string_lossy() == program;
-        p.set_autoload(keep);
-    }
-    sandbox::size_runtime_sized_maps(&mut open);
-    open.load().is_ok()
-}
-
 /// Every (object, program) of the objects built by others, sorted.
 fn programs_built_by_others(root: &std::path::Path) -> Vec<(String, bpfcap::model::Object, String)> {
     let mut out = Vec::new();
@@ -46,10 +31,6 @@ fn programs_built_by_others(root: &std::path::Path) -> Vec<(String, bpfcap::mode
     }
     out.sort_by(|a, b| (&a.0, &a.2).cmp(&(&b.0, &b.2)));
     out
-}
-
-fn full() -> bool {
-    std::env::var("BPFCAP_EVALUATION").as_deref() == Ok("full")
 }
 
 #[derive(Default, serde::Serialize)]
@@ -70,13 +51,13 @@ fn libbpf_answers_are_sufficient_and_minimal_per_program() {
     }
     libbpf_rs::set_print(None);
     let all = programs_built_by_others(&common::sid_root().unwrap());
-    let step = if full() { 1 } else { all.len().div_ceil(SAMPLE).max(1) };
+    let step = if common::full_evaluation() { 1 } else { all.len().div_ceil(SAMPLE).max(1) };
     let r = rules();
     let opts = VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap"));
     let mut f = Figures::default();
     for (display, obj, program) in all.into_iter().step_by(step) {
         f.programs += 1;
-        if !loads_as_root(&display, &program) {
+        if !common::libbpf_loads_as_root(&display, Some(&program)).unwrap_or(false) {
             continue;
         }
         f.root_loadable += 1;
@@ -112,7 +93,7 @@ fn libbpf_answers_are_sufficient_and_minimal_per_program() {
     eprintln!(
         "libbpf 1.7, {} programs measured ({}): {} load as root; sufficient {}/{}, 1-minimal {}/{}",
         f.programs,
-        if full() { "all" } else { "a sample" },
+        if common::full_evaluation() { "all" } else { "a sample" },
         f.root_loadable,
         f.sufficient,
         f.root_loadable,
@@ -120,14 +101,14 @@ fn libbpf_answers_are_sufficient_and_minimal_per_program() {
         f.root_loadable
     );
     eprintln!("insufficient: {:#?}\nnot minimal: {:#?}", f.insufficient, f.not_minimal);
-    if full() {
+    if common::full_evaluation() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/evaluation");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("libbpf-1.7.json"), serde_json::to_string_pretty(&f).unwrap()).unwrap();
     }
     if std::env::var_os("BPFCAP_EVALUATION_PACKAGES").is_none() {
         assert!(
-            f.root_loadable >= if full() { 350 } else { SAMPLE / 2 },
+            f.root_loadable >= if common::full_evaluation() { 350 } else { SAMPLE / 2 },
             "too few programs measured: {}",
             f.root_loadable
         );
@@ -135,16 +116,6 @@ fn libbpf_answers_are_sufficient_and_minimal_per_program() {
     assert!(f.insufficient.is_empty(), "insufficient answers:\n{}", f.insufficient.join("\n"));
     // at least 98% 1-minimal
     assert!(f.minimal * 100 >= f.root_loadable * 98, "1-minimal for only {} of {}", f.minimal, f.root_loadable);
-}
-
-/// Whether libbpf loads every program of `display` as host root, without a token.
-fn object_loads_as_root(display: &str) -> bool {
-    let (bytes, name) = bpfcap::input::object_bytes(display).unwrap();
-    let Ok(mut open) = libbpf_rs::ObjectBuilder::default().name(&name).unwrap().open_memory(&bytes) else {
-        return false;
-    };
-    sandbox::size_runtime_sized_maps(&mut open);
-    open.load().is_ok()
 }
 
 /// Objects analysed together: the one delegation loads all of them, and every item is needed by
@@ -161,7 +132,7 @@ fn unions_load_with_one_delegation_and_need_every_item() {
     let root = common::sid_root().unwrap();
     let mut objects: Vec<(String, bpfcap::model::Object)> = common::objects_built_by_others(&root)
         .into_iter()
-        .filter(|(display, _)| object_loads_as_root(display))
+        .filter(|(display, _)| common::libbpf_loads_as_root(display, None).unwrap_or(false))
         .collect();
     objects.sort_by(|a, b| a.0.cmp(&b.0));
     let file_of = |d: &str| d.split_once('#').map_or(d.to_string(), |(f, _)| f.to_string());
@@ -177,7 +148,7 @@ fn unions_load_with_one_delegation_and_need_every_item() {
     sets.extend(systemd);
     sets.extend(by_file.values().filter(|v| v.len() > 1 && v[0].0.contains("/xdp")).cloned());
     sets.extend(tools.chunks(4).map(|c| c.to_vec()));
-    let step = if full() { 1 } else { sets.len().div_ceil(6).max(1) };
+    let step = if common::full_evaluation() { 1 } else { sets.len().div_ceil(6).max(1) };
     let r = rules();
     let opts = VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap"));
     let (mut measured, mut failures) = (0, Vec::new());
@@ -216,6 +187,6 @@ fn unions_load_with_one_delegation_and_need_every_item() {
         }
     }
     eprintln!("unions: {measured} sets measured, {} failed", failures.len());
-    assert!(measured >= if full() { 15 } else { 5 }, "too few sets: {measured}");
+    assert!(measured >= if common::full_evaluation() { 15 } else { 5 }, "too few sets: {measured}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -1865,6 +1865,22 @@ fn many_strings(count: usize) -> Vec<u8> {
     v
 }
 
+/// A small object with one xdp program, `xdp_prog`.
+fn one_xdp_program() -> Vec<u8> {
+    let mut b = ElfBuilder::new();
+    let x = b.exec("xdp", &[insn(0xb7, 0, 0, 0), EXIT]);
+    b.func("xdp_prog", x, 0, 16);
+    b.section("license", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, b"GPL\0".to_vec());
+    b.build()
+}
+
+/// Pads `file` with zeros to a multiple of 8 bytes (where skeletons place their objects).
+fn pad_to_8(file: &mut Vec<u8>) {
+    while !file.len().is_multiple_of(8) {
+        file.push(0);
+    }
+}
+
 #[test]
 fn scale_skeleton_names_among_a_million_strings() {
     // 256 objects with global data (each one's skeleton name is looked for) in a file of a
@@ -1880,9 +1896,7 @@ fn scale_skeleton_names_among_a_million_strings() {
     }
     file.extend(many_strings(1_000_000));
     for _ in 0..256 {
-        while !file.len().is_multiple_of(8) {
-            file.push(0);
-        }
+        pad_to_8(&mut file);
         file.extend(&obj);
     }
     let size = file.len();
@@ -1896,20 +1910,12 @@ fn scale_skeleton_names_among_a_million_strings() {
 fn scale_embedded_objects_past_the_per_file_limit() {
     // 5000 small objects: the scan stops at 4096, and the unread rest of the file (900
     // objects) joined the strings searched for skeleton names (79 s in a release build)
-    let mut b = ElfBuilder::new();
-    let x = b.exec("xdp", &[insn(0xb7, 0, 0, 0), EXIT]);
-    b.func("xdp_prog", x, 0, 16);
-    b.section("license", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, b"GPL\0".to_vec());
-    let one = b.build();
+    let one = one_xdp_program();
     let mut file = many_strings(100_000);
     for _ in 0..5000 {
-        while !file.len().is_multiple_of(8) {
-            file.push(0);
-        }
+        pad_to_8(&mut file);
         file.extend(b"\0xdp_prog\0");
-        while !file.len().is_multiple_of(8) {
-            file.push(0);
-        }
+        pad_to_8(&mut file);
         file.extend(&one);
     }
     let found = within_time_limit("5000 objects", move || bpfcap::input::embedded::extract("blob", &file));
@@ -1922,19 +1928,13 @@ fn scale_skeleton_names_stop_at_their_work_limit() {
     // 1000 objects whose program name follows 200000 strings that are no C identifier: each
     // object's search would look at all of them. The work per file is bounded: the search
     // stops, the remaining objects are read and stay unnamed, and a warning says so.
-    let mut b = ElfBuilder::new();
-    let x = b.exec("xdp", &[insn(0xb7, 0, 0, 0), EXIT]);
-    b.func("xdp_prog", x, 0, 16);
-    b.section("license", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, b"GPL\0".to_vec());
-    let one = b.build();
+    let one = one_xdp_program();
     let mut file = vec![0u8];
     for _ in 0..200_000 {
         file.extend(b"1a\0xdp_prog\0");
     }
     for _ in 0..1000 {
-        while !file.len().is_multiple_of(8) {
-            file.push(0);
-        }
+        pad_to_8(&mut file);
         file.extend(&one);
     }
     let found = within_time_limit("1000 objects, a name after 200000 strings", move || {

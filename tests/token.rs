@@ -64,7 +64,7 @@ fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
         // property of the kernel, not of the token or the sandbox: as host root, without any
         // token, it must be refused too. Then bpfcap's delegation must not make it load
         // either, and the object is not counted.
-        if loads_as_root(display) {
+        if common::libbpf_loads_as_root(display, None).unwrap() {
             return Result_::Failed(format!(
                 "{display}: loads as root but not through a token with everything delegated ({})",
                 describe(&control)
@@ -89,15 +89,6 @@ fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
         return Result_::Failed(format!("{display}: not required but delegated: {not_required:?}"));
     }
     Result_::Verified(format!("{display} ({} items)", v.items.len()))
-}
-
-/// An in-process libbpf load as host root, without a token (the test runs as root), with the
-/// same sizing of max_entries-0 maps as the sandbox.
-fn loads_as_root(display: &str) -> bool {
-    let (bytes, name) = bpfcap::input::object_bytes(display).unwrap();
-    let mut open = libbpf_rs::ObjectBuilder::default().name(&name).unwrap().open_memory(&bytes).unwrap();
-    sandbox::size_runtime_sized_maps(&mut open);
-    open.load().is_ok()
 }
 
 fn run_all(objects: Vec<(String, bpfcap::model::Object)>, min_verified: usize) {

@@ -130,7 +130,7 @@ impl State {
     }
 
     fn slot(&self, off: i64) -> Option<Holds> {
-        self.slots.binary_search_by_key(&off, |(o, _)| *o).ok().map(|i| self.slots[i].1)
+        slot(&self.slots, off)
     }
 
     /// A store of `size` bytes at `at` (None: somewhere on the stack, or not known to be off it).
@@ -146,6 +146,11 @@ impl State {
             }
         }
     }
+}
+
+/// What the slot at `off` holds, if one was stored there.
+fn slot(slots: &[(i64, Holds)], off: i64) -> Option<Holds> {
+    slots.binary_search_by_key(&off, |(o, _)| *o).ok().map(|i| slots[i].1)
 }
 
 /// The gates `f`, the main function of a program whose context has the packet fields `ctx`
@@ -245,11 +250,9 @@ fn step(insns: &[Insn], i: usize, mut st: State, ctx: Option<&CtxPacket>, f: &Fu
             let size = ins.code & 0x18;
             regs[dst] = match (regs[src], ctx) {
                 (Holds::Ctx, Some(c)) => packet_field(c, ins.off, size),
-                (Holds::Stack(Some(o)), _) if size == SIZE_DW => st
-                    .slots
-                    .binary_search_by_key(&(o + i64::from(ins.off)), |(x, _)| *x)
-                    .ok()
-                    .map_or(Holds::Unknown, |k| st.slots[k].1),
+                (Holds::Stack(Some(o)), _) if size == SIZE_DW => {
+                    slot(&st.slots, o + i64::from(ins.off)).unwrap_or(Holds::Unknown)
+                }
                 _ => Holds::Unknown,
             };
         }

@@ -291,10 +291,7 @@ struct Behaviour {
 
 impl<'r> Prepared<'r> {
     fn loader_at(&self, v: Version) -> Loader<'r> {
-        match self.model {
-            Some(model) => Loader::Model { model, version: v },
-            None => Loader::Raw,
-        }
+        loader_at(self.model, v)
     }
 
     /// Derives the requirements of every behaviour with `ambient` and merges them.
@@ -325,6 +322,14 @@ impl<'r> Prepared<'r> {
     }
 }
 
+/// The loader `model` (None: raw) at version `v`.
+fn loader_at(model: Option<&LoaderModel>, v: Version) -> Loader<'_> {
+    match model {
+        Some(model) => Loader::Model { model, version: v },
+        None => Loader::Raw,
+    }
+}
+
 /// Reads an object under its loader: which loader and versions, how each version classifies
 /// its programs, which steps each takes, which maps it creates; then its requirements alone.
 fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rules, texts: &Texts) -> Prepared<'r> {
@@ -349,11 +354,8 @@ fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rule
     let newest = *versions.last().expect("at least one version");
     let newest_matched = section_rules_of(&object, classifier, newest);
     let programs = classify_matched(&object, &uses, classifier, &newest_matched, rules);
-    let loader_at = |v: Version| match model {
-        Some(model) => Loader::Model { model, version: v },
-        None => Loader::Raw,
-    };
-    let created = loader::created_maps(&object, &programs, &selected, opts.programs.is_empty(), loader_at(newest));
+    let created =
+        loader::created_maps(&object, &programs, &selected, opts.programs.is_empty(), loader_at(model, newest));
     let mut behaviours: Vec<Behaviour> = Vec::new();
     let mut per_version: Vec<(Version, usize)> = Vec::new();
     if !selected.is_empty() {

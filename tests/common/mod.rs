@@ -90,3 +90,27 @@ pub fn objects_built_by_others(root: &Path) -> Vec<(String, bpfcap::model::Objec
         .flat_map(|(objects, _)| objects)
         .collect()
 }
+
+/// Whether libbpf loads `display` (all its programs, or `program` alone) in this process, as
+/// host root, without a token (the tests that call it run as root), with the same sizing of
+/// max_entries-0 maps as the sandbox: what the kernel takes at all. Err: libbpf cannot open it.
+pub fn libbpf_loads_as_root(display: &str, program: Option<&str>) -> Result<bool, String> {
+    let (bytes, name) = bpfcap::input::object_bytes(display).map_err(|e| e.to_string())?;
+    let mut open = libbpf_rs::ObjectBuilder::default()
+        .name(&name)
+        .and_then(|b| b.open_memory(&bytes))
+        .map_err(|e| format!("{display}: libbpf cannot open it: {e}"))?;
+    if let Some(program) = program {
+        for mut p in open.progs_mut() {
+            let keep = p.name().to_string_lossy() == program;
+            p.set_autoload(keep);
+        }
+    }
+    bpfcap::sandbox::size_runtime_sized_maps(&mut open);
+    Ok(open.load().is_ok())
+}
+
+/// BPFCAP_EVALUATION=full: measure every program, not a sample.
+pub fn full_evaluation() -> bool {
+    std::env::var("BPFCAP_EVALUATION").as_deref() == Ok("full")
+}
