@@ -84,6 +84,21 @@ fn check_sections(file: &str, names: &Names) -> BTreeSet<String> {
     flags
 }
 
+/// The kernel's privileges: the names of its attach-type fixups.
+fn check_privileges(file: &str, names: &Names) {
+    let p: schema::Privileges = typed(file);
+    let mut problems = Vec::new();
+    for f in &p.attach_fixup {
+        if !names.lists[2].contains(&f.prog_type) {
+            problems.push(format!("attach_fixup: unknown program type {}", f.prog_type));
+        }
+        if !names.lists[3].contains(&f.attach) {
+            problems.push(format!("attach_fixup: unknown attach type {}", f.attach));
+        }
+    }
+    fail_on(file, problems);
+}
+
 /// A loader's rules: every name in its alternatives and conditions, every `after`, every
 /// fallback's effect entry.
 fn check_loader(file: &str, names: &Names) {
@@ -165,6 +180,7 @@ fn main() {
     let enums: schema::Enums = typed("kernel/enums.toml");
     let names = Names::of(&enums);
     check_sections("sections.toml", &names);
+    check_privileges("kernel/privileges.toml", &names);
     check_loader("loader/libbpf.toml", &names);
     check_loader("loader/cilium.toml", &names);
     check_loader("loader/aya.toml", &names);

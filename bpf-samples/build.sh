@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Build the BPF sample objects in bpf-samples/*.bpf.c into testdata/<name>.bpf.o.
+# Build the BPF sample objects in bpf-samples/*.bpf.c into testdata/<name>.bpf.o, and
+# bpfcap's own BPF programs, bpf/*.bpf.c, into bpf/<name>.bpf.o beside their sources (bpfcap
+# compiles them in: `record`'s observer).
 #
 # Usage:
 #   bpf-samples/build.sh              build into testdata/
 #   bpf-samples/build.sh --out DIR    build into DIR instead
 #   bpf-samples/build.sh --check      build into a temp dir and compare byte-for-byte
-#                                     with testdata/; exit 1 listing differing objects
+#                                     with testdata/ and bpf/; exit 1 listing differing objects
 #
 # Headers come from the libbpf sources vendored in the cargo registry by the
 # libbpf-sys crate (found through `cargo metadata`), never from the system's
@@ -22,7 +24,7 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
 # shellcheck source=../scripts/sample-build.sh
 source "$REPO_ROOT/scripts/sample-build.sh"
-build_args "$REPO_ROOT/testdata" 16 "$@"
+build_args "$REPO_ROOT/testdata" 18 "$@"
 
 if [ "$CHECK" = 0 ]; then
     mkdir -p "$OUT_DIR"
@@ -60,11 +62,11 @@ SYS_ASM_DIR="/usr/include/$MULTIARCH"
 
 # ---------------------------------------------------------------- build
 build_into() {
-    local out=$1
+    local out=$1 srcdir=${2:-bpf-samples}
     mkdir -p "$out"
     local src name obj n=0
     cd "$REPO_ROOT"
-    for src in bpf-samples/*.bpf.c; do
+    for src in "$srcdir"/*.bpf.c; do
         name=$(basename "$src" .c)
         obj="$out/$name.o"
         "$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_x86 \
@@ -114,26 +116,36 @@ section_bytes() {
     rm -f "$3.junk"
 }
 
-if [ "$CHECK" = 1 ]; then
-    build_into "$TMP/out"
-    status=0
-    for obj in "$TMP"/out/*.bpf.o; do
+# compare_dir BUILT_DIR REPO_DIR: every object built is in REPO_DIR byte for byte, and REPO_DIR
+# holds no object without a source.
+compare_dir() {
+    local built=$1 dir=$2 obj name
+    for obj in "$built"/*.bpf.o; do
         name=$(basename "$obj")
-        if [ ! -f "$REPO_ROOT/testdata/$name" ]; then
-            echo "missing: testdata/$name"; status=1
-        elif ! cmp -s "$obj" "$REPO_ROOT/testdata/$name"; then
-            echo "differs: testdata/$name"; status=1
+        if [ ! -f "$REPO_ROOT/$dir/$name" ]; then
+            echo "missing: $dir/$name"; status=1
+        elif ! cmp -s "$obj" "$REPO_ROOT/$dir/$name"; then
+            echo "differs: $dir/$name"; status=1
         fi
     done
-    for obj in "$REPO_ROOT"/testdata/*.bpf.o; do
+    for obj in "$REPO_ROOT/$dir"/*.bpf.o; do
         [ -e "$obj" ] || continue
         name=$(basename "$obj")
-        [ -f "$TMP/out/$name" ] || { echo "stale (no source): testdata/$name"; status=1; }
+        [ -f "$built/$name" ] || { echo "stale (no source): $dir/$name"; status=1; }
     done
+}
+
+if [ "$CHECK" = 1 ]; then
+    build_into "$TMP/out"
+    build_into "$TMP/bpf" bpf
+    status=0
+    compare_dir "$TMP/out" testdata
+    compare_dir "$TMP/bpf" bpf
     if [ "$status" = 0 ]; then
-        echo "build.sh: testdata/ is up to date" >&2
+        echo "build.sh: testdata/ and bpf/ are up to date" >&2
     fi
     exit $status
 fi
 
 build_into "$OUT_DIR"
+build_into "$REPO_ROOT/bpf" bpf

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::{self, Options};
+use crate::delegation::Delegation;
 use crate::text::Escaped;
 use crate::{input, report, rules, verify};
 
@@ -32,12 +33,57 @@ pub enum Command {
     Emit(EmitArgs),
     /// Lint an existing configuration against what the objects need (for CI).
     Check(CheckArgs),
+    /// Run a program in the sandbox under a delegation of everything and record the token
+    /// checks it causes; with --minimize, prove which of them it needs.
+    Record(RecordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Re-run the program with each item and capability dropped in turn, keeping only those
+    /// without which it fails (the answer is then 1-minimal).
+    #[arg(long)]
+    pub minimize: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The program and its arguments (after `--`); a name without '/' is looked up in PATH.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// How a program is run in the sandbox (`record`, `verify --exec`).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The program works if it is still running after SECONDS (a daemon); it is then stopped.
+    /// Without it, the program works when it exits 0.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub ready_after: Option<std::time::Duration>,
+    /// Host uid (and gid) the sandbox's root is mapped to (not 0: that would be host root).
+    #[arg(long, default_value_t = crate::sandbox::DEFAULT_UID, value_parser = clap::value_parser!(u32).range(1..))]
+    pub uid: u32,
+    /// Time limit of one run of the program, in seconds: it is stopped, with every process it
+    /// started, after it.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::record::DEFAULT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Time limit of everything (every run, --minimize's included), in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::verify::DEFAULT_DEADLINE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub deadline: u64,
+    /// Memory budget of one run (the program and its maps): bytes, or with K, M or G.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub memory: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct EmitArgs {
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Take what is needed from a record document (`bpfcap record --format json`) instead of
+    /// objects.
+    #[arg(long, value_name = "FILE", conflicts_with = "paths")]
+    pub from: Option<PathBuf>,
     /// The configuration dialect to write.
     #[arg(long, value_enum)]
     pub target: crate::emit::Target,
@@ -64,6 +110,10 @@ pub enum CheckFormat {
 pub struct CheckArgs {
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Take what is needed from a record document (`bpfcap record --format json`) instead of
+    /// objects.
+    #[arg(long, value_name = "FILE", conflicts_with = "paths")]
+    pub from: Option<PathBuf>,
     /// The configuration to check ('-' for standard input).
     #[arg(long, value_name = "FILE|-")]
     pub config: String,
@@ -85,6 +135,17 @@ pub struct CheckArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Run a program instead of loading objects: the PATH arguments (after `--`) are the
+    /// program and its arguments. It must work (exit 0, or run past --ready-after) under the
+    /// delegation: of the objects embedded in the program's file, --config, or --from.
+    #[arg(long)]
+    pub exec: bool,
+    /// With --exec: the delegation and capabilities of a record document.
+    #[arg(long, value_name = "FILE", requires = "exec", conflicts_with = "config")]
+    pub from: Option<PathBuf>,
+    /// With --exec: the program works if it is still running after SECONDS (a daemon).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, requires = "exec")]
+    pub ready_after: Option<std::time::Duration>,
     /// Verify this configuration instead of the derived delegation ('-' reads standard input):
     /// any dialect `check` reads. The capabilities stay the derived ones.
     #[arg(long, value_name = "FILE|-")]
@@ -126,7 +187,7 @@ pub enum FormatArg {
 }
 
 /// Options shared by the commands that analyse objects.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SelectArgs {
     /// Restrict to this program (repeatable); the maps the loader creates for it follow (libbpf
     /// creates them all, cilium/ebpf those the program references).
@@ -144,8 +205,8 @@ pub struct SelectArgs {
     /// Also delegate items the loader can do without (see "optional" in the output).
     #[arg(long)]
     pub with_optional: bool,
-    /// BPF object files, or directories searched recursively for them.
-    #[arg(required = true, value_name = "PATH")]
+    /// BPF object files, or directories searched recursively for them (not with --from).
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }
 
@@ -161,6 +222,13 @@ pub struct AnalyzeArgs {
 /// Runs the analysis stage for the shared selection options.
 pub fn run_analysis(sel: &SelectArgs) -> miette::Result<analysis::Analysis> {
     let r = rules::rules();
+    if sel.paths.is_empty() {
+        return Err(miette::miette!(
+            code = "bpfcap::input::no_path",
+            help = "give BPF object files, directories or executables",
+            "no PATH given"
+        ));
+    }
     let loader = analysis::parse_loader(&sel.loader, &sel.libbpf, r)?;
     // Files are read and analysed together, on every core, one at a time per core.
     let (sources, warnings) = input::plan_inputs(&sel.paths)?;
@@ -209,6 +277,46 @@ fn analyze(args: &AnalyzeArgs) -> miette::Result<i32> {
 
 fn verify(args: &VerifyArgs) -> miette::Result<i32> {
     let r = rules::rules();
+    let mut opts = verify::VerifyOptions::new(verify::current_exe());
+    opts.uid = args.uid;
+    opts.timeout = std::time::Duration::from_secs(args.timeout);
+    opts.deadline = std::time::Duration::from_secs(args.deadline);
+    opts.memory = args.memory;
+    let (d, targets, loader) = if args.exec { exec_targets(args, r)? } else { object_targets(args, r)? };
+    crate::sandbox::stop_on_signals();
+    let v = verify::verify(&targets, &d, args.minimize, r, &opts)?;
+    let text = match args.format {
+        FormatArg::Json => {
+            let doc = serde_json::json!({
+                "schema": report::SCHEMA,
+                "kind": "verification",
+                "loader": loader,
+                "delegation": report::delegation_json(&d),
+                "capabilities": d.capabilities,
+                "mount_options": d.mount_options(r),
+                "loaded": v.loaded,
+                "minimal": v.minimal,
+                "targets": v.targets,
+                "items": v.items.iter().map(|i| serde_json::json!({
+                    "item": report::need_json(&i.item),
+                    "required": i.required,
+                    "failure": i.failure,
+                    "undecided": i.undecided,
+                })).collect::<Vec<_>>(),
+            });
+            let mut s = serde_json::to_string_pretty(&doc).expect("JSON");
+            s.push('\n');
+            s
+        }
+        FormatArg::Table => report::verification_table(&v, &d, args.minimize, r),
+    };
+    write_stdout(&text);
+    Ok(if !v.loaded || (args.strict && v.minimal != Some(true)) { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// `verify PATH...`: the delegation derived from the objects (or --config's), and one target
+/// per object whose loader takes a token.
+fn object_targets(args: &VerifyArgs, r: &rules::Rules) -> miette::Result<(Delegation, Vec<verify::Target>, String)> {
     let a = run_analysis(&args.select)?;
     let mut d = a.delegation.clone();
     if let Some(path) = &args.config {
@@ -231,85 +339,141 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
             runner,
         });
     }
-    let mut opts = verify::VerifyOptions::new(verify::current_exe());
-    opts.uid = args.uid;
-    opts.timeout = std::time::Duration::from_secs(args.timeout);
-    opts.deadline = std::time::Duration::from_secs(args.deadline);
-    opts.memory = args.memory;
-    let v = verify::verify(&targets, &d, args.minimize, r, &opts)?;
+    Ok((d, targets, a.loader_description(r)))
+}
+
+/// `verify --exec -- CMD ARGS...`: the program as the one target, under the delegation of a
+/// record document (--from), of --config, or of the objects embedded in the program's file.
+fn exec_targets(args: &VerifyArgs, r: &rules::Rules) -> miette::Result<(Delegation, Vec<verify::Target>, String)> {
+    let words: Vec<std::ffi::OsString> = args.select.paths.iter().map(|p| p.clone().into_os_string()).collect();
+    let argv = resolve_command(&words)?;
+    let (d, loader) = if let Some(from) = &args.from {
+        let doc = crate::record::document::read(from)?;
+        (doc.delegation(r), format!("as recorded for {}", Escaped(&doc.command.join(" "))))
+    } else {
+        let select = SelectArgs { paths: vec![PathBuf::from(&argv[0])], ..args.select.clone() };
+        let a = run_analysis(&select)?;
+        let found = a.objects.iter().any(|o| !o.selected.is_empty());
+        let mut d = a.delegation.clone();
+        if let Some(path) = &args.config {
+            let cfg = crate::config::load(path, args.dialect, r)?;
+            d = Delegation { capabilities: d.capabilities.clone(), ..cfg.delegation(r) };
+            if !found {
+                // nothing derived: every capability the kernel checks through a token
+                d.capabilities = crate::record::token_capabilities(r);
+                eprintln!(
+                    "bpfcap: note: {} embeds no BPF object: its capabilities are every one the kernel checks through a token ({})",
+                    Escaped(&argv[0]),
+                    d.capabilities.join(", ")
+                );
+            }
+        } else if !found {
+            return Err(miette::miette!(
+                code = "bpfcap::verify::exec_no_objects",
+                help = "give the delegation with --config FILE or --from RECORD.json (bpfcap record --format json)",
+                "{} embeds no BPF object bpfcap can analyse, so there is no delegation to verify",
+                Escaped(&argv[0])
+            ));
+        }
+        (d, a.loader_description(r))
+    };
+    let target = verify::Target {
+        path: PathBuf::from(&argv[0]),
+        programs: Vec::new(),
+        declared_memory: (0, None),
+        runner: crate::sandbox::Runner::Command { argv, ready_after: args.ready_after },
+    };
+    Ok((d, vec![target], loader))
+}
+
+/// The program of `record` and `verify --exec` as the sandbox runs it: argv[0] made absolute
+/// (a name without '/' looked up in PATH), every word UTF-8.
+fn resolve_command(words: &[std::ffi::OsString]) -> miette::Result<Vec<String>> {
+    let Some(first) = words.first() else {
+        return Err(miette::miette!(code = "bpfcap::run::no_command", "no program given (put it after `--`)"));
+    };
+    let first_path = std::path::Path::new(first);
+    let found = if first.as_encoded_bytes().contains(&b'/') {
+        std::path::absolute(first_path).ok().filter(|p| p.is_file())
+    } else {
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|dir| dir.join(first_path))
+            .find(|p| {
+                p.is_file()
+                    && std::fs::metadata(p)
+                        .is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
+            })
+            .and_then(|p| std::path::absolute(p).ok())
+    };
+    let Some(path) = found else {
+        return Err(miette::miette!(
+            code = "bpfcap::run::not_found",
+            help = "give the program's path, or a name found in PATH",
+            "{}: no such program",
+            Escaped(&first.to_string_lossy())
+        ));
+    };
+    std::iter::once(path.into_os_string())
+        .chain(words[1..].iter().cloned())
+        .map(|w| {
+            w.into_string().map_err(|w| {
+                miette::miette!(
+                    code = "bpfcap::run::not_utf8",
+                    "{}: bpfcap runs only programs and arguments that are UTF-8",
+                    Escaped(&w.to_string_lossy())
+                )
+            })
+        })
+        .collect()
+}
+
+/// `--ready-after SECONDS`: a positive number of seconds, fractions allowed.
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v <= 86400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{s}': a number of seconds, more than 0 and at most 86400"))
+}
+
+fn record(args: &RecordArgs) -> miette::Result<i32> {
+    let r = rules::rules();
+    let argv = resolve_command(&args.command)?;
+    let run = &args.run;
+    let mut sandbox = verify::VerifyOptions::new(verify::current_exe());
+    sandbox.uid = run.uid;
+    sandbox.timeout = std::time::Duration::from_secs(run.timeout);
+    sandbox.deadline = std::time::Duration::from_secs(run.deadline);
+    sandbox.memory = run.memory;
+    if let Some(ready) = run.ready_after
+        && ready >= sandbox.timeout
+    {
+        return Err(miette::miette!(
+            code = "bpfcap::record::ready_after",
+            help = "raise --timeout above --ready-after",
+            "--ready-after {}s is not shorter than --timeout {}s: the program would be stopped first",
+            ready.as_secs_f64(),
+            run.timeout
+        ));
+    }
+    let opts = crate::record::RecordOptions { sandbox, ready_after: run.ready_after, minimize: args.minimize };
+    crate::sandbox::stop_on_signals();
+    let rec = crate::record::record(&argv, &opts, r)?;
     let text = match args.format {
         FormatArg::Json => {
-            let doc = serde_json::json!({
-                "schema": report::SCHEMA,
-                "kind": "verification",
-                "loader": a.loader_description(r),
-                "delegation": report::delegation_json(&d),
-                "capabilities": d.capabilities,
-                "mount_options": d.mount_options(r),
-                "loaded": v.loaded,
-                "minimal": v.minimal,
-                "targets": v.targets,
-                "items": v.items.iter().map(|i| serde_json::json!({
-                    "item": report::need_json(&i.item),
-                    "required": i.required,
-                    "failure": i.failure,
-                    "undecided": i.undecided,
-                })).collect::<Vec<_>>(),
-            });
-            let mut s = serde_json::to_string_pretty(&doc).expect("JSON");
+            let mut s =
+                serde_json::to_string_pretty(&crate::record::document::RecordDocument::of(&rec, r)).expect("JSON");
             s.push('\n');
             s
         }
-        FormatArg::Table => {
-            let mut s = format!("delegation: {}\ncapabilities: {}\n", d.mount_options(r), d.capabilities.join(", "));
-            for t in &v.targets {
-                if t.outcome.loaded {
-                    s.push_str(&format!(
-                        "{}: loaded ({} programs)\n",
-                        Escaped(&t.path.to_string_lossy()),
-                        t.programs.len()
-                    ));
-                } else {
-                    s.push_str(&format!(
-                        "{}: {}\n",
-                        Escaped(&t.path.to_string_lossy()),
-                        Escaped(&verify::describe(&t.outcome))
-                    ));
-                    if let Some(dg) = &t.diagnosis {
-                        s.push_str(&format!("  diagnosis: {}\n", Escaped(dg)));
-                    }
-                    for p in t.outcome.programs.iter().filter(|p| p.errno.is_some()) {
-                        for l in &p.log_tail {
-                            s.push_str(&format!("  | {}\n", Escaped(l)));
-                        }
-                    }
-                }
-            }
-            for i in &v.items {
-                let (verdict, why) = match (&i.undecided, i.required) {
-                    (Some(u), _) => ("undecided", Some(u)),
-                    (None, true) => ("required", i.failure.as_ref()),
-                    (None, false) => ("not required", None),
-                };
-                s.push_str(&format!(
-                    "  {:<45} {verdict}{}\n",
-                    i.item.to_string(),
-                    why.map(|f| format!(" ({})", Escaped(f))).unwrap_or_default()
-                ));
-            }
-            match v.minimal {
-                Some(true) => s.push_str("every item is required: the delegation is minimal\n"),
-                Some(false) => s.push_str("some items are not required\n"),
-                None if args.minimize && v.loaded => s.push_str(
-                    "minimality not known: some loads ran out of time or memory (--timeout, --deadline, --memory)\n",
-                ),
-                None => {}
-            }
-            s
-        }
+        FormatArg::Table => report::record::table(&rec, r),
     };
     write_stdout(&text);
-    Ok(if !v.loaded || (args.strict && v.minimal != Some(true)) { EXIT_FINDINGS } else { EXIT_OK })
+    let proven = rec.minimization.as_ref().is_none_or(|m| m.one_minimal == Some(true));
+    Ok(if rec.worked() && proven { EXIT_OK } else { EXIT_FINDINGS })
 }
 
 /// A size: bytes, or a number with K, M or G (powers of 1024).
@@ -347,9 +511,38 @@ fn kernel_version(spec: Option<&str>) -> miette::Result<Option<crate::rules::Ver
     }
 }
 
+/// What `emit` and `check` compare against: the objects' analysis, or a record document.
+struct Needed {
+    delegation: Delegation,
+    requirements: crate::analysis::requirements::Requirements,
+    /// For the emitted header: what the answer is for.
+    source: String,
+}
+
+fn needed(select: &SelectArgs, from: Option<&std::path::Path>, r: &rules::Rules) -> miette::Result<Needed> {
+    if let Some(path) = from {
+        let doc = crate::record::document::read(path)?;
+        return Ok(Needed {
+            delegation: doc.delegation(r),
+            requirements: doc.requirements(r),
+            source: format!("as recorded for {}", doc.command.join(" ")),
+        });
+    }
+    let a = run_analysis(select)?;
+    let source = match a.objects.len() {
+        1 => format!("({}) for {}", a.loader_description(r), a.objects[0].path),
+        n => format!(
+            "({}) for {n} objects in {}",
+            a.loader_description(r),
+            select.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
+        ),
+    };
+    Ok(Needed { delegation: a.delegation, requirements: a.requirements, source })
+}
+
 fn emit(args: &EmitArgs) -> miette::Result<i32> {
     let r = rules::rules();
-    let a = run_analysis(&args.select)?;
+    let a = needed(&args.select, args.from.as_deref(), r)?;
     let kernel = kernel_version(args.kernel.as_deref())?;
     if let Some(k) = kernel {
         let problems = crate::emit::kernel_problems(&a.delegation, k, r);
@@ -362,13 +555,7 @@ fn emit(args: &EmitArgs) -> miette::Result<i32> {
             ));
         }
     }
-    let objs: Vec<&str> = a.objects.iter().map(|o| o.path.as_str()).collect();
-    let header = format!(
-        "generated by bpfcap {} ({}) for {}",
-        env!("CARGO_PKG_VERSION"),
-        a.loader_description(r),
-        objs.join(" ")
-    );
+    let header = format!("generated by bpfcap {} {}", env!("CARGO_PKG_VERSION"), a.source);
     let why = crate::emit::why_from(&a.requirements);
     let out = crate::emit::emit(args.target, &a.delegation, &header, &why, r);
     for n in &out.notes {
@@ -384,11 +571,11 @@ fn emit(args: &EmitArgs) -> miette::Result<i32> {
 
 fn check(args: &CheckArgs) -> miette::Result<i32> {
     let r = rules::rules();
-    let a = run_analysis(&args.select)?;
+    let a = needed(&args.select, args.from.as_deref(), r)?;
     let cfg = crate::config::load(&args.config, args.dialect, r)?;
     let kernel = kernel_version(args.kernel.as_deref())?;
     let opts = crate::check::CheckOptions { deny_extra: args.deny_extra, kernel };
-    let rep = crate::check::check(&cfg, &a, &opts, r);
+    let rep = crate::check::check(&cfg, &a.delegation, &a.requirements, &opts, r);
     let text = match args.format {
         CheckFormat::Human => crate::check::render::human(&cfg, &rep),
         CheckFormat::Json => {
@@ -426,6 +613,7 @@ pub fn main() -> i32 {
         Command::Verify(v) => verify(v),
         Command::Emit(e) => emit(e),
         Command::Check(c) => check(c),
+        Command::Record(c) => record(c),
     };
     match result {
         Ok(code) => code,

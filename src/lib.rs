@@ -17,6 +17,7 @@ pub mod input;
 pub mod model;
 pub mod names;
 pub mod progress;
+pub mod record;
 pub mod report;
 pub mod rules;
 pub mod sandbox;

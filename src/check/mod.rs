@@ -8,8 +8,7 @@ pub mod systemd;
 
 use serde::Serialize;
 
-use crate::analysis::Analysis;
-use crate::analysis::requirements::Need;
+use crate::analysis::requirements::{Need, Requirements};
 use crate::config::{Config, Dialect, Span};
 use crate::delegation::Delegation;
 use crate::names::Item;
@@ -83,18 +82,17 @@ pub(crate) fn push(
     out.push(Finding { code, severity, message, help, span, line, column });
 }
 
-fn first_reason(a: &Analysis, need: &Need) -> String {
-    a.requirements
-        .required
+fn first_reason(reqs: &Requirements, need: &Need) -> String {
+    reqs.required
         .get(need)
         .and_then(|rs| rs.iter().min_by_key(|r| r.loader_step.is_some()).map(|r| format!("{}: {}", r.object, r.text)))
         .unwrap_or_default()
 }
 
-/// Checks `cfg` against what `a` needs.
-pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> Report {
+/// Checks `cfg` against what is needed: `needed`, for the reasons `reqs` gives.
+pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &CheckOptions, rules: &Rules) -> Report {
     let mut out = Vec::new();
-    let needed = a.delegation.clone();
+    let needed = needed.clone();
     let granted = cfg.delegation(rules);
     let extra_sev = if opts.deny_extra { Severity::Error } else { Severity::Warning };
 
@@ -156,7 +154,7 @@ pub fn check(cfg: &Config, a: &Analysis, opts: &CheckOptions, rules: &Rules) -> 
     for k in ListKind::ALL {
         for item in needed.list(k) {
             if !granted.list(k).contains(item) {
-                let why = first_reason(a, &Need::List(k, item.clone()));
+                let why = first_reason(reqs, &Need::List(k, item.clone()));
                 push(
                     cfg,
                     &mut out,

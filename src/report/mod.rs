@@ -10,6 +10,7 @@ use crate::analysis::{Analysis, ObjectAnalysis};
 use crate::delegation::Delegation;
 use crate::rules::{ListKind, Rules};
 
+pub mod record;
 pub mod table;
 
 pub const SCHEMA: &str = "bpfcap/1";
@@ -300,4 +301,66 @@ pub fn analysis_json(a: &Analysis, rules: &Rules) -> Value {
     let mut buf = Vec::new();
     write_analysis_json(a, rules, &mut buf).expect("writing to memory");
     serde_json::from_slice(&buf).expect("the document is JSON")
+}
+
+/// `verify`'s table: the delegation, each target's outcome with its diagnosis, and with
+/// --minimize each item's verdict.
+pub fn verification_table(v: &crate::verify::Verification, d: &Delegation, minimize: bool, r: &Rules) -> String {
+    use crate::text::Escaped;
+    let mut s = format!("delegation: {}\ncapabilities: {}\n", d.mount_options(r), d.capabilities.join(", "));
+    for t in &v.targets {
+        let path = t.path.to_string_lossy();
+        let command = matches!(t.outcome.exit_code, Some(_))
+            || t.outcome.still_running
+            || t.outcome.step.as_deref() == Some("exec");
+        if t.outcome.loaded {
+            if t.outcome.still_running {
+                s.push_str(&format!("{}: works (still running after --ready-after)\n", Escaped(&path)));
+            } else if command {
+                s.push_str(&format!("{}: works (exit status 0)\n", Escaped(&path)));
+            } else {
+                s.push_str(&format!("{}: loaded ({} programs)\n", Escaped(&path), t.programs.len()));
+            }
+            continue;
+        }
+        s.push_str(&format!("{}: {}\n", Escaped(&path), Escaped(&crate::verify::describe(&t.outcome))));
+        if let Some(dg) = &t.diagnosis {
+            s.push_str(&format!("  diagnosis: {}\n", Escaped(dg)));
+        }
+        for p in t.outcome.programs.iter().filter(|p| p.errno.is_some()) {
+            for l in &p.log_tail {
+                s.push_str(&format!("  | {}\n", Escaped(l)));
+            }
+        }
+        if command {
+            if let Some(m) = &t.outcome.message {
+                s.push_str(&format!("  {}\n", Escaped(m)));
+            }
+            let log = &t.outcome.libbpf_log;
+            for l in &log[log.len().saturating_sub(5)..] {
+                s.push_str(&format!("  | {}\n", Escaped(l)));
+            }
+        }
+    }
+    for i in &v.items {
+        let (verdict, why) = match (&i.undecided, i.required) {
+            (Some(u), _) => ("undecided", Some(u)),
+            (None, true) => ("required", i.failure.as_ref()),
+            (None, false) => ("not required", None),
+        };
+        s.push_str(&format!(
+            "  {:<45} {verdict}{}\n",
+            i.item.to_string(),
+            why.map(|f| format!(" ({})", Escaped(f))).unwrap_or_default()
+        ));
+    }
+    match v.minimal {
+        Some(true) => s.push_str("every item is required: the delegation is minimal\n"),
+        Some(false) => s.push_str("some items are not required\n"),
+        None if minimize && v.loaded => {
+            s.push_str("minimality not known: some loads ran out of time or memory (--timeout, --deadline, --memory)\n")
+        }
+        None => {}
+    }
+    s
 }

@@ -268,6 +268,14 @@ pub struct TokenCommand {
     pub source: String,
 }
 
+/// bpf_prog_load_fixup_attach_type(): for `prog_type`, an expected attach type of 0 becomes
+/// `attach`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttachFixup {
+    pub prog_type: String,
+    pub attach: String,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct TokenCreate {
     #[serde(default)]
@@ -310,6 +318,9 @@ pub struct Privileges {
     pub token_command: Vec<TokenCommand>,
     #[serde(default)]
     pub token_create: TokenCreate,
+    /// The expected attach types the kernel puts in place of 0 before its token checks.
+    #[serde(default)]
+    pub attach_fixup: Vec<AttachFixup>,
     #[serde(default)]
     pub prog_type: Vec<CapRule>,
     #[serde(default)]

@@ -237,12 +237,16 @@ fn set_up_and_load() -> Result<LoadOutcome, ChildError> {
     // Read the object while still host root: the sandbox's uid must not need
     // read access to the caller's files.
     // `object` may name an object embedded in an executable (`path#name`, `path#N`).
-    let (object, object_name) = crate::input::object_bytes(&req.object.to_string_lossy())
-        .map_err(|e| err_msg("read_object", None, e.to_string()))?;
+    // (a command loads what it loads itself)
+    let (object, object_name) = match &req.runner {
+        Runner::Command { .. } => (Vec::new(), String::new()),
+        _ => crate::input::object_bytes(&req.object.to_string_lossy())
+            .map_err(|e| err_msg("read_object", None, e.to_string()))?,
+    };
     // A loader program is read now too, and run from memory: the sandbox's uid need not
     // reach it.
     let exec = match &req.runner {
-        Runner::Libbpf => None,
+        Runner::Libbpf | Runner::Command { .. } => None,
         Runner::CiliumLoader(exe) | Runner::Program(exe) => Some(read_to_memfd(exe, &object)?),
     };
 
@@ -331,13 +335,132 @@ fn set_up_and_load() -> Result<LoadOutcome, ChildError> {
     arm_pdeathsig(waiter)?;
     sys::deny_syscalls(DENIED_SYSCALLS).map_err(|e| err("seccomp", &e))?;
 
-    match exec {
-        None => load(&req, &object, &object_name, root.as_fd()),
-        Some((exe, object)) => {
+    match (&req.runner, exec) {
+        (Runner::Command { argv, ready_after }, _) => {
+            drop(root);
+            run_command(argv, *ready_after)
+        }
+        (_, None) => load(&req, &object, &object_name, root.as_fd()),
+        (_, Some((exe, object))) => {
             drop(root);
             exec_load(&req, &exe, &object)
         }
     }
+}
+
+/// Reads a pipe to its end, keeping the last `EXEC_OUTPUT_BYTES` (a daemon may write for
+/// as long as it runs).
+fn read_tail(pipe: OwnedFd) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut f = std::fs::File::from(pipe);
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        let cap = EXEC_OUTPUT_BYTES as usize;
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    kept.extend_from_slice(&buf[..n]);
+                    if kept.len() > 2 * cap {
+                        kept.drain(..kept.len() - cap);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if kept.len() > cap {
+            kept.drain(..kept.len() - cap);
+        }
+        kept
+    })
+}
+
+/// How long a command stopped after its `ready_after` gets between SIGTERM and SIGKILL.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs a command (`Runner::Command`) as this PID namespace's only other process tree, with
+/// the token's bpffs named in `LIBBPF_BPF_TOKEN_PATH`, and reports whether it worked: it exited
+/// 0, or with `ready_after` it was still running then. Whatever it started is stopped before
+/// this returns, so its output pipes close.
+fn run_command(argv: &[String], ready_after: Option<std::time::Duration>) -> Result<LoadOutcome, ChildError> {
+    let cstr = |s: &str| CString::new(s.replace('\0', "")).expect("no NUL");
+    let path = cstr(&argv[0]);
+    let args: Vec<CString> = argv.iter().map(|a| cstr(a)).collect();
+    let envp =
+        [cstr(&format!("PATH={CHILD_PATH}")), cstr(&format!("LIBBPF_BPF_TOKEN_PATH={}", BPFFS_PATH.to_string_lossy()))];
+    let (out_r, out_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
+    let (err_r, err_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
+    let (status_r, status_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
+    let start = std::time::Instant::now();
+    let pid = sys::fork().map_err(|e| err("fork", &e))?;
+    if pid == 0 {
+        // (only async-signal-safe calls from here to the exec)
+        let code = sys::exec_path_with_output(&path, &args, &envp, out_w.as_fd(), err_w.as_fd(), status_w.as_fd());
+        // SAFETY: _exit after a failed exec, as a forked child must.
+        unsafe { libc::_exit(code) };
+    }
+    drop((out_w, err_w, status_w));
+    let stdout_reader = read_tail(out_r);
+    let stderr_reader = read_tail(err_r);
+    // the exec's errno, when it failed (the pipe closes on a successful exec)
+    let mut errno_bytes = Vec::new();
+    let _ = std::fs::File::from(status_r).read_to_end(&mut errno_bytes);
+    let exec_errno = <[u8; 4]>::try_from(errno_bytes.as_slice()).ok().map(i32::from_ne_bytes);
+
+    let exit_code = match ready_after {
+        None => Some(sys::wait_exit_code(pid).map_err(|e| err("wait", &e))?),
+        Some(ready) => loop {
+            if let Some(code) = sys::try_wait(pid).map_err(|e| err("wait", &e))? {
+                break Some(code);
+            }
+            if start.elapsed() >= ready {
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        },
+    };
+    // Stop what is left (the command itself when it was still running, and anything it
+    // left behind): SIGTERM, then SIGKILL after a grace period.
+    sys::signal_all_others(libc::SIGTERM);
+    let grace = std::time::Instant::now();
+    while !sys::reap_children() && grace.elapsed() < STOP_GRACE {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sys::signal_all_others(libc::SIGKILL);
+    while !sys::reap_children() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let lines = |bytes: Vec<u8>| -> Vec<String> { String::from_utf8_lossy(&bytes).lines().map(String::from).collect() };
+    let output = lines(stdout_reader.join().unwrap_or_default());
+    let errors = lines(stderr_reader.join().unwrap_or_default());
+
+    let still_running = exit_code.is_none();
+    let worked = exec_errno.is_none() && (exit_code == Some(0) || still_running);
+    let (step, message) = match (exec_errno, exit_code) {
+        (Some(e), _) => {
+            (Some("exec".to_string()), Some(format!("cannot execute {} in the sandbox: {}", argv[0], errno_text(e))))
+        }
+        (None, Some(code)) if code != 0 => (
+            Some("program_exit".to_string()),
+            Some(format!(
+                "the program exited with status {code}{}",
+                errors.last().or(output.last()).map(|l| format!(": {l}")).unwrap_or_default()
+            )),
+        ),
+        _ => (None, None),
+    };
+    Ok(LoadOutcome {
+        loaded: worked,
+        step,
+        errno: exec_errno,
+        message,
+        libbpf_log: tail(&errors, LOG_TAIL),
+        output: tail(&output, LOG_TAIL),
+        exit_code,
+        still_running,
+        ..Default::default()
+    })
 }
 
 /// The program at `exe` and the object bytes, each in a memfd.
@@ -369,7 +492,7 @@ fn exec_load(req: &LoadRequest, exe: &OwnedFd, object: &OwnedFd) -> Result<LoadO
         Runner::Program(path) => {
             vec![cstr(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())]
         }
-        Runner::Libbpf => unreachable!("libbpf loads in this process"),
+        Runner::Libbpf | Runner::Command { .. } => unreachable!("libbpf loads in this process; a command runs apart"),
     };
     let envp = [cstr(format!("PATH={CHILD_PATH}"))];
     let (out_r, out_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
@@ -406,6 +529,7 @@ fn exec_load(req: &LoadRequest, exe: &OwnedFd, object: &OwnedFd) -> Result<LoadO
             programs: Vec::new(),
             libbpf_log: tail(&stderr_lines, LOG_TAIL),
             sandbox: None,
+            ..Default::default()
         },
     })
 }
@@ -495,6 +619,7 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
             programs: Vec::new(),
             libbpf_log: tail(&log, LOG_TAIL),
             sandbox: None,
+            ..Default::default()
         });
     };
     // SAFETY: ptr is a freshly opened, not yet loaded bpf_object.
@@ -545,6 +670,7 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
             programs,
             libbpf_log: tail(&log, LOG_TAIL),
             sandbox: None,
+            ..Default::default()
         });
     }
 
@@ -578,6 +704,7 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
             programs,
             libbpf_log: tail(&log, LOG_TAIL),
             sandbox: None,
+            ..Default::default()
         });
     }
 
@@ -605,5 +732,6 @@ fn load(req: &LoadRequest, object: &[u8], object_name: &str, bpffs: BorrowedFd<'
         programs,
         libbpf_log: tail(&log, LOG_TAIL),
         sandbox: None,
+        ..Default::default()
     })
 }

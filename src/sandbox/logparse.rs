@@ -247,6 +247,7 @@ pub fn cilium_outcome(stdout: &[u8], code: i32, wanted: &[String], log: Vec<Stri
         programs,
         libbpf_log: log,
         sandbox: None,
+        ..Default::default()
     }
 }
 

@@ -180,6 +180,12 @@ pub enum Runner {
     /// A program that loads its own embedded objects when it starts (a bpf2go program), run
     /// without arguments: exit status 0 means it loaded.
     Program(PathBuf),
+    /// A command run as it is (`bpfcap record`, `verify --exec`): `argv[0]`, an absolute path,
+    /// is executed with the rest as its arguments, `LIBBPF_BPF_TOKEN_PATH` pointing at the
+    /// delegated bpffs (cilium/ebpf finds it among the mounts). It works when it exits 0, or,
+    /// with `ready_after`, when it is still running after that long; it is then stopped, with
+    /// every process it started. The request's `object` is not read.
+    Command { argv: Vec<String>, ready_after: Option<Duration> },
 }
 
 /// What to load and with which delegation.
@@ -257,6 +263,20 @@ pub struct LoadOutcome {
     /// never started: a timeout, or the memory check before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxFacts>,
+    /// A command's exit code (`Runner::Command`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// A command still running after its `ready_after`: it counted as working, and was stopped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub still_running: bool,
+    /// The last lines a command wrote to standard output (its standard error is in
+    /// `libbpf_log`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
+    /// The inode number of the sandbox's user namespace (as `/proc/PID/ns/user` shows it),
+    /// which every token made in the sandbox belongs to; set by the parent.
+    #[serde(skip)]
+    pub user_namespace: Option<u64>,
 }
 
 /// The loader's process as it saw itself, for the record (and the tests that check the
@@ -354,6 +374,10 @@ pub enum SandboxError {
         #[help]
         help: String,
     },
+
+    #[error("stopped by {signal}: the program and every process it started were killed")]
+    #[diagnostic(code(bpfcap::sandbox::interrupted))]
+    Interrupted { signal: String },
 
     #[error("sandbox helper ended without a usable report ({status}): {}", crate::text::Escaped(.detail))]
     #[diagnostic(
@@ -511,6 +535,46 @@ impl Drop for ChildGuard {
     }
 }
 
+/// How often a wait for the sandbox looks whether bpfcap was asked to stop.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// The signal (SIGINT, SIGTERM) that asked bpfcap to stop, 0 while none did.
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_stop_signal(signal: libc::c_int) {
+    STOP_SIGNAL.store(signal, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Makes SIGINT and SIGTERM stop the sandbox instead of bpfcap: the run in progress is killed
+/// with every process in it, its memory cgroup removed, and the call waiting for it returns
+/// [`SandboxError::Interrupted`] (as does every later one), so that the caller unwinds and
+/// detaches what it attached. For the commands that run programs (`record`, `verify`).
+pub fn stop_on_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic; sigaction is given a zeroed,
+        // then filled, struct.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The signal that asked bpfcap to stop, if one did.
+pub fn stop_signal() -> Option<i32> {
+    Some(STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst)).filter(|s| *s != 0)
+}
+
+fn signal_name(signal: i32) -> String {
+    match signal {
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
+}
+
 fn timeout_outcome(timeout: Duration, stage: &str) -> LoadOutcome {
     LoadOutcome {
         loaded: false,
@@ -596,16 +660,32 @@ fn configure_bpffs(fs: &OwnedFd, delegation: &Delegation) -> Result<(), SandboxE
     Ok(())
 }
 
-fn drive_protocol(sock: &OwnedFd, pid: u32, req: &LoadRequest, deadline: Instant) -> Result<Protocol, SandboxError> {
+fn drive_protocol(
+    sock: &OwnedFd,
+    pid: u32,
+    req: &LoadRequest,
+    deadline: Instant,
+    user_namespace: &mut Option<u64>,
+) -> Result<Protocol, SandboxError> {
     let mut stage = "waiting for the child to create its namespaces";
     loop {
+        if let Some(signal) = stop_signal() {
+            return Err(SandboxError::Interrupted { signal: signal_name(signal) });
+        }
         let left = deadline.saturating_duration_since(Instant::now());
-        let received = sys::recv_msg(sock.as_fd(), Some(left)).map_err(|e| parent_err("protocol", &e, &[]))?;
+        if left.is_zero() {
+            return Ok(Protocol::TimedOut(stage));
+        }
+        let received =
+            sys::recv_msg(sock.as_fd(), Some(left.min(STOP_POLL))).map_err(|e| parent_err("protocol", &e, &[]))?;
         match received {
-            sys::Received::Timeout => return Ok(Protocol::TimedOut(stage)),
+            sys::Received::Timeout => continue,
             sys::Received::Eof => return Ok(Protocol::ChildGone),
             sys::Received::Msg(msg, fd) => match (msg.as_slice(), fd) {
                 (b"UNSHARED", None) => {
+                    *user_namespace = std::fs::metadata(format!("/proc/{pid}/ns/user"))
+                        .ok()
+                        .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
                     if let Err(e) = write_id_maps(pid, req.uid) {
                         let _ = sys::send_msg(sock.as_fd(), b"ABORT", None);
                         return Err(e);
@@ -657,15 +737,21 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
             "uid 0 would map the sandbox's root to the host's root; map it to an unprivileged uid".into(),
         ));
     }
-    // the object file, or the executable an embedded object (`path#name`) lives in
-    let display = req.object.to_string_lossy();
-    let file = match display.rsplit_once('#') {
-        Some((f, _)) if !req.object.exists() => PathBuf::from(f),
-        _ => req.object.clone(),
-    };
-    std::fs::File::open(&file)
-        .and_then(|mut f| f.read(&mut [0u8; 4]))
-        .map_err(|source| SandboxError::Object { path: req.object.clone(), source })?;
+    if let Runner::Command { argv, .. } = &req.runner {
+        if !argv.first().is_some_and(|p| Path::new(p).is_absolute()) {
+            return Err(SandboxError::InvalidRequest("a command's argv[0] must be an absolute path".into()));
+        }
+    } else {
+        // the object file, or the executable an embedded object (`path#name`) lives in
+        let display = req.object.to_string_lossy();
+        let file = match display.rsplit_once('#') {
+            Some((f, _)) if !req.object.exists() => PathBuf::from(f),
+            _ => req.object.clone(),
+        };
+        std::fs::File::open(&file)
+            .and_then(|mut f| f.read(&mut [0u8; 4]))
+            .map_err(|source| SandboxError::Object { path: req.object.clone(), source })?;
+    }
     let request_json =
         serde_json::to_vec(req).map_err(|e| SandboxError::InvalidRequest(format!("cannot serialise request: {e}")))?;
 
@@ -736,37 +822,45 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
         let _ = stdin.write_all(&request_json);
     });
 
-    let proto = drive_protocol(&parent_sock, pid, req, deadline);
+    let mut user_namespace = None;
+    let proto = drive_protocol(&parent_sock, pid, req, deadline, &mut user_namespace);
     drop(parent_sock);
-    let proto = match proto {
-        Ok(p) => p,
-        Err(e) => {
+    // ends the run early: kills it, and lets its threads finish
+    macro_rules! stop {
+        () => {{
             guard.kill_and_reap();
             let _ = out_thread.join();
             let _ = err_thread.join();
             let _ = in_thread.join();
+        }};
+    }
+    let proto = match proto {
+        Ok(p) => p,
+        Err(e) => {
+            stop!();
             return Err(e);
         }
     };
     if let Protocol::TimedOut(stage) = proto {
-        guard.kill_and_reap();
-        let _ = out_thread.join();
-        let _ = err_thread.join();
-        let _ = in_thread.join();
-        return Ok(timeout_outcome(req.timeout, stage));
+        stop!();
+        return Ok(LoadOutcome { user_namespace, ..timeout_outcome(req.timeout, stage) });
     }
 
-    let left = deadline.saturating_duration_since(Instant::now());
-    let out = match out_rx.recv_timeout(left) {
-        Ok(buf) => buf,
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            guard.kill_and_reap();
-            let _ = out_thread.join();
-            let _ = err_thread.join();
-            let _ = in_thread.join();
-            return Ok(timeout_outcome(req.timeout, "loading the BPF object"));
+    let out = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Some(signal) = stop_signal() {
+            stop!();
+            return Err(SandboxError::Interrupted { signal: signal_name(signal) });
         }
-        Err(mpsc::RecvTimeoutError::Disconnected) => Vec::new(),
+        if left.is_zero() {
+            stop!();
+            return Ok(LoadOutcome { user_namespace, ..timeout_outcome(req.timeout, "loading the BPF object") });
+        }
+        match out_rx.recv_timeout(left.min(STOP_POLL)) {
+            Ok(buf) => break buf,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Vec::new(),
+        }
     };
     // stdout is closed: the child is exiting. Give it a moment past the
     // deadline so a load that finished in time is not reported as a timeout.
@@ -793,7 +887,7 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
         return Ok(outcome);
     }
     match report {
-        Some(ChildReport::Outcome(outcome)) => Ok(outcome),
+        Some(ChildReport::Outcome(outcome)) => Ok(LoadOutcome { user_namespace, ..outcome }),
         Some(ChildReport::Error(e)) => {
             let help = step_help(&e.step, e.errno);
             Err(SandboxError::ChildStep { step: e.step, errno: e.errno, message: e.message, help })

@@ -454,3 +454,77 @@ pub fn exec_with_output(
     }
     127
 }
+
+/// In a forked child: stdin from /dev/null, stdout and stderr to `out` and `err`, then
+/// `execve(path, argv, envp)`. On failure the errno is written to `status` (a close-on-exec
+/// pipe: the parent reads nothing when the exec succeeded) and 127 is returned, for `_exit`.
+/// Only async-signal-safe calls.
+pub fn exec_path_with_output(
+    path: &CStr,
+    argv: &[CString],
+    envp: &[CString],
+    out: BorrowedFd<'_>,
+    err: BorrowedFd<'_>,
+    status: BorrowedFd<'_>,
+) -> i32 {
+    let mut args: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 1);
+    let mut env: Vec<*const libc::c_char> = Vec::with_capacity(envp.len() + 1);
+    args.extend(argv.iter().map(|a| a.as_ptr()));
+    args.push(std::ptr::null());
+    env.extend(envp.iter().map(|e| e.as_ptr()));
+    env.push(std::ptr::null());
+    // SAFETY: valid descriptors and NUL-terminated strings; the arrays are NULL-terminated
+    // and outlive the calls.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        if null < 0
+            || libc::dup2(null, 0) < 0
+            || libc::dup2(out.as_raw_fd(), 1) < 0
+            || libc::dup2(err.as_raw_fd(), 2) < 0
+        {
+            return 127;
+        }
+        libc::execve(path.as_ptr(), args.as_ptr(), env.as_ptr());
+        let errno = *libc::__errno_location();
+        libc::write(status.as_raw_fd(), (&errno as *const libc::c_int).cast(), mem::size_of::<libc::c_int>());
+    }
+    127
+}
+
+/// The exit code of child `pid` if it has ended (reaping it), else `None`.
+pub fn try_wait(pid: libc::pid_t) -> io::Result<Option<i32>> {
+    let mut status = 0;
+    // SAFETY: status is a valid int.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if r == 0 {
+        return Ok(None);
+    }
+    Ok(Some(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) }))
+}
+
+/// Sends `signal` to every process this one may signal but itself. Called by PID 1 of a PID
+/// namespace, that is every other process of the namespace.
+pub fn signal_all_others(signal: libc::c_int) {
+    // SAFETY: plain kill call.
+    unsafe {
+        libc::kill(-1, signal);
+    }
+}
+
+/// Reaps every ended child (PID 1 inherits the namespace's orphans); true when none is left.
+pub fn reap_children() -> bool {
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid int.
+        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if r < 0 {
+            return io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD);
+        }
+        if r == 0 {
+            return false;
+        }
+    }
+}

@@ -7,7 +7,11 @@
 // child then move_mounts the detached mount, so it appears in
 // /proc/self/mountinfo where cilium/ebpf looks for bpffs mounts.
 //
-// usage: userns-token [-mountpoint DIR] [-no-bpffs] [-delegate key=value]... -- CMD [ARG...]
+// With -caps, CMD keeps only the listed capabilities (numbers, comma-separated) in the user
+// namespace: every other one is dropped from the bounding set before the exec, so root's
+// capabilities after it are the listed ones.
+//
+// usage: userns-token [-mountpoint DIR] [-no-bpffs] [-caps N,N...] [-delegate key=value]... -- CMD [ARG...]
 package main
 
 import (
@@ -77,8 +81,28 @@ func child() {
 		unix.Close(mntfd)
 	}
 	unix.Close(sock)
+	if keep := os.Getenv("_USERNS_TOKEN_CAPS"); keep != "" {
+		kept := map[int]bool{}
+		for _, c := range strings.Split(keep, ",") {
+			var n int
+			if _, err := fmt.Sscanf(c, "%d", &n); err != nil {
+				die("bad capability number %q", c)
+			}
+			kept[n] = true
+		}
+		for c := 0; c <= 63; c++ {
+			if kept[c] {
+				continue
+			}
+			// EINVAL past the kernel's last capability
+			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+				die("drop capability %d: %v", c, err)
+			}
+		}
+	}
 	os.Unsetenv("_USERNS_TOKEN_MNT")
 	os.Unsetenv("_USERNS_TOKEN_NOBPFFS")
+	os.Unsetenv("_USERNS_TOKEN_CAPS")
 	path, err := exec.LookPath(args[0])
 	if err != nil {
 		die("%v", err)
@@ -92,6 +116,7 @@ func main() {
 	}
 	mountpoint := flag.String("mountpoint", "/sys/fs/bpf", "where the child mounts the delegated bpffs")
 	noBpffs := flag.Bool("no-bpffs", false, "mount no bpffs (control run: no token available)")
+	caps := flag.String("caps", "", "capability numbers CMD keeps (default: all)")
 	var delegates multi
 	flag.Var(&delegates, "delegate", "bpffs option key=value (default: delegate_cmds/maps/progs/attachs=any)")
 	flag.Parse()
@@ -113,7 +138,7 @@ func main() {
 	if *noBpffs {
 		nb = "1"
 	}
-	cmd.Env = append(os.Environ(), "_USERNS_TOKEN_MNT="+*mountpoint, "_USERNS_TOKEN_NOBPFFS="+nb)
+	cmd.Env = append(os.Environ(), "_USERNS_TOKEN_MNT="+*mountpoint, "_USERNS_TOKEN_NOBPFFS="+nb, "_USERNS_TOKEN_CAPS="+*caps)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
 		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},

@@ -1,0 +1,389 @@
+//! `bpfcap record`: runs a command in the sandbox under a delegation of everything, observes
+//! the kernel's token checks it causes (whichever loader asks), and with `minimize` re-runs it
+//! with each item dropped in turn until every item left is needed.
+//!
+//! Like `verify`, this touches the running kernel: the sandbox (crate::sandbox) and the
+//! observer ([`observer`]), attached only while the recording runs.
+
+pub mod document;
+pub mod observer;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::analysis::requirements::Need;
+use crate::delegation::Delegation;
+use crate::rules::{ListKind, Rules};
+use crate::sandbox::{self, LoadOutcome, SandboxError};
+use crate::verify::{self, Target, VerifyOptions};
+use observer::{Call, Observer};
+
+/// Default time limit of one run of the command.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The capability `bpf_token_capable` accepts in place of any other (kernel/bpf/token.c
+/// bpf_ns_capable): tried first when minimising, so that the narrower ones are kept.
+const SUBSTITUTE_CAP: &str = "CAP_SYS_ADMIN";
+
+/// Rounds of the confirmation pass (see [`minimize`]); each round only runs when the one before
+/// dropped an item.
+const MAX_CONFIRM_ROUNDS: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// The sandbox's limits (`timeout` is per run, `deadline` for the whole recording).
+    pub sandbox: VerifyOptions,
+    /// Counts a command still running after this long as working (a daemon); it is then stopped.
+    pub ready_after: Option<Duration>,
+    pub minimize: bool,
+}
+
+/// Who asked for an item: one bpf() command, from one process name, how often.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Request {
+    /// The bpf() command that carried the token (`prog_load`), or `token_create`.
+    pub command: String,
+    /// For program and attach types: the program type and the attach type the kernel checked
+    /// (after its fixup of 0), asked for together.
+    pub program: Option<(String, String)>,
+    pub process: String,
+    pub count: u64,
+    /// Of `count`, how many calls failed, and with which errors.
+    pub failed: u64,
+    pub errors: Vec<String>,
+}
+
+/// An item or capability the command asked for: the items with each request that carried
+/// them; the capabilities with the items the kernel checks them for.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    pub need: Need,
+    pub requests: Vec<Request>,
+    /// A capability: the items of this recording the kernel checks it for
+    /// (rules/kernel/privileges.toml), or token creation.
+    pub implied_by: Vec<String>,
+}
+
+/// What minimising found about one item.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub need: Need,
+    pub needed: bool,
+    /// Needed: how the command failed without it.
+    pub failure: Option<String>,
+    /// Not needed: what the command lost without it, where it can be told: the checks the
+    /// kernel refused it, and the messages it wrote that it did not write with everything.
+    pub lost: Vec<String>,
+    /// A run without it that ran out of time or memory: whether it is needed is not known.
+    pub undecided: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Minimization {
+    /// Every item asked for and each candidate capability, in the order they were tried.
+    pub verdicts: Vec<Verdict>,
+    /// True when the answer was run without each of its items and failed every time;
+    /// `None` when a run was cut short.
+    pub one_minimal: Option<bool>,
+    /// How many times the command ran (the recording run included).
+    pub runs: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub command: Vec<String>,
+    /// The run under a delegation of everything, observed.
+    pub run: LoadOutcome,
+    /// Every item and capability asked for, with who asked.
+    pub asked: Vec<Asked>,
+    /// What was asked for, as a delegation.
+    pub asked_delegation: Delegation,
+    pub minimization: Option<Minimization>,
+    /// The answer: the minimised delegation, or without `minimize` what was asked for.
+    pub delegation: Delegation,
+}
+
+impl Recording {
+    /// The recording run worked (exit 0, or still running after `ready_after`).
+    pub fn worked(&self) -> bool {
+        self.run.loaded
+    }
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RecordError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Observer(#[from] observer::ObserverError),
+}
+
+/// The capabilities the kernel may check through a token, as the rules name them (every
+/// capability of rules/kernel/privileges.toml), `SUBSTITUTE_CAP` first.
+pub fn token_capabilities(rules: &Rules) -> Vec<String> {
+    let p = &rules.privileges;
+    let named =
+        p.prog_type.iter().chain(&p.map_type).chain(&p.helper).flat_map(|r| &r.caps).chain(&p.token_create.caps);
+    let mut caps: Vec<&String> = named.filter(|c| rules.capability_value(c).is_some()).collect();
+    caps.sort_by_key(|c| (c.as_str() != SUBSTITUTE_CAP, rules.capability_value(c)));
+    caps.dedup();
+    caps.into_iter().cloned().collect()
+}
+
+/// The four lists with every bit set: everything delegated.
+fn everything() -> sandbox::Delegation {
+    sandbox::Delegation { cmds: u64::MAX, maps: u64::MAX, progs: u64::MAX, attachs: u64::MAX }
+}
+
+/// Runs the command, observed.
+struct Runs<'a> {
+    loader: verify::Loader<'a>,
+    target: Target,
+    observer: &'a Observer,
+    rules: &'a Rules,
+    count: usize,
+}
+
+impl Runs<'_> {
+    fn run(&mut self, masks: sandbox::Delegation, caps: &[String]) -> Result<(LoadOutcome, Vec<Call>), SandboxError> {
+        let values: Vec<u32> = caps.iter().filter_map(|c| self.rules.capability_value(c)).collect();
+        if let Some(signal) = sandbox::stop_signal() {
+            return Err(SandboxError::Interrupted { signal: format!("signal {signal}") });
+        }
+        self.count += 1;
+        let outcome = self.loader.load(&self.target, masks, values)?;
+        let calls = outcome.user_namespace.map(|ns| self.observer.take(ns)).unwrap_or_default();
+        Ok((outcome, calls))
+    }
+
+    fn run_with(&mut self, d: &Delegation) -> Result<(LoadOutcome, Vec<Call>), SandboxError> {
+        let masks = verify::sandbox_delegation(d, self.rules);
+        self.run(masks, &d.capabilities)
+    }
+}
+
+/// A name of `kind` for a kernel value: its name in the rules, else the number (a kernel
+/// newer than the rules).
+fn name_of(kind: ListKind, value: u32, rules: &Rules) -> String {
+    rules.enums.name_of(kind, value).map(String::from).unwrap_or_else(|| value.to_string())
+}
+
+/// What the kernel's token checks look at in a call that carried a token: the command (when
+/// it consults the token), the map type of map_create, the program type and expected attach
+/// type of prog_load (after the kernel's fixup of 0). `token_create` stands for itself.
+fn checked(call: &Call, rules: &Rules) -> (String, Vec<Need>, Option<(String, String)>) {
+    let cmd = name_of(ListKind::Commands, call.cmd, rules);
+    let consults = rules.privileges.token_command.iter().any(|t| t.command == cmd);
+    if !call.token || !consults {
+        return (cmd, Vec::new(), None);
+    }
+    let mut needs = vec![Need::List(ListKind::Commands, cmd.clone())];
+    let mut program = None;
+    match cmd.as_str() {
+        "map_create" => needs.push(Need::List(ListKind::Maps, name_of(ListKind::Maps, call.kind, rules))),
+        "prog_load" => {
+            let prog = name_of(ListKind::Programs, call.kind, rules);
+            let fixup = rules.privileges.attach_fixup.iter().find(|f| f.prog_type == prog && call.attach == 0);
+            let attach = match fixup {
+                Some(f) => f.attach.clone(),
+                None => name_of(ListKind::Attachments, call.attach, rules),
+            };
+            needs.push(Need::List(ListKind::Programs, prog.clone()));
+            needs.push(Need::List(ListKind::Attachments, attach.clone()));
+            program = Some((prog, attach));
+        }
+        _ => {}
+    }
+    (cmd, needs, program)
+}
+
+/// Every item the calls asked for, with its requests merged, then the capabilities the kernel
+/// checks for them.
+fn asked(calls: &[Call], rules: &Rules) -> Vec<Asked> {
+    type RequestKey = (String, Option<(String, String)>, String);
+    let mut by_need: BTreeMap<Need, BTreeMap<RequestKey, (u64, u64, Vec<String>)>> = BTreeMap::new();
+    let mut implied: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in calls.iter().filter(|c| c.token) {
+        let (cmd, needs, program) = checked(c, rules);
+        if cmd == "token_create" {
+            for cap in &rules.privileges.token_create.caps {
+                implied.entry(cap.clone()).or_default().push("token_create".into());
+            }
+        }
+        for need in needs {
+            if let Need::List(k, name) = &need {
+                for cap in rules.item_caps(*k, name) {
+                    implied.entry(cap.clone()).or_default().push(need.to_string());
+                }
+            }
+            let e =
+                by_need.entry(need).or_default().entry((cmd.clone(), program.clone(), c.process.clone())).or_default();
+            e.0 += c.count;
+            if c.errno != 0 {
+                e.1 += c.count;
+                let name = sandbox::errno_name(c.errno);
+                if !e.2.contains(&name) {
+                    e.2.push(name);
+                }
+            }
+        }
+    }
+    let mut out: Vec<Asked> = by_need
+        .into_iter()
+        .map(|(need, requests)| Asked {
+            need,
+            requests: requests
+                .into_iter()
+                .map(|((command, program, process), (count, failed, errors))| Request {
+                    command,
+                    program,
+                    process,
+                    count,
+                    failed,
+                    errors,
+                })
+                .collect(),
+            implied_by: Vec::new(),
+        })
+        .collect();
+    for (cap, mut by) in implied {
+        by.sort();
+        by.dedup();
+        out.push(Asked { need: Need::Cap(cap), requests: Vec::new(), implied_by: by });
+    }
+    out
+}
+
+/// The calls that failed in a run and did not fail in the recording run (`baseline`), in words.
+fn failures(calls: &[Call], baseline: &[Call], rules: &Rules) -> Vec<String> {
+    let key = |c: &Call| (c.cmd, c.kind, c.attach, c.errno, c.process.clone());
+    let known: std::collections::HashSet<_> = baseline.iter().filter(|c| c.errno != 0).map(key).collect();
+    let mut out = Vec::new();
+    for c in calls.iter().filter(|c| c.token && c.errno != 0 && !known.contains(&key(c))) {
+        let (cmd, _, program) = checked(c, rules);
+        let what = match (&program, cmd.as_str()) {
+            (Some((p, a)), _) => format!("{cmd} of a {p} program ({a})"),
+            (None, "map_create") => format!("{cmd} of a {} map", name_of(ListKind::Maps, c.kind, rules)),
+            _ => cmd.clone(),
+        };
+        out.push(format!("{what} failed with {} ({}x, by {})", sandbox::errno_name(c.errno), c.count, c.process));
+    }
+    out.dedup();
+    out
+}
+
+/// Lines the command wrote in `run` that it did not write in `baseline` (stderr, then stdout),
+/// at most `max`.
+fn new_messages(run: &LoadOutcome, baseline: &LoadOutcome, max: usize) -> Vec<String> {
+    let seen: std::collections::HashSet<&String> = baseline.libbpf_log.iter().chain(&baseline.output).collect();
+    let mut out: Vec<String> = Vec::new();
+    for line in run.libbpf_log.iter().chain(&run.output) {
+        if !seen.contains(line) && !line.trim().is_empty() && !out.contains(line) {
+            out.push(line.clone());
+            if out.len() == max {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Records `argv` (argv[0] an absolute path).
+pub fn record(argv: &[String], opts: &RecordOptions, rules: &Rules) -> Result<Recording, RecordError> {
+    sandbox::preflight()?;
+    let observer = Observer::attach()?;
+    let target = Target {
+        path: argv[0].clone().into(),
+        programs: Vec::new(),
+        declared_memory: (0, None),
+        runner: sandbox::Runner::Command { argv: argv.to_vec(), ready_after: opts.ready_after },
+    };
+    let mut runs = Runs { loader: verify::Loader::new(&opts.sandbox), target, observer: &observer, rules, count: 0 };
+    let all_caps = token_capabilities(rules);
+    let (run, calls) = runs.run(everything(), &all_caps)?;
+    let asked = asked(&calls, rules);
+    let asked_delegation = Delegation::from_needs(asked.iter().map(|a| &a.need), rules);
+    let mut delegation = asked_delegation.clone();
+    let minimization = if opts.minimize && run.loaded {
+        let m = minimize(&mut runs, &asked_delegation, &all_caps, (&run, &calls))?;
+        delegation = Delegation::from_needs(m.verdicts.iter().filter(|v| v.needed).map(|v| &v.need), rules);
+        Some(m)
+    } else {
+        None
+    };
+    Ok(Recording { command: argv.to_vec(), run, asked, asked_delegation, minimization, delegation })
+}
+
+/// Drops each item in turn, keeping it dropped when the command still works (a greedy pass),
+/// then runs the result without each item it kept: an item whose removal now works is dropped
+/// too and the confirmation repeats. What is left failed without each of its items in its
+/// final form: 1-minimal by construction. Capabilities are candidates too (every one the
+/// kernel may check through a token), the substitute first.
+fn minimize(
+    runs: &mut Runs<'_>,
+    asked: &Delegation,
+    all_caps: &[String],
+    (baseline, baseline_calls): (&LoadOutcome, &[Call]),
+) -> Result<Minimization, SandboxError> {
+    let rules = runs.rules;
+    let mut current = asked.clone();
+    current.capabilities = all_caps.to_vec();
+    // capabilities first (the substitute before the others), then attach types, program
+    // types, map types and commands
+    let mut order: Vec<Need> = all_caps.iter().map(|c| Need::Cap(c.clone())).collect();
+    for k in [ListKind::Attachments, ListKind::Programs, ListKind::Maps, ListKind::Commands] {
+        order.extend(current.list(k).iter().map(|n| Need::List(k, n.clone())));
+    }
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    let mut cut_short = false;
+    let try_without = |runs: &mut Runs<'_>, current: &Delegation, need: &Need| -> Result<Verdict, SandboxError> {
+        let (o, calls) = runs.run_with(&current.without(need))?;
+        let mut v = Verdict { need: need.clone(), needed: !o.loaded, failure: None, lost: Vec::new(), undecided: None };
+        if verify::inconclusive(&o) {
+            v.needed = true; // kept: not shown to be unneeded
+            v.undecided = Some(o.message.clone().unwrap_or_else(|| "the run was cut short".into()));
+        } else if o.loaded {
+            v.lost = failures(&calls, baseline_calls, rules);
+            v.lost.extend(new_messages(&o, baseline, 3).into_iter().map(|l| format!("new message: {l}")));
+        } else {
+            let mut why = o.message.clone().unwrap_or_else(|| verify::describe(&o));
+            if let Some(r) = failures(&calls, baseline_calls, rules).first() {
+                why.push_str(&format!(" [{r}]"));
+            }
+            v.failure = Some(why);
+        }
+        Ok(v)
+    };
+    for need in order {
+        let v = try_without(runs, &current, &need)?;
+        cut_short |= v.undecided.is_some();
+        if !v.needed {
+            current = current.without(&need);
+        }
+        verdicts.push(v);
+    }
+    // confirmation: each kept item, dropped from the final answer
+    for _ in 0..MAX_CONFIRM_ROUNDS {
+        let mut dropped = false;
+        for i in 0..verdicts.len() {
+            if !verdicts[i].needed || verdicts[i].undecided.is_some() {
+                continue;
+            }
+            let need = verdicts[i].need.clone();
+            let v = try_without(runs, &current, &need)?;
+            cut_short |= v.undecided.is_some();
+            if !v.needed {
+                current = current.without(&need);
+                dropped = true;
+            }
+            verdicts[i] = v;
+        }
+        if !dropped {
+            let one_minimal = if cut_short { None } else { Some(true) };
+            return Ok(Minimization { verdicts, one_minimal, runs: runs.count });
+        }
+    }
+    Ok(Minimization { verdicts, one_minimal: Some(false), runs: runs.count })
+}
