@@ -351,10 +351,15 @@ fn exec_targets(args: &VerifyArgs, r: &rules::Rules) -> miette::Result<(Delegati
         let doc = crate::record::document::read(from)?;
         (doc.delegation(r), format!("as recorded for {}", Escaped(&doc.command.join(" "))))
     } else {
-        let select = SelectArgs { paths: vec![PathBuf::from(&argv[0])], ..args.select.clone() };
-        let a = run_analysis(&select)?;
-        let found = a.objects.iter().any(|o| !o.selected.is_empty());
-        let mut d = a.delegation.clone();
+        let program = PathBuf::from(&argv[0]);
+        // (a program that embeds no object is no error here: --config can say what it needs)
+        let embeds = input::load_inputs_with_warnings(std::slice::from_ref(&program)).is_ok_and(|(o, _)| !o.is_empty());
+        let a = match embeds {
+            true => Some(run_analysis(&SelectArgs { paths: vec![program], ..args.select.clone() })?),
+            false => None,
+        };
+        let found = a.iter().flat_map(|a| &a.objects).any(|o| !o.selected.is_empty());
+        let mut d = a.as_ref().map(|a| a.delegation.clone()).unwrap_or_default();
         if let Some(path) = &args.config {
             let cfg = crate::config::load(path, args.dialect, r)?;
             d = Delegation { capabilities: d.capabilities.clone(), ..cfg.delegation(r) };
@@ -375,7 +380,11 @@ fn exec_targets(args: &VerifyArgs, r: &rules::Rules) -> miette::Result<(Delegati
                 Escaped(&argv[0])
             ));
         }
-        (d, a.loader_description(r))
+        let loader = match &a {
+            Some(a) => a.loader_description(r),
+            None => "the program's own loader".into(),
+        };
+        (d, loader)
     };
     let target = verify::Target {
         path: PathBuf::from(&argv[0]),

@@ -102,6 +102,10 @@ pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(L
             rs.iter().filter(|r| !r.note).filter_map(|r| r.loader_step.as_deref().map(String::from)).collect();
         steps.sort();
         steps.dedup();
+        if steps.is_empty() {
+            // neither a program, a map nor a loader step (a recorded need): its first reason
+            return rs.first().map(|r| r.text.to_string()).unwrap_or_default();
+        }
         format!("libbpf {}", steps.join(", "))
     }
 }

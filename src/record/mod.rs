@@ -149,9 +149,7 @@ struct Runs<'a> {
 impl Runs<'_> {
     fn run(&mut self, masks: sandbox::Delegation, caps: &[String]) -> Result<(LoadOutcome, Vec<Call>), SandboxError> {
         let values: Vec<u32> = caps.iter().filter_map(|c| self.rules.capability_value(c)).collect();
-        if let Some(signal) = sandbox::stop_signal() {
-            return Err(SandboxError::Interrupted { signal: format!("signal {signal}") });
-        }
+        sandbox::check_stop()?;
         self.count += 1;
         let outcome = self.loader.load(&self.target, masks, values)?;
         let calls = outcome.user_namespace.map(|ns| self.observer.take(ns)).unwrap_or_default();
@@ -386,4 +384,99 @@ fn minimize(
         }
     }
     Ok(Minimization { verdicts, one_minimal: Some(false), runs: runs.count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::rules;
+
+    fn call(cmd: &str, kind: (ListKind, &str), attach: u32, token: bool, errno: i32) -> Call {
+        let r = rules();
+        Call {
+            cmd: r.enums.value_of(ListKind::Commands, cmd).unwrap(),
+            kind: r.enums.value_of(kind.0, kind.1).unwrap_or(0),
+            attach,
+            token,
+            errno,
+            process: "loader".into(),
+            count: 2,
+        }
+    }
+
+    fn needs(asked: &[Asked]) -> Vec<String> {
+        asked.iter().map(|a| a.need.to_string()).collect()
+    }
+
+    #[test]
+    fn a_call_without_a_token_asks_for_nothing() {
+        let c = call("prog_load", (ListKind::Programs, "xdp"), 0, false, 0);
+        assert!(asked(&[c], rules()).is_empty());
+    }
+
+    #[test]
+    fn prog_load_asks_for_its_command_type_and_attach_type() {
+        let xdp = rules().enums.value_of(ListKind::Attachments, "xdp").unwrap();
+        let a = asked(&[call("prog_load", (ListKind::Programs, "xdp"), xdp, true, 0)], rules());
+        let n = needs(&a);
+        for want in ["delegate_cmds prog_load", "delegate_progs xdp", "delegate_attachs xdp"] {
+            assert!(n.contains(&want.to_string()), "{n:?}");
+        }
+        let req = &a.iter().find(|a| a.need.to_string() == "delegate_progs xdp").unwrap().requests[0];
+        assert_eq!((req.command.as_str(), req.count, req.failed), ("prog_load", 2, 0));
+        assert_eq!(req.program, Some(("xdp".into(), "xdp".into())));
+        // the capabilities the rules check for an xdp program, implied by it
+        let net_admin = a.iter().find(|a| a.need == Need::Cap("CAP_NET_ADMIN".into())).unwrap();
+        assert_eq!(net_admin.implied_by, vec!["delegate_progs xdp".to_string()]);
+    }
+
+    #[test]
+    fn the_kernel_fixes_up_attach_type_zero_before_its_checks() {
+        let a = asked(&[call("prog_load", (ListKind::Programs, "cgroup_sock"), 0, true, 0)], rules());
+        let n = needs(&a);
+        assert!(n.contains(&"delegate_attachs cgroup_inet_sock_create".to_string()), "{n:?}");
+        assert!(!n.contains(&"delegate_attachs cgroup_inet_ingress".to_string()), "{n:?}");
+        // no fixup for other types: 0 is cgroup_inet_ingress
+        let a = asked(&[call("prog_load", (ListKind::Programs, "kprobe"), 0, true, 0)], rules());
+        assert!(needs(&a).contains(&"delegate_attachs cgroup_inet_ingress".to_string()));
+    }
+
+    #[test]
+    fn commands_that_never_consult_a_token_ask_for_nothing() {
+        // (link_create carries no token: the kernel checks nothing of the delegation)
+        let c = call("link_create", (ListKind::Programs, "xdp"), 0, true, 0);
+        assert!(asked(&[c], rules()).is_empty());
+    }
+
+    #[test]
+    fn token_creation_implies_its_capability_and_failures_are_counted() {
+        let a = asked(
+            &[
+                call("token_create", (ListKind::Maps, "none"), 0, true, 0),
+                call("map_create", (ListKind::Maps, "ringbuf"), 0, true, libc::EPERM),
+            ],
+            rules(),
+        );
+        let bpf = a.iter().find(|a| a.need == Need::Cap("CAP_BPF".into())).unwrap();
+        assert!(bpf.implied_by.contains(&"token_create".to_string()), "{:?}", bpf.implied_by);
+        let ringbuf = a.iter().find(|a| a.need.to_string() == "delegate_maps ringbuf").unwrap();
+        assert_eq!((ringbuf.requests[0].failed, ringbuf.requests[0].errors.clone()), (2, vec!["EPERM".to_string()]));
+    }
+
+    #[test]
+    fn failures_name_only_what_the_recording_run_did_not_see_fail() {
+        let probe = call("prog_load", (ListKind::Programs, "kprobe"), 0, true, libc::EPERM);
+        let map = call("map_create", (ListKind::Maps, "hash"), 0, true, libc::EPERM);
+        let f = failures(&[probe.clone(), map], std::slice::from_ref(&probe), rules());
+        assert_eq!(f, vec!["map_create of a hash map failed with EPERM (2x, by loader)".to_string()]);
+    }
+
+    #[test]
+    fn token_capabilities_put_the_substitute_first() {
+        let caps = token_capabilities(rules());
+        assert_eq!(caps[0], SUBSTITUTE_CAP);
+        for c in ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"] {
+            assert!(caps.contains(&c.to_string()), "{caps:?}");
+        }
+    }
 }

@@ -567,6 +567,14 @@ pub fn stop_signal() -> Option<i32> {
     Some(STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst)).filter(|s| *s != 0)
 }
 
+/// `Err(Interrupted)` once a signal asked bpfcap to stop.
+pub fn check_stop() -> Result<(), SandboxError> {
+    match stop_signal() {
+        Some(signal) => Err(SandboxError::Interrupted { signal: signal_name(signal) }),
+        None => Ok(()),
+    }
+}
+
 fn signal_name(signal: i32) -> String {
     match signal {
         libc::SIGINT => "SIGINT".into(),
@@ -669,9 +677,7 @@ fn drive_protocol(
 ) -> Result<Protocol, SandboxError> {
     let mut stage = "waiting for the child to create its namespaces";
     loop {
-        if let Some(signal) = stop_signal() {
-            return Err(SandboxError::Interrupted { signal: signal_name(signal) });
-        }
+        check_stop()?;
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(Protocol::TimedOut(stage));
@@ -848,9 +854,9 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
 
     let out = loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if let Some(signal) = stop_signal() {
+        if let Err(e) = check_stop() {
             stop!();
-            return Err(SandboxError::Interrupted { signal: signal_name(signal) });
+            return Err(e);
         }
         if left.is_zero() {
             stop!();
