@@ -100,7 +100,13 @@ fn hostile_inputs_grow_linearly() {
     let a = analyse(vec![("xdp.bpf.o".into(), obj)], &opts, r).unwrap();
     let check = |text: String| {
         let cfg = bpfcap::config::parse(&text, "bench.conf", None, r).unwrap();
-        let report = bpfcap::check::check(&cfg, &a, &bpfcap::check::CheckOptions { deny_extra: true, kernel: None }, r);
+        let report = bpfcap::check::check(
+            &cfg,
+            &a.delegation,
+            &a.requirements,
+            &bpfcap::check::CheckOptions { deny_extra: true, kernel: None },
+            r,
+        );
         std::hint::black_box(bpfcap::check::render::json(&cfg, &report));
         std::hint::black_box(bpfcap::check::render::human(&cfg, &report));
     };

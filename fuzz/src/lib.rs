@@ -61,7 +61,8 @@ pub fn config_parsers(data: &[u8]) {
         match config::parse(text, "fuzz.conf", d, r) {
             Ok(cfg) => {
                 let _ = cfg.delegation(r);
-                let report = bpfcap::check::check(&cfg, analysis(), &opts, r);
+                let a = analysis();
+                let report = bpfcap::check::check(&cfg, &a.delegation, &a.requirements, &opts, r);
                 let human = bpfcap::check::render::human(&cfg, &report);
                 assert!(human.lines().all(|l| !l.chars().any(|c| c.is_control() && c != '\t')), "control in output");
                 let _ = bpfcap::check::render::json(&cfg, &report);

@@ -404,7 +404,17 @@ pub fn wait_exit_code(pid: libc::pid_t) -> io::Result<i32> {
             return Err(e);
         }
     }
-    Ok(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) })
+    Ok(exit_code(status))
+}
+
+/// The pointers of `strings` and a NULL, as execve() takes an argv or envp.
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+/// A wait status as an exit code: the process's own, or 128 + the signal that killed it.
+fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) }
 }
 
 /// `pipe2(O_CLOEXEC)`: (read end, write end).
@@ -428,12 +438,7 @@ pub fn exec_with_output(
     err: BorrowedFd<'_>,
     keep: BorrowedFd<'_>,
 ) -> i32 {
-    let mut args: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 1);
-    let mut env: Vec<*const libc::c_char> = Vec::with_capacity(envp.len() + 1);
-    args.extend(argv.iter().map(|a| a.as_ptr()));
-    args.push(std::ptr::null());
-    env.extend(envp.iter().map(|e| e.as_ptr()));
-    env.push(std::ptr::null());
+    let (args, env) = (null_terminated(argv), null_terminated(envp));
     // SAFETY: valid descriptors; the arrays are NULL-terminated and outlive the calls.
     unsafe {
         if libc::dup2(out.as_raw_fd(), 1) < 0 || libc::dup2(err.as_raw_fd(), 2) < 0 {
@@ -467,12 +472,7 @@ pub fn exec_path_with_output(
     err: BorrowedFd<'_>,
     status: BorrowedFd<'_>,
 ) -> i32 {
-    let mut args: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 1);
-    let mut env: Vec<*const libc::c_char> = Vec::with_capacity(envp.len() + 1);
-    args.extend(argv.iter().map(|a| a.as_ptr()));
-    args.push(std::ptr::null());
-    env.extend(envp.iter().map(|e| e.as_ptr()));
-    env.push(std::ptr::null());
+    let (args, env) = (null_terminated(argv), null_terminated(envp));
     // SAFETY: valid descriptors and NUL-terminated strings; the arrays are NULL-terminated
     // and outlive the calls.
     unsafe {
@@ -502,7 +502,7 @@ pub fn try_wait(pid: libc::pid_t) -> io::Result<Option<i32>> {
     if r == 0 {
         return Ok(None);
     }
-    Ok(Some(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) }))
+    Ok(Some(exit_code(status)))
 }
 
 /// Sends `signal` to every process this one may signal but itself. Called by PID 1 of a PID
