@@ -62,6 +62,15 @@ fn readable_tempdir() -> tempfile::TempDir {
     dir
 }
 
+/// A copy of `file` in `dir` (which the sandbox's uid can read), executable: the repository
+/// may be where that uid cannot reach (a clone in a mode-0700 directory).
+fn staged(dir: &Path, file: &Path) -> PathBuf {
+    let to = dir.join(file.file_name().unwrap());
+    std::fs::copy(file, &to).unwrap();
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    to
+}
+
 /// The object of `display` (a file, or `path#name` in an executable) as a file in `dir`.
 fn object_file(dir: &Path, display: &str) -> PathBuf {
     let (bytes, _) = bpfcap::input::object_bytes(display).unwrap();
@@ -210,7 +219,7 @@ fn libbpf_programs_recorded_and_minimised_are_proven_by_the_harness() {
     }
     let _serial = serial();
     let dir = readable_tempdir();
-    let loader = tools.join("libbpf-loader");
+    let loader = staged(dir.path(), &tools.join("libbpf-loader"));
     let objects = libbpf_objects(dir.path(), sample_size());
     assert!(objects.len() >= 3, "too few objects libbpf loads: {objects:?}");
     let mut problems = Vec::new();
@@ -247,7 +256,7 @@ fn go_programs_recorded_and_minimised_are_proven_by_the_harness() {
     };
     let _serial = serial();
     let dir = readable_tempdir();
-    let cilium = tools.join("cilium-loader");
+    let cilium = staged(dir.path(), &tools.join("cilium-loader"));
     // objects built by others that cilium/ebpf loads as root, embedded in Go programs
     let mut chosen = Vec::new();
     for (display, _) in common::objects_built_by_others(&root) {
@@ -280,7 +289,7 @@ fn go_programs_recorded_and_minimised_are_proven_by_the_harness() {
         }
     }
     // cilium-loader itself, on a sample
-    let xdp = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o");
+    let xdp = staged(dir.path(), &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o"));
     let cmd = [cilium.to_str().unwrap(), xdp.to_str().unwrap()];
     let doc = record(&cmd);
     problems.extend(prove(&tools, &doc, &cmd));
@@ -294,8 +303,8 @@ fn record_document_feeds_emit_check_and_verify() {
     let Some(tools) = tools("record → emit → check") else { return };
     let _serial = serial();
     let dir = readable_tempdir();
-    let loader = tools.join("libbpf-loader");
-    let xdp = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o");
+    let loader = staged(dir.path(), &tools.join("libbpf-loader"));
+    let xdp = staged(dir.path(), &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o"));
     let cmd = [loader.to_str().unwrap(), xdp.to_str().unwrap()];
     let doc = record(&cmd);
     let rec = dir.path().join("record.json");
@@ -393,8 +402,9 @@ fn mounts() -> String {
 fn record_leaves_nothing_behind_on_any_path() {
     let Some(tools) = tools("record leaves nothing behind") else { return };
     let _serial = serial();
-    let loader = tools.join("libbpf-loader");
-    let xdp = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o");
+    let dir = readable_tempdir();
+    let loader = staged(dir.path(), &tools.join("libbpf-loader"));
+    let xdp = staged(dir.path(), &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o"));
     let before = (bpf_ids(), mounts());
     let marker = "4242.25";
     let daemon = format!("{} {} && exec sleep {marker}", loader.display(), xdp.display());

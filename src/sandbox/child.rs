@@ -439,7 +439,15 @@ fn run_command(argv: &[String], ready_after: Option<std::time::Duration>) -> Res
     let worked = exec_errno.is_none() && (exit_code == Some(0) || still_running);
     let (step, message) = match (exec_errno, exit_code) {
         (Some(e), _) => {
-            (Some("exec".to_string()), Some(format!("cannot execute {} in the sandbox: {}", argv[0], errno_text(e))))
+            let hint = if e == libc::EACCES {
+                " (it runs as the sandbox's unprivileged uid, --uid, which must be able to reach and execute it and read what it reads)"
+            } else {
+                ""
+            };
+            (
+                Some("exec".to_string()),
+                Some(format!("cannot execute {} in the sandbox: {}{hint}", argv[0], errno_text(e))),
+            )
         }
         (None, Some(code)) if code != 0 => (
             Some("program_exit".to_string()),
