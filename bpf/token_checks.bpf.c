@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 // bpfcap record's observer: counts the bpf() calls made from user namespaces other than the
-// initial one, with what the kernel's token checks look at in each, and how each ended.
+// initial one, with what the kernel's token checks look at in each, how each ended, and the
+// capability checks made during them.
 //
 // kernel/bpf/token.c decides every delegation check from the bpf() call's own attributes:
 //   map_create        bpf_token_allow_cmd(MAP_CREATE), bpf_token_allow_map_type(map_type)
@@ -14,9 +15,17 @@
 // Which commands consult a token and how the kernel adjusts an expected attach type are
 // bpfcap's rules (rules/kernel/privileges.toml), applied by src/record/observer.rs.
 //
+// The capabilities: bpf_token_capable(token, cap) is ns_capable(token's user namespace, cap),
+// then ns_capable(..., CAP_SYS_ADMIN) in its place (kernel/bpf/token.c bpf_ns_capable), and
+// bpf_token_create checks ns_capable(bpffs's user namespace, CAP_BPF). Every such check passes
+// the capability:cap_capable tracepoint (security/commoncap.c, Linux 6.14+) with the user
+// namespace it is made against. A check made during a traced bpf() call against a user
+// namespace other than the initial one is counted with that call (its `cap` and result); the
+// program is optional, for kernels without the tracepoint.
+//
 // (The token functions themselves are not traced: fentry/fexit and BPF LSM programs need BPF
-// trampolines, which not every kernel lets a program attach; the sys_enter and sys_exit
-// tracepoints work wherever BTF-enabled raw tracepoints do.)
+// trampolines, which not every kernel lets a program attach; tracepoints work wherever
+// BTF-enabled raw tracepoints do.)
 //
 // The counts are kept in the kernel, keyed by the caller's user namespace (its inode number,
 // as /proc/PID/ns/user shows it), the call, its result and the thread's name: bpfcap reads
@@ -79,9 +88,13 @@ struct call {
 	__u32 token;	// 1 when the call carries a token (BPF_F_TOKEN_FD)
 };
 
+// No capability: the key counts the call itself.
+#define NO_CAP 0xffffffff
+
 struct call_key {
 	struct call call;
-	__s32 result;	// 0 on success, else the -errno the call returned
+	__u32 cap;	// a capability checked during the call, or NO_CAP
+	__s32 result;	// 0 on success, else the -errno the call (or the check) returned
 	char comm[16];	// the calling thread's name
 };
 
@@ -154,25 +167,50 @@ int BPF_PROG(bpf_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
+static __always_inline void count(struct call_key *key)
+{
+	__u64 one = 1, *n;
+
+	bpf_get_current_comm(key->comm, sizeof(key->comm));
+	n = bpf_map_lookup_elem(&calls, key);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&calls, key, &one, BPF_NOEXIST);
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(bpf_exit, struct pt_regs *regs, long ret)
 {
 	__u64 tid = bpf_get_current_pid_tgid();
 	struct call_key key = {};
 	struct call *c;
-	__u64 one = 1, *n;
 
 	c = bpf_map_lookup_elem(&running, &tid);
 	if (!c)
 		return 0;
 	key.call = *c;
 	bpf_map_delete_elem(&running, &tid);
+	key.cap = NO_CAP;
 	key.result = ret < 0 ? ret : 0;
-	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	n = bpf_map_lookup_elem(&calls, &key);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&calls, &key, &one, BPF_NOEXIST);
+	count(&key);
+	return 0;
+}
+
+SEC("tp_btf/cap_capable")
+int BPF_PROG(capable, const struct cred *cred, struct user_namespace *target_ns,
+	     const struct user_namespace *capable_ns, int cap, int ret)
+{
+	__u64 tid = bpf_get_current_pid_tgid();
+	struct call_key key = {};
+	struct call *c;
+
+	c = bpf_map_lookup_elem(&running, &tid);
+	if (!c || BPF_CORE_READ(target_ns, ns.inum) == PROC_USER_INIT_INO)
+		return 0;
+	key.call = *c;
+	key.cap = cap;
+	key.result = ret;
+	count(&key);
 	return 0;
 }

@@ -307,6 +307,17 @@ fn record_document_feeds_emit_check_and_verify() {
     let xdp = staged(dir.path(), &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o"));
     let cmd = [loader.to_str().unwrap(), xdp.to_str().unwrap()];
     let doc = record(&cmd);
+    // the capability checks are observed (the capability:cap_capable tracepoint, Linux 6.14+):
+    // CAP_BPF, asked for by token creation and by the loads
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut v = release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+    if (v.next().unwrap(), v.next().unwrap()) >= (6, 14) {
+        assert_eq!(doc["observed_capabilities"], true);
+        let bpf = doc["asked"].as_array().unwrap().iter().find(|a| a["item"]["capability"] == "CAP_BPF").unwrap();
+        let commands: Vec<&str> =
+            bpf["requests"].as_array().unwrap().iter().map(|r| r["command"].as_str().unwrap()).collect();
+        assert!(commands.contains(&"token_create") && commands.contains(&"prog_load"), "{bpf}");
+    }
     let rec = dir.path().join("record.json");
     std::fs::write(&rec, serde_json::to_vec(&doc).unwrap()).unwrap();
     let rec = rec.to_str().unwrap();
@@ -466,4 +477,45 @@ fn signals_stop_the_program_and_its_children() {
         assert!(processes_with(marker).is_empty(), "left {:?}", processes_with(marker));
         assert_eq!(bpf_ids_settled(&before), before, "the observer was left attached");
     }
+}
+
+/// A libbpf program built by others: Debian sid's bpftool (its own libbpf), which takes the
+/// token from LIBBPF_BPF_TOKEN_PATH, loading and pinning the programs of objects in the
+/// sandbox's bpffs; run through sid's dynamic loader, as it is linked against sid's libraries.
+#[test]
+fn bpftool_built_by_others_recorded_and_minimised_is_proven_by_the_harness() {
+    let Some(tools) = tools("record of Debian's bpftool") else { return };
+    let Ok(root) = common::sid_root() else {
+        common::require(common::sid_root().map(drop), "record of Debian's bpftool");
+        return;
+    };
+    let libs = root.join("usr/lib/x86_64-linux-gnu");
+    let ld = libs.join("ld-linux-x86-64.so.2");
+    let bpftool = root.join("usr/sbin/bpftool");
+    if !common::require(
+        if ld.is_file() && bpftool.is_file() { Ok(()) } else { Err("no bpftool in the sid chroot".into()) },
+        "record of Debian's bpftool",
+    ) {
+        return;
+    }
+    let _serial = serial();
+    let dir = readable_tempdir();
+    let mut problems = Vec::new();
+    for sample in ["tc", "cgroup_skb", "socket"] {
+        let obj = staged(dir.path(), &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{sample}.bpf.o")));
+        let cmd = [
+            ld.to_str().unwrap(),
+            "--library-path",
+            libs.to_str().unwrap(),
+            bpftool.to_str().unwrap(),
+            "prog",
+            "loadall",
+            obj.to_str().unwrap(),
+            "/sys/fs/bpf/pinned",
+        ];
+        let doc = record(&cmd);
+        assert!(!doc["delegation"]["programs"].as_array().unwrap().is_empty(), "{doc}");
+        problems.extend(prove(&tools, &doc, &cmd));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -125,6 +125,9 @@ pub struct RecordDocument {
     pub mount_options: String,
     /// Every item and capability asked for, with who asked.
     pub asked: Vec<AskedDoc>,
+    /// Whether the capability checks were observed (Linux 6.14+); if not, `asked` names the
+    /// capabilities the rules say the kernel checks (`implied_by`).
+    pub observed_capabilities: bool,
     pub minimized: Option<MinimizedDoc>,
 }
 
@@ -179,6 +182,7 @@ impl RecordDocument {
                     implied_by: a.implied_by.clone(),
                 })
                 .collect(),
+            observed_capabilities: rec.observed_capabilities,
             minimized: rec.minimization.as_ref().map(|m| MinimizedDoc {
                 one_minimal: m.one_minimal,
                 runs: m.runs,

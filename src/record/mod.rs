@@ -59,7 +59,8 @@ pub struct Request {
 pub struct Asked {
     pub need: Need,
     pub requests: Vec<Request>,
-    /// A capability: the items of this recording the kernel checks it for
+    /// A capability, on a kernel where capability checks are not observed (before Linux
+    /// 6.14): the items of this recording the kernel checks it for
     /// (rules/kernel/privileges.toml), or token creation.
     pub implied_by: Vec<String>,
 }
@@ -101,6 +102,9 @@ pub struct Recording {
     pub minimization: Option<Minimization>,
     /// The answer: the minimised delegation, or without `minimize` what was asked for.
     pub delegation: Delegation,
+    /// Whether the capability checks were observed (Linux 6.14+, the capability:cap_capable
+    /// tracepoint); if not, the capabilities asked for are those the rules say are checked.
+    pub observed_capabilities: bool,
 }
 
 impl Recording {
@@ -199,23 +203,33 @@ fn checked(call: &Call, rules: &Rules) -> (String, Vec<Need>, Option<(String, St
 
 /// Every item the calls asked for, with its requests merged, then the capabilities the kernel
 /// checks for them.
-fn asked(calls: &[Call], rules: &Rules) -> Vec<Asked> {
+fn asked(calls: &[Call], observed_caps: bool, rules: &Rules) -> Vec<Asked> {
     type RequestKey = (String, Option<(String, String)>, String);
     let mut by_need: BTreeMap<Need, BTreeMap<RequestKey, (u64, u64, Vec<String>)>> = BTreeMap::new();
     let mut implied: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in calls.iter().filter(|c| c.token) {
         let (cmd, needs, program) = checked(c, rules);
-        if cmd == "token_create" {
-            for cap in &rules.privileges.token_create.caps {
-                implied.entry(cap.clone()).or_default().push("token_create".into());
+        let needs = match c.cap {
+            // a capability checked during the call, against the token's user namespace
+            Some(cap) => vec![Need::Cap(capability_name(cap, rules))],
+            None => needs,
+        };
+        if !observed_caps && c.cap.is_none() {
+            // not observed on this kernel: the capabilities the rules say are checked
+            if cmd == "token_create" {
+                for cap in &rules.privileges.token_create.caps {
+                    implied.entry(cap.clone()).or_default().push("token_create".into());
+                }
+            }
+            for need in &needs {
+                if let Need::List(k, name) = need {
+                    for cap in rules.item_caps(*k, name) {
+                        implied.entry(cap.clone()).or_default().push(need.to_string());
+                    }
+                }
             }
         }
         for need in needs {
-            if let Need::List(k, name) = &need {
-                for cap in rules.item_caps(*k, name) {
-                    implied.entry(cap.clone()).or_default().push(need.to_string());
-                }
-            }
             let e =
                 by_need.entry(need).or_default().entry((cmd.clone(), program.clone(), c.process.clone())).or_default();
             e.0 += c.count;
@@ -249,14 +263,27 @@ fn asked(calls: &[Call], rules: &Rules) -> Vec<Asked> {
     for (cap, mut by) in implied {
         by.sort();
         by.dedup();
-        out.push(Asked { need: Need::Cap(cap), requests: Vec::new(), implied_by: by });
+        match out.iter_mut().find(|a| a.need == Need::Cap(cap.clone())) {
+            Some(a) => a.implied_by = by,
+            None => out.push(Asked { need: Need::Cap(cap), requests: Vec::new(), implied_by: by }),
+        }
     }
     out
 }
 
+/// A capability's name, by its number.
+fn capability_name(value: u32, rules: &Rules) -> String {
+    rules
+        .capabilities
+        .iter()
+        .find(|c| c.value == value)
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| format!("CAP_{value}"))
+}
+
 /// The calls that failed in a run and did not fail in the recording run (`baseline`), in words.
 fn failures(calls: &[Call], baseline: &[Call], rules: &Rules) -> Vec<String> {
-    let key = |c: &Call| (c.cmd, c.kind, c.attach, c.errno, c.process.clone());
+    let key = |c: &Call| (c.cmd, c.kind, c.attach, c.cap, c.errno, c.process.clone());
     let known: std::collections::HashSet<_> = baseline.iter().filter(|c| c.errno != 0).map(key).collect();
     let mut out = Vec::new();
     for c in calls.iter().filter(|c| c.token && c.errno != 0 && !known.contains(&key(c))) {
@@ -266,7 +293,11 @@ fn failures(calls: &[Call], baseline: &[Call], rules: &Rules) -> Vec<String> {
             (None, "map_create") => format!("{cmd} of a {} map", name_of(ListKind::Maps, c.kind, rules)),
             _ => cmd.clone(),
         };
-        out.push(format!("{what} failed with {} ({}x, by {})", sandbox::errno_name(c.errno), c.count, c.process));
+        let line = match c.cap {
+            Some(cap) => format!("{} refused in {what} ({}x, by {})", capability_name(cap, rules), c.count, c.process),
+            None => format!("{what} failed with {} ({}x, by {})", sandbox::errno_name(c.errno), c.count, c.process),
+        };
+        out.push(line);
     }
     out.dedup();
     out
@@ -301,7 +332,7 @@ pub fn record(argv: &[String], opts: &RecordOptions, rules: &Rules) -> Result<Re
     let mut runs = Runs { loader: verify::Loader::new(&opts.sandbox), target, observer: &observer, rules, count: 0 };
     let all_caps = token_capabilities(rules);
     let (run, calls) = runs.run(everything(), &all_caps)?;
-    let asked = asked(&calls, rules);
+    let asked = asked(&calls, observer.capabilities, rules);
     let asked_delegation = Delegation::from_needs(asked.iter().map(|a| &a.need), rules);
     let mut delegation = asked_delegation.clone();
     let minimization = if opts.minimize && run.loaded {
@@ -311,7 +342,15 @@ pub fn record(argv: &[String], opts: &RecordOptions, rules: &Rules) -> Result<Re
     } else {
         None
     };
-    Ok(Recording { command: argv.to_vec(), run, asked, asked_delegation, minimization, delegation })
+    Ok(Recording {
+        command: argv.to_vec(),
+        run,
+        asked,
+        asked_delegation,
+        minimization,
+        delegation,
+        observed_capabilities: observer.capabilities,
+    })
 }
 
 /// Drops each item in turn, keeping it dropped when the command still works (a greedy pass),
@@ -398,6 +437,7 @@ mod tests {
             kind: r.enums.value_of(kind.0, kind.1).unwrap_or(0),
             attach,
             token,
+            cap: None,
             errno,
             process: "loader".into(),
             count: 2,
@@ -411,13 +451,13 @@ mod tests {
     #[test]
     fn a_call_without_a_token_asks_for_nothing() {
         let c = call("prog_load", (ListKind::Programs, "xdp"), 0, false, 0);
-        assert!(asked(&[c], rules()).is_empty());
+        assert!(asked(&[c], false, rules()).is_empty());
     }
 
     #[test]
     fn prog_load_asks_for_its_command_type_and_attach_type() {
         let xdp = rules().enums.value_of(ListKind::Attachments, "xdp").unwrap();
-        let a = asked(&[call("prog_load", (ListKind::Programs, "xdp"), xdp, true, 0)], rules());
+        let a = asked(&[call("prog_load", (ListKind::Programs, "xdp"), xdp, true, 0)], false, rules());
         let n = needs(&a);
         for want in ["delegate_cmds prog_load", "delegate_progs xdp", "delegate_attachs xdp"] {
             assert!(n.contains(&want.to_string()), "{n:?}");
@@ -432,12 +472,12 @@ mod tests {
 
     #[test]
     fn the_kernel_fixes_up_attach_type_zero_before_its_checks() {
-        let a = asked(&[call("prog_load", (ListKind::Programs, "cgroup_sock"), 0, true, 0)], rules());
+        let a = asked(&[call("prog_load", (ListKind::Programs, "cgroup_sock"), 0, true, 0)], false, rules());
         let n = needs(&a);
         assert!(n.contains(&"delegate_attachs cgroup_inet_sock_create".to_string()), "{n:?}");
         assert!(!n.contains(&"delegate_attachs cgroup_inet_ingress".to_string()), "{n:?}");
         // no fixup for other types: 0 is cgroup_inet_ingress
-        let a = asked(&[call("prog_load", (ListKind::Programs, "kprobe"), 0, true, 0)], rules());
+        let a = asked(&[call("prog_load", (ListKind::Programs, "kprobe"), 0, true, 0)], false, rules());
         assert!(needs(&a).contains(&"delegate_attachs cgroup_inet_ingress".to_string()));
     }
 
@@ -445,7 +485,7 @@ mod tests {
     fn commands_that_never_consult_a_token_ask_for_nothing() {
         // (link_create carries no token: the kernel checks nothing of the delegation)
         let c = call("link_create", (ListKind::Programs, "xdp"), 0, true, 0);
-        assert!(asked(&[c], rules()).is_empty());
+        assert!(asked(&[c], false, rules()).is_empty());
     }
 
     #[test]
@@ -455,6 +495,7 @@ mod tests {
                 call("token_create", (ListKind::Maps, "none"), 0, true, 0),
                 call("map_create", (ListKind::Maps, "ringbuf"), 0, true, libc::EPERM),
             ],
+            false,
             rules(),
         );
         let bpf = a.iter().find(|a| a.need == Need::Cap("CAP_BPF".into())).unwrap();
@@ -469,6 +510,27 @@ mod tests {
         let map = call("map_create", (ListKind::Maps, "hash"), 0, true, libc::EPERM);
         let f = failures(&[probe.clone(), map], std::slice::from_ref(&probe), rules());
         assert_eq!(f, vec!["map_create of a hash map failed with EPERM (2x, by loader)".to_string()]);
+    }
+
+    #[test]
+    fn observed_capability_checks_are_the_capabilities_asked_for() {
+        let xdp = rules().enums.value_of(ListKind::Attachments, "xdp").unwrap();
+        let load = call("prog_load", (ListKind::Programs, "xdp"), xdp, true, 0);
+        let net_admin = Call { cap: Some(12), ..load.clone() };
+        let perfmon_refused = Call { cap: Some(38), errno: libc::EPERM, ..load.clone() };
+        let a = asked(&[load, net_admin, perfmon_refused], true, rules());
+        let caps: Vec<&Asked> = a.iter().filter(|a| matches!(a.need, Need::Cap(_))).collect();
+        // observed: exactly the capabilities checked, with their requests; none implied
+        assert_eq!(caps.len(), 2, "{caps:?}");
+        let perfmon = caps.iter().find(|a| a.need == Need::Cap("CAP_PERFMON".into())).unwrap();
+        assert_eq!((perfmon.requests[0].command.as_str(), perfmon.requests[0].failed), ("prog_load", 2));
+        assert!(caps.iter().all(|a| a.implied_by.is_empty()));
+        let f = failures(
+            &[Call { cap: Some(39), errno: libc::EPERM, ..call("map_create", (ListKind::Maps, "hash"), 0, true, 0) }],
+            &[],
+            rules(),
+        );
+        assert_eq!(f, vec!["CAP_BPF refused in map_create of a hash map (2x, by loader)".to_string()]);
     }
 
     #[test]

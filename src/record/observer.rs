@@ -24,15 +24,22 @@ pub struct Call {
     pub attach: u32,
     /// The call carried a token (BPF_F_TOKEN_FD), or created one.
     pub token: bool,
-    /// 0 on success, else the errno.
+    /// A capability checked during the call against a user namespace other than the initial
+    /// one; `None`: the call itself.
+    pub cap: Option<u32>,
+    /// 0 on success (the capability held), else the errno.
     pub errno: i32,
     /// The name of the thread that called.
     pub process: String,
     pub count: u64,
 }
 
-/// The layout of the `calls` map's key (struct call_key): five u32, an i32, a 16-byte name.
-const KEY_SIZE: usize = 6 * 4 + 16;
+/// The layout of the `calls` map's key (struct call_key): six u32, an i32, a 16-byte name.
+const KEY_SIZE: usize = 7 * 4 + 16;
+/// `NO_CAP` of token_checks.bpf.c.
+const NO_CAP: u32 = u32::MAX;
+/// The program that observes capability checks: optional (Linux 6.14+).
+const CAPABLE_PROGRAM: &str = "capable";
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ObserverError {
@@ -56,19 +63,37 @@ pub struct Observer {
     // (links before the object: they are dropped, detaching, before it is unloaded)
     _links: Vec<Link>,
     object: Object,
+    /// Whether capability checks are observed (the kernel has the cap_capable tracepoint).
+    pub capabilities: bool,
 }
 
 impl Observer {
-    /// Loads the observer and attaches each of its programs.
+    /// Loads the observer and attaches each of its programs; without the capability program
+    /// when the kernel has no cap_capable tracepoint.
     pub fn attach() -> Result<Observer, ObserverError> {
+        match Observer::attach_with(true) {
+            Ok(o) => Ok(o),
+            Err(_) => Observer::attach_with(false),
+        }
+    }
+
+    fn attach_with(capabilities: bool) -> Result<Observer, ObserverError> {
         let setup = |step| move |source| ObserverError::Setup { step, source };
-        let open = ObjectBuilder::default().open_memory(OBJECT).map_err(setup("open"))?;
+        let mut open = ObjectBuilder::default().open_memory(OBJECT).map_err(setup("open"))?;
+        for mut prog in open.progs_mut() {
+            if prog.name() == CAPABLE_PROGRAM {
+                prog.set_autoload(capabilities);
+            }
+        }
         let object = open.load().map_err(setup("load"))?;
         let mut links = Vec::new();
         for prog in object.progs_mut() {
+            if prog.name() == CAPABLE_PROGRAM && !capabilities {
+                continue;
+            }
             links.push(prog.attach().map_err(setup("attach"))?);
         }
-        Ok(Observer { _links: links, object })
+        Ok(Observer { _links: links, object, capabilities })
     }
 
     /// Takes (reads and deletes) the counts of the calls made from the user namespace
@@ -83,14 +108,15 @@ impl Observer {
                 Ok(Some(v)) if v.len() == 8 => u64::from_ne_bytes(v[..8].try_into().expect("8 bytes")),
                 _ => continue,
             };
-            let comm = &key[24..40];
+            let comm = &key[28..44];
             let comm = &comm[..comm.iter().position(|b| *b == 0).unwrap_or(comm.len())];
             let call = Call {
                 cmd: u32_at(&key, 4),
                 kind: u32_at(&key, 8),
                 attach: u32_at(&key, 12),
                 token: u32_at(&key, 16) != 0,
-                errno: -(u32_at(&key, 20) as i32),
+                cap: Some(u32_at(&key, 20)).filter(|c| *c != NO_CAP),
+                errno: -(u32_at(&key, 24) as i32),
                 process: String::from_utf8_lossy(comm).into_owned(),
                 count: 0,
             };

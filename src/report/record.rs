@@ -21,6 +21,16 @@ fn request_text(r: &Request) -> String {
     s
 }
 
+/// Characters of a verdict the table shows (the JSON has it whole).
+const VERDICT_CHARS: usize = 240;
+
+fn shortened(s: String) -> String {
+    match s.char_indices().nth(VERDICT_CHARS) {
+        Some((at, _)) => format!("{}... (see --format json)", &s[..at]),
+        None => s,
+    }
+}
+
 fn item(n: &Need) -> String {
     n.to_string()
 }
@@ -98,7 +108,7 @@ pub fn table(rec: &Recording, r: &Rules) -> String {
                 (None, false) if v.lost.is_empty() => "not needed".to_string(),
                 (None, false) => format!("not needed; without it: {}", Escaped(&v.lost.join("; "))),
             };
-            s.push_str(&format!("  {:<width$}  {verdict}\n", item(&v.need)));
+            s.push_str(&format!("  {:<width$}  {}\n", item(&v.need), shortened(verdict)));
         }
     }
     if rec.worked() {
