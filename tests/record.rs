@@ -222,6 +222,7 @@ fn libbpf_programs_recorded_and_minimised_are_proven_by_the_harness() {
     let loader = staged(dir.path(), &tools.join("libbpf-loader"));
     let objects = libbpf_objects(dir.path(), sample_size());
     assert!(objects.len() >= 3, "too few objects libbpf loads: {objects:?}");
+    eprintln!("record: libbpf-loader on {} objects built by others", objects.len());
     let mut problems = Vec::new();
     for obj in &objects {
         let cmd = [loader.to_str().unwrap(), obj.to_str().unwrap()];
@@ -268,6 +269,7 @@ fn go_programs_recorded_and_minimised_are_proven_by_the_harness() {
     let step = chosen.len().div_ceil(sample_size()).max(1);
     let chosen: Vec<PathBuf> = chosen.into_iter().step_by(step).collect();
     assert!(chosen.len() >= 3, "too few objects cilium/ebpf loads: {chosen:?}");
+    eprintln!("record: {} Go programs embedding objects built by others", chosen.len());
     let bin = dir.path().join("bin");
     let mut build = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-go-tools"));
     build.arg("--root").arg(&root).arg("--out").arg(&bin);
