@@ -88,6 +88,17 @@ fn check_sections(file: &str, names: &Names) -> BTreeSet<String> {
 fn check_privileges(file: &str, names: &Names) {
     let p: schema::Privileges = typed(file);
     let mut problems = Vec::new();
+    let version = |v: &str| {
+        let mut parts = v.split('.').map(|n| n.parse::<u32>());
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(a)), Some(Ok(b)), None) => Some((a, b)),
+            _ => None,
+        }
+    };
+    match (version(&p.kernels.first), version(&p.kernels.last)) {
+        (Some(a), Some(b)) if a <= b => {}
+        _ => problems.push(format!("kernels: not a range of X.Y versions: {}-{}", p.kernels.first, p.kernels.last)),
+    }
     for f in &p.attach_fixup {
         if !names.lists[2].contains(&f.prog_type) {
             problems.push(format!("attach_fixup: unknown program type {}", f.prog_type));

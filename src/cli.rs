@@ -90,8 +90,8 @@ pub struct EmitArgs {
     /// Kernel the configuration is for: X.Y, or `running`; names it lacks are refused.
     #[arg(long, value_name = "X.Y|running")]
     pub kernel: Option<String>,
-    /// Write to FILE (atomically) instead of standard output.
-    #[arg(long, value_name = "FILE")]
+    /// Write to FILE (atomically) instead of standard output ('-': standard output).
+    #[arg(long, value_name = "FILE|-")]
     pub output: Option<PathBuf>,
     /// Replace FILE if it exists.
     #[arg(long, requires = "output")]
@@ -514,9 +514,23 @@ fn kernel_version(spec: Option<&str>) -> miette::Result<Option<crate::rules::Ver
                 .map(Some)
                 .ok_or_else(|| miette::miette!("cannot parse the running kernel's version '{}'", release.trim()))
         }
-        Some(v) => crate::rules::Version::parse(v).map(Some).ok_or_else(|| {
-            miette::miette!(help = "use MAJOR.MINOR, e.g. 6.9, or `running`", "bad kernel version '{v}'")
-        }),
+        Some(v) => {
+            let version = crate::rules::Version::parse(v).ok_or_else(|| {
+                miette::miette!(help = "use MAJOR.MINOR, e.g. 6.9, or `running`", "bad kernel version '{v}'")
+            })?;
+            let studied = &rules::rules().privileges.kernels;
+            match crate::rules::Version::parse(&studied.last) {
+                Some(last) if version > last => Err(miette::miette!(
+                    code = "bpfcap::kernel::unknown",
+                    help = format!(
+                        "bpfcap's rules were read from Linux {}-{}: target one of those",
+                        studied.first, studied.last
+                    ),
+                    "Linux {v} is newer than any kernel bpfcap's rules describe: what it checks is not known"
+                )),
+                _ => Ok(Some(version)),
+            }
+        }
     }
 }
 
@@ -570,7 +584,7 @@ fn emit(args: &EmitArgs) -> miette::Result<i32> {
     for n in &out.notes {
         eprintln!("bpfcap: note: {n}");
     }
-    match &args.output {
+    match args.output.as_ref().filter(|p| p.as_os_str() != "-") {
         Some(p) => crate::emit::write_atomic(p, &out.text, args.force)
             .map_err(|e| miette::miette!(code = "bpfcap::emit::write", "cannot write {}: {e}", p.display()))?,
         None => write_stdout(&out.text),

@@ -396,3 +396,34 @@ fn emit_force_keeps_the_mode_and_stale_temporaries_are_cleaned() {
     assert!(!stale.exists(), "the stale temporary file is still there");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+/// `emit --output -` writes to standard output, as '-' means everywhere else; no file named
+/// `-` appears.
+#[test]
+fn emit_output_dash_is_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o");
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfcap"))
+        .current_dir(dir.path())
+        .args(["emit", "--target", "systemd", "--output", "-", obj.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PrivateBPF=yes"));
+    assert!(!dir.path().join("-").exists(), "a file named '-' was written");
+}
+
+/// Versions the rules never studied are refused with exit 2: a kernel newer than the rules'
+/// sources, a libbpf range reaching below the studied versions.
+#[test]
+fn unstudied_versions_are_refused() {
+    let (code, _, err) = bpfcap(&["emit", "--target", "systemd", "--kernel", "7.5", "testdata/xdp.bpf.o"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("7.5"), "{err}");
+    let (code, _, err) = bpfcap(&["analyze", "--libbpf", "1.0-1.7", "testdata/xdp.bpf.o"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = bpfcap(&["analyze", "--libbpf", "1.1", "testdata/xdp.bpf.o"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = bpfcap(&["emit", "--target", "systemd", "--kernel", "6.18", "testdata/xdp.bpf.o"]);
+    assert_eq!(code, 0);
+}

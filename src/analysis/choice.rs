@@ -130,8 +130,12 @@ pub fn parse_loader(spec: &str, libbpf: &str, rules: &Rules) -> Result<LoaderCho
 pub fn parse_libbpf_versions(spec: &str, rules: &Rules) -> Result<Vec<Version>, ChoiceError> {
     let model = rules.libbpf();
     let known = format!("{}-{}", model.versions[0], model.newest());
+    // a range must lie within the versions the rules describe: 1.0-1.7 would claim an
+    // answer for versions never studied (and before 1.4 without a token at all)
+    let (lo, hi) = spec.split_once('-').unwrap_or((spec, spec));
+    let studied = |v: &str| Version::parse(v).is_some_and(|v| v >= model.versions[0] && v <= model.newest());
     match model.versions_in(spec) {
-        Some(vs) if !vs.is_empty() => Ok(vs),
+        Some(vs) if !vs.is_empty() && studied(lo) && studied(hi) => Ok(vs),
         _ => Err(ChoiceError::LibbpfVersion(spec.to_string(), known)),
     }
 }
@@ -328,5 +332,10 @@ mod tests {
         assert!(matches!(parse_loader("auto", "1.7", r), Ok(LoaderChoice::Auto { .. })));
         assert!(matches!(parse_loader("raw", "1.7", r), Ok(LoaderChoice::Raw)));
         assert!(parse_loader("auto", "0.9", r).is_err());
+        // --libbpf: a version or a range within the studied versions, both ends
+        assert!(parse_loader("auto", "1.1", r).is_err());
+        assert!(parse_loader("auto", "1.0-1.7", r).is_err(), "a range reaching below 1.5");
+        assert!(parse_loader("auto", "1.6-2.0", r).is_err(), "a range reaching past the newest");
+        assert!(parse_loader("auto", "1.6-1.8", r).is_ok());
     }
 }

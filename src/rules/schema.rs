@@ -268,6 +268,13 @@ pub struct TokenCommand {
     pub source: String,
 }
 
+/// The first and last kernel (X.Y) whose sources the rules were read from.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct KernelRange {
+    pub first: String,
+    pub last: String,
+}
+
 /// bpf_prog_load_fixup_attach_type(): for `prog_type`, an expected attach type of 0 becomes
 /// `attach`.
 #[derive(Debug, Clone, Deserialize)]
@@ -314,6 +321,8 @@ pub struct KfuncRule {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct Privileges {
+    /// The kernels the rules were read from.
+    pub kernels: KernelRange,
     #[serde(default)]
     pub token_command: Vec<TokenCommand>,
     #[serde(default)]
