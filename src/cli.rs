@@ -282,6 +282,17 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
     opts.timeout = std::time::Duration::from_secs(args.timeout);
     opts.deadline = std::time::Duration::from_secs(args.deadline);
     opts.memory = args.memory;
+    if let Some(ready) = args.ready_after
+        && ready >= opts.timeout
+    {
+        return Err(miette::miette!(
+            code = "bpfcap::verify::ready_after",
+            help = "raise --timeout above --ready-after",
+            "--ready-after {}s is not shorter than --timeout {}s: the program would be stopped first",
+            ready.as_secs_f64(),
+            args.timeout
+        ));
+    }
     let (d, targets, loader) = if args.exec { exec_targets(args, r)? } else { object_targets(args, r)? };
     crate::sandbox::stop_on_signals();
     let v = verify::verify(&targets, &d, args.minimize, r, &opts)?;
@@ -450,6 +461,12 @@ fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
 
 fn record(args: &RecordArgs) -> miette::Result<i32> {
     let r = rules::rules();
+    if !cfg!(target_arch = "x86_64") {
+        return Err(miette::miette!(
+            code = "bpfcap::record::arch",
+            "record observes bpf() calls through x86-64 syscall registers: it runs on x86-64 only"
+        ));
+    }
     let argv = resolve_command(&args.command)?;
     let run = &args.run;
     let mut sandbox = verify::VerifyOptions::new(verify::current_exe());

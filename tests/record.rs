@@ -353,6 +353,14 @@ fn record_document_feeds_emit_check_and_verify() {
     args.extend_from_slice(&cmd);
     let v = bpfcap(&args);
     assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+    // a record document naming what is not a kernel name (a crafted one) is refused, exit 2
+    let mut crafted = doc.clone();
+    crafted["delegation"]["programs"][0] = Value::from("xdp\nExecStartPre=/bin/evil");
+    let crafted_path = dir.path().join("crafted.json");
+    std::fs::write(&crafted_path, serde_json::to_vec(&crafted).unwrap()).unwrap();
+    let e = bpfcap(&["emit", "--target", "systemd", "--from", crafted_path.to_str().unwrap()]);
+    assert_eq!(e.status.code(), Some(2), "{}", String::from_utf8_lossy(&e.stdout));
+    assert!(!String::from_utf8_lossy(&e.stdout).contains("ExecStartPre"));
     // a document that is not a record is refused with exit 2
     let a = dir.path().join("analysis.json");
     std::fs::write(&a, bpfcap(&["analyze", "--format", "json", xdp.to_str().unwrap()]).stdout).unwrap();
@@ -425,11 +433,14 @@ fn record_leaves_nothing_behind_on_any_path() {
     let marker = "4242.25";
     let daemon = format!("{} {} && exec sleep {marker}", loader.display(), xdp.display());
     let hang = format!("sleep {marker} & sleep {marker}");
+    let forking = format!("{} {} && {{ sleep {marker} & }}; exit 0", loader.display(), xdp.display());
     let runs: Vec<(Vec<&str>, Option<i32>)> = vec![
         (vec!["--", loader.to_str().unwrap(), xdp.to_str().unwrap()], Some(0)),
         (vec!["--", "/bin/false"], Some(1)),
         (vec!["--timeout", "2", "--", "/bin/sh", "-c", &hang], Some(1)),
         (vec!["--ready-after", "1", "--", "/bin/sh", "-c", &daemon], Some(0)),
+        // a daemon that forks: its first process ends with 0, its child goes on
+        (vec!["--ready-after", "1", "--", "/bin/sh", "-c", &forking], Some(0)),
     ];
     for (args, code) in &runs {
         let mut all = vec!["record", "--format", "json"];
@@ -441,6 +452,7 @@ fn record_leaves_nothing_behind_on_any_path() {
         let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
         if args.contains(&"--ready-after") {
             assert_eq!(doc["run"]["still_running"], true, "{doc}");
+            assert_eq!(doc["run"]["worked"], true, "{doc}");
             assert!(!doc["delegation"]["programs"].as_array().unwrap().is_empty(), "{doc}");
         }
         assert!(processes_with(marker).is_empty(), "{args:?} left {:?}", processes_with(marker));

@@ -85,6 +85,9 @@ pub struct MinimizedDoc {
     /// Each item was dropped from the answer and the command failed every time.
     pub one_minimal: Option<bool>,
     pub runs: usize,
+    /// Why minimising could not start (the program failed with only what it asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     pub items: Vec<VerdictDoc>,
 }
 
@@ -186,6 +189,7 @@ impl RecordDocument {
             minimized: rec.minimization.as_ref().map(|m| MinimizedDoc {
                 one_minimal: m.one_minimal,
                 runs: m.runs,
+                problem: m.problem.clone(),
                 items: m
                     .verdicts
                     .iter()
@@ -305,6 +309,23 @@ pub fn read(path: &Path) -> Result<RecordDocument, DocumentError> {
     }
     if !doc.run.worked {
         return Err(not("the recorded run did not work, so its answer is not one".into()));
+    }
+    // every name is one the rules know: a document is text anyone can write, and its names
+    // end up in configuration
+    let rules = crate::rules::rules();
+    let l = &doc.delegation;
+    for (k, names) in [
+        (ListKind::Commands, &l.commands),
+        (ListKind::Maps, &l.maps),
+        (ListKind::Programs, &l.programs),
+        (ListKind::Attachments, &l.attachments),
+    ] {
+        if let Some(n) = names.iter().find(|n| rules.enums.value_of(k, n).is_none()) {
+            return Err(not(format!("{} names {:?}, which is not a kernel name bpfcap knows", k.mount_option(), n)));
+        }
+    }
+    if let Some(c) = doc.capabilities.iter().find(|c| rules.capability_value(c).is_none()) {
+        return Err(not(format!("its capabilities name {c:?}, which is not a capability")));
     }
     Ok(doc)
 }

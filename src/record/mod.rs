@@ -84,10 +84,15 @@ pub struct Minimization {
     /// Every item asked for and each candidate capability, in the order they were tried.
     pub verdicts: Vec<Verdict>,
     /// True when the answer was run without each of its items and failed every time;
-    /// `None` when a run was cut short.
+    /// `None` when a run was cut short; false when dropping items kept changing what the
+    /// program needs, or when it did not work with what it asked for (`problem`).
     pub one_minimal: Option<bool>,
     /// How many times the command ran (the recording run included).
     pub runs: usize,
+    /// Why minimising could not start: the program failed with only what it asked for.
+    pub problem: Option<String>,
+    /// The answer: what was left.
+    pub answer: Delegation,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +127,14 @@ pub enum RecordError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Observer(#[from] observer::ObserverError),
+    #[error("the program asked for {what} {value}, which bpfcap's rules do not name (a kernel newer than the rules)")]
+    #[diagnostic(
+        code(bpfcap::record::unknown_value),
+        help(
+            "bpfcap cannot write a delegation that grants it; regenerate rules/kernel/enums.toml from this kernel's uapi (rules/gen/README.md)"
+        )
+    )]
+    UnknownValue { what: &'static str, value: String },
 }
 
 /// The capabilities the kernel may check through a token, as the rules name them (every
@@ -156,6 +169,8 @@ impl Runs<'_> {
         sandbox::check_stop()?;
         self.count += 1;
         let outcome = self.loader.load(&self.target, masks, values)?;
+        // (a signal during the run ends the recording: the run's failure says nothing)
+        sandbox::check_stop()?;
         let calls = outcome.user_namespace.map(|ns| self.observer.take(ns)).unwrap_or_default();
         Ok((outcome, calls))
     }
@@ -333,11 +348,19 @@ pub fn record(argv: &[String], opts: &RecordOptions, rules: &Rules) -> Result<Re
     let all_caps = token_capabilities(rules);
     let (run, calls) = runs.run(everything(), &all_caps)?;
     let asked = asked(&calls, observer.capabilities, rules);
+    for a in &asked {
+        if let Need::List(k, name) = &a.need
+            && rules.enums.value_of(*k, name).is_none()
+        {
+            return Err(RecordError::UnknownValue { what: k.mount_option(), value: name.clone() });
+        }
+    }
     let asked_delegation = Delegation::from_needs(asked.iter().map(|a| &a.need), rules);
     let mut delegation = asked_delegation.clone();
     let minimization = if opts.minimize && run.loaded {
         let m = minimize(&mut runs, &asked_delegation, &all_caps, (&run, &calls))?;
-        delegation = Delegation::from_needs(m.verdicts.iter().filter(|v| v.needed).map(|v| &v.need), rules);
+        // (in kernel order, as every delegation is written)
+        delegation = Delegation::from_needs(&m.answer.needs(), rules);
         Some(m)
     } else {
         None
@@ -375,6 +398,19 @@ fn minimize(
     }
     let mut verdicts: Vec<Verdict> = Vec::new();
     let mut cut_short = false;
+    // what was asked for must work on its own (everything the observer did not see is missing
+    // from it): else nothing can be dropped from it, and nothing is claimed
+    let (start, _) = runs.run_with(&current)?;
+    if !start.loaded {
+        let why = start.message.clone().unwrap_or_else(|| verify::describe(&start));
+        let problem = if verify::inconclusive(&start) {
+            format!("the run with only what it asked for was cut short: {why}")
+        } else {
+            format!("it does not work with only what it asked for (and every capability): {why}")
+        };
+        let one_minimal = if verify::inconclusive(&start) { None } else { Some(false) };
+        return Ok(Minimization { verdicts, one_minimal, runs: runs.count, problem: Some(problem), answer: current });
+    }
     let try_without = |runs: &mut Runs<'_>, current: &Delegation, need: &Need| -> Result<Verdict, SandboxError> {
         let (o, calls) = runs.run_with(&current.without(need))?;
         let mut v = Verdict { need: need.clone(), needed: !o.loaded, failure: None, lost: Vec::new(), undecided: None };
@@ -419,10 +455,11 @@ fn minimize(
         }
         if !dropped {
             let one_minimal = if cut_short { None } else { Some(true) };
-            return Ok(Minimization { verdicts, one_minimal, runs: runs.count });
+            return Ok(Minimization { verdicts, one_minimal, runs: runs.count, problem: None, answer: current });
         }
     }
-    Ok(Minimization { verdicts, one_minimal: Some(false), runs: runs.count })
+    let one_minimal = if cut_short { None } else { Some(false) };
+    Ok(Minimization { verdicts, one_minimal, runs: runs.count, problem: None, answer: current })
 }
 
 #[cfg(test)]

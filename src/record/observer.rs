@@ -96,15 +96,20 @@ impl Observer {
         Ok(Observer { _links: links, object, capabilities })
     }
 
-    /// Takes (reads and deletes) the counts of the calls made from the user namespace
-    /// `userns`, merged by everything but the count, in a stable order.
+    /// Takes the counts of the calls made from the user namespace `userns`, merged by
+    /// everything but the count, in a stable order. Every other namespace's counts (other
+    /// containers' calls during the run) are deleted with them, so that the map, which is
+    /// bounded, holds one run's calls at a time.
     pub fn take(&self, userns: u64) -> Vec<Call> {
         let Some(map) = self.object.maps().find(|m| m.name() == "calls") else { return Vec::new() };
-        let keys: Vec<Vec<u8>> =
-            map.keys().filter(|k| k.len() == KEY_SIZE && u64::from(u32_at(k, 0)) == userns).collect();
+        let keys: Vec<Vec<u8>> = map.keys().collect();
         let mut merged: BTreeMap<Call, u64> = BTreeMap::new();
         for key in keys {
-            let count = match map.lookup_and_delete(&key) {
+            let value = map.lookup_and_delete(&key);
+            if key.len() != KEY_SIZE || u64::from(u32_at(&key, 0)) != userns {
+                continue;
+            }
+            let count = match value {
                 Ok(Some(v)) if v.len() == 8 => u64::from_ne_bytes(v[..8].try_into().expect("8 bytes")),
                 _ => continue,
             };

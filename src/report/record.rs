@@ -40,7 +40,8 @@ pub fn table(rec: &Recording, r: &Rules) -> String {
     let d = &rec.delegation;
     let command = Escaped(&rec.command.join(" ")).to_string();
     if rec.worked() {
-        let what = if rec.minimization.is_some() { "needs" } else { "asked for" };
+        let minimised = rec.minimization.as_ref().is_some_and(|m| m.problem.is_none());
+        let what = if minimised { "needs" } else { "asked for" };
         s.push_str(&format!("{command} {what}:\n"));
         s.push_str(&format!(
             "  bpffs:        {}\n",
@@ -67,7 +68,11 @@ pub fn table(rec: &Recording, r: &Rules) -> String {
             s.push_str(&format!("  | {}\n", Escaped(l)));
         }
     }
-    if let Some(m) = &rec.minimization {
+    if let Some(m) = &rec.minimization
+        && let Some(p) = &m.problem
+    {
+        s.push_str(&format!("not minimised: {}\n", Escaped(p)));
+    } else if let Some(m) = &rec.minimization {
         match m.one_minimal {
             Some(true) => s.push_str(&format!(
                 "1-minimal: the program was run without each item of the answer and failed every time ({} runs)\n",

@@ -392,11 +392,13 @@ fn run_command(argv: &[String], ready_after: Option<std::time::Duration>) -> Res
     let (out_r, out_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
     let (err_r, err_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
     let (status_r, status_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
+    let (arg_ptrs, env_ptrs) = (sys::null_terminated(&args), sys::null_terminated(&envp));
     let start = std::time::Instant::now();
     let pid = sys::fork().map_err(|e| err("fork", &e))?;
     if pid == 0 {
         // (only async-signal-safe calls from here to the exec)
-        let code = sys::exec_path_with_output(&path, &args, &envp, out_w.as_fd(), err_w.as_fd(), status_w.as_fd());
+        let code =
+            sys::exec_path_with_output(&path, &arg_ptrs, &env_ptrs, out_w.as_fd(), err_w.as_fd(), status_w.as_fd());
         // SAFETY: _exit after a failed exec, as a forked child must.
         unsafe { libc::_exit(code) };
     }
@@ -408,18 +410,29 @@ fn run_command(argv: &[String], ready_after: Option<std::time::Duration>) -> Res
     let _ = std::fs::File::from(status_r).read_to_end(&mut errno_bytes);
     let exec_errno = <[u8; 4]>::try_from(errno_bytes.as_slice()).ok().map(i32::from_ne_bytes);
 
-    let exit_code = match ready_after {
-        None => Some(sys::wait_exit_code(pid).map_err(|e| err("wait", &e))?),
+    // With `ready_after`, a daemon that forks may end its first process (with 0) and go on
+    // in a child: it is still running as long as any process of the sandbox is.
+    let mut exit_code = None;
+    let mut still_running = false;
+    match ready_after {
+        None => exit_code = Some(sys::wait_exit_code(pid).map_err(|e| err("wait", &e))?),
         Some(ready) => loop {
-            if let Some(code) = sys::try_wait(pid).map_err(|e| err("wait", &e))? {
-                break Some(code);
+            if exit_code.is_none() {
+                exit_code = sys::try_wait(pid).map_err(|e| err("wait", &e))?;
+            }
+            match exit_code {
+                Some(code) if code != 0 => break,
+                // (the first process is reaped: this reaps the others that ended)
+                Some(_) if sys::reap_children() => break,
+                _ => {}
             }
             if start.elapsed() >= ready {
-                break None;
+                still_running = true;
+                break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         },
-    };
+    }
     // Stop what is left (the command itself when it was still running, and anything it
     // left behind): SIGTERM, then SIGKILL after a grace period.
     sys::signal_all_others(libc::SIGTERM);
@@ -435,8 +448,7 @@ fn run_command(argv: &[String], ready_after: Option<std::time::Duration>) -> Res
     let output = lines(stdout_reader.join().unwrap_or_default());
     let errors = lines(stderr_reader.join().unwrap_or_default());
 
-    let still_running = exit_code.is_none();
-    let worked = exec_errno.is_none() && (exit_code == Some(0) || still_running);
+    let worked = exec_errno.is_none() && (exit_code == Some(0) || (exit_code.is_none() && still_running));
     let (step, message) = match (exec_errno, exit_code) {
         (Some(e), _) => {
             let hint = if e == libc::EACCES {
@@ -505,10 +517,12 @@ fn exec_load(req: &LoadRequest, exe: &OwnedFd, object: &OwnedFd) -> Result<LoadO
     let envp = [cstr(format!("PATH={CHILD_PATH}"))];
     let (out_r, out_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
     let (err_r, err_w) = sys::pipe().map_err(|e| err("pipe", &e))?;
+    let (arg_ptrs, env_ptrs) = (sys::null_terminated(&argv), sys::null_terminated(&envp));
     let pid = sys::fork().map_err(|e| err("fork", &e))?;
     if pid == 0 {
         // (only async-signal-safe calls from here to the exec)
-        let code = sys::exec_with_output(exe.as_fd(), &argv, &envp, out_w.as_fd(), err_w.as_fd(), object.as_fd());
+        let code =
+            sys::exec_with_output(exe.as_fd(), &arg_ptrs, &env_ptrs, out_w.as_fd(), err_w.as_fd(), object.as_fd());
         // SAFETY: _exit after a failed exec, as a forked child must.
         unsafe { libc::_exit(code) };
     }

@@ -407,8 +407,9 @@ pub fn wait_exit_code(pid: libc::pid_t) -> io::Result<i32> {
     Ok(exit_code(status))
 }
 
-/// The pointers of `strings` and a NULL, as execve() takes an argv or envp.
-fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+/// The pointers of `strings` and a NULL, as execve() takes an argv or envp: built before a
+/// fork, so that the forked child need not allocate.
+pub fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
 }
 
@@ -427,18 +428,17 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// In a forked child: stdout and stderr to `out` and `err`, `keep` inherited across the exec,
-/// then `execveat(exe, "", argv, envp, AT_EMPTY_PATH)`. Returns only when the exec failed,
-/// with the exit code to use (127). The caller forked from a single-threaded process (the
-/// sandbox child), so allocating here is safe.
+/// then `execveat(exe, "", argv, envp, AT_EMPTY_PATH)` (`argv`, `envp`: [`null_terminated`]).
+/// Returns only when the exec failed, with the exit code to use (127). Only async-signal-safe
+/// calls.
 pub fn exec_with_output(
     exe: BorrowedFd<'_>,
-    argv: &[CString],
-    envp: &[CString],
+    args: &[*const libc::c_char],
+    env: &[*const libc::c_char],
     out: BorrowedFd<'_>,
     err: BorrowedFd<'_>,
     keep: BorrowedFd<'_>,
 ) -> i32 {
-    let (args, env) = (null_terminated(argv), null_terminated(envp));
     // SAFETY: valid descriptors; the arrays are NULL-terminated and outlive the calls.
     unsafe {
         if libc::dup2(out.as_raw_fd(), 1) < 0 || libc::dup2(err.as_raw_fd(), 2) < 0 {
@@ -461,22 +461,22 @@ pub fn exec_with_output(
 }
 
 /// In a forked child: stdin from /dev/null, stdout and stderr to `out` and `err`, then
-/// `execve(path, argv, envp)`. On failure the errno is written to `status` (a close-on-exec
-/// pipe: the parent reads nothing when the exec succeeded) and 127 is returned, for `_exit`.
-/// Only async-signal-safe calls.
+/// `execve(path, argv, envp)` (`argv`, `envp`: [`null_terminated`]). On failure the errno is
+/// written to `status` (a close-on-exec pipe: the parent reads nothing when the exec
+/// succeeded) and 127 is returned, for `_exit`. Only async-signal-safe calls.
 pub fn exec_path_with_output(
     path: &CStr,
-    argv: &[CString],
-    envp: &[CString],
+    args: &[*const libc::c_char],
+    env: &[*const libc::c_char],
     out: BorrowedFd<'_>,
     err: BorrowedFd<'_>,
     status: BorrowedFd<'_>,
 ) -> i32 {
-    let (args, env) = (null_terminated(argv), null_terminated(envp));
     // SAFETY: valid descriptors and NUL-terminated strings; the arrays are NULL-terminated
     // and outlive the calls.
     unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        // (close-on-exec: only its copy on 0 reaches the program)
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
         if null < 0
             || libc::dup2(null, 0) < 0
             || libc::dup2(out.as_raw_fd(), 1) < 0
