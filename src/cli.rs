@@ -246,7 +246,8 @@ pub fn run_analysis(sel: &SelectArgs) -> miette::Result<analysis::Analysis> {
         Err(analysis::StreamError::Analysis(e)) => return Err(e.into()),
     };
     let counts: Vec<usize> = counts.into_iter().map(|c| c.into_inner()).collect();
-    input::check_directories(&sel.paths, &sources, &counts)?;
+    let empty = input::check_directories(&sel.paths, &sources, &counts)?;
+    a.requirements.warnings.extend(empty);
     // what could not be read inside executables and directories (the files' own warnings
     // are already first)
     a.requirements.warnings.splice(0..0, warnings);

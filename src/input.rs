@@ -122,9 +122,8 @@ pub fn plan_inputs(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<String>), Inpu
         let meta = std::fs::metadata(p).map_err(|e| InputError::Io { path: p.display().to_string(), source: e })?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            walk(p, 0, &mut files)?;
+            walk(p, 0, &mut files, &mut warnings)?;
             files.sort();
-            let before = out.len();
             for f in files {
                 let display = f.display().to_string();
                 let Ok(size) = std::fs::metadata(&f).map(|m| m.len()) else { continue };
@@ -139,9 +138,6 @@ pub fn plan_inputs(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<String>), Inpu
                 }
                 out.push(Source { path: f, display, explicit: false, arg });
             }
-            if out.len() == before {
-                return Err(InputError::NoObjects { path: p.display().to_string() });
-            }
         } else if meta.is_file() {
             let display = p.display().to_string();
             if meta.len() > embedded::MAX_SCAN_SIZE {
@@ -155,32 +151,48 @@ pub fn plan_inputs(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<String>), Inpu
     Ok((out, warnings))
 }
 
-/// Reads one planned file: its objects and warnings. A file found in a directory that
-/// cannot be read, or neither is nor embeds a BPF object, gives nothing.
+/// Reads one planned file: its objects and warnings. A file found in a directory that neither
+/// is nor embeds a BPF object gives nothing; one that cannot be read, or is a BPF object that
+/// does not parse (a truncated `.o`), gives a warning naming it, and the rest is analysed.
 pub fn load_source(src: &Source) -> Result<(Inputs, Vec<String>), InputError> {
     let mut warnings = Vec::new();
     let bytes = match std::fs::read(&src.path) {
         Ok(b) => b,
-        Err(_) if !src.explicit => return Ok((Vec::new(), warnings)),
+        Err(e) if !src.explicit => {
+            warnings.push(format!("{}: skipped, cannot read it: {e}", src.display));
+            return Ok((Vec::new(), warnings));
+        }
         Err(e) => return Err(InputError::Io { path: src.display.clone(), source: e }),
     };
-    let objects = load_bytes(&src.display, &bytes, src.explicit, &mut warnings)?;
-    Ok((objects, warnings))
+    match load_bytes(&src.display, &bytes, src.explicit, &mut warnings) {
+        Ok(objects) => Ok((objects, warnings)),
+        Err(e) if !src.explicit => {
+            warnings.push(format!("skipped: {e}"));
+            Ok((Vec::new(), warnings))
+        }
+        Err(e) => Err(e),
+    }
 }
 
-/// After [`load_source`] of every source: a directory that gave no object is an error.
+/// After [`load_source`] of every source: a path named on the command line that gave no
+/// object is an error when no path did, and a warning naming it when others did.
 pub fn check_directories(
     paths: &[PathBuf],
     sources: &[Source],
     objects_per_source: &[usize],
-) -> Result<(), InputError> {
-    for (arg, p) in paths.iter().enumerate() {
-        let mut of_arg = sources.iter().zip(objects_per_source).filter(|(s, _)| s.arg == arg && !s.explicit).peekable();
-        if of_arg.peek().is_some() && of_arg.all(|(_, n)| *n == 0) {
-            return Err(InputError::NoObjects { path: p.display().to_string() });
-        }
+) -> Result<Vec<String>, InputError> {
+    let empty: Vec<&PathBuf> = paths
+        .iter()
+        .enumerate()
+        .filter(|(arg, _)| {
+            !sources.iter().zip(objects_per_source).any(|(s, n)| s.arg == *arg && (s.explicit || *n > 0))
+        })
+        .map(|(_, p)| p)
+        .collect();
+    match empty.first() {
+        Some(p) if empty.len() == paths.len() => Err(InputError::NoObjects { path: p.display().to_string() }),
+        _ => Ok(empty.iter().map(|p| format!("{}: no BPF object found in it (the other paths were analysed)", p.display())).collect()),
     }
-    Ok(())
 }
 
 /// Reads every input path, returning the objects and the warnings.
@@ -201,7 +213,7 @@ pub fn load_inputs_with_warnings(paths: &[PathBuf]) -> Result<(Inputs, Vec<Strin
         out.extend(objects);
         warnings.extend(w);
     }
-    check_directories(paths, &sources, &counts)?;
+    warnings.extend(check_directories(paths, &sources, &counts)?);
     Ok((out, warnings))
 }
 
@@ -277,7 +289,7 @@ fn starts_with_elf_magic(path: &Path) -> bool {
     std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"\x7fELF"
 }
 
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, warnings: &mut Vec<String>) -> Result<(), InputError> {
     if depth > MAX_DEPTH {
         return Ok(());
     }
@@ -285,9 +297,16 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), InputErr
     for entry in rd.flatten() {
         let Ok(ft) = entry.file_type() else { continue };
         if ft.is_dir() {
-            walk(&entry.path(), depth + 1, out)?;
+            walk(&entry.path(), depth + 1, out, warnings)?;
         } else if ft.is_file() {
             out.push(entry.path());
+        } else if ft.is_symlink() {
+            // a link to a file is read (links to directories are not followed: no loops)
+            match std::fs::metadata(entry.path()) {
+                Ok(m) if m.is_file() => out.push(entry.path()),
+                Ok(_) => {}
+                Err(e) => warnings.push(format!("{}: skipped, a link to nothing readable: {e}", entry.path().display())),
+            }
         }
     }
     Ok(())

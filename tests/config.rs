@@ -427,3 +427,21 @@ fn unstudied_versions_are_refused() {
     let (code, _, _) = bpfcap(&["emit", "--target", "systemd", "--kernel", "6.18", "testdata/xdp.bpf.o"]);
     assert_eq!(code, 0);
 }
+
+/// A directory holding a dangling link and a truncated object is analysed, with a warning
+/// naming each, and exits 0; a path without objects beside one with objects is a warning.
+#[test]
+fn unusable_inputs_in_directories_are_named_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let xdp = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o")).unwrap();
+    std::fs::write(dir.path().join("good.bpf.o"), &xdp).unwrap();
+    std::fs::write(dir.path().join("truncated.bpf.o"), &xdp[..300]).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/bpfcap-test", dir.path().join("dangling.o")).unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out, err) = bpfcap(&["analyze", dir.path().to_str().unwrap(), empty.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let all = format!("{out}{err}");
+    for name in ["truncated.bpf.o", "dangling.o", empty.path().to_str().unwrap()] {
+        assert!(all.contains(name), "no warning names {name}: {all}");
+    }
+}
