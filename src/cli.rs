@@ -639,6 +639,37 @@ fn write_stdout(s: &str) {
     let _ = out.flush();
 }
 
+/// An error as a log shows it: `bpfcap: what is wrong` on one line (its causes appended
+/// where the message does not already say them), and `bpfcap: help: what to do` on a second
+/// line when there is a hint; the error's stable code in brackets at the end of the first. No
+/// code line, no drawing.
+pub fn log_lines(report: &miette::Report) -> String {
+    let mut line = report.to_string();
+    for cause in report.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    // the stable code (docs) to look the error up by: the most specific one, of the
+    // innermost diagnostic that has one
+    let mut diagnostic: &dyn miette::Diagnostic = report.as_ref();
+    let mut code = diagnostic.code().map(|c| c.to_string());
+    while let Some(inner) = diagnostic.diagnostic_source() {
+        diagnostic = inner;
+        code = diagnostic.code().map(|c| c.to_string()).or(code);
+    }
+    if let Some(code) = code {
+        line.push_str(&format!(" [{code}]"));
+    }
+    let mut out = format!("bpfcap: {}\n", line.replace('\n', " "));
+    if let Some(help) = report.help() {
+        out.push_str(&format!("bpfcap: help: {}\n", help.to_string().replace('\n', " ")));
+    }
+    out
+}
+
 /// Entry point of the binary; returns the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -659,7 +690,13 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            let mut err = std::io::stderr().lock();
+            // (a closed stderr is no reason to panic)
+            let _ = if std::io::IsTerminal::is_terminal(&err) {
+                writeln!(err, "{report:?}")
+            } else {
+                write!(err, "{}", log_lines(&report))
+            };
             EXIT_ERROR
         }
     }

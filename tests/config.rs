@@ -445,3 +445,18 @@ fn unusable_inputs_in_directories_are_named_and_skipped() {
         assert!(all.contains(name), "no warning names {name}: {all}");
     }
 }
+
+/// An error with stderr not a terminal (a CI log) is one line naming the path and what is
+/// wrong, with its code, and a second for the hint: no drawing, no cause said twice.
+#[test]
+fn piped_errors_are_one_line() {
+    let (code, _, err) = bpfcap(&["analyze", "testdata/no-such-object.o"]);
+    assert_eq!(code, 2);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].starts_with("bpfcap: ") && lines[0].contains("testdata/no-such-object.o"), "{err}");
+    assert!(lines[0].ends_with("[bpfcap::input::io]"), "{err}");
+    assert_eq!(lines[0].matches("No such file or directory").count(), 1, "{err}");
+    assert!(lines[1].starts_with("bpfcap: help: "), "{err}");
+    assert!(!err.chars().any(|c| "│×╰─▶╭".contains(c)), "{err}");
+}
