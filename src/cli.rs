@@ -36,6 +36,13 @@ pub enum Command {
     /// Run a program in the sandbox under a delegation of everything and record the token
     /// checks it causes; with --minimize, prove which of them it needs.
     Record(RecordArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `bpfcap man | man -l -`).
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -686,6 +693,22 @@ pub fn main() -> i32 {
         Command::Emit(e) => emit(e),
         Command::Check(c) => check(c),
         Command::Record(c) => record(c),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut <Cli as clap::CommandFactory>::command(), "bpfcap", &mut out);
+            write_stdout(&String::from_utf8_lossy(&out));
+            Ok(EXIT_OK)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out) {
+                Ok(()) => {
+                    write_stdout(&String::from_utf8_lossy(&out));
+                    Ok(EXIT_OK)
+                }
+                Err(e) => Err(miette::miette!("cannot render the manual page: {e}")),
+            }
+        }
     };
     match result {
         Ok(code) => code,

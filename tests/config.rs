@@ -460,3 +460,20 @@ fn piped_errors_are_one_line() {
     assert!(lines[1].starts_with("bpfcap: help: "), "{err}");
     assert!(!err.chars().any(|c| "│×╰─▶╭".contains(c)), "{err}");
 }
+
+/// `bpfcap completions SHELL` prints a completion script that knows the subcommands, and
+/// `bpfcap man` a manual page.
+#[test]
+fn completions_and_manual_page() {
+    let (code, out, _) = bpfcap(&["completions", "bash"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("complete -F") && out.contains("record") && out.contains("--minimize"), "{out}");
+    let (code, out, _) = bpfcap(&["completions", "zsh"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("#compdef bpfcap"), "{out}");
+    let (code, out, _) = bpfcap(&["man"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(".TH bpfcap 1") && out.contains("analyze"), "{out}");
+    let (code, _, _) = bpfcap(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+}
