@@ -221,6 +221,10 @@ pub struct SelectArgs {
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Also show each object's programs and maps, why each item is needed, and what each
+    /// optional item would cost (the table shows the answer first either way).
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
@@ -277,7 +281,11 @@ fn analyze(args: &AnalyzeArgs) -> miette::Result<i32> {
                 Err(e) => Err(miette::miette!("cannot write the report: {e}")),
             };
         }
-        FormatArg::Table => report::table::render(a, r),
+        FormatArg::Table => {
+            let paths: Vec<String> =
+                args.select.paths.iter().map(|p| Escaped(&p.to_string_lossy()).to_string()).collect();
+            report::table::render(a, r, args.verbose, &format!("bpfcap emit --target systemd {}", paths.join(" ")))
+        }
     };
     write_stdout(&text);
     Ok(EXIT_OK)

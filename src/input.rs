@@ -191,7 +191,10 @@ pub fn check_directories(
         .collect();
     match empty.first() {
         Some(p) if empty.len() == paths.len() => Err(InputError::NoObjects { path: p.display().to_string() }),
-        _ => Ok(empty.iter().map(|p| format!("{}: no BPF object found in it (the other paths were analysed)", p.display())).collect()),
+        _ => Ok(empty
+            .iter()
+            .map(|p| format!("{}: no BPF object found in it (the other paths were analysed)", p.display()))
+            .collect()),
     }
 }
 
@@ -305,7 +308,9 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, warnings: &mut Vec<Str
             match std::fs::metadata(entry.path()) {
                 Ok(m) if m.is_file() => out.push(entry.path()),
                 Ok(_) => {}
-                Err(e) => warnings.push(format!("{}: skipped, a link to nothing readable: {e}", entry.path().display())),
+                Err(e) => {
+                    warnings.push(format!("{}: skipped, a link to nothing readable: {e}", entry.path().display()))
+                }
             }
         }
     }

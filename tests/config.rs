@@ -477,3 +477,26 @@ fn completions_and_manual_page() {
     let (code, _, _) = bpfcap(&["completions", "tcsh"]);
     assert_eq!(code, 2);
 }
+
+/// `analyze`'s table gives the whole answer first: within its first 20 lines the four lists,
+/// the capabilities and the bpffs option string, unbroken (as `emit --target mount-options`
+/// writes it), on a sample and on an object built by others.
+#[test]
+fn the_answer_comes_first() {
+    let mut paths = vec!["testdata/xdp.bpf.o".to_string()];
+    if let Ok(root) = common::sid_root() {
+        paths.push(root.join("usr/sbin/execsnoop-libbpf").display().to_string());
+    }
+    for p in &paths {
+        let (code, out, err) = bpfcap(&["analyze", p]);
+        assert_eq!(code, 0, "{err}");
+        let head: Vec<&str> = out.lines().take(20).collect();
+        let (_, options, _) = bpfcap(&["emit", "--target", "mount-options", p]);
+        let options = options.lines().find(|l| l.starts_with("delegate_")).unwrap().to_string();
+        assert!(head.contains(&options.as_str()), "{p}: no unbroken option string in\n{}", head.join("\n"));
+        for key in ["delegate_cmds", "delegate_maps", "delegate_progs", "delegate_attachs", "capabilities"] {
+            assert!(head.iter().any(|l| l.trim_start().starts_with(key)), "{p}: no {key} line");
+        }
+        assert!(out.contains("next: bpfcap emit --target systemd"), "{out}");
+    }
+}

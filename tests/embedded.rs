@@ -258,7 +258,7 @@ fn display_paths_lead_back_to_the_objects() {
 fn analyze_names_the_embedded_objects() {
     let out = Command::new(env!("CARGO_BIN_EXE_bpfcap"))
         .current_dir(root())
-        .args(["analyze", "testdata/embedded/app"])
+        .args(["analyze", "--verbose", "testdata/embedded/app"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

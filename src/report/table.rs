@@ -34,7 +34,88 @@ fn short_reason(r: &Reason) -> String {
     if r.object.is_empty() { untrusted(&s) } else { untrusted(&format!("{}: {s}", r.object)) }
 }
 
-pub fn render(a: &Analysis, rules: &Rules) -> String {
+/// Warnings shown without --verbose.
+const WARNINGS_SHOWN: usize = 10;
+
+/// `analyze`'s table: the answer first (the four lists, the capabilities, the bpffs option
+/// string unbroken, what to run next), then with `verbose` each object's programs and maps,
+/// the reasons of every item and what each optional item would cost.
+pub fn render(a: &Analysis, rules: &Rules, verbose: bool, next: &str) -> String {
+    let mut out = summary(a, rules, verbose);
+    let _ = writeln!(
+        out,
+        "\nnext: {next}{}",
+        if verbose { "" } else { "   (why each item: --verbose; everything: --format json)" }
+    );
+    if verbose {
+        out.push('\n');
+        out.push_str(&details(a, rules));
+    }
+    out
+}
+
+/// The answer, and the warnings.
+fn summary(a: &Analysis, rules: &Rules, verbose: bool) -> String {
+    let mut out = String::new();
+    let d = &a.delegation;
+    let token_objects = a.objects.iter().filter(|o| o.loader.token()).count();
+    let objects = match a.objects.as_slice() {
+        [one] => format!("1 object: {}", Escaped(&one.path)),
+        many => format!("{} objects", many.len()),
+    };
+    if token_objects == 0 && !a.objects.is_empty() {
+        let _ = writeln!(
+            out,
+            "No BPF delegation: the loader takes no BPF token ({}; {objects}).",
+            a.loader_description(rules)
+        );
+    } else {
+        let _ = writeln!(out, "Delegation for {} ({objects}):", a.loader_description(rules));
+        for k in ListKind::ALL {
+            let items = d.list(k);
+            let _ = writeln!(
+                out,
+                "  {:<17} {}",
+                k.mount_option(),
+                if items.is_empty() { "-".into() } else { items.join(" ") }
+            );
+        }
+        let caps = if d.capabilities.is_empty() { "-".into() } else { d.capabilities.join(" ") };
+        let _ = writeln!(out, "  {:<17} {caps}", "capabilities");
+        let _ = writeln!(out, "bpffs mount options:\n{}", d.mount_options(rules));
+    }
+    if !a.host_capabilities.is_empty() {
+        let _ = writeln!(
+            out,
+            "Capabilities in the initial user namespace (loaders that take no BPF token): {}",
+            a.host_capabilities.join(", ")
+        );
+    }
+    let optional = a.requirements.optional.len();
+    if optional > 0 && !verbose {
+        let _ = writeln!(
+            out,
+            "{optional} optional item group{} {}: the loader copes without them (--verbose says what each costs)",
+            if optional == 1 { "" } else { "s" },
+            if a.with_optional { "included by --with-optional" } else { "left out unless --with-optional" }
+        );
+    }
+    let warnings = &a.requirements.warnings;
+    if !warnings.is_empty() {
+        let _ = writeln!(out, "\nWarnings:");
+        let shown = if verbose { warnings.len() } else { WARNINGS_SHOWN };
+        for w in warnings.iter().take(shown) {
+            let _ = writeln!(out, "  - {}", Escaped(w));
+        }
+        if warnings.len() > shown {
+            let _ = writeln!(out, "  (+{} more: --verbose, or --format json)", warnings.len() - shown);
+        }
+    }
+    out
+}
+
+/// Per object its loader, programs and maps; the reasons of every item; the optional items.
+fn details(a: &Analysis, rules: &Rules) -> String {
     let mut out = String::new();
     for o in &a.objects {
         let _ = writeln!(
@@ -86,7 +167,7 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
     } else {
         let _ = writeln!(
             out,
-            "Delegation for {} ({} object{}):",
+            "Why, for {} ({} object{}):",
             a.loader_description(rules),
             a.objects.len(),
             if a.objects.len() == 1 { "" } else { "s" }
@@ -106,14 +187,6 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
             ]);
         }
         let _ = writeln!(out, "{t}");
-        let _ = writeln!(out, "bpffs mount options: {}", d.mount_options(rules));
-    }
-    if !a.host_capabilities.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nCapabilities in the initial user namespace (loaders that take no BPF token): {}",
-            a.host_capabilities.join(", ")
-        );
     }
     if !a.requirements.optional.is_empty() {
         let _ = writeln!(
@@ -130,12 +203,6 @@ pub fn render(a: &Analysis, rules: &Rules) -> String {
                 lost
             };
             let _ = writeln!(out, "  - {} [{}]: without it, {lost}", items.join(", "), o.loader_step());
-        }
-    }
-    if !a.requirements.warnings.is_empty() {
-        let _ = writeln!(out, "\nWarnings:");
-        for w in &a.requirements.warnings {
-            let _ = writeln!(out, "  - {}", Escaped(w));
         }
     }
     out
