@@ -500,3 +500,45 @@ fn the_answer_comes_first() {
         assert!(out.contains("next: bpfcap emit --target systemd"), "{out}");
     }
 }
+
+/// A typo'd key is one finding, first, on its own line, naming the closest real key and the
+/// items lost with it (not one missing-item per item); help in a systemd file names items in
+/// systemd's spelling. For systemd and Incus.
+#[test]
+fn a_typo_is_one_finding_and_help_is_in_the_dialects_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let obj = "testdata/xdp.bpf.o";
+    let (_, dropin, _) = bpfcap(&["emit", "--target", "systemd", obj]);
+    let (_, incus, _) = bpfcap(&["emit", "--target", "incus", obj]);
+    let cases = [
+        ("typo.conf", dropin.replace("BPFDelegateMaps=", "BPFDelegateMap="), "BPFDelegateMap=", "BPFDelegateMaps="),
+        (
+            "typo.incus",
+            incus.replace("security.bpffs.delegate_maps", "security.bpffs.delegate_map"),
+            "security.bpffs.delegate_map",
+            "security.bpffs.delegate_maps",
+        ),
+    ];
+    for (name, text, typo, real) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &text).unwrap();
+        let (code, out, err) = bpfcap(&["check", "--config", path.to_str().unwrap(), "--format", "json", obj]);
+        assert_eq!(code, 1, "{name}: {out}{err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let findings = doc["findings"].as_array().unwrap();
+        assert_eq!(findings[0]["code"], "unknown-key", "{name}: {out}");
+        let line = text.lines().position(|l| l.contains(typo)).unwrap() + 1;
+        assert_eq!(findings[0]["line"], line, "{name}: {out}");
+        assert!(findings[0]["help"].as_str().unwrap().contains(real), "{name}: {out}");
+        assert!(findings[0]["message"].as_str().unwrap().contains("devmap"), "{name}: {out}");
+        assert!(!findings.iter().any(|f| f["code"] == "missing-item"), "{name}: {out}");
+    }
+    // systemd: the help names what to add as systemd spells it
+    let short = dir.path().join("short.conf");
+    std::fs::write(&short, dropin.replace(",BPFProgTypeXdp", "")).unwrap();
+    let (code, out, _) = bpfcap(&["check", "--config", short.to_str().unwrap(), "--format", "json", obj]);
+    assert_eq!(code, 1, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let help = doc["findings"][0]["help"].as_str().unwrap();
+    assert_eq!(help, "add BPFProgTypeXdp to BPFDelegatePrograms=", "{out}");
+}

@@ -36,6 +36,11 @@ pub struct Finding {
     pub line: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
+    /// The delegate list this finding is about (a missing item), or that an unknown key was
+    /// meant to set (its closest real key is that list's): the unknown key is then the root
+    /// cause of that list's missing items.
+    #[serde(skip)]
+    pub list: Option<ListKind>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +84,7 @@ pub(crate) fn push(
     // messages quote the configuration's own text (any byte) and names from objects
     let message = crate::text::escape(&message).into_owned();
     let help = help.map(|h| crate::text::escape(&h).into_owned());
-    out.push(Finding { code, severity, message, help, span, line, column });
+    out.push(Finding { code, severity, message, help, span, line, column, list: None });
 }
 
 fn first_reason(reqs: &Requirements, need: &Need) -> String {
@@ -161,9 +166,12 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                     "missing-item",
                     Severity::Error,
                     format!("{} lacks {item}: {why}", k.mount_option()),
-                    Some(format!("add {item} to {}", setting_name(cfg, k, rules))),
+                    Some(format!("add {} to {}", item_spelling(cfg, k, item, rules), setting_name(cfg, k, rules))),
                     Some(cfg.list_spans.get(&k).copied().unwrap_or(cfg.anchor)),
                 );
+                if let Some(f) = out.last_mut() {
+                    f.list = Some(k);
+                }
             }
         }
     }
@@ -231,6 +239,7 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
         );
     }
     out.sort_by_key(|f| (f.span.map(|s| s.offset).unwrap_or(usize::MAX), f.severity, f.code));
+    fold_root_causes(&mut out, &needed, &granted);
     Report { findings: out, granted, needed }
 }
 
@@ -249,6 +258,9 @@ fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
             closest.map(|k| format!("did you mean {k}?")),
             Some(s.span),
         );
+        if let Some(f) = out.last_mut() {
+            f.list = ListKind::ALL.into_iter().find(|k| closest.is_some_and(|c| m.key(*k) == Some(c)));
+        }
     }
     let truthy = |v: &str| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on");
     if !m.keys.enable_key.is_empty() && !cfg.setting(&m.keys.enable_key).is_some_and(|s| truthy(&s.value)) {
@@ -283,6 +295,40 @@ fn list_noun(k: ListKind) -> &'static str {
         ListKind::Programs => "program type",
         ListKind::Attachments => "attach type",
     }
+}
+
+/// An item as the dialect spells it: systemd's own names (`BPFMapTypeDevmap`), which are all it
+/// takes; the kernel's names elsewhere.
+fn item_spelling(cfg: &Config, k: ListKind, item: &str, rules: &Rules) -> String {
+    match cfg.dialect {
+        Dialect::Systemd => {
+            rules.systemd().name_for(k, item).map(|n| n.systemd.clone()).unwrap_or_else(|| item.to_string())
+        }
+        _ => item.to_string(),
+    }
+}
+
+/// One root cause, one finding: an unknown key meant to set a delegate list takes that list's
+/// missing items into its own message, and such root causes come first.
+fn fold_root_causes(findings: &mut Vec<Finding>, needed: &Delegation, granted: &Delegation) {
+    let roots: Vec<(usize, ListKind)> = findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.code == "unknown-key")
+        .filter_map(|(i, f)| f.list.map(|k| (i, k)))
+        .collect();
+    for (i, k) in roots {
+        let missing: Vec<&String> = needed.list(k).iter().filter(|n| !granted.list(k).contains(n)).collect();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|n| n.as_str()).collect();
+            let text = format!("; so {} lacks {}", k.mount_option(), names.join(", "));
+            findings[i].message.push_str(&text);
+        }
+    }
+    let folded: Vec<ListKind> = findings.iter().filter(|f| f.code == "unknown-key").filter_map(|f| f.list).collect();
+    findings.retain(|f| !(f.code == "missing-item" && f.list.is_some_and(|k| folded.contains(&k))));
+    // (stable: otherwise in the order found)
+    findings.sort_by_key(|f| f.code != "unknown-key");
 }
 
 fn setting_name(cfg: &Config, k: ListKind, rules: &Rules) -> String {

@@ -217,10 +217,10 @@ pub fn settings(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
             }
             continue;
         }
-        let (message, help) = match known {
+        let (message, (help, meant)) = match known {
             None => (
                 format!("systemd ignores [{}] and its settings: it knows no such section", Escaped(section)),
-                "use [Service] (or the section of the unit's type)".to_string(),
+                ("use [Service] (or the section of the unit's type)".to_string(), None),
             ),
             Some(in_section) => (
                 format!(
@@ -233,14 +233,19 @@ pub fn settings(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
             ),
         };
         push(cfg, out, "unknown-key", Severity::Error, message, Some(help), Some(s.span));
+        if let Some(f) = out.last_mut() {
+            // the delegate list it was meant to set, if its closest key is one's setting
+            f.list = crate::rules::ListKind::ALL.into_iter().find(|k| meant.as_deref() == Some(sd.setting(*k)));
+        }
     }
 }
 
-/// "did you mean X=?" for a key systemd does not know in `section`, or the section that has it.
-fn closest_key(key: &str, section: &str, in_section: &[String], rules: &Rules) -> String {
+/// "did you mean X=?" for a key systemd does not know in `section`, or the section that has it;
+/// and the key meant, when there is a close one.
+fn closest_key(key: &str, section: &str, in_section: &[String], rules: &Rules) -> (String, Option<String>) {
     let elsewhere = rules.systemd_keys().section.iter().find(|s| s.name != section && s.keys.iter().any(|k| k == key));
     if let Some(other) = elsewhere {
-        return format!("{key}= belongs in [{}], not [{section}]", other.name);
+        return (format!("{key}= belongs in [{}], not [{section}]", other.name), None);
     }
     let lower = key.to_ascii_lowercase();
     let best = in_section
@@ -249,7 +254,7 @@ fn closest_key(key: &str, section: &str, in_section: &[String], rules: &Rules) -
         .min()
         .filter(|(d, _)| *d <= 3.max(key.len() / 4));
     match best {
-        Some((_, k)) => format!("did you mean {k}=? systemd's keys are case-sensitive"),
-        None => format!("systemd's keys in [{section}] are listed by `systemd --dump-configuration-items`"),
+        Some((_, k)) => (format!("did you mean {k}=? systemd's keys are case-sensitive"), Some(k.clone())),
+        None => (format!("systemd's keys in [{section}] are listed by `systemd --dump-configuration-items`"), None),
     }
 }
