@@ -229,6 +229,12 @@ fn diagnose(
     if inconclusive(first) {
         return Ok(cut_short(first));
     }
+    // not the token's doing when it does not load as root without one either
+    if target.runner == sandbox::Runner::Libbpf
+        && let Err(line) = loads_as_root(target)
+    {
+        return Ok(format!("{NOT_THE_TOKEN}: {line}"));
+    }
     // a trial load: Err(diagnosis) when it was cut short
     let loads = |masks: sandbox::Delegation, caps: Vec<u32>| -> Result<Result<bool, String>, SandboxError> {
         let o = loader.load(target, masks, caps)?;
@@ -282,6 +288,52 @@ fn diagnose(
         Err(why) => why,
         Ok(true) => "more than one category is short: it loads only with everything delegated".into(),
         Ok(false) => "it does not load even with every item delegated and CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN: this kernel refuses it through a token".into(),
+    })
+}
+
+/// The start of a diagnosis that blames the object or the kernel, not the delegation.
+pub const NOT_THE_TOKEN: &str = "not a delegation problem: it does not load as root without a token either";
+
+/// libbpf's messages while [`loads_as_root`] runs (libbpf's print callback is a plain function).
+static ROOT_LOAD_LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn collect_root_load_log(_: libbpf_rs::PrintLevel, msg: String) {
+    if let Ok(mut log) = ROOT_LOAD_LOG.lock() {
+        log.extend(msg.lines().map(String::from));
+    }
+}
+
+/// Loads the target's programs with libbpf in this process, as host root and without a token,
+/// the maps sized as the sandbox sizes them, and closes it again: `Err` carries libbpf's
+/// decisive line (the first that says what failed: an unresolved CO-RE relocation, an extern
+/// the kernel lacks, a map the kernel refuses) when even that fails.
+pub fn loads_as_root(target: &Target) -> Result<(), String> {
+    let (bytes, name) = crate::input::object_bytes(&target.path.to_string_lossy()).map_err(|e| e.to_string())?;
+    ROOT_LOAD_LOG.lock().map(|mut l| l.clear()).ok();
+    let previous = libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Info, collect_root_load_log)));
+    let result = (|| {
+        let mut open = libbpf_rs::ObjectBuilder::default()
+            .name(&name)
+            .and_then(|b| b.open_memory(&bytes))
+            .map_err(|e| format!("libbpf cannot open it: {e}"))?;
+        if !target.programs.is_empty() {
+            for mut p in open.progs_mut() {
+                let keep = target.programs.iter().any(|t| p.name().to_string_lossy() == t.as_str());
+                p.set_autoload(keep);
+            }
+        }
+        sandbox::size_runtime_sized_maps(&mut open);
+        open.load().map(drop).map_err(|e| e.to_string())
+    })();
+    libbpf_rs::set_print(previous);
+    let log = std::mem::take(&mut *ROOT_LOAD_LOG.lock().unwrap_or_else(|e| e.into_inner()));
+    result.map_err(|e| {
+        let decisive = log.iter().find(|l| {
+            let l = l.to_ascii_lowercase();
+            (l.contains("fail") || l.contains("error") || l.contains("not found") || l.contains("invalid"))
+                && !l.contains("token")
+        });
+        decisive.map(|l| l.trim().to_string()).unwrap_or(e)
     })
 }
 

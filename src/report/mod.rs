@@ -354,6 +354,19 @@ pub fn verification_table(v: &crate::verify::Verification, d: &Delegation, minim
             why.map(|f| format!(" ({})", Escaped(f))).unwrap_or_default()
         ));
     }
+    if v.targets.len() > 1 {
+        let loaded = v.targets.iter().filter(|t| t.outcome.loaded).count();
+        let not_token = v
+            .targets
+            .iter()
+            .filter(|t| t.diagnosis.as_deref().is_some_and(|d| d.starts_with(crate::verify::NOT_THE_TOKEN)))
+            .count();
+        s.push_str(&format!("{loaded} of {} objects load", v.targets.len()));
+        if not_token > 0 {
+            s.push_str(&format!("; {not_token} fail without a token too (not a delegation problem)"));
+        }
+        s.push('\n');
+    }
     match v.minimal {
         Some(true) => s.push_str("every item is required: the delegation is minimal\n"),
         Some(false) => s.push_str("some items are not required\n"),
