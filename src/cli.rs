@@ -686,8 +686,32 @@ pub fn log_lines(report: &miette::Report) -> String {
 }
 
 /// Entry point of the binary; returns the exit code.
+/// `--version`: bpfcap's, and what its rules cover.
+fn version_text() -> String {
+    let r = rules::rules();
+    let loaders: Vec<String> = r
+        .loaders
+        .iter()
+        .map(|l| match (l.versions[0], l.newest()) {
+            (first, last) if first == last => format!("{} {first}", l.header.title),
+            (first, last) => format!("{} {first}-{last}", l.header.title),
+        })
+        .collect();
+    format!(
+        "{} (rules: Linux {}-{}; {}; systemd {}+)",
+        env!("CARGO_PKG_VERSION"),
+        r.privileges.kernels.first,
+        r.privileges.kernels.last,
+        loaders.join(", "),
+        r.systemd().settings.since
+    )
+}
+
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    // (clap keeps static strings: one small string for the process's life)
+    let version: &'static str = Box::leak(version_text().into_boxed_str());
+    let command = <Cli as clap::CommandFactory>::command().version(version).long_version(version);
+    let cli = match command.try_get_matches().and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m)) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };

@@ -542,3 +542,13 @@ fn a_typo_is_one_finding_and_help_is_in_the_dialects_spelling() {
     let help = doc["findings"][0]["help"].as_str().unwrap();
     assert_eq!(help, "add BPFProgTypeXdp to BPFDelegatePrograms=", "{out}");
 }
+
+/// `--version` names what the rules cover: kernels, loaders, systemd.
+#[test]
+fn version_names_what_the_rules_cover() {
+    let (code, out, _) = bpfcap(&["--version"]);
+    assert_eq!(code, 0);
+    for want in ["bpfcap 0.", "Linux 6.9-6.18", "libbpf 1.5-1.8", "cilium/ebpf 0.22", "systemd 258+"] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+}
