@@ -267,6 +267,8 @@ struct AnalysisDoc<'a> {
     capabilities: &'a [String],
     delegation: DelegationDoc<'a>,
     host_capabilities: &'a [String],
+    /// "analysis", as the other documents name their kind ("verification", "record").
+    kind: &'static str,
     loader: String,
     mount_options: String,
     objects: ObjectsDoc<'a>,
@@ -283,6 +285,7 @@ pub fn write_analysis_json(a: &Analysis, rules: &Rules, out: &mut impl std::io::
         capabilities: &a.delegation.capabilities,
         delegation: delegation_doc(&a.delegation),
         host_capabilities: &a.host_capabilities,
+        kind: "analysis",
         loader: a.loader_description(rules),
         mount_options: a.delegation.mount_options(rules),
         objects: ObjectsDoc(&a.objects, rules),
