@@ -874,7 +874,14 @@ pub(crate) fn derive_steps(
                 base.add_id(id, reason)
             }
         };
-        add(&mut base, Some(ListKind::Commands), "map_create", map_reason(shared!("creates {what}")));
+        // (what creating it is, in words that read after "creates")
+        let created = match m.origin {
+            MapOrigin::GlobalData => shared!("the {} map {} for global data section {}", tname, m.name, m.section),
+            MapOrigin::Kconfig => shared!("the {} map {} for .kconfig externs", tname, m.name),
+            MapOrigin::StructOps => shared!("a struct_ops map for variable {} in {}", m.name, m.section),
+            _ => what.clone(),
+        };
+        add(&mut base, Some(ListKind::Commands), "map_create", map_reason(shared!("creates {created}")));
         add(&mut base, Some(ListKind::Maps), tname, map_reason(what));
         if let Some(rule) = rules.map_rule(tname) {
             let type_id = rules.names.id(Some(ListKind::Maps), tname);

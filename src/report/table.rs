@@ -202,7 +202,7 @@ fn details(a: &Analysis, rules: &Rules) -> String {
             } else {
                 lost
             };
-            let _ = writeln!(out, "  - {} [{}]: without it, {lost}", items.join(", "), o.loader_step());
+            let _ = writeln!(out, "  - {} [{}]: without it: {lost}", items.join(", "), o.loader_step());
         }
     }
     out

@@ -412,8 +412,8 @@ fn step_help(step: &str, errno: Option<i32>) -> String {
                 .into()
         }
         "uid_map" | "gid_map" if errno == Some(libc::EINVAL) => {
-            "LoadRequest::uid must be a valid host uid/gid (not 4294967295); the sandbox's \
-             root is mapped to it"
+            "--uid must be a valid host uid/gid (not 4294967295); the sandbox's root is \
+             mapped to it"
                 .into()
         }
         s if s.starts_with("fsconfig") && perm => {
