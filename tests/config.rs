@@ -552,3 +552,13 @@ fn version_names_what_the_rules_cover() {
         assert!(out.contains(want), "{want}: {out}");
     }
 }
+
+/// `--program` naming a program of only some objects says which objects it leaves empty.
+#[test]
+fn program_selection_names_the_objects_it_leaves_out() {
+    let (code, out, err) =
+        bpfcap(&["analyze", "--program", "xdp_pass_first", "testdata/xdp.bpf.o", "testdata/kprobe.bpf.o"]);
+    assert_eq!(code, 0, "{err}");
+    let line = out.lines().find(|l| l.contains("--program xdp_pass_first selects nothing")).unwrap_or_default();
+    assert!(line.contains("testdata/kprobe.bpf.o") && !line.contains("testdata/xdp.bpf.o"), "{out}");
+}

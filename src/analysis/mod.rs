@@ -198,6 +198,18 @@ pub fn analyse_stream<E: Send>(
     total.add_warnings(tokenless_warnings);
     total.add_warnings(unsettled);
     total.warnings.splice(0..0, load_warnings);
+    // --program names found in some objects only: the others are left out, said so
+    if !opts.programs.is_empty() && objects.len() > 1 {
+        let empty: Vec<String> = objects.iter().filter(|o| o.selected.is_empty()).map(|o| o.path.clone()).collect();
+        if !empty.is_empty() {
+            total.add_warnings([format!(
+                "--program {} selects nothing in {} of the objects, which are left out: {}",
+                opts.programs.join(", "),
+                empty.len(),
+                empty.join(", ")
+            )]);
+        }
+    }
     // (one object: the union is its requirements, and so is the delegation)
     let delegation = match objects.as_slice() {
         [one] => one.delegation.clone(),
