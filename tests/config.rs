@@ -562,3 +562,25 @@ fn program_selection_names_the_objects_it_leaves_out() {
     let line = out.lines().find(|l| l.contains("--program xdp_pass_first selects nothing")).unwrap_or_default();
     assert!(line.contains("testdata/kprobe.bpf.o") && !line.contains("testdata/xdp.bpf.o"), "{out}");
 }
+
+/// One root cause, one finding, listed first: a lowercase systemd name is one systemd-case
+/// finding (not missing-item too); a drop-in without PrivateBPF= says so first.
+#[test]
+fn root_causes_come_first_and_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let obj = "testdata/xdp.bpf.o";
+    let (_, dropin, _) = bpfcap(&["emit", "--target", "systemd", obj]);
+    let check = |name: &str, text: String| -> Vec<serde_json::Value> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let (code, out, _) = bpfcap(&["check", "--config", path.to_str().unwrap(), "--format", "json", obj]);
+        assert_eq!(code, 1, "{name}: {out}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        doc["findings"].as_array().unwrap().clone()
+    };
+    let f = check("case.conf", dropin.replace("BPFProgTypeXdp", "bpfprogtypexdp"));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["code"], "systemd-case");
+    let f = check("noprivate.conf", dropin.replace("PrivateBPF=yes", "PrivateBPF=no").replace("BPFProgTypeXdp", ""));
+    assert_eq!(f[0]["code"], "systemd-no-private-bpf", "{f:?}");
+}

@@ -41,6 +41,10 @@ pub struct Finding {
     /// cause of that list's missing items.
     #[serde(skip)]
     pub list: Option<ListKind>,
+    /// The item (kernel name) a missing-item finding is about, or a misspelt name was meant
+    /// to grant.
+    #[serde(skip)]
+    pub item: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,7 +88,7 @@ pub(crate) fn push(
     // messages quote the configuration's own text (any byte) and names from objects
     let message = crate::text::escape(&message).into_owned();
     let help = help.map(|h| crate::text::escape(&h).into_owned());
-    out.push(Finding { code, severity, message, help, span, line, column, list: None });
+    out.push(Finding { code, severity, message, help, span, line, column, list: None, item: None });
 }
 
 fn first_reason(reqs: &Requirements, need: &Need) -> String {
@@ -171,6 +175,7 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                 );
                 if let Some(f) = out.last_mut() {
                     f.list = Some(k);
+                    f.item = Some(item.clone());
                 }
             }
         }
@@ -326,10 +331,30 @@ fn fold_root_causes(findings: &mut Vec<Finding>, needed: &Delegation, granted: &
         }
     }
     let folded: Vec<ListKind> = findings.iter().filter(|f| f.code == "unknown-key").filter_map(|f| f.list).collect();
-    findings.retain(|f| !(f.code == "missing-item" && f.list.is_some_and(|k| folded.contains(&k))));
-    // (stable: otherwise in the order found)
-    findings.sort_by_key(|f| f.code != "unknown-key");
+    // a misspelt name is the root cause of its item missing
+    let misspelt: Vec<(ListKind, String)> =
+        findings.iter().filter(|f| f.code == "systemd-case").filter_map(|f| Some((f.list?, f.item.clone()?))).collect();
+    findings.retain(|f| {
+        let whole_list = f.list.is_some_and(|k| folded.contains(&k));
+        let one_item = f.list.zip(f.item.clone()).is_some_and(|li| misspelt.contains(&li));
+        !(f.code == "missing-item" && (whole_list || one_item))
+    });
+    // root causes first (stable: otherwise in the order found)
+    findings.sort_by_key(|f| !ROOT_CAUSES.contains(&f.code));
 }
+
+/// Findings that explain others (a key or line the manager ignores, no token set up at all):
+/// listed first.
+const ROOT_CAUSES: &[&str] = &[
+    "unknown-key",
+    "not-a-setting",
+    "systemd-no-private-bpf",
+    "systemd-no-userns",
+    "kernel-no-token",
+    "manager-disabled",
+    "manager-privileged",
+    "systemd-case",
+];
 
 fn setting_name(cfg: &Config, k: ListKind, rules: &Rules) -> String {
     match cfg.dialect {

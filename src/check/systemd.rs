@@ -31,10 +31,11 @@ pub fn spelling(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Finding>) 
 pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Finding>) {
     let sd = rules.systemd();
     let msg = sd.settings.unknown_name_message.replace("%s", &g.raw);
-    let exact = sd.intended(g.list, &g.raw).map(|n| n.systemd.clone()).or_else(|| match &g.item {
-        Ok(crate::names::Item::Name { name, .. }) => sd.name_for(g.list, name).map(|n| n.systemd.clone()),
+    let meant = sd.intended(g.list, &g.raw).or_else(|| match &g.item {
+        Ok(crate::names::Item::Name { name, .. }) => sd.name_for(g.list, name),
         _ => None,
     });
+    let exact = meant.map(|n| n.systemd.clone());
     let (code, help) = match exact {
         Some(e) => (
             "systemd-case",
@@ -55,6 +56,11 @@ pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Findin
         Some(help),
         Some(g.span),
     );
+    // the item it was meant to grant: this is the root cause of that item missing
+    if let (Some(f), Some(n)) = (out.last_mut(), meant) {
+        f.list = Some(g.list);
+        f.item = Some(n.kernel.clone());
+    }
 }
 
 fn truthy(v: &str) -> bool {
