@@ -119,6 +119,10 @@ pub fn plan_inputs(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<String>), Inpu
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     for (arg, p) in paths.iter().enumerate() {
+        if p.as_os_str() == STDIN {
+            out.push(Source { path: p.clone(), display: STDIN_DISPLAY.to_string(), explicit: true, arg });
+            continue;
+        }
         let meta = std::fs::metadata(p).map_err(|e| InputError::Io { path: p.display().to_string(), source: e })?;
         if meta.is_dir() {
             let mut files = Vec::new();
@@ -156,7 +160,8 @@ pub fn plan_inputs(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<String>), Inpu
 /// does not parse (a truncated `.o`), gives a warning naming it, and the rest is analysed.
 pub fn load_source(src: &Source) -> Result<(Inputs, Vec<String>), InputError> {
     let mut warnings = Vec::new();
-    let bytes = match std::fs::read(&src.path) {
+    let read = if src.path.as_os_str() == STDIN { read_stdin() } else { std::fs::read(&src.path) };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) if !src.explicit => {
             warnings.push(format!("{}: skipped, cannot read it: {e}", src.display));
@@ -172,6 +177,22 @@ pub fn load_source(src: &Source) -> Result<(Inputs, Vec<String>), InputError> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// The path that names standard input.
+pub const STDIN: &str = "-";
+/// How an object read from standard input is named.
+pub const STDIN_DISPLAY: &str = "<stdin>";
+
+/// Standard input, up to the size limit of one file.
+fn read_stdin() -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::io::stdin().lock().take(embedded::MAX_SCAN_SIZE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > embedded::MAX_SCAN_SIZE {
+        return Err(std::io::Error::other(format!("more than {} bytes", embedded::MAX_SCAN_SIZE)));
+    }
+    Ok(bytes)
 }
 
 /// After [`load_source`] of every source: a path named on the command line that gave no

@@ -584,3 +584,24 @@ fn root_causes_come_first_and_alone() {
     let f = check("noprivate.conf", dropin.replace("PrivateBPF=yes", "PrivateBPF=no").replace("BPFProgTypeXdp", ""));
     assert_eq!(f[0]["code"], "systemd-no-private-bpf", "{f:?}");
 }
+
+/// An object read from standard input (`-`) gives the same answer as the file.
+#[test]
+fn objects_from_standard_input() {
+    use std::io::Write as _;
+    let obj = "testdata/kprobe.bpf.o";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bpfcap"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["emit", "--target", "mount-options", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(obj)).unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let (_, from_file, _) = bpfcap(&["emit", "--target", "mount-options", obj]);
+    let options = |t: &str| t.lines().filter(|l| l.starts_with("delegate_")).collect::<Vec<_>>().join("\n");
+    assert_eq!(options(&String::from_utf8_lossy(&out.stdout)), options(&from_file));
+}
