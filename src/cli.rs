@@ -21,6 +21,20 @@ pub const EXIT_ERROR: i32 = 2;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Colour in error reports: auto (a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+    /// Print only the answer: no notes on standard error, no warnings or next-step line in
+    /// tables (errors still go to standard error).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,7 +279,7 @@ pub fn run_analysis(sel: &SelectArgs) -> miette::Result<analysis::Analysis> {
     Ok(a)
 }
 
-fn analyze(args: &AnalyzeArgs) -> miette::Result<i32> {
+fn analyze(args: &AnalyzeArgs, quiet: bool) -> miette::Result<i32> {
     let a = run_analysis(&args.select)?;
     // The process ends after the report: freeing a large tree's analysis piece by piece
     // would only cost time.
@@ -284,14 +298,15 @@ fn analyze(args: &AnalyzeArgs) -> miette::Result<i32> {
         FormatArg::Table => {
             let paths: Vec<String> =
                 args.select.paths.iter().map(|p| Escaped(&p.to_string_lossy()).to_string()).collect();
-            report::table::render(a, r, args.verbose, &format!("bpfcap emit --target systemd {}", paths.join(" ")))
+            let next = format!("bpfcap emit --target systemd {}", paths.join(" "));
+            report::table::render(a, r, args.verbose, (!quiet).then_some(next.as_str()))
         }
     };
     write_stdout(&text);
     Ok(EXIT_OK)
 }
 
-fn verify(args: &VerifyArgs) -> miette::Result<i32> {
+fn verify(args: &VerifyArgs, quiet: bool) -> miette::Result<i32> {
     let r = rules::rules();
     let mut opts = verify::VerifyOptions::new(verify::current_exe());
     opts.uid = args.uid;
@@ -309,7 +324,7 @@ fn verify(args: &VerifyArgs) -> miette::Result<i32> {
             args.timeout
         ));
     }
-    let (d, targets, loader) = if args.exec { exec_targets(args, r)? } else { object_targets(args, r)? };
+    let (d, targets, loader) = if args.exec { exec_targets(args, r, quiet)? } else { object_targets(args, r)? };
     crate::sandbox::stop_on_signals();
     let v = verify::verify(&targets, &d, args.minimize, r, &opts)?;
     let text = match args.format {
@@ -371,7 +386,11 @@ fn object_targets(args: &VerifyArgs, r: &rules::Rules) -> miette::Result<(Delega
 
 /// `verify --exec -- CMD ARGS...`: the program as the one target, under the delegation of a
 /// record document (--from), of --config, or of the objects embedded in the program's file.
-fn exec_targets(args: &VerifyArgs, r: &rules::Rules) -> miette::Result<(Delegation, Vec<verify::Target>, String)> {
+fn exec_targets(
+    args: &VerifyArgs,
+    r: &rules::Rules,
+    quiet: bool,
+) -> miette::Result<(Delegation, Vec<verify::Target>, String)> {
     let words: Vec<std::ffi::OsString> = args.select.paths.iter().map(|p| p.clone().into_os_string()).collect();
     let argv = resolve_command(&words)?;
     let (d, loader) = if let Some(from) = &args.from {
@@ -393,10 +412,13 @@ fn exec_targets(args: &VerifyArgs, r: &rules::Rules) -> miette::Result<(Delegati
             if !found {
                 // nothing derived: every capability the kernel checks through a token
                 d.capabilities = crate::record::token_capabilities(r);
-                eprintln!(
-                    "bpfcap: note: {} embeds no BPF object: its capabilities are every one the kernel checks through a token ({})",
-                    Escaped(&argv[0]),
-                    d.capabilities.join(", ")
+                note(
+                    quiet,
+                    &format!(
+                        "{} embeds no BPF object: its capabilities are every one the kernel checks through a token ({})",
+                        Escaped(&argv[0]),
+                        d.capabilities.join(", ")
+                    ),
                 );
             }
         } else if !found {
@@ -596,7 +618,7 @@ fn needed(select: &SelectArgs, from: Option<&std::path::Path>, r: &rules::Rules)
     Ok(Needed { delegation: a.delegation, requirements: a.requirements, source })
 }
 
-fn emit(args: &EmitArgs) -> miette::Result<i32> {
+fn emit(args: &EmitArgs, quiet: bool) -> miette::Result<i32> {
     let r = rules::rules();
     let a = needed(&args.select, args.from.as_deref(), r)?;
     let kernel = kernel_version(args.kernel.as_deref())?;
@@ -615,7 +637,7 @@ fn emit(args: &EmitArgs) -> miette::Result<i32> {
     let why = crate::emit::why_from(&a.requirements);
     let out = crate::emit::emit(args.target, &a.delegation, &header, &why, r);
     for n in &out.notes {
-        eprintln!("bpfcap: note: {n}");
+        note(quiet, n);
     }
     match args.output.as_ref().filter(|p| p.as_os_str() != "-") {
         Some(p) => crate::emit::write_atomic(p, &out.text, args.force)
@@ -645,6 +667,13 @@ fn check(args: &CheckArgs) -> miette::Result<i32> {
     write_stdout(&text);
     let fail = rep.has_errors() || (args.deny_extra && !rep.findings.is_empty());
     Ok(if fail { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// A note on standard error, unless --quiet.
+fn note(quiet: bool, text: &str) {
+    if !quiet {
+        let _ = writeln!(std::io::stderr().lock(), "bpfcap: note: {text}");
+    }
 }
 
 fn write_stdout(s: &str) {
@@ -719,10 +748,18 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    let color = match cli.color {
+        ColorArg::Auto => None,
+        ColorArg::Always => Some(true),
+        ColorArg::Never => Some(false),
+    };
+    if let Some(color) = color {
+        let _ = miette::set_hook(Box::new(move |_| Box::new(miette::MietteHandlerOpts::new().color(color).build())));
+    }
     let result = match &cli.command {
-        Command::Analyze(a) => analyze(a),
-        Command::Verify(v) => verify(v),
-        Command::Emit(e) => emit(e),
+        Command::Analyze(a) => analyze(a, cli.quiet),
+        Command::Verify(v) => verify(v, cli.quiet),
+        Command::Emit(e) => emit(e, cli.quiet),
         Command::Check(c) => check(c),
         Command::Record(c) => record(c),
         Command::Completions { shell } => {

@@ -605,3 +605,16 @@ fn objects_from_standard_input() {
     let options = |t: &str| t.lines().filter(|l| l.starts_with("delegate_")).collect::<Vec<_>>().join("\n");
     assert_eq!(options(&String::from_utf8_lossy(&out.stdout)), options(&from_file));
 }
+
+/// `-q` prints the answer only; `--color never` and `--color always` are accepted everywhere.
+#[test]
+fn quiet_and_color() {
+    let (code, out, _) = bpfcap(&["analyze", "-q", "testdata/xdp.bpf.o"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("bpffs mount options:") && !out.contains("Warnings:") && !out.contains("next:"), "{out}");
+    let (code, _, err) = bpfcap(&["--color", "never", "analyze", "testdata/no-such.o"]);
+    assert_eq!(code, 2);
+    assert!(!err.contains('\x1b'), "{err}");
+    let (code, _, _) = bpfcap(&["analyze", "--color", "always", "testdata/xdp.bpf.o"]);
+    assert_eq!(code, 0);
+}

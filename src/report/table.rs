@@ -40,13 +40,16 @@ const WARNINGS_SHOWN: usize = 10;
 /// `analyze`'s table: the answer first (the four lists, the capabilities, the bpffs option
 /// string unbroken, what to run next), then with `verbose` each object's programs and maps,
 /// the reasons of every item and what each optional item would cost.
-pub fn render(a: &Analysis, rules: &Rules, verbose: bool, next: &str) -> String {
-    let mut out = summary(a, rules, verbose);
-    let _ = writeln!(
-        out,
-        "\nnext: {next}{}",
-        if verbose { "" } else { "   (why each item: --verbose; everything: --format json)" }
-    );
+/// `next`: the command to suggest, or None (`--quiet`: the answer only, no warnings).
+pub fn render(a: &Analysis, rules: &Rules, verbose: bool, next: Option<&str>) -> String {
+    let mut out = summary(a, rules, verbose, next.is_none());
+    if let Some(next) = next {
+        let _ = writeln!(
+            out,
+            "\nnext: {next}{}",
+            if verbose { "" } else { "   (why each item: --verbose; everything: --format json)" }
+        );
+    }
     if verbose {
         out.push('\n');
         out.push_str(&details(a, rules));
@@ -55,7 +58,7 @@ pub fn render(a: &Analysis, rules: &Rules, verbose: bool, next: &str) -> String 
 }
 
 /// The answer, and the warnings.
-fn summary(a: &Analysis, rules: &Rules, verbose: bool) -> String {
+fn summary(a: &Analysis, rules: &Rules, verbose: bool, quiet: bool) -> String {
     let mut out = String::new();
     let d = &a.delegation;
     let token_objects = a.objects.iter().filter(|o| o.loader.token()).count();
@@ -92,7 +95,7 @@ fn summary(a: &Analysis, rules: &Rules, verbose: bool) -> String {
         );
     }
     let optional = a.requirements.optional.len();
-    if optional > 0 && !verbose {
+    if optional > 0 && !verbose && !quiet {
         let _ = writeln!(
             out,
             "{optional} optional item group{} {}: the loader copes without them (--verbose says what each costs)",
@@ -101,7 +104,7 @@ fn summary(a: &Analysis, rules: &Rules, verbose: bool) -> String {
         );
     }
     let warnings = &a.requirements.warnings;
-    if !warnings.is_empty() {
+    if !warnings.is_empty() && !quiet {
         let _ = writeln!(out, "\nWarnings:");
         let shown = if verbose { warnings.len() } else { WARNINGS_SHOWN };
         for w in warnings.iter().take(shown) {
