@@ -583,6 +583,23 @@ fn root_causes_come_first_and_alone() {
     assert_eq!(f[0]["code"], "systemd-case");
     let f = check("noprivate.conf", dropin.replace("PrivateBPF=yes", "PrivateBPF=no").replace("BPFProgTypeXdp", ""));
     assert_eq!(f[0]["code"], "systemd-no-private-bpf", "{f:?}");
+    // a misspelt name: one finding, with the closest of systemd's names
+    let f = check("close.conf", dropin.replace("BPFProgTypeXdp", "BPFProgTypeXpd"));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["code"], "unknown-name");
+    assert!(f[0]["help"].as_str().unwrap().starts_with("did you mean BPFProgTypeXdp?"), "{f:?}");
+    // `any`: the help says what to grant in systemd's spelling
+    let any = dropin
+        .lines()
+        .map(|l| if l.starts_with("BPFDelegatePrograms=") { "BPFDelegatePrograms=any" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.path().join("any.conf");
+    std::fs::write(&path, any).unwrap();
+    let (_, out, _) = bpfcap(&["check", "--config", path.to_str().unwrap(), "--format", "json", obj]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let any = doc["findings"].as_array().unwrap().iter().find(|f| f["code"] == "any-grant").unwrap().clone();
+    assert_eq!(any["help"], "grant exactly: BPFProgTypeSocketFilter,BPFProgTypeXdp", "{any}");
 }
 
 /// An object read from standard input (`-`) gives the same answer as the file.

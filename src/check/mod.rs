@@ -153,7 +153,15 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                     g.list.mount_option(),
                     list_noun(g.list)
                 ),
-                Some(format!("grant exactly: {}", needed.list(g.list).join(" "))),
+                Some(format!(
+                    "grant exactly: {}",
+                    needed
+                        .list(g.list)
+                        .iter()
+                        .map(|n| item_spelling(cfg, g.list, n, rules))
+                        .collect::<Vec<_>>()
+                        .join(if cfg.dialect == Dialect::Systemd { "," } else { " " })
+                )),
                 Some(g.span),
             );
         }
@@ -332,8 +340,11 @@ fn fold_root_causes(findings: &mut Vec<Finding>, needed: &Delegation, granted: &
     }
     let folded: Vec<ListKind> = findings.iter().filter(|f| f.code == "unknown-key").filter_map(|f| f.list).collect();
     // a misspelt name is the root cause of its item missing
-    let misspelt: Vec<(ListKind, String)> =
-        findings.iter().filter(|f| f.code == "systemd-case").filter_map(|f| Some((f.list?, f.item.clone()?))).collect();
+    let misspelt: Vec<(ListKind, String)> = findings
+        .iter()
+        .filter(|f| f.code == "systemd-case" || f.code == "unknown-name")
+        .filter_map(|f| Some((f.list?, f.item.clone()?)))
+        .collect();
     findings.retain(|f| {
         let whole_list = f.list.is_some_and(|k| folded.contains(&k));
         let one_item = f.list.zip(f.item.clone()).is_some_and(|li| misspelt.contains(&li));
@@ -354,6 +365,7 @@ const ROOT_CAUSES: &[&str] = &[
     "manager-disabled",
     "manager-privileged",
     "systemd-case",
+    "unknown-name",
 ];
 
 fn setting_name(cfg: &Config, k: ListKind, rules: &Rules) -> String {

@@ -36,16 +36,35 @@ pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Findin
         _ => None,
     });
     let exact = meant.map(|n| n.systemd.clone());
+    // (an unknown name's closest real one: the item it was likely meant to grant)
+    let mut closest: Option<String> = None;
     let (code, help) = match exact {
         Some(e) => (
             "systemd-case",
             format!("write {e} exactly: systemd matches names case-sensitively and separates items with ',' only"),
         ),
-        None => (
-            "unknown-name",
-            "systemd accepts only its own names (BPFProgType..., BPFMapType..., ...) or the whole value `any`"
-                .to_string(),
-        ),
+        None => {
+            // the closest of systemd's own names for this list, if one is close
+            let lower = g.raw.to_ascii_lowercase();
+            let best = sd
+                .names
+                .iter()
+                .filter(|n| n.list == g.list.json_key())
+                .map(|n| (crate::names::distance(&lower, &n.systemd.to_ascii_lowercase()), &n.systemd))
+                .min()
+                .filter(|(d, _)| *d <= 3.max(g.raw.len() / 4));
+            closest = best.and_then(|(_, name)| sd.lookup(g.list, name)).map(|n| n.kernel.clone());
+            let help = match best {
+                Some((_, name)) => {
+                    format!("did you mean {name}? systemd accepts only its own names or the whole value `any`")
+                }
+                None => {
+                    "systemd accepts only its own names (BPFProgType..., BPFMapType..., ...) or the whole value `any`"
+                        .to_string()
+                }
+            };
+            ("unknown-name", help)
+        }
     };
     push(
         cfg,
@@ -57,9 +76,9 @@ pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Findin
         Some(g.span),
     );
     // the item it was meant to grant: this is the root cause of that item missing
-    if let (Some(f), Some(n)) = (out.last_mut(), meant) {
+    if let (Some(f), Some(kernel)) = (out.last_mut(), meant.map(|n| n.kernel.clone()).or(closest)) {
         f.list = Some(g.list);
-        f.item = Some(n.kernel.clone());
+        f.item = Some(kernel);
     }
 }
 
