@@ -350,7 +350,21 @@ fn verify(args: &VerifyArgs, quiet: bool) -> miette::Result<i32> {
             s.push('\n');
             s
         }
-        FormatArg::Table => report::verification_table(&v, &d, args.minimize, r),
+        FormatArg::Table => {
+            let mut s = report::verification_table(&v, &d, args.minimize, r);
+            // some items not required: the minimal configuration, ready to paste
+            if v.minimal == Some(false) {
+                let minimal = v.items.iter().filter(|i| !i.required).fold(d.clone(), |m, i| m.without(&i.item));
+                let no_reason = |_: rules::ListKind, _: &str| String::new();
+                let dropin = crate::emit::emit(crate::emit::Target::Systemd, &minimal, "", &no_reason, r);
+                s.push_str(&format!("\nminimal delegation:\n{}\n", minimal.mount_options(r)));
+                s.push_str("as a systemd drop-in ([Service]):\n");
+                for line in dropin.text.lines().filter(|l| !l.starts_with('#') && l.contains('=')) {
+                    s.push_str(&format!("{line}\n"));
+                }
+            }
+            s
+        }
     };
     write_stdout(&text);
     Ok(if !v.loaded || (args.strict && v.minimal != Some(true)) { EXIT_FINDINGS } else { EXIT_OK })

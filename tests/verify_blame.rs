@@ -33,3 +33,29 @@ fn failures_that_are_not_the_tokens_are_said_so() {
     assert!(text.contains(" objects load; ") && text.contains("fail without a token too"), "{text}");
     assert!(text.lines().any(|l| l.starts_with(loads.as_str()) && l.contains(": loaded")), "{loads}: {text}");
 }
+
+/// After --minimize finds items that are not required, verify prints the minimal
+/// configuration, ready to paste: the option string and a systemd drop-in.
+#[test]
+fn minimize_prints_the_minimal_configuration() {
+    if !common::require(bpfcap::sandbox::preflight().map_err(|e| e.to_string()), "verify --minimize's configuration") {
+        return;
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let obj = "testdata/kprobe.bpf.o";
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_bpfcap")).current_dir(root).args(args).output().unwrap();
+    let options = String::from_utf8_lossy(&run(&["emit", "--target", "mount-options", obj]).stdout)
+        .lines()
+        .find(|l| l.starts_with("delegate_"))
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("extra.opts");
+    std::fs::write(&extra, options.replace("delegate_maps=", "delegate_maps=hash:")).unwrap();
+    let out = run(&["verify", "--minimize", "--config", extra.to_str().unwrap(), obj]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let after: Vec<&str> = text.lines().skip_while(|l| *l != "minimal delegation:").collect();
+    assert_eq!(after.get(1), Some(&options.as_str()), "{text}");
+    assert!(after.iter().any(|l| l.starts_with("BPFDelegateMaps=")), "{text}");
+}
