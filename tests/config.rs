@@ -503,14 +503,21 @@ fn the_answer_comes_first() {
 
 /// A typo'd key is one finding, first, on its own line, naming the closest real key and the
 /// items lost with it (not one missing-item per item); help in a systemd file names items in
-/// systemd's spelling. For systemd and Incus.
+/// systemd's spelling. For systemd, Incus and LXD.
 #[test]
 fn a_typo_is_one_finding_and_help_is_in_the_dialects_spelling() {
     let dir = tempfile::tempdir().unwrap();
     let obj = "testdata/xdp.bpf.o";
     let (_, dropin, _) = bpfcap(&["emit", "--target", "systemd", obj]);
     let (_, incus, _) = bpfcap(&["emit", "--target", "incus", obj]);
+    let (_, lxd, _) = bpfcap(&["emit", "--target", "lxd", obj]);
     let cases = [
+        (
+            "typo.lxd",
+            lxd.replace("security.delegate_bpf.map_types", "security.delegate_bpf.map_type"),
+            "security.delegate_bpf.map_type",
+            "security.delegate_bpf.map_types",
+        ),
         ("typo.conf", dropin.replace("BPFDelegateMaps=", "BPFDelegateMap="), "BPFDelegateMap=", "BPFDelegateMaps="),
         (
             "typo.incus",
