@@ -359,16 +359,22 @@ pub fn verify(
     let masks = sandbox_delegation(d, rules);
     let caps = d.capability_values(rules);
     let mut results = Vec::new();
+    // (on a terminal, while it works)
+    let progress = crate::progress::Progress::new("verifying", targets.len());
     for t in targets {
         let outcome = loader.load(t, masks.clone(), caps.clone())?;
         let diagnosis = if outcome.loaded { None } else { Some(diagnose(t, &outcome, d, rules, &loader)?) };
         results.push(TargetResult { path: t.path.clone(), programs: t.programs.clone(), outcome, diagnosis });
+        progress.tick();
     }
+    progress.finish();
     let loaded = results.iter().all(|r| r.outcome.loaded);
     let mut items = Vec::new();
     let mut minimal = None;
     if minimize && loaded {
-        for need in d.needs() {
+        let needs = d.needs();
+        let progress = crate::progress::Progress::new("minimising", needs.len());
+        for need in needs {
             let smaller = d.without(&need);
             let m = sandbox_delegation(&smaller, rules);
             let c = smaller.capability_values(rules);
@@ -385,7 +391,9 @@ pub fn verify(
                 }
             }
             items.push(ItemResult { item: need, required: failure.is_some(), failure, undecided });
+            progress.tick();
         }
+        progress.finish();
         // (an item whose load was cut short leaves minimality unknown)
         minimal =
             if items.iter().any(|i| i.undecided.is_some()) { None } else { Some(items.iter().all(|i| i.required)) };

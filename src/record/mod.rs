@@ -429,6 +429,8 @@ fn minimize(
         }
         Ok(v)
     };
+    // (on a terminal, while it works)
+    let progress = crate::progress::Progress::new("minimising", order.len());
     for need in order {
         let v = try_without(runs, &current, &need)?;
         cut_short |= v.undecided.is_some();
@@ -436,7 +438,9 @@ fn minimize(
             current = current.without(&need);
         }
         verdicts.push(v);
+        progress.tick();
     }
+    progress.finish();
     // confirmation: each kept item, dropped from the final answer
     for _ in 0..MAX_CONFIRM_ROUNDS {
         let mut dropped = false;
