@@ -308,22 +308,7 @@ fn analyze(args: &AnalyzeArgs, quiet: bool) -> miette::Result<i32> {
 
 fn verify(args: &VerifyArgs, quiet: bool) -> miette::Result<i32> {
     let r = rules::rules();
-    let mut opts = verify::VerifyOptions::new(verify::current_exe());
-    opts.uid = args.uid;
-    opts.timeout = std::time::Duration::from_secs(args.timeout);
-    opts.deadline = std::time::Duration::from_secs(args.deadline);
-    opts.memory = args.memory;
-    if let Some(ready) = args.ready_after
-        && ready >= opts.timeout
-    {
-        return Err(miette::miette!(
-            code = "bpfcap::verify::ready_after",
-            help = "raise --timeout above --ready-after",
-            "--ready-after {}s is not shorter than --timeout {}s: the program would be stopped first",
-            ready.as_secs_f64(),
-            args.timeout
-        ));
-    }
+    let opts = sandbox_options(args.uid, args.timeout, args.deadline, args.memory, args.ready_after)?;
     let (d, targets, loader) = if args.exec { exec_targets(args, r, quiet)? } else { object_targets(args, r)? };
     crate::sandbox::stop_on_signals();
     let v = verify::verify(&targets, &d, args.minimize, r, &opts)?;
@@ -501,6 +486,33 @@ fn resolve_command(words: &[std::ffi::OsString]) -> miette::Result<Vec<String>> 
         .collect()
 }
 
+/// The sandbox's limits from `verify`'s and `record`'s options (timeouts in seconds); a
+/// `--ready-after` that the time limit would cut short is an error.
+fn sandbox_options(
+    uid: u32,
+    timeout: u64,
+    deadline: u64,
+    memory: u64,
+    ready_after: Option<std::time::Duration>,
+) -> miette::Result<verify::VerifyOptions> {
+    let mut opts = verify::VerifyOptions::new(verify::current_exe());
+    opts.uid = uid;
+    opts.timeout = std::time::Duration::from_secs(timeout);
+    opts.deadline = std::time::Duration::from_secs(deadline);
+    opts.memory = memory;
+    if let Some(ready) = ready_after
+        && ready >= opts.timeout
+    {
+        return Err(miette::miette!(
+            code = "bpfcap::run::ready_after",
+            help = "raise --timeout above --ready-after",
+            "--ready-after {}s is not shorter than --timeout {timeout}s: the program would be stopped first",
+            ready.as_secs_f64()
+        ));
+    }
+    Ok(opts)
+}
+
 /// `--ready-after SECONDS`: a positive number of seconds, fractions allowed.
 fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
     s.trim()
@@ -521,22 +533,7 @@ fn record(args: &RecordArgs) -> miette::Result<i32> {
     }
     let argv = resolve_command(&args.command)?;
     let run = &args.run;
-    let mut sandbox = verify::VerifyOptions::new(verify::current_exe());
-    sandbox.uid = run.uid;
-    sandbox.timeout = std::time::Duration::from_secs(run.timeout);
-    sandbox.deadline = std::time::Duration::from_secs(run.deadline);
-    sandbox.memory = run.memory;
-    if let Some(ready) = run.ready_after
-        && ready >= sandbox.timeout
-    {
-        return Err(miette::miette!(
-            code = "bpfcap::record::ready_after",
-            help = "raise --timeout above --ready-after",
-            "--ready-after {}s is not shorter than --timeout {}s: the program would be stopped first",
-            ready.as_secs_f64(),
-            run.timeout
-        ));
-    }
+    let sandbox = sandbox_options(run.uid, run.timeout, run.deadline, run.memory, run.ready_after)?;
     let opts = crate::record::RecordOptions { sandbox, ready_after: run.ready_after, minimize: args.minimize };
     crate::sandbox::stop_on_signals();
     let rec = crate::record::record(&argv, &opts, r)?;

@@ -71,6 +71,11 @@ fn staged(dir: &Path, file: &Path) -> PathBuf {
     to
 }
 
+/// The sample object testdata/`name`.bpf.o, staged in `dir`.
+fn sample(dir: &Path, name: &str) -> PathBuf {
+    staged(dir, &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{name}.bpf.o")))
+}
+
 /// The object of `display` (a file, or `path#name` in an executable) as a file in `dir`.
 fn object_file(dir: &Path, display: &str) -> PathBuf {
     let (bytes, _) = bpfcap::input::object_bytes(display).unwrap();
@@ -291,7 +296,7 @@ fn go_programs_recorded_and_minimised_are_proven_by_the_harness() {
         }
     }
     // cilium-loader itself, on a sample
-    let xdp = staged(dir.path(), &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o"));
+    let xdp = sample(dir.path(), "xdp");
     let cmd = [cilium.to_str().unwrap(), xdp.to_str().unwrap()];
     let doc = record(&cmd);
     problems.extend(prove(&tools, &doc, &cmd));
@@ -306,7 +311,7 @@ fn record_document_feeds_emit_check_and_verify() {
     let _serial = serial();
     let dir = readable_tempdir();
     let loader = staged(dir.path(), &tools.join("libbpf-loader"));
-    let xdp = staged(dir.path(), &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o"));
+    let xdp = sample(dir.path(), "xdp");
     let cmd = [loader.to_str().unwrap(), xdp.to_str().unwrap()];
     let doc = record(&cmd);
     // the capability checks are observed (the capability:cap_capable tracepoint, Linux 6.14+):
@@ -428,7 +433,7 @@ fn record_leaves_nothing_behind_on_any_path() {
     let _serial = serial();
     let dir = readable_tempdir();
     let loader = staged(dir.path(), &tools.join("libbpf-loader"));
-    let xdp = staged(dir.path(), &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xdp.bpf.o"));
+    let xdp = sample(dir.path(), "xdp");
     let before = (bpf_ids(), mounts());
     let marker = "4242.25";
     let daemon = format!("{} {} && exec sleep {marker}", loader.display(), xdp.display());
@@ -518,8 +523,8 @@ fn bpftool_built_by_others_recorded_and_minimised_is_proven_by_the_harness() {
     let _serial = serial();
     let dir = readable_tempdir();
     let mut problems = Vec::new();
-    for sample in ["tc", "cgroup_skb", "socket"] {
-        let obj = staged(dir.path(), &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{sample}.bpf.o")));
+    for sample_name in ["tc", "cgroup_skb", "socket"] {
+        let obj = sample(dir.path(), sample_name);
         let cmd = [
             ld.to_str().unwrap(),
             "--library-path",
