@@ -110,7 +110,9 @@ fn hostile_inputs_grow_linearly() {
         std::hint::black_box(bpfcap::check::render::json(&cfg, &report));
         std::hint::black_box(bpfcap::check::render::human(&cfg, &report));
     };
-    let cases: [(&str, usize, &dyn Fn(usize)); 4] = [
+    // (what, size, run at size n)
+    type Case<'a> = (&'a str, usize, &'a dyn Fn(usize));
+    let cases: [Case; 4] = [
         ("check: items on one line (findings)", 20_000, &|n| {
             check(format!(
                 "[Service]\nPrivateBPF=yes\nBPFDelegateCommands={}\n",

@@ -135,9 +135,11 @@ pub struct CheckArgs {
     /// objects.
     #[arg(long, value_name = "FILE", conflicts_with = "paths")]
     pub from: Option<PathBuf>,
-    /// The configuration to check ('-' for standard input).
-    #[arg(long, value_name = "FILE|-")]
-    pub config: String,
+    /// The configuration to check ('-' for standard input). Repeat it for a systemd unit and
+    /// its drop-ins: they are read together, in systemd's order (the unit, then the drop-ins
+    /// by file name).
+    #[arg(long, value_name = "FILE|-", required = true)]
+    pub config: Vec<String>,
     /// Its dialect (default: detected from the text).
     #[arg(long, value_enum)]
     pub dialect: Option<crate::config::Dialect>,
@@ -168,9 +170,10 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, requires = "exec")]
     pub ready_after: Option<std::time::Duration>,
     /// Verify this configuration instead of the derived delegation ('-' reads standard input):
-    /// any dialect `check` reads. The capabilities stay the derived ones.
+    /// any dialect `check` reads; repeat it for a systemd unit and its drop-ins. The
+    /// capabilities stay the derived ones.
     #[arg(long, value_name = "FILE|-")]
-    pub config: Option<String>,
+    pub config: Vec<String>,
     /// The configuration's dialect (default: detected from the text).
     #[arg(long, value_enum, requires = "config")]
     pub dialect: Option<crate::config::Dialect>,
@@ -360,8 +363,8 @@ fn verify(args: &VerifyArgs, quiet: bool) -> miette::Result<i32> {
 fn object_targets(args: &VerifyArgs, r: &rules::Rules) -> miette::Result<(Delegation, Vec<verify::Target>, String)> {
     let a = run_analysis(&args.select)?;
     let mut d = a.delegation.clone();
-    if let Some(path) = &args.config {
-        let cfg = crate::config::load(path, args.dialect, r)?;
+    if !args.config.is_empty() {
+        let cfg = crate::config::load_all(&args.config, args.dialect, r)?;
         let caps = d.capabilities.clone();
         d = cfg.delegation(r);
         d.capabilities = caps;
@@ -405,8 +408,8 @@ fn exec_targets(
         };
         let found = a.iter().flat_map(|a| &a.objects).any(|o| !o.selected.is_empty());
         let mut d = a.as_ref().map(|a| a.delegation.clone()).unwrap_or_default();
-        if let Some(path) = &args.config {
-            let cfg = crate::config::load(path, args.dialect, r)?;
+        if !args.config.is_empty() {
+            let cfg = crate::config::load_all(&args.config, args.dialect, r)?;
             d = Delegation { capabilities: d.capabilities.clone(), ..cfg.delegation(r) };
             if !found {
                 // nothing derived: every capability the kernel checks through a token
@@ -661,7 +664,7 @@ fn emit(args: &EmitArgs, quiet: bool) -> miette::Result<i32> {
 fn check(args: &CheckArgs) -> miette::Result<i32> {
     let r = rules::rules();
     let a = needed(&args.select, args.from.as_deref(), r)?;
-    let cfg = crate::config::load(&args.config, args.dialect, r)?;
+    let cfg = crate::config::load_all(&args.config, args.dialect, r)?;
     let kernel = kernel_version(args.kernel.as_deref())?;
     let opts = crate::check::CheckOptions { deny_extra: args.deny_extra, kernel };
     let rep = crate::check::check(&cfg, &a.delegation, &a.requirements, &opts, r);

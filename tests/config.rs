@@ -642,3 +642,74 @@ fn quiet_and_color() {
     let (code, _, _) = bpfcap(&["analyze", "--color", "always", "testdata/xdp.bpf.o"]);
     assert_eq!(code, 0);
 }
+
+/// A unit and its drop-ins are checked together, in systemd's order whatever the order they
+/// are given in: the unit, then the drop-ins by file name. A later BPFDelegate*= assignment
+/// replaces an earlier one, and each finding names its own file and line.
+#[test]
+fn a_unit_and_its_drop_ins_are_checked_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let obj = "testdata/xdp.bpf.o";
+    let (code, full, err) = bpfcap(&["emit", "--target", "systemd", obj]);
+    assert_eq!(code, 0, "{err}");
+    let setting = |key: &str| full.lines().find(|l| l.starts_with(&format!("{key}="))).unwrap().to_string();
+    std::fs::create_dir_all(d.join("etc/app.service.d")).unwrap();
+    std::fs::create_dir_all(d.join("run/app.service.d")).unwrap();
+    // the unit grants nothing of the programs; 10-bpf.conf grants all; 20-narrow.conf, in
+    // another directory, replaces the programs with xdp alone and misspells a key
+    let unit = d.join("app.service");
+    std::fs::write(&unit, "[Service]\nExecStart=/usr/bin/true\nBPFDelegatePrograms=\n").unwrap();
+    let all: Vec<String> = full.lines().filter(|l| !l.starts_with('#')).map(String::from).collect();
+    let bpf = d.join("etc/app.service.d/10-bpf.conf");
+    std::fs::write(&bpf, all.join("\n") + "\n").unwrap();
+    let narrow = d.join("run/app.service.d/20-narrow.conf");
+    std::fs::write(&narrow, "[Service]\nBPFDelegatePrograms=BPFProgTypeXdp\nBPFDelegateMap=BPFMapTypeHash\n").unwrap();
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let check = |files: &[&Path]| {
+        let mut args = vec!["check".to_string(), "--format".into(), "json".into(), obj.into()];
+        for f in files {
+            args.extend(["--config".to_string(), path(f)]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bpfcap(&args)
+    };
+    // without the narrowing drop-in the three are clean, in any order
+    let (code, out, err) = check(&[&bpf, &unit]);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["files"], serde_json::json!([path(&unit), path(&bpf)]), "{out}");
+    // with it: the programs list is its one, and both findings point into it
+    let (code, out, err) = check(&[&narrow, &unit, &bpf]);
+    assert_eq!(code, 1, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["files"], serde_json::json!([path(&unit), path(&bpf), path(&narrow)]), "{out}");
+    let findings: Vec<(String, String, u64)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap().into(), f["file"].as_str().unwrap().into(), f["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        findings,
+        [("unknown-key".into(), path(&narrow), 3), ("missing-item".into(), path(&narrow), 2)],
+        "{out}"
+    );
+    assert!(setting("BPFDelegatePrograms").contains("BPFProgTypeSocketFilter"), "{full}");
+    assert!(out.contains("add BPFProgTypeSocketFilter to BPFDelegatePrograms="), "{out}");
+    // the human report shows the drop-in's own lines, numbered as in that file
+    let (_, human, _) = bpfcap(&["check", obj, "--config", &path(&unit), "--config", &path(&narrow)]);
+    assert!(human.contains(&format!("[{}:3:1]", path(&narrow))), "{human}");
+    // two drop-ins of one name (systemd reads one of them), and a file of another dialect,
+    // are refused
+    let twin = d.join("etc/app.service.d/20-narrow.conf");
+    std::fs::write(&twin, "[Service]\n").unwrap();
+    let (code, _, err) = check(&[&unit, &narrow, &twin]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("two drop-ins named 20-narrow.conf"), "{err}");
+    let opts = d.join("bpffs.opts");
+    std::fs::write(&opts, "delegate_cmds=prog_load\n").unwrap();
+    let (code, _, err) = check(&[&unit, &opts]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("only as a systemd unit and its drop-ins"), "{err}");
+}

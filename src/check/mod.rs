@@ -29,9 +29,16 @@ pub struct Finding {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// The file the finding points into (a unit or one of its drop-ins).
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Where in [`Config::text`] (all files' texts one after the other).
+    #[serde(skip)]
     pub span: Option<Span>,
-    /// 1-based line and column of the span.
+    /// The same span, as a byte range in its own file.
+    #[serde(rename = "span", skip_serializing_if = "Option::is_none")]
+    pub file_span: Option<Span>,
+    /// 1-based line and column of the span, in its own file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,17 +85,17 @@ pub(crate) fn push(
     help: Option<String>,
     span: Option<Span>,
 ) {
-    let (line, column) = match span {
-        Some(s) => {
-            let (l, c) = cfg.line_col(s.offset);
-            (Some(l), Some(c))
-        }
-        None => (None, None),
-    };
+    let (mut file, mut file_span, mut line, mut column) = (None, None, None, None);
+    if let Some(s) = span {
+        let (l, c) = cfg.line_col(s.offset);
+        let f = cfg.file_at(s.offset);
+        (file, file_span, line, column) =
+            (Some(f.name.clone()), Some(Span { offset: s.offset - f.start, len: s.len }), Some(l), Some(c));
+    }
     // messages quote the configuration's own text (any byte) and names from objects
     let message = crate::text::escape(&message).into_owned();
     let help = help.map(|h| crate::text::escape(&h).into_owned());
-    out.push(Finding { code, severity, message, help, span, line, column, list: None, item: None });
+    out.push(Finding { code, severity, message, help, file, span, file_span, line, column, list: None, item: None });
 }
 
 fn first_reason(reqs: &Requirements, need: &Need) -> String {

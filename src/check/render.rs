@@ -24,13 +24,15 @@ const MAX_HUMAN_MESSAGE: usize = 400;
 /// size of those lines, not of the file. Controls are masked in place
 /// ([`crate::text::mask_controls`]: offsets hold).
 #[derive(Debug)]
-struct Snippet<'c> {
+struct Snippet {
     name: String,
-    text: &'c str,
-    line_starts: &'c [usize],
+    /// One file's text, controls masked.
+    text: String,
+    /// Where each of its lines starts.
+    line_starts: Vec<usize>,
 }
 
-impl miette::SourceCode for Snippet<'_> {
+impl miette::SourceCode for Snippet {
     fn read_span<'a>(
         &'a self,
         span: &miette::SourceSpan,
@@ -70,7 +72,7 @@ struct FindingDiagnostic<'c> {
     help: Option<String>,
     finding: &'c Finding,
     /// None: the finding is shown without the file's lines.
-    src: Option<&'c Snippet<'c>>,
+    src: Option<&'c Snippet>,
 }
 
 impl std::fmt::Debug for FindingDiagnostic<'_> {
@@ -105,7 +107,7 @@ impl Diagnostic for FindingDiagnostic<'_> {
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let src = self.src?;
-        let s = self.finding.span?;
+        let s = self.finding.file_span?;
         // a span over many lines (a whole delegation) is shown by its first line
         let first = src.line_starts.partition_point(|l| *l <= s.offset);
         let end = src.line_starts.get(first + MAX_SNIPPET_LINES).map_or(usize::MAX, |next| next - 1);
@@ -130,15 +132,22 @@ fn cut(s: &str, max: usize) -> String {
 pub fn human(cfg: &Config, r: &Report) -> String {
     let mut out = String::new();
     // the file's own lines, shown around each finding: controls masked in place
-    let masked = mask_controls(&cfg.text);
-    let snippet = Snippet { name: Escaped(&cfg.name).to_string(), text: &masked, line_starts: &cfg.line_starts };
+    let snippets: Vec<Snippet> = cfg
+        .files
+        .iter()
+        .map(|file| {
+            let text = mask_controls(cfg.file_text(file)).into_owned();
+            let line_starts = Config::line_starts_of(&text);
+            Snippet { name: Escaped(&file.name).to_string(), text, line_starts }
+        })
+        .collect();
     let handler = miette::GraphicalReportHandler::new();
     for f in r.findings.iter().take(MAX_HUMAN_FINDINGS) {
         let mut message = cut(&f.message, MAX_HUMAN_MESSAGE);
         // a span on a line too long to show: the finding says where it is instead
-        let mut src = f.span.map(|_| &snippet);
-        if let (Some(line), Some(col)) = (f.line, f.column)
-            && cfg.line_range(line).len() > MAX_SNIPPET_LINE
+        let mut src = f.span.map(|s| &snippets[cfg.files.partition_point(|file| file.start <= s.offset).max(1) - 1]);
+        if let (Some(line), Some(col), Some(span)) = (f.line, f.column, f.span)
+            && cfg.line_range(span.offset, line).len() > MAX_SNIPPET_LINE
         {
             message.push_str(&format!(" (line {line}, column {col})"));
             src = None;
@@ -174,7 +183,8 @@ pub fn json(cfg: &Config, r: &Report) -> Value {
     json!({
         "schema": crate::report::SCHEMA,
         "kind": "check",
-        "config": cfg.name,
+        "config": cfg.files[0].name,
+        "files": cfg.files.iter().map(|f| &f.name).collect::<Vec<_>>(),
         "dialect": cfg.dialect,
         "clean": r.findings.is_empty(),
         "errors": r.findings.iter().filter(|f| f.severity == Severity::Error).count(),
@@ -221,7 +231,8 @@ pub fn sarif(cfg: &Config, r: &Report) -> Value {
         .findings
         .iter()
         .map(|f| {
-            let mut loc = json!({"physicalLocation": {"artifactLocation": {"uri": cfg.name}}});
+            let uri = f.file.as_ref().unwrap_or(&cfg.files[0].name);
+            let mut loc = json!({"physicalLocation": {"artifactLocation": {"uri": uri}}});
             if let (Some(line), Some(col), Some(span)) = (f.line, f.column, f.span) {
                 let (end_line, end_col) = cfg.line_col(span.offset + span.len);
                 loc["physicalLocation"]["region"] =
@@ -260,7 +271,8 @@ pub fn github(cfg: &Config, r: &Report) -> String {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut props = format!("file={},title={}", prop(&escape(&cfg.name)), prop(&format!("bpfcap {}", f.code)));
+        let file = f.file.as_ref().unwrap_or(&cfg.files[0].name);
+        let mut props = format!("file={},title={}", prop(&escape(file)), prop(&format!("bpfcap {}", f.code)));
         if let (Some(l), Some(c)) = (f.line, f.column) {
             props.push_str(&format!(",line={l},col={c}"));
         }

@@ -188,19 +188,6 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
     }
 }
 
-/// Unit-file name suffixes (a unit, not a drop-in: `foo.service`), from the sections systemd
-/// knows (rules/dialects/systemd-keys.toml: one per unit type, beside [Unit] and [Install]).
-fn is_unit_file(name: &str, rules: &Rules) -> bool {
-    let Some((_, ext)) = name.rsplit_once('.') else { return false };
-    let ext = ext.to_ascii_lowercase();
-    ext == "target"
-        || rules
-            .systemd_keys()
-            .section
-            .iter()
-            .any(|s| !matches!(s.name.as_str(), "Unit" | "Install") && s.name.eq_ignore_ascii_case(&ext))
-}
-
 /// Lines systemd ignores, keys it does not know where they stand, and, in a drop-in, settings
 /// that have no place in a BPF delegation.
 pub fn settings(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
@@ -217,8 +204,9 @@ pub fn settings(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
             Some(m.span),
         );
     }
-    let drop_in = !is_unit_file(&cfg.name, rules);
     for s in &cfg.settings {
+        // (the unit's own file may set anything; a drop-in holds a BPF delegation)
+        let drop_in = !crate::config::is_unit_file(&cfg.file_at(s.span.offset).name, rules);
         let section = s.section.as_deref().unwrap_or("");
         let known = keys.section(section);
         if !s.ignored {

@@ -12,6 +12,7 @@ pub fn parse(dialect: Dialect, text: &str, name: &str, rules: &Rules) -> Config 
     let mut cfg = Config {
         dialect,
         name: name.to_string(),
+        files: vec![super::SourceFile { name: name.to_string(), start: 0, first_line: 0 }],
         text: text.to_string(),
         grants: Vec::new(),
         settings: Vec::new(),

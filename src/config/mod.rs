@@ -74,11 +74,26 @@ pub struct Malformed {
     pub message: String,
 }
 
+/// One file of a configuration: a systemd unit and its drop-ins are read as one
+/// configuration, their texts one after the other in [`Config::text`].
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The file's name for reports.
+    pub name: String,
+    /// Where its text starts in [`Config::text`].
+    pub start: usize,
+    /// Where its first line is in [`Config::line_starts`].
+    pub first_line: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub dialect: Dialect,
-    /// File name for reports.
+    /// Name for reports: the file's, or the files' joined with " + ".
     pub name: String,
+    /// The files, in the order the manager reads them (at least one).
+    pub files: Vec<SourceFile>,
+    /// Their texts, one after the other (each ends with a line end); spans are offsets in it.
     pub text: String,
     pub grants: Vec<Grant>,
     pub settings: Vec<Setting>,
@@ -101,6 +116,14 @@ pub enum ConfigError {
     #[error("{}: no BPF delegation found in this {dialect} configuration", Escaped(.name))]
     #[diagnostic(code(bpfcap::config::empty), help("{help}"))]
     NoDelegation { name: String, dialect: String, help: String },
+
+    #[error("{}: several configuration files are read together only as a systemd unit and its drop-ins; this is {dialect}", Escaped(.name))]
+    #[diagnostic(code(bpfcap::config::several), help("check one {dialect} configuration at a time"))]
+    SeveralNotSystemd { name: String, dialect: String },
+
+    #[error("{}: {problem}", Escaped(.name))]
+    #[diagnostic(code(bpfcap::config::drop_ins), help("{help}"))]
+    DropInOrder { name: String, problem: String, help: String },
 
     #[error("{}: cannot tell which dialect this configuration is", Escaped(.name))]
     #[diagnostic(code(bpfcap::config::dialect), help("pass --dialect systemd|mount|fstab|incus|lxd"))]
@@ -125,19 +148,78 @@ impl Config {
         self.settings.iter().rev().find(|s| s.key == key && !s.ignored)
     }
 
-    /// Line and column (1-based, the column in bytes) of a byte offset.
+    /// The file that holds byte `offset` of [`Config::text`].
+    pub fn file_at(&self, offset: usize) -> &SourceFile {
+        let k = self.files.partition_point(|f| f.start <= offset).max(1) - 1;
+        &self.files[k]
+    }
+
+    /// Line and column in its own file (1-based, the column in bytes) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         // the last line starting at or before the offset (the first line starts at 0)
         let line = self.line_starts.partition_point(|s| *s <= offset);
-        (line, offset - self.line_starts[line - 1] + 1)
+        (line - self.file_at(offset).first_line, offset - self.line_starts[line - 1] + 1)
     }
 
-    /// The byte range of line `line` (1-based), without its line end.
-    pub fn line_range(&self, line: usize) -> std::ops::Range<usize> {
+    /// The byte range of line `line` (1-based, in the file that holds `offset`), without its
+    /// line end.
+    pub fn line_range(&self, offset: usize, line: usize) -> std::ops::Range<usize> {
+        let line = line + self.file_at(offset).first_line;
         let start = self.line_starts[line - 1];
         let end = self.line_starts.get(line).map_or(self.text.len(), |next| next - 1);
         start..end.max(start)
+    }
+
+    /// The text of one file.
+    pub fn file_text(&self, file: &SourceFile) -> &str {
+        let end = self.files.iter().find(|f| f.start > file.start).map_or(self.text.len(), |f| f.start);
+        &self.text[file.start..end]
+    }
+
+    /// A unit and its drop-ins as systemd reads them: every file parsed on its own (a drop-in
+    /// has its own sections), then in order. Each BPFDelegate*= assignment replaces the earlier
+    /// one (rules/dialects/systemd.toml `value_syntax`), so a list's grants are those of the last
+    /// file that assigns it; every other setting is read as the last one too
+    /// ([`Config::setting`]).
+    fn joined(parts: Vec<Config>) -> Config {
+        let mut all = Config {
+            dialect: parts[0].dialect,
+            name: parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" + "),
+            files: Vec::new(),
+            text: String::new(),
+            grants: Vec::new(),
+            settings: Vec::new(),
+            malformed: Vec::new(),
+            list_spans: BTreeMap::new(),
+            anchor: Span { offset: 0, len: 0 },
+            line_starts: Vec::new(),
+        };
+        let shift = |s: Span, by: usize| Span { offset: s.offset + by, len: s.len };
+        for part in parts {
+            let start = all.text.len();
+            all.files.push(SourceFile { name: part.name.clone(), start, first_line: all.line_starts.len() });
+            all.text.push_str(&part.text);
+            if !part.text.ends_with('\n') {
+                all.text.push('\n');
+            }
+            // (the start after a last line end is the next file's first line)
+            let own = part.line_starts.iter().filter(|l| **l == 0 || **l < part.text.len());
+            all.line_starts.extend(own.map(|l| l + start));
+            for (k, span) in &part.list_spans {
+                // this file's assignment replaces the earlier files'
+                all.grants.retain(|g| g.list != *k);
+                all.list_spans.insert(*k, shift(*span, start));
+            }
+            all.grants.extend(part.grants.into_iter().map(|g| Grant { span: shift(g.span, start), ..g }));
+            all.settings.extend(part.settings.into_iter().map(|s| Setting { span: shift(s.span, start), ..s }));
+            all.malformed.extend(part.malformed.into_iter().map(|m| Malformed { span: shift(m.span, start), ..m }));
+            if part.anchor.len > 0 || all.anchor.len == 0 {
+                all.anchor = shift(part.anchor, start);
+            }
+        }
+        all.line_starts.push(all.text.len());
+        all
     }
 
     /// The start of every line of `text`.
@@ -196,6 +278,62 @@ pub fn load(path: &str, dialect: Option<Dialect>, rules: &Rules) -> Result<Confi
     };
     let name = if path == "-" { "<stdin>".to_string() } else { path.to_string() };
     parse(&text, &name, dialect, rules)
+}
+
+/// Reads several files as one configuration: a systemd unit and its drop-ins, put in the
+/// order systemd reads them whatever the order given (the unit first, then the drop-ins by file
+/// name, whichever directory holds them: unit_file_find_dropin_paths sorts them by name).
+pub fn load_all(paths: &[String], dialect: Option<Dialect>, rules: &Rules) -> Result<Config, ConfigError> {
+    if let [path] = paths {
+        return load(path, dialect, rules);
+    }
+    let mut parts = Vec::new();
+    for path in paths {
+        let part = load(path, dialect.or(Some(Dialect::Systemd)), rules)?;
+        // a file that is clearly another dialect is not a drop-in
+        let detected = if path == "-" { None } else { detect(&part.text) };
+        let dialect = dialect.or(detected).unwrap_or(Dialect::Systemd);
+        if dialect != Dialect::Systemd {
+            return Err(ConfigError::SeveralNotSystemd {
+                name: part.name,
+                dialect: format!("{dialect:?}").to_lowercase(),
+            });
+        }
+        parts.push(part);
+    }
+    let base = |name: &str| name.rsplit('/').next().unwrap_or(name).to_string();
+    let (units, mut drop_ins): (Vec<Config>, Vec<Config>) =
+        parts.into_iter().partition(|p| is_unit_file(&p.name, rules));
+    if units.len() > 1 {
+        return Err(ConfigError::DropInOrder {
+            name: units.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", "),
+            problem: "more than one unit file: a unit has one file and drop-ins (*.conf)".into(),
+            help: "check each unit on its own, with its own drop-ins".into(),
+        });
+    }
+    drop_ins.sort_by_key(|d| base(&d.name));
+    if let Some(w) = drop_ins.windows(2).find(|w| base(&w[0].name) == base(&w[1].name)) {
+        return Err(ConfigError::DropInOrder {
+            name: format!("{}, {}", w[0].name, w[1].name),
+            problem: format!("two drop-ins named {}: systemd reads only one of them", base(&w[0].name)),
+            help: "pass the one systemd reads: /etc/systemd/system wins over /run, which wins over /usr/lib".into(),
+        });
+    }
+    Ok(Config::joined(units.into_iter().chain(drop_ins).collect()))
+}
+
+/// A unit file (`foo.service`), not a drop-in: its suffix is a unit type, known from the
+/// sections systemd has (rules/dialects/systemd-keys.toml: one per unit type, beside [Unit]
+/// and [Install]).
+pub fn is_unit_file(name: &str, rules: &Rules) -> bool {
+    let Some((_, ext)) = name.rsplit_once('.') else { return false };
+    let ext = ext.to_ascii_lowercase();
+    ext == "target"
+        || rules
+            .systemd_keys()
+            .section
+            .iter()
+            .any(|s| !matches!(s.name.as_str(), "Unit" | "Install") && s.name.eq_ignore_ascii_case(&ext))
 }
 
 pub fn parse(text: &str, name: &str, dialect: Option<Dialect>, rules: &Rules) -> Result<Config, ConfigError> {

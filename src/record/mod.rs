@@ -219,8 +219,10 @@ fn checked(call: &Call, rules: &Rules) -> (String, Vec<Need>, Option<(String, St
 /// Every item the calls asked for, with its requests merged, then the capabilities the kernel
 /// checks for them.
 fn asked(calls: &[Call], observed_caps: bool, rules: &Rules) -> Vec<Asked> {
+    // (command, map or program with its attach type, process) -> (calls, failed calls, errnos)
     type RequestKey = (String, Option<(String, String)>, String);
-    let mut by_need: BTreeMap<Need, BTreeMap<RequestKey, (u64, u64, Vec<String>)>> = BTreeMap::new();
+    type Counts = (u64, u64, Vec<String>);
+    let mut by_need: BTreeMap<Need, BTreeMap<RequestKey, Counts>> = BTreeMap::new();
     let mut implied: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in calls.iter().filter(|c| c.token) {
         let (cmd, needs, program) = checked(c, rules);
@@ -444,18 +446,18 @@ fn minimize(
     // confirmation: each kept item, dropped from the final answer
     for _ in 0..MAX_CONFIRM_ROUNDS {
         let mut dropped = false;
-        for i in 0..verdicts.len() {
-            if !verdicts[i].needed || verdicts[i].undecided.is_some() {
+        for verdict in verdicts.iter_mut() {
+            if !verdict.needed || verdict.undecided.is_some() {
                 continue;
             }
-            let need = verdicts[i].need.clone();
+            let need = verdict.need.clone();
             let v = try_without(runs, &current, &need)?;
             cut_short |= v.undecided.is_some();
             if !v.needed {
                 current = current.without(&need);
                 dropped = true;
             }
-            verdicts[i] = v;
+            *verdict = v;
         }
         if !dropped {
             let one_minimal = if cut_short { None } else { Some(true) };

@@ -313,9 +313,8 @@ pub fn verification_table(v: &crate::verify::Verification, d: &Delegation, minim
     let mut s = format!("delegation: {}\ncapabilities: {}\n", d.mount_options(r), d.capabilities.join(", "));
     for t in &v.targets {
         let path = t.path.to_string_lossy();
-        let command = matches!(t.outcome.exit_code, Some(_))
-            || t.outcome.still_running
-            || t.outcome.step.as_deref() == Some("exec");
+        let command =
+            t.outcome.exit_code.is_some() || t.outcome.still_running || t.outcome.step.as_deref() == Some("exec");
         if t.outcome.loaded {
             if t.outcome.still_running {
                 s.push_str(&format!("{}: works (still running after --ready-after)\n", Escaped(&path)));
