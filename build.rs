@@ -12,6 +12,9 @@ use std::path::PathBuf;
 #[allow(dead_code)]
 #[path = "src/rules/schema.rs"]
 mod schema;
+#[path = "src/vocab.rs"]
+#[allow(dead_code)]
+mod vocab;
 
 /// Every rules file the binary includes (src/rules/mod.rs names them the same way).
 const RULES: [&str; 16] = [

@@ -281,7 +281,7 @@ fn parts_1_to_3() {
         .unwrap();
     let target = bpfcap::verify::Target::new(obj.clone(), a.objects[0].selected.iter().cloned().collect());
     let vopts = bpfcap::verify::VerifyOptions::new(&exe);
-    let masks = bpfcap::verify::sandbox_delegation(&a.delegation, r);
+    let masks = a.delegation.masks(r);
     let caps = a.delegation.capability_values(r);
     let sandboxed = time(20, || {
         let o = bpfcap::verify::Loader::new(&vopts).load(&target, masks.clone(), caps.clone()).unwrap();

@@ -343,7 +343,7 @@ fn verify(args: &VerifyArgs, quiet: bool) -> miette::Result<i32> {
             // some items not required: the minimal configuration, ready to paste
             if v.minimal == Some(false) {
                 let minimal = v.items.iter().filter(|i| !i.required).fold(d.clone(), |m, i| m.without(&i.item));
-                let no_reason = |_: rules::ListKind, _: &str| String::new();
+                let no_reason = |_: crate::vocab::ListKind, _: &str| String::new();
                 let dropin = crate::emit::emit(crate::emit::Target::Systemd, &minimal, "", &no_reason, r);
                 s.push_str(&format!("\nminimal delegation:\n{}\n", minimal.mount_options(r)));
                 s.push_str("as a systemd drop-in ([Service]):\n");

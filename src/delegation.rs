@@ -3,19 +3,14 @@
 
 use serde::Serialize;
 
-use crate::analysis::requirements::Need;
-use crate::rules::{ListKind, Rules};
-
-/// fsconfig() copies at most 256 bytes per value including the NUL (fs/fsopen.c
-/// strndup_user(..., 256)); a longer value is refused.
-pub const MAX_OPTION_VALUE: usize = 255;
+use crate::rules::Rules;
+use crate::vocab::{ListKind, Lists, MAX_OPTION_VALUE, Masks, Need};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Delegation {
-    pub commands: Vec<String>,
-    pub maps: Vec<String>,
-    pub programs: Vec<String>,
-    pub attachments: Vec<String>,
+    /// Each list's kernel names, in kernel bit order.
+    #[serde(flatten)]
+    pub lists: Lists<Vec<String>>,
     /// Not part of the JSON "delegation" object; serialised separately as "capabilities".
     #[serde(skip)]
     pub capabilities: Vec<String>,
@@ -46,21 +41,11 @@ impl Delegation {
     }
 
     pub fn list(&self, k: ListKind) -> &Vec<String> {
-        match k {
-            ListKind::Commands => &self.commands,
-            ListKind::Maps => &self.maps,
-            ListKind::Programs => &self.programs,
-            ListKind::Attachments => &self.attachments,
-        }
+        &self.lists[k]
     }
 
     pub fn list_mut(&mut self, k: ListKind) -> &mut Vec<String> {
-        match k {
-            ListKind::Commands => &mut self.commands,
-            ListKind::Maps => &mut self.maps,
-            ListKind::Programs => &mut self.programs,
-            ListKind::Attachments => &mut self.attachments,
-        }
+        &mut self.lists[k]
     }
 
     /// Every item as a need (lists and capabilities).
@@ -80,6 +65,11 @@ impl Delegation {
             .filter_map(|n| rules.enums.value_of(k, n))
             .filter(|v| *v < 64)
             .fold(0u64, |m, v| m | (1u64 << v))
+    }
+
+    /// The four lists' bit masks, as the sandbox mounts them.
+    pub fn masks(&self, rules: &Rules) -> Masks {
+        Lists::from_fn(|k| self.mask(k, rules))
     }
 
     /// Capability numbers, for the sandbox.
@@ -133,10 +123,12 @@ mod tests {
     fn masks_and_mount_options() {
         let r = rules();
         let d = Delegation {
-            commands: vec!["map_create".into(), "prog_load".into()],
-            maps: vec![],
-            programs: vec!["socket_filter".into()],
-            attachments: vec!["cgroup_inet_ingress".into()],
+            lists: Lists {
+                commands: vec!["map_create".into(), "prog_load".into()],
+                maps: vec![],
+                programs: vec!["socket_filter".into()],
+                attachments: vec!["cgroup_inet_ingress".into()],
+            },
             capabilities: vec!["CAP_BPF".into()],
         };
         assert_eq!(d.mask(ListKind::Commands, r), 0b100001);
@@ -155,8 +147,8 @@ mod tests {
         // every map type: far more than 255 bytes of names
         let maps =
             r.enums.map_types.iter().filter(|e| e.value != 0 && e.alias_of.is_none()).map(|e| e.name.clone()).collect();
-        let d = Delegation { maps, ..Delegation::default() };
-        let names = d.maps.join(":");
+        let d = Delegation { lists: Lists { maps, ..Lists::default() }, ..Delegation::default() };
+        let names = d.lists.maps.join(":");
         assert!(names.len() > MAX_OPTION_VALUE);
         let mask = format!("{:#x}", d.mask(ListKind::Maps, r));
         assert_eq!(d.option_value(ListKind::Maps, r), Err((mask.clone(), names.len())));

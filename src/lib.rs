@@ -23,4 +23,5 @@ pub mod rules;
 pub mod sandbox;
 pub mod text;
 pub mod verify;
+pub mod vocab;
 pub mod workers;

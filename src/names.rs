@@ -6,7 +6,8 @@
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::rules::{ListKind, Rules};
+use crate::rules::Rules;
+use crate::vocab::ListKind;
 
 /// One parsed item of a delegation list.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::analysis::requirements::Need;
 use crate::delegation::Delegation;
-use crate::rules::{ListKind, Rules};
+use crate::rules::Rules;
 use crate::sandbox::{self, LoadOutcome, LoadRequest, SandboxError};
+use crate::vocab::{ListKind, Masks, Need};
 
 /// Default time limit of a whole verification (every load, diagnosis and --minimize included).
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
@@ -115,16 +115,6 @@ pub struct Verification {
     pub minimal: Option<bool>,
 }
 
-/// The kernel bit masks of a delegation, as the sandbox takes them.
-pub fn sandbox_delegation(d: &Delegation, rules: &Rules) -> sandbox::Delegation {
-    sandbox::Delegation {
-        cmds: d.mask(ListKind::Commands, rules),
-        maps: d.mask(ListKind::Maps, rules),
-        progs: d.mask(ListKind::Programs, rules),
-        attachs: d.mask(ListKind::Attachments, rules),
-    }
-}
-
 /// Loads targets in the sandbox within a verification's limits: each load within its own
 /// time limit and the verification's deadline, and no object whose maps declare more than the
 /// memory budget.
@@ -139,12 +129,7 @@ impl<'o> Loader<'o> {
     }
 
     /// Loads one target through a token built from `masks` and `caps`.
-    pub fn load(
-        &self,
-        target: &Target,
-        masks: sandbox::Delegation,
-        caps: Vec<u32>,
-    ) -> Result<LoadOutcome, SandboxError> {
+    pub fn load(&self, target: &Target, masks: Masks, caps: Vec<u32>) -> Result<LoadOutcome, SandboxError> {
         let opts = self.opts;
         if let (declared, Some((map, bytes))) = &target.declared_memory
             && *declared > opts.memory
@@ -236,15 +221,15 @@ fn diagnose(
         return Ok(format!("{NOT_THE_TOKEN}: {line}"));
     }
     // a trial load: Err(diagnosis) when it was cut short
-    let loads = |masks: sandbox::Delegation, caps: Vec<u32>| -> Result<Result<bool, String>, SandboxError> {
+    let loads = |masks: Masks, caps: Vec<u32>| -> Result<Result<bool, String>, SandboxError> {
         let o = loader.load(target, masks, caps)?;
         Ok(if inconclusive(&o) { Err(cut_short(&o)) } else { Ok(o.loaded) })
     };
-    let base = sandbox_delegation(d, rules);
+    let base = d.masks(rules);
     let caps = d.capability_values(rules);
     for k in ListKind::ALL {
         let mut wide = base.clone();
-        *mask_mut(&mut wide, k) = u64::MAX;
+        *&mut wide[k] = u64::MAX;
         match loads(wide, caps.clone())? {
             Err(why) => return Ok(why),
             Ok(false) => continue,
@@ -257,7 +242,7 @@ fn diagnose(
                 continue;
             }
             let mut one = base.clone();
-            *mask_mut(&mut one, k) |= 1u64 << e.value;
+            *&mut one[k] |= 1u64 << e.value;
             match loads(one, caps.clone())? {
                 Err(why) => return Ok(why),
                 Ok(true) => fixes.push(e.name.clone()),
@@ -282,7 +267,7 @@ fn diagnose(
             Ok(false) => {}
         }
     }
-    let all = sandbox::Delegation { cmds: u64::MAX, maps: u64::MAX, progs: u64::MAX, attachs: u64::MAX };
+    let all = Masks::ALL;
     let all_caps: Vec<u32> = WIDE_CAPS.iter().filter_map(|c| rules.capability_value(c)).collect();
     Ok(match loads(all, all_caps)? {
         Err(why) => why,
@@ -337,15 +322,6 @@ pub fn loads_as_root(target: &Target) -> Result<(), String> {
     })
 }
 
-fn mask_mut(d: &mut sandbox::Delegation, k: ListKind) -> &mut u64 {
-    match k {
-        ListKind::Commands => &mut d.cmds,
-        ListKind::Maps => &mut d.maps,
-        ListKind::Programs => &mut d.progs,
-        ListKind::Attachments => &mut d.attachs,
-    }
-}
-
 /// Verifies that every target loads with `d`; with `minimize`, also drops each item in turn.
 pub fn verify(
     targets: &[Target],
@@ -356,7 +332,7 @@ pub fn verify(
 ) -> Result<Verification, SandboxError> {
     sandbox::preflight()?;
     let loader = Loader::new(opts);
-    let masks = sandbox_delegation(d, rules);
+    let masks = d.masks(rules);
     let caps = d.capability_values(rules);
     let mut results = Vec::new();
     // (on a terminal, while it works)
@@ -376,7 +352,7 @@ pub fn verify(
         let progress = crate::progress::Progress::new("minimising", needs.len());
         for need in needs {
             let smaller = d.without(&need);
-            let m = sandbox_delegation(&smaller, rules);
+            let m = smaller.masks(rules);
             let c = smaller.capability_values(rules);
             let (mut failure, mut undecided) = (None, None);
             for t in targets {

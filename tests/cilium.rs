@@ -15,6 +15,7 @@ use bpfcap::analysis::{LoaderChoice, LoaderSpec, Options, analyse};
 use bpfcap::rules::{Version, rules};
 use bpfcap::sandbox::{self, Runner};
 use bpfcap::verify::{Target, VerifyOptions, describe, verify};
+use bpfcap::vocab::Masks;
 
 mod common;
 
@@ -61,7 +62,7 @@ fn loads_through_a_wide_token(loader: &Path, object: &Path) -> bool {
     let opts = VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap"));
     let mut target = Target::new(object, vec![]);
     target.runner = Runner::CiliumLoader(loader.to_path_buf());
-    let all = sandbox::Delegation { cmds: u64::MAX, maps: u64::MAX, progs: u64::MAX, attachs: u64::MAX };
+    let all = Masks::ALL;
     let caps = vec![sandbox::CAP_BPF, sandbox::CAP_PERFMON, sandbox::CAP_NET_ADMIN];
     bpfcap::verify::Loader::new(&opts).load(&target, all, caps).is_ok_and(|o| o.loaded)
 }

@@ -5,7 +5,8 @@
 
 use bpfcap::analysis::programs::analyse_programs;
 use bpfcap::model::MapOrigin;
-use bpfcap::rules::{ListKind, Version, rules};
+use bpfcap::rules::{Version, rules};
+use bpfcap::vocab::ListKind;
 use libbpf_rs::{AsRawLibbpf, ObjectBuilder};
 
 mod common;

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bpfcap::sandbox::{self, CAP_BPF, CAP_PERFMON, Delegation, LoadOutcome, LoadRequest, SandboxError};
+use bpfcap::sandbox::{self, CAP_BPF, CAP_PERFMON, LoadOutcome, LoadRequest, SandboxError};
+use bpfcap::vocab::Masks;
 use libbpf_rs::libbpf_sys as sys;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_bpfcap");
@@ -139,12 +140,12 @@ fn run(req: &LoadRequest) -> LoadOutcome {
     })
 }
 
-fn socket_delegation() -> Delegation {
-    Delegation {
-        cmds: bit(sys::BPF_PROG_LOAD),
+fn socket_delegation() -> Masks {
+    Masks {
+        commands: bit(sys::BPF_PROG_LOAD),
         maps: 0,
-        progs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
-        attachs: bit(sys::BPF_CGROUP_INET_INGRESS),
+        programs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
+        attachments: bit(sys::BPF_CGROUP_INET_INGRESS),
     }
 }
 
@@ -199,9 +200,9 @@ fn socket_filter_each_delegated_item_is_needed() {
     // (a socket filter) runs first through the token, so that is where the
     // EPERM surfaces (step "libbpf_probe"), before our program is tried.
     let cases = [
-        ("cmds=prog_load", Delegation { cmds: 0, ..full.clone() }),
-        ("progs=socket_filter", Delegation { progs: 0, ..full.clone() }),
-        ("attachs=cgroup_inet_ingress", Delegation { attachs: 0, ..full.clone() }),
+        ("cmds=prog_load", Masks { commands: 0, ..full.clone() }),
+        ("progs=socket_filter", Masks { programs: 0, ..full.clone() }),
+        ("attachs=cgroup_inet_ingress", Masks { attachments: 0, ..full.clone() }),
     ];
     for (dropped, delegation) in cases {
         let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF]));
@@ -217,11 +218,11 @@ fn kprobe_needs_kprobe_type_and_perfmon() {
     let obj = fixture("kprobe.o");
     // socket_filter stays delegated so that libbpf's probe program passes and
     // the kprobe program itself is what the kernel judges.
-    let delegation = Delegation {
-        cmds: bit(sys::BPF_PROG_LOAD),
+    let delegation = Masks {
+        commands: bit(sys::BPF_PROG_LOAD),
         maps: 0,
-        progs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
-        attachs: bit(sys::BPF_CGROUP_INET_INGRESS),
+        programs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
+        attachments: bit(sys::BPF_CGROUP_INET_INGRESS),
     };
     let outcome = run(&LoadRequest::new(&obj, delegation.clone(), vec![CAP_BPF, CAP_PERFMON]));
     assert_loaded(&outcome, "kprobe with CAP_PERFMON");
@@ -235,15 +236,15 @@ fn kprobe_needs_kprobe_type_and_perfmon() {
 
     // Only the kprobe type delegated: libbpf's probe program (socket_filter,
     // then tracepoint) is refused before the kprobe is even tried.
-    let only_kprobe = Delegation { progs: bit(sys::BPF_PROG_TYPE_KPROBE), ..delegation.clone() };
+    let only_kprobe = Masks { programs: bit(sys::BPF_PROG_TYPE_KPROBE), ..delegation.clone() };
     let outcome = run(&LoadRequest::new(&obj, only_kprobe, vec![CAP_BPF, CAP_PERFMON]));
     assert_eperm(&outcome, &["libbpf_probe"], "only progs=kprobe");
     // With tracepoint instead of socket_filter the probe passes too.
     let tp =
-        Delegation { progs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_TRACEPOINT), ..delegation.clone() };
+        Masks { programs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_TRACEPOINT), ..delegation.clone() };
     assert_loaded(&run(&LoadRequest::new(&obj, tp, vec![CAP_BPF, CAP_PERFMON])), "kprobe+tracepoint");
 
-    let no_kprobe = Delegation { progs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER), ..delegation };
+    let no_kprobe = Masks { programs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER), ..delegation };
     let outcome = run(&LoadRequest::new(&obj, no_kprobe, vec![CAP_BPF, CAP_PERFMON]));
     assert_eperm(&outcome, &["prog_load"], "kprobe without progs=kprobe");
 }
@@ -254,20 +255,20 @@ fn hash_map_needs_map_create_and_hash() {
         return;
     };
     let obj = fixture("hash_map.o");
-    let full = Delegation {
-        cmds: bit(sys::BPF_PROG_LOAD) | bit(sys::BPF_MAP_CREATE),
+    let full = Masks {
+        commands: bit(sys::BPF_PROG_LOAD) | bit(sys::BPF_MAP_CREATE),
         maps: bit(sys::BPF_MAP_TYPE_HASH),
         ..socket_delegation()
     };
     let outcome = run(&LoadRequest::new(&obj, full.clone(), vec![CAP_BPF]));
     assert_loaded(&outcome, "hash map object");
 
-    let no_hash = Delegation { maps: 0, ..full.clone() };
+    let no_hash = Masks { maps: 0, ..full.clone() };
     let outcome = run(&LoadRequest::new(&obj, no_hash, vec![CAP_BPF]));
     assert_eperm(&outcome, &["map_create"], "without maps=hash");
     assert!(outcome.message.as_deref().unwrap_or("").contains("counts"), "{outcome:#?}");
 
-    let no_map_create = Delegation { cmds: bit(sys::BPF_PROG_LOAD), ..full };
+    let no_map_create = Masks { commands: bit(sys::BPF_PROG_LOAD), ..full };
     let outcome = run(&LoadRequest::new(&obj, no_map_create, vec![CAP_BPF]));
     assert_eperm(&outcome, &["map_create"], "without cmds=map_create");
 }
@@ -277,7 +278,7 @@ fn empty_delegation_fails_token_create_with_enoent() {
     let Some(_g) = setup("empty_delegation_fails_token_create_with_enoent") else {
         return;
     };
-    let req = LoadRequest::new(fixture("socket_filter.o"), Delegation::default(), vec![CAP_BPF]);
+    let req = LoadRequest::new(fixture("socket_filter.o"), Masks::default(), vec![CAP_BPF]);
     let outcome = run(&req);
     assert!(!outcome.loaded);
     assert_eq!(outcome.step.as_deref(), Some("token_create"), "{outcome:#?}");
@@ -373,7 +374,7 @@ fn testdata_objects_run_through_the_sandbox() {
         if path.extension().and_then(|e| e.to_str()) != Some("o") {
             continue;
         }
-        let all = Delegation { cmds: u64::MAX, maps: u64::MAX, progs: u64::MAX, attachs: u64::MAX };
+        let all = Masks::ALL;
         let caps = vec![CAP_BPF, CAP_PERFMON, sandbox::CAP_NET_ADMIN];
         let outcome = run(&LoadRequest::new(&path, all, caps));
         eprintln!(
@@ -499,11 +500,11 @@ fn a_load_over_its_memory_budget_fails_for_that() {
         return;
     };
     // a socket filter and a 64 MiB array
-    let delegation = Delegation {
-        cmds: bit(sys::BPF_PROG_LOAD) | bit(sys::BPF_MAP_CREATE) | bit(sys::BPF_BTF_LOAD),
+    let delegation = Masks {
+        commands: bit(sys::BPF_PROG_LOAD) | bit(sys::BPF_MAP_CREATE) | bit(sys::BPF_BTF_LOAD),
         maps: bit(sys::BPF_MAP_TYPE_ARRAY),
-        progs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
-        attachs: bit(sys::BPF_CGROUP_INET_INGRESS),
+        programs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
+        attachments: bit(sys::BPF_CGROUP_INET_INGRESS),
     };
     let mut req = LoadRequest::new(fixture("big_array.o"), delegation, vec![CAP_BPF]);
     req.memory = 32 << 20;
@@ -535,11 +536,11 @@ fn names_that_are_not_utf8_do_not_abort_the_loader() {
     let dir = tempfile::tempdir().unwrap();
     let obj = dir.path().join("nonutf8.o");
     std::fs::write(&obj, &bytes).unwrap();
-    let delegation = Delegation {
-        cmds: bit(sys::BPF_PROG_LOAD) | bit(sys::BPF_MAP_CREATE) | bit(sys::BPF_BTF_LOAD),
+    let delegation = Masks {
+        commands: bit(sys::BPF_PROG_LOAD) | bit(sys::BPF_MAP_CREATE) | bit(sys::BPF_BTF_LOAD),
         maps: bit(sys::BPF_MAP_TYPE_ARRAY),
-        progs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
-        attachs: bit(sys::BPF_CGROUP_INET_INGRESS),
+        programs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
+        attachments: bit(sys::BPF_CGROUP_INET_INGRESS),
     };
     let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF]));
     assert_loaded(&outcome, "an object with a map named p\\xff\\xfe\\xfd\\xfc");

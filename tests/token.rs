@@ -17,6 +17,7 @@ use bpfcap::analysis::{LoaderChoice, Options, analyse};
 use bpfcap::rules::{Version, rules};
 use bpfcap::sandbox;
 use bpfcap::verify::{Loader, Target, VerifyOptions, describe, verify};
+use bpfcap::vocab::Masks;
 
 mod common;
 use common::sample_objects as objects;
@@ -40,7 +41,7 @@ enum Result_ {
 fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
     let r = rules();
     let opts = VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap"));
-    let wide = sandbox::Delegation { cmds: u64::MAX, maps: u64::MAX, progs: u64::MAX, attachs: u64::MAX };
+    let wide = Masks::ALL;
     let wide_caps = vec![sandbox::CAP_BPF, sandbox::CAP_PERFMON, sandbox::CAP_NET_ADMIN];
     // legacy maps and unknown sections: libbpf cannot load these objects at all
     if !obj.warnings.is_empty() || obj.programs.iter().any(|p| p.section.starts_with("mystery")) {

@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 
 use bpfcap::analysis::{Analysis, LoaderChoice, Options, analyse};
 use bpfcap::config::{self, Dialect};
-use bpfcap::rules::{ListKind, Version, rules};
+use bpfcap::rules::{Version, rules};
+use bpfcap::vocab::ListKind;
 
 fn options() -> Options {
     Options {

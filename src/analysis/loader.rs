@@ -16,13 +16,14 @@ use std::sync::Arc;
 
 use super::programs::ProgramInfo;
 use super::requirements::{
-    Draft, DraftOptional, IdSet, Interner, Loader, Need, Prog, Reason, TextKey, Texts, attach_reason, shared_fmt,
+    Draft, DraftOptional, IdSet, Interner, Loader, Prog, Reason, TextKey, Texts, attach_reason, shared_fmt,
 };
 use crate::model::{ExternKind, MapOrigin, Object, SharedStr};
 use crate::rules::{
-    AttachChange, Condition, Dropped, EffectRule, Fallback, ListKind, LoaderModel, LoaderStep, MapCreation, OnFailure,
+    AttachChange, Condition, Dropped, EffectRule, Fallback, LoaderModel, LoaderStep, MapCreation, OnFailure,
     ProgramPredicate, Rules, Version,
 };
+use crate::vocab::{ListKind, Need};
 
 pub(crate) const BPF_MAP_TYPE_ARENA: u32 = 33;
 

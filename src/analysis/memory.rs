@@ -3,7 +3,8 @@
 //! `verify` refuses to load an object that declares more than its memory budget.
 
 use crate::model::{Map, Object};
-use crate::rules::{ListKind, MapLayout, Rules};
+use crate::rules::{MapLayout, Rules};
+use crate::vocab::ListKind;
 
 /// BPF_F_NO_PREALLOC (include/uapi/linux/bpf.h): hash elements are allocated as they are added.
 const BPF_F_NO_PREALLOC: u32 = 1;

@@ -19,10 +19,11 @@ use crate::delegation::Delegation;
 use crate::model::Object;
 use crate::rules::{LoaderModel, Rules, Version};
 use crate::text::Escaped;
+use crate::vocab::Need;
 pub use choice::{ChoiceError, LoaderChoice, LoaderSpec, ObjectLoader, parse_libbpf_versions, parse_loader};
 use loader::{Scope, StepMemo, TriggeredSteps};
 use programs::{ProgramInfo, ProgramUses, classify_matched, program_uses, section_rules_of};
-use requirements::{Loader, Need, Reason, Requirements, Texts, derive_steps};
+use requirements::{Loader, Reason, Requirements, Texts, derive_steps};
 
 #[derive(Debug, Clone)]
 pub struct Options {

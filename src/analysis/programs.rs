@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::gates::{GateSite, gates};
 use crate::elf::Functions;
 use crate::model::{ExternKind, Function, Object, RelocTarget, SharedStr, SourceLine};
-use crate::rules::{ListKind, LoaderModel, Rules, Version};
+use crate::rules::{LoaderModel, Rules, Version};
+use crate::vocab::ListKind;
 
 const BPF_JMP_CALL: u8 = 0x85;
 const BPF_LD_IMM64: u8 = 0x18;

@@ -10,30 +10,8 @@ use serde::Serialize;
 use super::loader::{self, Applied, BPF_MAP_TYPE_ARENA, Scope, TriggeredSteps};
 use super::programs::ProgramInfo;
 use crate::model::{MapOrigin, Object, SharedStr};
-use crate::rules::{ListKind, LoaderModel, Rules, Version};
-
-/// One thing the loading process needs: an item of a delegation list or a capability.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
-pub enum Need {
-    List(ListKind, String),
-    Cap(String),
-}
-
-impl Need {
-    pub fn list(kind: ListKind, name: &str) -> Need {
-        Need::List(kind, name.to_string())
-    }
-}
-
-impl std::fmt::Display for Need {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Need::List(k, n) => write!(f, "{} {}", k.mount_option(), n),
-            Need::Cap(c) => write!(f, "{c}"),
-        }
-    }
-}
+use crate::rules::{LoaderModel, Rules, Version};
+use crate::vocab::{ListKind, Need};
 
 /// Why something is needed. Its strings are shared (`SharedStr`): one object's name, program
 /// or step id is attached to many reasons, and reasons are cloned when requirements merge.

@@ -1,9 +1,10 @@
 //! Findings about the target kernel: names it does not have, and kernels without BPF tokens.
 
-use super::{Finding, Severity, push};
+use super::{Code, Finding, Severity, push};
 use crate::config::Config;
 use crate::delegation::Delegation;
-use crate::rules::{ListKind, Rules, Version};
+use crate::rules::{Rules, Version};
+use crate::vocab::ListKind;
 
 pub fn names(cfg: &Config, granted: &Delegation, kernel: Version, rules: &Rules, out: &mut Vec<Finding>) {
     if let Some(since) = rules.token_since()
@@ -12,7 +13,7 @@ pub fn names(cfg: &Config, granted: &Delegation, kernel: Version, rules: &Rules,
         push(
             cfg,
             out,
-            "kernel-no-token",
+            Code::KernelNoToken,
             Severity::Error,
             format!("Linux {kernel} has no BPF tokens (added in {since}): bpffs ignores delegate_* options there"),
             Some(format!("target Linux {since} or newer")),
@@ -34,7 +35,7 @@ pub fn names(cfg: &Config, granted: &Delegation, kernel: Version, rules: &Rules,
                 push(
                     cfg,
                     out,
-                    "kernel-unknown-name",
+                    Code::KernelUnknownName,
                     Severity::Error,
                     format!(
                         "{} {item} does not exist in Linux {kernel} (added in {since}); bpffs refuses the mount",

@@ -2,17 +2,21 @@
 //! findings with a stable code, a severity, and the span they point at. Codes are documented
 //! in docs/check.md.
 
+pub mod code;
 pub mod kernel;
 pub mod render;
 pub mod systemd;
 
 use serde::Serialize;
 
-use crate::analysis::requirements::{Need, Requirements};
+pub use code::Code;
+
+use crate::analysis::requirements::Requirements;
 use crate::config::{Config, Dialect, Span};
 use crate::delegation::Delegation;
 use crate::names::Item;
-use crate::rules::{ListKind, Rules};
+use crate::rules::Rules;
+use crate::vocab::{ListKind, Need};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -24,7 +28,7 @@ pub enum Severity {
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     /// Stable code, e.g. `missing-item` (docs/check.md).
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,7 +83,7 @@ impl Report {
 pub(crate) fn push(
     cfg: &Config,
     out: &mut Vec<Finding>,
-    code: &'static str,
+    code: Code,
     severity: Severity,
     message: String,
     help: Option<String>,
@@ -126,7 +130,7 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                 Err(e) => push(
                     cfg,
                     &mut out,
-                    "unknown-name",
+                    Code::UnknownName,
                     Severity::Error,
                     format!("{}: {}", g.list.mount_option(), e),
                     Some(e.help.clone()),
@@ -135,7 +139,7 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                 Ok(Item::Mask(_)) if seen_name_in.contains(&g.list) => push(
                     cfg,
                     &mut out,
-                    "mask-replaces-names",
+                    Code::MaskReplacesNames,
                     Severity::Error,
                     format!(
                         "the number '{}' replaces every name before it in {} (kernel/bpf/inode.c parses numbers into the whole mask)",
@@ -153,7 +157,7 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
             push(
                 cfg,
                 &mut out,
-                "any-grant",
+                Code::AnyGrant,
                 extra_sev,
                 format!(
                     "{} grants every {}: the point of delegation is lost",
@@ -182,7 +186,7 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                 push(
                     cfg,
                     &mut out,
-                    "missing-item",
+                    Code::MissingItem,
                     Severity::Error,
                     format!("{} lacks {item}: {why}", k.mount_option()),
                     Some(format!("add {} to {}", item_spelling(cfg, k, item, rules), setting_name(cfg, k, rules))),
@@ -216,7 +220,7 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                 push(
                     cfg,
                     &mut out,
-                    "inert-command",
+                    Code::InertCommand,
                     extra_sev,
                     format!(
                         "delegate_cmds grants {item}, which the kernel never checks against a token: it grants nothing"
@@ -228,7 +232,7 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                 push(
                     cfg,
                     &mut out,
-                    "extra-item",
+                    Code::ExtraItem,
                     extra_sev,
                     format!("{} grants {item}, which no selected program needs", k.mount_option()),
                     Some("remove it".into()),
@@ -251,14 +255,14 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
         push(
             cfg,
             &mut out,
-            "unknown-option",
+            Code::UnknownOption,
             Severity::Error,
             format!("bpffs does not know the option '{}' and silently ignores it: its grants are lost", s.value),
             Some("the options are delegate_cmds, delegate_maps, delegate_progs and delegate_attachs".into()),
             Some(s.span),
         );
     }
-    out.sort_by_key(|f| (f.span.map(|s| s.offset).unwrap_or(usize::MAX), f.severity, f.code));
+    out.sort_by_key(|f| (f.span.map(|s| s.offset).unwrap_or(usize::MAX), f.severity, f.code.id()));
     fold_root_causes(&mut out, &needed, &granted);
     Report { findings: out, granted, needed }
 }
@@ -272,7 +276,7 @@ fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
         push(
             cfg,
             out,
-            "unknown-key",
+            Code::UnknownKey,
             Severity::Error,
             format!("{} is not a key the manager knows: it refuses it, and the grant is lost", s.key),
             closest.map(|k| format!("did you mean {k}?")),
@@ -287,7 +291,7 @@ fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
         push(
             cfg,
             out,
-            "manager-disabled",
+            Code::ManagerDisabled,
             Severity::Error,
             format!("{} is not set to true: the delegate keys do nothing without it", m.keys.enable_key),
             Some(format!("set {}=true", m.keys.enable_key)),
@@ -298,7 +302,7 @@ fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
         push(
             cfg,
             out,
-            "manager-privileged",
+            Code::ManagerPrivileged,
             Severity::Error,
             "a privileged container shares the host's user namespace, where the kernel refuses to create BPF tokens"
                 .into(),
@@ -334,7 +338,7 @@ fn fold_root_causes(findings: &mut Vec<Finding>, needed: &Delegation, granted: &
     let roots: Vec<(usize, ListKind)> = findings
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.code == "unknown-key")
+        .filter(|(_, f)| f.code == Code::UnknownKey)
         .filter_map(|(i, f)| f.list.map(|k| (i, k)))
         .collect();
     for (i, k) in roots {
@@ -345,35 +349,21 @@ fn fold_root_causes(findings: &mut Vec<Finding>, needed: &Delegation, granted: &
             findings[i].message.push_str(&text);
         }
     }
-    let folded: Vec<ListKind> = findings.iter().filter(|f| f.code == "unknown-key").filter_map(|f| f.list).collect();
+    let folded: Vec<ListKind> = findings.iter().filter(|f| f.code == Code::UnknownKey).filter_map(|f| f.list).collect();
     // a misspelt name is the root cause of its item missing
     let misspelt: Vec<(ListKind, String)> = findings
         .iter()
-        .filter(|f| f.code == "systemd-case" || f.code == "unknown-name")
+        .filter(|f| f.code == Code::SystemdCase || f.code == Code::UnknownName)
         .filter_map(|f| Some((f.list?, f.item.clone()?)))
         .collect();
     findings.retain(|f| {
         let whole_list = f.list.is_some_and(|k| folded.contains(&k));
         let one_item = f.list.zip(f.item.clone()).is_some_and(|li| misspelt.contains(&li));
-        !(f.code == "missing-item" && (whole_list || one_item))
+        !(f.code == Code::MissingItem && (whole_list || one_item))
     });
     // root causes first (stable: otherwise in the order found)
-    findings.sort_by_key(|f| !ROOT_CAUSES.contains(&f.code));
+    findings.sort_by_key(|f| !f.code.root_cause());
 }
-
-/// Findings that explain others (a key or line the manager ignores, no token set up at all):
-/// listed first.
-const ROOT_CAUSES: &[&str] = &[
-    "unknown-key",
-    "not-a-setting",
-    "systemd-no-private-bpf",
-    "systemd-no-userns",
-    "kernel-no-token",
-    "manager-disabled",
-    "manager-privileged",
-    "systemd-case",
-    "unknown-name",
-];
 
 fn setting_name(cfg: &Config, k: ListKind, rules: &Rules) -> String {
     match cfg.dialect {

@@ -196,36 +196,6 @@ pub fn json(cfg: &Config, r: &Report) -> Value {
     })
 }
 
-/// Every code check can emit, with a one-line description (SARIF rules; docs/check.md).
-pub const CODES: &[(&str, &str)] = &[
-    ("missing-item", "The configuration lacks an item the BPF objects need; the load fails with EPERM."),
-    ("extra-item", "The configuration grants an item no selected program needs."),
-    ("any-grant", "A list is delegated as `any`, which grants every item."),
-    ("inert-command", "A delegated bpf() command never consults a token, so it grants nothing."),
-    ("unknown-name", "A name that is not a kernel name for this list."),
-    ("mask-replaces-names", "A numeric mask after names replaces them (bpffs parses numbers into the whole mask)."),
-    ("systemd-case", "systemd matches delegation names case-sensitively and silently drops a misspelt one."),
-    ("systemd-misgrant", "systemd's name table sets a different bit than the name says."),
-    ("systemd-no-private-bpf", "BPFDelegate*= settings without PrivateBPF=yes: no token is set up."),
-    ("systemd-no-userns", "PrivateBPF= without a user namespace for the service."),
-    ("systemd-capabilities", "The unit does not give the service the capabilities the token checks."),
-    ("kernel-unknown-name", "A name the target kernel does not have."),
-    ("kernel-no-token", "The target kernel has no BPF tokens."),
-    (
-        "systemd-mount-namespace",
-        "A system service's bpffs is created before its user namespace without DelegateNamespaces=mnt.",
-    ),
-    ("unknown-option", "A delegate_* option bpffs does not know; bpffs ignores it silently."),
-    ("unknown-key", "A setting the manager does not know where it stands; it is ignored (often a typo)."),
-    ("not-a-setting", "A line the manager ignores: not KEY=VALUE, or outside any section."),
-    (
-        "foreign-setting",
-        "A BPF drop-in sets something that is not part of a BPF delegation (ExecStartPre=, User=, ...).",
-    ),
-    ("manager-disabled", "LXD's security.delegate_bpf switch is off."),
-    ("manager-privileged", "A privileged container cannot create BPF tokens."),
-];
-
 pub fn sarif(cfg: &Config, r: &Report) -> Value {
     let results: Vec<Value> = r
         .findings
@@ -254,7 +224,7 @@ pub fn sarif(cfg: &Config, r: &Report) -> Value {
                 "name": "bpfcap",
                 "version": env!("CARGO_PKG_VERSION"),
                 "informationUri": "https://github.com/bpfcap/bpfcap",
-                "rules": CODES.iter().map(|(id, text)| json!({"id": id, "shortDescription": {"text": text}})).collect::<Vec<_>>(),
+                "rules": super::Code::ALL.iter().map(|c| json!({"id": c.id(), "shortDescription": {"text": c.summary()}})).collect::<Vec<_>>(),
             }},
             "results": results,
         }],

@@ -2,7 +2,7 @@
 //! a misspelt one with only a log line), names whose bit means something else, and the unit
 //! settings a token needs (rules/dialects/systemd.toml).
 
-use super::{Finding, Severity, push};
+use super::{Code, Finding, Severity, push};
 use crate::config::{Config, Grant};
 use crate::delegation::Delegation;
 use crate::rules::Rules;
@@ -17,7 +17,7 @@ pub fn spelling(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Finding>) 
         push(
                 cfg,
                 out,
-                "systemd-misgrant",
+                Code::SystemdMisgrant,
                 Severity::Error,
                 format!("{} sets bit {} in systemd {}, which the kernel reads as {}: {}", n.systemd, n.bit, n.systemd_versions, n.kernel, n.note),
                 Some("remove it, and create the bpffs with the right delegate_progs outside systemd (bpfcap emit --target mount-options)".into()),
@@ -40,7 +40,7 @@ pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Findin
     let mut closest: Option<String> = None;
     let (code, help) = match exact {
         Some(e) => (
-            "systemd-case",
+            Code::SystemdCase,
             format!("write {e} exactly: systemd matches names case-sensitively and separates items with ',' only"),
         ),
         None => {
@@ -63,7 +63,7 @@ pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Findin
                         .to_string()
                 }
             };
-            ("unknown-name", help)
+            (Code::UnknownName, help)
         }
     };
     push(
@@ -96,7 +96,7 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
         push(
             cfg,
             out,
-            "systemd-no-private-bpf",
+            Code::SystemdNoPrivateBpf,
             Severity::Error,
             if has_lists {
                 format!(
@@ -122,7 +122,7 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
         push(
             cfg,
             out,
-            "systemd-no-userns",
+            Code::SystemdNoUserns,
             Severity::Error,
             format!("PrivateBPF=yes without a user namespace for the service: {why}"),
             Some("add PrivateUsers=self".into()),
@@ -138,7 +138,7 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
         push(
             cfg,
             out,
-            "systemd-mount-namespace",
+            Code::SystemdMountNamespace,
             Severity::Warning,
             format!(
                 "without DelegateNamespaces=mnt a system service's bpffs is created before its user namespace: {why}"
@@ -156,7 +156,7 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
                 push(
                     cfg,
                     out,
-                    "systemd-capabilities",
+                    Code::SystemdCapabilities,
                     Severity::Error,
                     format!("CapabilityBoundingSet= leaves out {c}, which the token checks"),
                     Some(format!("add {c} to CapabilityBoundingSet=")),
@@ -177,7 +177,7 @@ pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Find
                 push(
                     cfg,
                     out,
-                    "systemd-capabilities",
+                    Code::SystemdCapabilities,
                     Severity::Error,
                     format!("User={} runs without {c}: a non-root service needs it in AmbientCapabilities=", u.value),
                     Some(format!("add AmbientCapabilities={c}")),
@@ -197,7 +197,7 @@ pub fn settings(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
         push(
             cfg,
             out,
-            "not-a-setting",
+            Code::NotASetting,
             Severity::Error,
             format!("systemd ignores this line: {}", m.message),
             Some("write KEY=VALUE under a section header such as [Service]".into()),
@@ -214,7 +214,7 @@ pub fn settings(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
                 push(
                     cfg,
                     out,
-                    "foreign-setting",
+                    Code::ForeignSetting,
                     Severity::Warning,
                     format!(
                         "{}= has no place in a BPF drop-in: bpfcap never writes it, and it does more than delegate BPF",
@@ -245,10 +245,10 @@ pub fn settings(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
                 closest_key(&s.key, section, in_section, rules),
             ),
         };
-        push(cfg, out, "unknown-key", Severity::Error, message, Some(help), Some(s.span));
+        push(cfg, out, Code::UnknownKey, Severity::Error, message, Some(help), Some(s.span));
         if let Some(f) = out.last_mut() {
             // the delegate list it was meant to set, if its closest key is one's setting
-            f.list = crate::rules::ListKind::ALL.into_iter().find(|k| meant.as_deref() == Some(sd.setting(*k)));
+            f.list = crate::vocab::ListKind::ALL.into_iter().find(|k| meant.as_deref() == Some(sd.setting(*k)));
         }
     }
 }

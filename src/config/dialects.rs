@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use super::{Config, Dialect, Grant, Malformed, Setting, Span};
 use crate::names;
-use crate::rules::{ListKind, Rules};
+use crate::rules::Rules;
+use crate::vocab::ListKind;
 
 pub fn parse(dialect: Dialect, text: &str, name: &str, rules: &Rules) -> Config {
     let mut cfg = Config {

@@ -12,8 +12,9 @@ use thiserror::Error;
 
 use crate::delegation::Delegation;
 use crate::names::{self, Item, NameError};
-use crate::rules::{ListKind, Rules};
+use crate::rules::Rules;
 use crate::text::Escaped;
+use crate::vocab::ListKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]

@@ -1,9 +1,10 @@
 //! Incus and LXD: `config set` lines and the equivalent YAML, with each manager's own keys
 //! and separator (rules/dialects/incus.toml, lxd.toml).
 
-use super::{Emitted, MAX_OPTION_VALUE};
+use super::Emitted;
 use crate::delegation::Delegation;
-use crate::rules::{ListKind, ManagerRules, Rules};
+use crate::rules::{ManagerRules, Rules};
+use crate::vocab::{ListKind, MAX_OPTION_VALUE};
 
 pub fn emit(m: &ManagerRules, d: &Delegation, header: &str, rules: &Rules) -> Emitted {
     let lxd = !m.keys.enable_key.is_empty();

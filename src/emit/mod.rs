@@ -6,7 +6,8 @@ pub mod systemd;
 use serde::Serialize;
 
 use crate::delegation::Delegation;
-use crate::rules::{ListKind, Rules};
+use crate::rules::Rules;
+use crate::vocab::{ListKind, MAX_OPTION_VALUE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -35,8 +36,6 @@ pub struct Emitted {
     pub text: String,
     pub notes: Vec<String>,
 }
-
-pub use crate::delegation::MAX_OPTION_VALUE;
 
 /// The value of one delegate_* option ([`Delegation::option_value`]), with a note for the user
 /// when the names had to give way to the hex mask.
@@ -80,7 +79,7 @@ pub type Why<'a> = &'a dyn Fn(ListKind, &str) -> String;
 /// "why" from a requirement set: the programs and maps that need the item, else the loader steps.
 pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(ListKind, &str) -> String + '_ {
     move |k, item| {
-        let Some(rs) = reqs.required.get(&crate::analysis::requirements::Need::List(k, item.to_string())) else {
+        let Some(rs) = reqs.required.get(&crate::vocab::Need::List(k, item.to_string())) else {
             return String::new();
         };
         let mut own: Vec<String> = rs

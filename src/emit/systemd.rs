@@ -4,7 +4,8 @@
 
 use super::{Emitted, Why};
 use crate::delegation::Delegation;
-use crate::rules::{ListKind, Rules};
+use crate::rules::Rules;
+use crate::vocab::ListKind;
 
 /// Compares systemd versions like "258.5" and "262".
 fn version_key(v: &str) -> (u32, u32) {

@@ -7,9 +7,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{Recording, Request};
-use crate::analysis::requirements::{Need, Reason, Requirements};
+use crate::analysis::requirements::{Reason, Requirements};
 use crate::delegation::Delegation;
-use crate::rules::{ListKind, Rules};
+use crate::rules::Rules;
+use crate::vocab::{ListKind, Lists, Need};
 
 /// One request, as the document shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,15 +108,6 @@ pub struct RunDoc {
     pub stdout: Vec<String>,
 }
 
-/// The four lists, as `analyze` writes them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ListsDoc {
-    pub attachments: Vec<String>,
-    pub commands: Vec<String>,
-    pub maps: Vec<String>,
-    pub programs: Vec<String>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordDocument {
     pub schema: String,
@@ -123,7 +115,7 @@ pub struct RecordDocument {
     pub command: Vec<String>,
     pub run: RunDoc,
     /// The answer: minimised with --minimize, else what was asked for.
-    pub delegation: ListsDoc,
+    pub delegation: Lists<Vec<String>>,
     pub capabilities: Vec<String>,
     pub mount_options: String,
     /// Every item and capability asked for, with who asked.
@@ -168,12 +160,7 @@ impl RecordDocument {
                 stderr: tail(&rec.run.libbpf_log),
                 stdout: tail(&rec.run.output),
             },
-            delegation: ListsDoc {
-                attachments: d.attachments.clone(),
-                commands: d.commands.clone(),
-                maps: d.maps.clone(),
-                programs: d.programs.clone(),
-            },
+            delegation: d.lists.clone(),
             capabilities: d.capabilities.clone(),
             mount_options: d.mount_options(rules),
             asked: rec
@@ -208,17 +195,12 @@ impl RecordDocument {
     /// The answer as a delegation (names the rules do not know are kept as they are; `check`
     /// and `emit` report them).
     pub fn delegation(&self, rules: &Rules) -> Delegation {
-        let l = &self.delegation;
-        let needs = [
-            (ListKind::Commands, &l.commands),
-            (ListKind::Maps, &l.maps),
-            (ListKind::Programs, &l.programs),
-            (ListKind::Attachments, &l.attachments),
-        ]
-        .into_iter()
-        .flat_map(|(k, names)| names.iter().map(move |n| Need::List(k, n.clone())))
-        .chain(self.capabilities.iter().map(|c| Need::Cap(c.clone())))
-        .collect::<Vec<_>>();
+        let needs = self
+            .delegation
+            .iter()
+            .flat_map(|(k, names)| names.iter().map(move |n| Need::List(k, n.clone())))
+            .chain(self.capabilities.iter().map(|c| Need::Cap(c.clone())))
+            .collect::<Vec<_>>();
         Delegation::from_needs(&needs, rules)
     }
 
@@ -313,13 +295,7 @@ pub fn read(path: &Path) -> Result<RecordDocument, DocumentError> {
     // every name is one the rules know: a document is text anyone can write, and its names
     // end up in configuration
     let rules = crate::rules::rules();
-    let l = &doc.delegation;
-    for (k, names) in [
-        (ListKind::Commands, &l.commands),
-        (ListKind::Maps, &l.maps),
-        (ListKind::Programs, &l.programs),
-        (ListKind::Attachments, &l.attachments),
-    ] {
+    for (k, names) in doc.delegation.iter() {
         if let Some(n) = names.iter().find(|n| rules.enums.value_of(k, n).is_none()) {
             return Err(not(format!("{} names {:?}, which is not a kernel name bpfcap knows", k.mount_option(), n)));
         }

@@ -11,11 +11,11 @@ pub mod observer;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::analysis::requirements::Need;
 use crate::delegation::Delegation;
-use crate::rules::{ListKind, Rules};
+use crate::rules::Rules;
 use crate::sandbox::{self, LoadOutcome, SandboxError};
 use crate::verify::{self, Target, VerifyOptions};
+use crate::vocab::{ListKind, Masks, Need};
 use observer::{Call, Observer};
 
 /// Default time limit of one run of the command.
@@ -150,8 +150,8 @@ pub fn token_capabilities(rules: &Rules) -> Vec<String> {
 }
 
 /// The four lists with every bit set: everything delegated.
-fn everything() -> sandbox::Delegation {
-    sandbox::Delegation { cmds: u64::MAX, maps: u64::MAX, progs: u64::MAX, attachs: u64::MAX }
+fn everything() -> Masks {
+    Masks::ALL
 }
 
 /// Runs the command, observed.
@@ -164,7 +164,7 @@ struct Runs<'a> {
 }
 
 impl Runs<'_> {
-    fn run(&mut self, masks: sandbox::Delegation, caps: &[String]) -> Result<(LoadOutcome, Vec<Call>), SandboxError> {
+    fn run(&mut self, masks: Masks, caps: &[String]) -> Result<(LoadOutcome, Vec<Call>), SandboxError> {
         let values: Vec<u32> = caps.iter().filter_map(|c| self.rules.capability_value(c)).collect();
         sandbox::check_stop()?;
         self.count += 1;
@@ -176,7 +176,7 @@ impl Runs<'_> {
     }
 
     fn run_with(&mut self, d: &Delegation) -> Result<(LoadOutcome, Vec<Call>), SandboxError> {
-        let masks = verify::sandbox_delegation(d, self.rules);
+        let masks = d.masks(self.rules);
         self.run(masks, &d.capabilities)
     }
 }

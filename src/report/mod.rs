@@ -5,10 +5,11 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Value, json};
 
-use crate::analysis::requirements::{Need, Reason, Requirements};
+use crate::analysis::requirements::{Reason, Requirements};
 use crate::analysis::{Analysis, ObjectAnalysis};
 use crate::delegation::Delegation;
-use crate::rules::{ListKind, Rules};
+use crate::rules::Rules;
+use crate::vocab::{ListKind, Lists, Need};
 
 pub mod record;
 pub mod table;
@@ -23,7 +24,7 @@ pub fn need_json(n: &Need) -> Value {
 }
 
 pub fn delegation_json(d: &Delegation) -> Value {
-    serde_json::to_value(delegation_doc(d)).expect("lists of names are JSON")
+    serde_json::to_value(&d.lists).expect("lists of names are JSON")
 }
 
 // The `analyze` document is written straight from the analysis (no intermediate JSON tree):
@@ -120,18 +121,6 @@ fn optional_doc(r: &Requirements) -> Vec<OptionalDoc<'_>> {
 }
 
 #[derive(Serialize)]
-struct DelegationDoc<'a> {
-    attachments: &'a [String],
-    commands: &'a [String],
-    maps: &'a [String],
-    programs: &'a [String],
-}
-
-fn delegation_doc(d: &Delegation) -> DelegationDoc<'_> {
-    DelegationDoc { attachments: &d.attachments, commands: &d.commands, maps: &d.maps, programs: &d.programs }
-}
-
-#[derive(Serialize)]
 struct ProgramDoc<'a> {
     autoload: bool,
     expected_attach_type: &'a Option<String>,
@@ -177,7 +166,7 @@ struct LoaderDoc<'a> {
 #[derive(Serialize)]
 struct ObjectDoc<'a> {
     capabilities: &'a [String],
-    delegation: DelegationDoc<'a>,
+    delegation: &'a Lists<Vec<String>>,
     host_capabilities: &'a [String],
     license: &'a Option<String>,
     loader: LoaderDoc<'a>,
@@ -231,7 +220,7 @@ fn object_doc<'a>(o: &'a ObjectAnalysis, rules: &'a Rules) -> ObjectDoc<'a> {
     let spec = o.loader.spec.as_ref();
     ObjectDoc {
         capabilities: &o.delegation.capabilities,
-        delegation: delegation_doc(&o.delegation),
+        delegation: &o.delegation.lists,
         host_capabilities: &o.host_capabilities,
         license: &o.object.license,
         loader: LoaderDoc {
@@ -265,7 +254,7 @@ impl Serialize for ObjectsDoc<'_> {
 #[derive(Serialize)]
 struct AnalysisDoc<'a> {
     capabilities: &'a [String],
-    delegation: DelegationDoc<'a>,
+    delegation: &'a Lists<Vec<String>>,
     host_capabilities: &'a [String],
     /// "analysis", as the other documents name their kind ("verification", "record").
     kind: &'static str,
@@ -283,7 +272,7 @@ struct AnalysisDoc<'a> {
 pub fn write_analysis_json(a: &Analysis, rules: &Rules, out: &mut impl std::io::Write) -> std::io::Result<()> {
     let doc = AnalysisDoc {
         capabilities: &a.delegation.capabilities,
-        delegation: delegation_doc(&a.delegation),
+        delegation: &a.delegation.lists,
         host_capabilities: &a.host_capabilities,
         kind: "analysis",
         loader: a.loader_description(rules),

@@ -1,10 +1,10 @@
 //! `record`'s table: the answer first, then how the program ran, what it asked for and by
 //! whom, and with --minimize what each item was found to be.
 
-use crate::analysis::requirements::Need;
 use crate::record::{Recording, Request};
 use crate::rules::Rules;
 use crate::text::Escaped;
+use crate::vocab::Need;
 
 /// Requests shown per item (the JSON has them all).
 const REQUESTS_SHOWN: usize = 3;

@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::analysis::Analysis;
-use crate::analysis::requirements::{Need, Reason};
-use crate::rules::{ListKind, Rules};
+use crate::analysis::requirements::Reason;
+use crate::rules::Rules;
 use crate::text::{Escaped, escape};
+use crate::vocab::{ListKind, Need};
 
 /// A table cell or line of text from an object or a file name (see [`crate::text`]).
 fn untrusted(s: &str) -> String {

@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use crate::vocab::ListKind;
+
 mod schema;
 pub use schema::*;
 
@@ -54,12 +56,7 @@ impl SystemdName {
 
 impl SystemdRules {
     pub fn setting(&self, k: ListKind) -> &str {
-        match k {
-            ListKind::Commands => &self.settings.commands,
-            ListKind::Maps => &self.settings.maps,
-            ListKind::Programs => &self.settings.programs,
-            ListKind::Attachments => &self.settings.attachments,
-        }
+        &self.settings.lists[k]
     }
 
     /// The exact (case-sensitive) systemd name, as systemd looks it up.
@@ -88,12 +85,7 @@ impl SystemdKeys {
 
 impl ManagerRules {
     pub fn key(&self, k: ListKind) -> Option<&String> {
-        let key = match k {
-            ListKind::Commands => &self.keys.commands,
-            ListKind::Maps => &self.keys.maps,
-            ListKind::Programs => &self.keys.programs,
-            ListKind::Attachments => &self.keys.attachments,
-        };
+        let key = &self.keys.lists[k];
         if key.is_empty() { None } else { Some(key) }
     }
 
@@ -123,30 +115,6 @@ impl ManagerRules {
     }
 }
 
-impl ListKind {
-    pub const ALL: [ListKind; 4] = [ListKind::Commands, ListKind::Maps, ListKind::Programs, ListKind::Attachments];
-
-    /// The bpffs mount option of this list.
-    pub fn mount_option(self) -> &'static str {
-        match self {
-            ListKind::Commands => "delegate_cmds",
-            ListKind::Maps => "delegate_maps",
-            ListKind::Programs => "delegate_progs",
-            ListKind::Attachments => "delegate_attachs",
-        }
-    }
-
-    /// The key used in JSON documents.
-    pub fn json_key(self) -> &'static str {
-        match self {
-            ListKind::Commands => "commands",
-            ListKind::Maps => "maps",
-            ListKind::Programs => "programs",
-            ListKind::Attachments => "attachments",
-        }
-    }
-}
-
 impl Enums {
     pub fn list(&self, kind: ListKind) -> &[EnumEntry] {
         match kind {
@@ -163,7 +131,7 @@ impl Enums {
     }
 
     pub fn value_of(&self, kind: ListKind, name: &str) -> Option<u32> {
-        self.value_by_name[kind as usize].get(name).copied()
+        self.value_by_name[kind].get(name).copied()
     }
 
     pub fn helper_name(&self, id: u32) -> Option<&str> {
@@ -180,7 +148,7 @@ impl Enums {
             for e in self.list(k).iter().rev() {
                 by_name.insert(e.name.clone(), e.value);
             }
-            self.value_by_name[k as usize] = by_name;
+            self.value_by_name[k] = by_name;
         }
     }
 

@@ -1,12 +1,15 @@
 //! The rules' file formats: what rules/**/*.toml hold, as typed data. build.rs deserializes
 //! every rules file into these types and checks the names they use against the kernel's enums,
 //! so that a misspelt condition, effect or name fails the build; [`crate::rules`] parses the
-//! same data at start and indexes it. (build.rs includes this file: it uses serde and std only.)
+//! same data at start and indexes it. (build.rs includes this file and [`crate::vocab`]: they use
+//! serde and std only.)
 
 use std::collections::HashMap as StdHashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::Deserialize;
+
+use crate::vocab::Lists;
 
 /// FNV-1a: the rules' lookup tables are keyed by short names and small numbers, for which
 /// SipHash's protection against chosen keys is not needed: their keys come from the rules
@@ -90,10 +93,9 @@ pub struct SystemdRequire {
 #[derive(Debug, Clone, Deserialize)]
 pub struct SystemdSettings {
     pub private_bpf: String,
-    pub commands: String,
-    pub maps: String,
-    pub programs: String,
-    pub attachments: String,
+    /// The setting of each list (`BPFDelegateCommands`, ...).
+    #[serde(flatten)]
+    pub lists: Lists<String>,
     pub since: String,
     pub unknown_name_message: String,
     #[serde(default)]
@@ -150,10 +152,9 @@ pub struct SystemdSection {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ManagerKeys {
-    pub commands: String,
-    pub maps: String,
-    pub programs: String,
-    pub attachments: String,
+    /// The key of each list (`security.bpffs.delegate_cmds`, ...).
+    #[serde(flatten)]
+    pub lists: Lists<String>,
     #[serde(default)]
     pub path: String,
     #[serde(default)]
@@ -217,19 +218,9 @@ pub struct Enums {
     /// helper id → index in `helpers`, built when the rules are loaded
     #[serde(skip)]
     pub(crate) helper_by_id: HashMap<u32, usize>,
-    /// per ListKind: name → value, built when the rules are loaded
+    /// per list: name → value, built when the rules are loaded
     #[serde(skip)]
-    pub(crate) value_by_name: [HashMap<String, u32>; 4],
-}
-
-/// The four delegation lists of a bpffs mount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ListKind {
-    Commands,
-    Maps,
-    Programs,
-    Attachments,
+    pub(crate) value_by_name: Lists<HashMap<String, u32>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -42,6 +42,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::Masks;
+
 pub use child::child_main;
 pub use logparse::{errno_name, errno_text};
 
@@ -68,37 +70,10 @@ pub const CAP_SYS_ADMIN: u32 = 21;
 pub const CAP_PERFMON: u32 = 38;
 pub const CAP_BPF: u32 = 39;
 
-/// The four bpffs `delegate_*` mount options as kernel bitmasks
-/// (bit N = enum value N of `bpf_cmd`, `bpf_map_type`, `bpf_prog_type`,
-/// `bpf_attach_type`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Delegation {
-    pub cmds: u64,
-    pub maps: u64,
-    pub progs: u64,
-    pub attachs: u64,
-}
-
-impl Delegation {
-    /// True if no bit is set (token creation then fails with ENOENT).
-    pub fn is_empty(&self) -> bool {
-        self.cmds == 0 && self.maps == 0 && self.progs == 0 && self.attachs == 0
-    }
-
-    /// The `fsconfig()` options to send: `(key, "0x<hex>")` for every non-zero
-    /// mask, in the order cmds, maps, progs, attachs.
-    pub fn mount_options(&self) -> Vec<(&'static str, String)> {
-        [
-            ("delegate_cmds", self.cmds),
-            ("delegate_maps", self.maps),
-            ("delegate_progs", self.progs),
-            ("delegate_attachs", self.attachs),
-        ]
-        .into_iter()
-        .filter(|(_, mask)| *mask != 0)
-        .map(|(key, mask)| (key, format!("{mask:#x}")))
-        .collect()
-    }
+/// The `fsconfig()` options that mount `masks`: `(key, "0x<hex>")` for every non-zero mask,
+/// in the order cmds, maps, progs, attachs.
+pub fn mount_options(masks: &Masks) -> Vec<(&'static str, String)> {
+    masks.iter().filter(|(_, mask)| **mask != 0).map(|(k, mask)| (k.mount_option(), format!("{mask:#x}"))).collect()
 }
 
 /// Maps declared with max_entries 0 are sized at run time by their loader (systemd's
@@ -126,44 +101,6 @@ pub fn size_runtime_sized_maps(open: &mut libbpf_rs::OpenObject) {
             }
         }
     }
-}
-
-/// `fsconfig()` copies at most 256 bytes (including the NUL) per value.
-pub const FSCONFIG_MAX_VALUE: usize = 255;
-
-/// Splits a list of `delegate_*` items (kernel enum names such as `prog_load`,
-/// `any`, or numbers) into values that each fit one `fsconfig()` call.
-///
-/// bpffs ORs repeated `delegate_*` options, so sending the pieces one after
-/// another is equivalent to one long value. Numeric items are always sent on
-/// their own: inside one value the kernel parses a number with `kstrtou64()`
-/// into the accumulated mask, overwriting names parsed before it
-/// (kernel/bpf/inode.c, `bpf_parse_param`).
-pub fn delegate_option_values<S: AsRef<str>>(items: &[S]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for item in items {
-        let item = item.as_ref().trim();
-        if item.is_empty() {
-            continue;
-        }
-        let numeric = item.as_bytes()[0].is_ascii_digit();
-        if numeric {
-            out.push(item.to_string());
-            continue;
-        }
-        if !cur.is_empty() && cur.len() + 1 + item.len() > FSCONFIG_MAX_VALUE {
-            out.push(std::mem::take(&mut cur));
-        }
-        if !cur.is_empty() {
-            cur.push(':');
-        }
-        cur.push_str(item);
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
 }
 
 /// Which program does the load inside the sandbox.
@@ -196,7 +133,7 @@ pub struct LoadRequest {
     /// `None`: load every program libbpf would autoload; `Some`: only these
     /// (autoload is switched off for the others).
     pub programs: Option<Vec<String>>,
-    pub delegation: Delegation,
+    pub delegation: Masks,
     /// Capabilities the child keeps in its user namespace (bounding,
     /// permitted, effective and inheritable set); all others are dropped.
     pub caps: Vec<u32>,
@@ -216,7 +153,7 @@ impl Default for LoadRequest {
         LoadRequest {
             object: PathBuf::new(),
             programs: None,
-            delegation: Delegation::default(),
+            delegation: Masks::default(),
             caps: Vec::new(),
             uid: DEFAULT_UID,
             timeout: DEFAULT_TIMEOUT,
@@ -228,7 +165,7 @@ impl Default for LoadRequest {
 
 impl LoadRequest {
     /// A request with default uid and timeout, loading all programs.
-    pub fn new(object: impl Into<PathBuf>, delegation: Delegation, caps: Vec<u32>) -> Self {
+    pub fn new(object: impl Into<PathBuf>, delegation: Masks, caps: Vec<u32>) -> Self {
         LoadRequest { object: object.into(), delegation, caps, ..Default::default() }
     }
 }
@@ -650,8 +587,8 @@ fn write_id_maps(pid: u32, uid: u32) -> Result<(), SandboxError> {
     Ok(())
 }
 
-fn configure_bpffs(fs: &OwnedFd, delegation: &Delegation) -> Result<(), SandboxError> {
-    for (key, value) in delegation.mount_options() {
+fn configure_bpffs(fs: &OwnedFd, delegation: &Masks) -> Result<(), SandboxError> {
+    for (key, value) in mount_options(delegation) {
         let step = format!("fsconfig:{key}");
         let ckey = CString::new(key).expect("static key");
         let cval = CString::new(value.clone()).expect("hex value");
@@ -1030,26 +967,15 @@ mod tests {
 
     #[test]
     fn mount_options_skip_zero_masks() {
-        let d = Delegation { cmds: 1 << 5, maps: 0, progs: 0b10, attachs: 1 };
+        let d = Masks { commands: 1 << 5, maps: 0, programs: 0b10, attachments: 1 };
         assert_eq!(
-            d.mount_options(),
+            mount_options(&d),
             vec![
                 ("delegate_cmds", "0x20".to_string()),
                 ("delegate_progs", "0x2".to_string()),
                 ("delegate_attachs", "0x1".to_string())
             ]
         );
-        assert!(Delegation::default().mount_options().is_empty());
-    }
-
-    #[test]
-    fn option_values_split_and_isolate_numbers() {
-        let names: Vec<String> = (0..60).map(|i| format!("name_number_{i}")).collect();
-        let vals = delegate_option_values(&names);
-        assert!(vals.len() > 1);
-        assert!(vals.iter().all(|v| v.len() <= FSCONFIG_MAX_VALUE));
-        assert_eq!(vals.join(":"), names.join(":"));
-        let mixed = delegate_option_values(&["prog_load", "0x20", "map_create"]);
-        assert_eq!(mixed, vec!["0x20".to_string(), "prog_load:map_create".to_string()]);
+        assert!(mount_options(&Masks::default()).is_empty());
     }
 }
