@@ -1,4 +1,4 @@
-//! Command-line interface. Exit codes (stable, documented in docs/exit-codes.md):
+//! Command-line interface. Exit codes (stable, documented in docs/cli.md, "Exit codes"):
 //! 0 success / clean, 1 findings (a verification that fails), 2 error (bad input, could not run).
 
 use std::io::Write as _;

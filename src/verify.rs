@@ -308,6 +308,7 @@ pub fn loads_as_root(target: &Target) -> Result<(), String> {
             }
         }
         sandbox::size_runtime_sized_maps(&mut open);
+        sandbox::without_pinning(&mut open);
         open.load().map(drop).map_err(|e| e.to_string())
     })();
     libbpf_rs::set_print(previous);

@@ -36,19 +36,54 @@ fn analyze_json_matches_expected_files() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The output does not depend on how the work was spread over threads, on a process's hash
+/// seeds, or on the order of the inputs: the same bytes from a run on one core and a run on
+/// every core; with the inputs reversed, the same answer (delegation, capabilities, reasons,
+/// optional items) and the same objects, listed in the order given.
 #[test]
 fn output_is_deterministic() {
-    let run = || {
-        Command::new(env!("CARGO_BIN_EXE_bpfcap"))
+    let files: Vec<String> =
+        objects().iter().map(|o| format!("testdata/{}", o.file_name().unwrap().to_string_lossy())).collect();
+    assert!(files.len() >= 20, "{files:?}");
+    let run = |prefix: &[&str], files: &[String]| -> Vec<u8> {
+        let (program, first) = match prefix {
+            [] => (env!("CARGO_BIN_EXE_bpfcap"), None),
+            [p, rest @ ..] => (*p, Some(rest)),
+        };
+        let mut cmd = Command::new(program);
+        if let Some(rest) = first {
+            cmd.args(rest).arg(env!("CARGO_BIN_EXE_bpfcap"));
+        }
+        let out = cmd
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["analyze", "--format", "json", "testdata"])
+            .args(files)
             .output()
-            .unwrap()
-            .stdout
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
     };
-    let a = run();
-    assert!(!a.is_empty());
-    assert_eq!(a, run());
+    let parallel = run(&[], &[]);
+    assert!(!parallel.is_empty());
+    // (util-linux taskset: the process may run on CPU 0 only, so bpfcap starts one worker)
+    let serial = run(&["taskset", "-c", "0"], &[]);
+    assert!(parallel == serial, "the output on one core differs from the output on all cores");
+    let forward: serde_json::Value = serde_json::from_slice(&run(&[], &files)).unwrap();
+    let reversed_files: Vec<String> = files.iter().rev().cloned().collect();
+    let reversed: serde_json::Value = serde_json::from_slice(&run(&[], &reversed_files)).unwrap();
+    for key in ["delegation", "capabilities", "mount_options", "reasons", "optional", "host_capabilities"] {
+        assert_eq!(forward[key], reversed[key], "{key} depends on the order of the inputs");
+    }
+    let objects = |v: &serde_json::Value| -> Vec<serde_json::Value> { v["objects"].as_array().unwrap().clone() };
+    let mut back = objects(&reversed);
+    back.reverse();
+    // the directory's objects come first in both runs, then the files in the order given
+    let dir = objects(&forward).len() - files.len();
+    assert_eq!(
+        objects(&forward)[dir..],
+        back[..files.len()],
+        "an object's analysis depends on the order of the inputs"
+    );
 }
 
 fn analyze_json(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {

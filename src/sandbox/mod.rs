@@ -76,6 +76,23 @@ pub fn mount_options(masks: &Masks) -> Vec<(&'static str, String)> {
     masks.iter().filter(|(_, mask)| **mask != 0).map(|(k, mask)| (k.mount_option(), format!("{mask:#x}"))).collect()
 }
 
+/// Loads outside the sandbox (verify's load as root without a token) pin nothing: a map that
+/// asks to be pinned (`LIBBPF_PIN_BY_NAME`) would otherwise be pinned in the host's
+/// /sys/fs/bpf and left there, or fail where the host has no bpffs. The sandbox has its own
+/// bpffs, where pinning is part of what is tried.
+pub fn without_pinning(open: &mut libbpf_rs::OpenObject) {
+    use libbpf_rs::AsRawLibbpf;
+    use libbpf_rs::libbpf_sys;
+    for map in open.maps_mut() {
+        let raw = map.as_libbpf_object().as_ptr();
+        // SAFETY: the map pointer is valid while `open` lives and the object is not loaded; a
+        // null path clears the pin path (libbpf's bpf_map__set_pin_path).
+        unsafe {
+            libbpf_sys::bpf_map__set_pin_path(raw, std::ptr::null());
+        }
+    }
+}
+
 /// Maps declared with max_entries 0 are sized at run time by their loader (systemd's
 /// skeletons do this): give them one entry before loading, as the token checks do not depend
 /// on the size. Not for the types whose max_entries must be 0 (cgroup and local storages),

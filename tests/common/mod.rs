@@ -107,6 +107,7 @@ pub fn libbpf_loads_as_root(display: &str, program: Option<&str>) -> Result<bool
         }
     }
     bpfcap::sandbox::size_runtime_sized_maps(&mut open);
+    bpfcap::sandbox::without_pinning(&mut open);
     Ok(open.load().is_ok())
 }
 
