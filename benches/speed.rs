@@ -284,7 +284,7 @@ fn parts_1_to_3() {
     let masks = a.delegation.masks(r);
     let caps = a.delegation.capability_values(r);
     let sandboxed = time(20, || {
-        let o = bpfcap::verify::Loader::new(&vopts).load(&target, masks.clone(), caps.clone()).unwrap();
+        let o = bpfcap::verify::Loader::new(&vopts).load(&target, masks, caps.clone()).unwrap();
         assert!(o.loaded);
     });
     let direct = time(20, || {

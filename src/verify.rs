@@ -228,8 +228,8 @@ fn diagnose(
     let base = d.masks(rules);
     let caps = d.capability_values(rules);
     for k in ListKind::ALL {
-        let mut wide = base.clone();
-        *&mut wide[k] = u64::MAX;
+        let mut wide = base;
+        wide[k] = u64::MAX;
         match loads(wide, caps.clone())? {
             Err(why) => return Ok(why),
             Ok(false) => continue,
@@ -241,8 +241,8 @@ fn diagnose(
             if d.list(k).contains(&e.name) {
                 continue;
             }
-            let mut one = base.clone();
-            *&mut one[k] |= 1u64 << e.value;
+            let mut one = base;
+            one[k] |= 1u64 << e.value;
             match loads(one, caps.clone())? {
                 Err(why) => return Ok(why),
                 Ok(true) => fixes.push(e.name.clone()),
@@ -261,7 +261,7 @@ fn diagnose(
         }
         let mut with = caps.clone();
         with.extend(rules.capability_value(c));
-        match loads(base.clone(), with)? {
+        match loads(base, with)? {
             Err(why) => return Ok(why),
             Ok(true) => return Ok(format!("the capabilities lack {c}")),
             Ok(false) => {}
@@ -339,7 +339,7 @@ pub fn verify(
     // (on a terminal, while it works)
     let progress = crate::progress::Progress::new("verifying", targets.len());
     for t in targets {
-        let outcome = loader.load(t, masks.clone(), caps.clone())?;
+        let outcome = loader.load(t, masks, caps.clone())?;
         let diagnosis = if outcome.loaded { None } else { Some(diagnose(t, &outcome, d, rules, &loader)?) };
         results.push(TargetResult { path: t.path.clone(), programs: t.programs.clone(), outcome, diagnosis });
         progress.tick();
@@ -357,7 +357,7 @@ pub fn verify(
             let c = smaller.capability_values(rules);
             let (mut failure, mut undecided) = (None, None);
             for t in targets {
-                let o = loader.load(t, m.clone(), c.clone())?;
+                let o = loader.load(t, m, c.clone())?;
                 if inconclusive(&o) {
                     undecided = Some(format!("{}: {}", t.path.display(), o.message.as_deref().unwrap_or("cut short")));
                     break;

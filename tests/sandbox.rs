@@ -193,7 +193,7 @@ fn socket_filter_each_delegated_item_is_needed() {
 
     // Without CAP_BPF no token can be created at all (kernel/bpf/token.c:
     // ns_capable(userns, CAP_BPF) in bpf_token_create).
-    let outcome = run(&LoadRequest::new(&obj, full.clone(), vec![]));
+    let outcome = run(&LoadRequest::new(&obj, full, vec![]));
     assert_eperm(&outcome, &["token_create"], "without CAP_BPF");
 
     // Without one of the delegated items the token exists but does not cover
@@ -202,9 +202,9 @@ fn socket_filter_each_delegated_item_is_needed() {
     // (a socket filter) runs first through the token, so that is where the
     // EPERM surfaces (step "libbpf_probe"), before our program is tried.
     let cases = [
-        ("cmds=prog_load", Masks { commands: 0, ..full.clone() }),
-        ("progs=socket_filter", Masks { programs: 0, ..full.clone() }),
-        ("attachs=cgroup_inet_ingress", Masks { attachments: 0, ..full.clone() }),
+        ("cmds=prog_load", Masks { commands: 0, ..full }),
+        ("progs=socket_filter", Masks { programs: 0, ..full }),
+        ("attachs=cgroup_inet_ingress", Masks { attachments: 0, ..full }),
     ];
     for (dropped, delegation) in cases {
         let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF]));
@@ -226,11 +226,11 @@ fn kprobe_needs_kprobe_type_and_perfmon() {
         programs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
         attachments: bit(sys::BPF_CGROUP_INET_INGRESS),
     };
-    let outcome = run(&LoadRequest::new(&obj, delegation.clone(), vec![CAP_BPF, CAP_PERFMON]));
+    let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF, CAP_PERFMON]));
     assert_loaded(&outcome, "kprobe with CAP_PERFMON");
     assert_eq!(outcome.programs[0].name, "on_nanosleep");
 
-    let outcome = run(&LoadRequest::new(&obj, delegation.clone(), vec![CAP_BPF]));
+    let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF]));
     assert_eperm(&outcome, &["prog_load"], "kprobe without CAP_PERFMON");
     let prog = &outcome.programs[0];
     assert_eq!((prog.name.as_str(), prog.loaded, prog.errno), ("on_nanosleep", false, Some(libc::EPERM)));
@@ -238,12 +238,11 @@ fn kprobe_needs_kprobe_type_and_perfmon() {
 
     // Only the kprobe type delegated: libbpf's probe program (socket_filter,
     // then tracepoint) is refused before the kprobe is even tried.
-    let only_kprobe = Masks { programs: bit(sys::BPF_PROG_TYPE_KPROBE), ..delegation.clone() };
+    let only_kprobe = Masks { programs: bit(sys::BPF_PROG_TYPE_KPROBE), ..delegation };
     let outcome = run(&LoadRequest::new(&obj, only_kprobe, vec![CAP_BPF, CAP_PERFMON]));
     assert_eperm(&outcome, &["libbpf_probe"], "only progs=kprobe");
     // With tracepoint instead of socket_filter the probe passes too.
-    let tp =
-        Masks { programs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_TRACEPOINT), ..delegation.clone() };
+    let tp = Masks { programs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_TRACEPOINT), ..delegation };
     assert_loaded(&run(&LoadRequest::new(&obj, tp, vec![CAP_BPF, CAP_PERFMON])), "kprobe+tracepoint");
 
     let no_kprobe = Masks { programs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER), ..delegation };
@@ -262,10 +261,10 @@ fn hash_map_needs_map_create_and_hash() {
         maps: bit(sys::BPF_MAP_TYPE_HASH),
         ..socket_delegation()
     };
-    let outcome = run(&LoadRequest::new(&obj, full.clone(), vec![CAP_BPF]));
+    let outcome = run(&LoadRequest::new(&obj, full, vec![CAP_BPF]));
     assert_loaded(&outcome, "hash map object");
 
-    let no_hash = Masks { maps: 0, ..full.clone() };
+    let no_hash = Masks { maps: 0, ..full };
     let outcome = run(&LoadRequest::new(&obj, no_hash, vec![CAP_BPF]));
     assert_eperm(&outcome, &["map_create"], "without maps=hash");
     assert!(outcome.message.as_deref().unwrap_or("").contains("counts"), "{outcome:#?}");
