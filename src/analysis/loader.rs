@@ -340,17 +340,20 @@ pub(crate) fn apply(a: &Applied, base: &mut Draft, triggered: &TriggeredSteps, r
         let mut reset: BTreeSet<usize> = BTreeSet::new();
         let mut dropped = false;
         let base_set = if prev_dropped { &base_without_internal } else { &base_all };
-        // the object's own needs, the delegation of the others, every other step's needs of
-        // the previous round (an alternative those cover costs nothing, so it is preferred)
-        let mut others = base_set.clone();
-        others.union_with(a.ambient);
+        // the object's own needs, every other step's needs of the previous round, and the
+        // delegation of the others (an alternative those cover costs nothing, so it is
+        // preferred; one the object covers itself is preferred to one only the others cover,
+        // so that an object does not claim for itself an item another object brought)
+        let mut own = base_set.clone();
         for (pi, at) in attach_ids.iter().enumerate() {
             if let Some(at) = at
                 && !prev_reset.contains(&pi)
             {
-                others.insert(*at);
+                own.insert(*at);
             }
         }
+        let mut others = own.clone();
+        others.union_with(a.ambient);
         for (k, (_, step, affected)) in steps.iter().enumerate() {
             if let Some(j) = after[k]
                 && !decisions.get(j).is_some_and(Decision::succeeds)
@@ -364,14 +367,18 @@ pub(crate) fn apply(a: &Applied, base: &mut Draft, triggered: &TriggeredSteps, r
                 continue;
             }
             let mut core = others.clone();
+            let mut own_core = own.clone();
             for (j, s) in prev_by_step.iter().enumerate() {
                 if j != k {
                     core.union_with(s);
+                    own_core.union_with(s);
                 }
             }
             let in_core = |n: u32| core.contains(n);
+            let in_own = |n: u32| own_core.contains(n);
             let in_prev = |n: u32| prev_all.contains(n);
-            let sat = satisfied(alts, &in_core).or_else(|| satisfied(alts, &in_prev));
+            let sat =
+                satisfied(alts, &in_own).or_else(|| satisfied(alts, &in_core)).or_else(|| satisfied(alts, &in_prev));
             let fatal = step.on_failure == OnFailure::Fatal;
             let decision = if fatal || !broken[k].is_empty() {
                 let alt = sat.unwrap_or_else(|| cheapest(alts, &in_core));

@@ -9,6 +9,8 @@ pub mod loader;
 pub mod memory;
 pub mod programs;
 pub mod requirements;
+#[cfg(test)]
+mod solver_tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 

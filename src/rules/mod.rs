@@ -298,7 +298,7 @@ pub struct LoaderModel {
 }
 
 impl LoaderModel {
-    fn new(file: LoaderFile, mut sections: Vec<SectionRule>) -> LoaderModel {
+    pub fn new(file: LoaderFile, mut sections: Vec<SectionRule>) -> LoaderModel {
         let LoaderFile { loader: header, detect, mut steps, effects } = file;
         for step in &mut steps {
             step.parse_range();
@@ -569,15 +569,26 @@ fn parse<T: for<'de> Deserialize<'de>>(what: &str, text: &str) -> T {
 pub fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
     RULES.get_or_init(|| {
-        let libbpf = LoaderModel::new(
-            parse("loader/libbpf.toml", LIBBPF_JSON),
-            parse::<SectionsFile>("sections.toml", SECTIONS_JSON).section,
-        );
+        let libbpf = LoaderModel::new(parse("loader/libbpf.toml", LIBBPF_JSON), libbpf_sections());
         let cilium = LoaderModel::new(
             parse("loader/cilium.toml", CILIUM_JSON),
             parse::<SectionsFile>("loader/cilium-sections.toml", CILIUM_SECTIONS_JSON).section,
         );
         let aya = LoaderModel::new(parse("loader/aya.toml", AYA_JSON), Vec::new());
+        Rules::with_loaders(vec![libbpf, cilium, aya])
+    })
+}
+
+/// libbpf's section table (rules/sections.toml).
+pub fn libbpf_sections() -> Vec<SectionRule> {
+    parse::<SectionsFile>("sections.toml", SECTIONS_JSON).section
+}
+
+impl Rules {
+    /// The kernel's rules compiled into this binary, with these loaders (the first is the
+    /// default). [`rules`] gives them the loaders of rules/loader/; the solver's tests give
+    /// them small loader tables of their own.
+    pub fn with_loaders(loaders: Vec<LoaderModel>) -> Rules {
         let mut enums: Enums = parse("kernel/enums.toml", ENUMS_JSON);
         enums.index();
         let mut privileges: Privileges = parse("kernel/privileges.toml", PRIVILEGES_JSON);
@@ -590,7 +601,7 @@ pub fn rules() -> &'static Rules {
                 HELPER_AVAILABILITY_JSON,
             )
             .available,
-            loaders: vec![libbpf, cilium, aya],
+            loaders,
             verifier: parse("kernel/verifier.toml", VERIFIER_JSON),
             capabilities: parse::<CapabilitiesFile>("kernel/capabilities.toml", CAPABILITIES_JSON).capability,
             versions: OnceLock::new(),
@@ -605,7 +616,7 @@ pub fn rules() -> &'static Rules {
         };
         rules.index();
         rules
-    })
+    }
 }
 
 #[cfg(test)]
