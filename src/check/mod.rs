@@ -102,6 +102,12 @@ pub(crate) fn push(
     out.push(Finding { code, severity, message, help, file, span, file_span, line, column, list: None, item: None });
 }
 
+/// Whether a setting's value is one of the dialect's words for true (rules/dialects/*.toml
+/// `true_values`), as the manager compares them: without regard to case.
+pub(crate) fn is_true(value: &str, true_values: &[String]) -> bool {
+    true_values.iter().any(|t| t.eq_ignore_ascii_case(value.trim()))
+}
+
 fn first_reason(reqs: &Requirements, need: &Need) -> String {
     reqs.required
         .get(need)
@@ -286,7 +292,7 @@ fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
             f.list = ListKind::ALL.into_iter().find(|k| closest.is_some_and(|c| m.key(*k) == Some(c)));
         }
     }
-    let truthy = |v: &str| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on");
+    let truthy = |v: &str| is_true(v, &m.syntax.true_values);
     if !m.keys.enable_key.is_empty() && !cfg.setting(&m.keys.enable_key).is_some_and(|s| truthy(&s.value)) {
         push(
             cfg,
@@ -298,7 +304,7 @@ fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
             cfg.setting(&m.keys.enable_key).map(|s| s.span).or(Some(cfg.anchor)),
         );
     }
-    if let Some(p) = cfg.setting("security.privileged").filter(|s| truthy(&s.value)) {
+    if let Some(p) = cfg.setting(&m.keys.privileged).filter(|s| truthy(&s.value)) {
         push(
             cfg,
             out,

@@ -2,7 +2,7 @@
 //! a misspelt one with only a log line), names whose bit means something else, and the unit
 //! settings a token needs (rules/dialects/systemd.toml).
 
-use super::{Code, Finding, Severity, push};
+use super::{Code, Finding, Severity, is_true, push};
 use crate::config::{Config, Grant};
 use crate::delegation::Delegation;
 use crate::rules::Rules;
@@ -82,17 +82,13 @@ pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Findin
     }
 }
 
-fn truthy(v: &str) -> bool {
-    matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "1" | "on")
-}
-
 /// Unit-level findings: PrivateBPF=, the user namespace, the mount namespace order and the
 /// capabilities.
 pub fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Finding>) {
     let sd = rules.systemd();
     let private = cfg.setting(&sd.settings.private_bpf);
     let has_lists = !cfg.list_spans.is_empty();
-    if !private.is_some_and(|s| truthy(&s.value)) {
+    if !private.is_some_and(|s| is_true(&s.value, &sd.settings.true_values)) {
         push(
             cfg,
             out,

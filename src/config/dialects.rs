@@ -354,10 +354,11 @@ fn parse_manager(cfg: &mut Config, rules: &Rules) {
             first = Some(first.map_or(line_start + pos, |f| f.min(line_start + pos)));
             last_end = last_end.max(line_start + l.len());
             cfg.list_spans.insert(k, Span { offset: line_start + pos, len: l.len() - pos });
-            // Incus splits on its separator and joins with ':' for the kernel, which splits
-            // on ':' again; LXD passes the value through to the kernel as it is.
+            // The manager splits on its separator and hands the items to the kernel joined
+            // with ':' (Incus), or passes the value through (LXD, whose separator is ':'): the
+            // kernel splits on ':' either way.
             let mut seps: Vec<char> = m.syntax.separator.chars().collect();
-            if !seps.contains(&':') && m.keys.enable_key.is_empty() {
+            if !seps.contains(&':') {
                 seps.push(':');
             }
             add_items(cfg, k, value, vstart, &seps, &mut unknown, rules);

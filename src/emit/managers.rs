@@ -7,11 +7,11 @@ use crate::rules::{ManagerRules, Rules};
 use crate::vocab::{ListKind, MAX_OPTION_VALUE};
 
 pub fn emit(m: &ManagerRules, d: &Delegation, header: &str, rules: &Rules) -> Emitted {
-    let lxd = !m.keys.enable_key.is_empty();
-    let cli = if lxd { "lxc" } else { "incus" };
+    let cli = &m.syntax.cli;
     let mut notes = Vec::new();
     let mut pairs: Vec<(String, String)> = Vec::new();
-    if lxd {
+    // a master switch, when the manager has one
+    if !m.keys.enable_key.is_empty() {
         pairs.push((m.keys.enable_key.clone(), "true".into()));
     }
     for k in ListKind::ALL {

@@ -48,16 +48,11 @@ pub fn emit(d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {
             .map(|u| u.note.clone())
             .unwrap_or_else(|| "systemd's name table has no entry for it".into());
         notes.push(format!(
-            "systemd cannot grant {} {item} by name ({why}). Nothing was written for it: BPFDelegate{}=any would grant every \
+            "systemd cannot grant {} {item} by name ({why}). Nothing was written for it: {}=any would grant every \
              item, and a name that sets another bit would grant something else. Give the service a bpffs made with \
              {}={item} instead (bpfcap emit --target mount-options / mount-unit), or accept `any` knowingly.",
             k.mount_option(),
-            match k {
-                ListKind::Commands => "Commands",
-                ListKind::Maps => "Maps",
-                ListKind::Programs => "Programs",
-                ListKind::Attachments => "Attachments",
-            },
+            sd.setting(*k),
             k.mount_option()
         ));
         lines.push(format!(
@@ -68,16 +63,18 @@ pub fn emit(d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {
     let caps = d.capabilities.join(" ");
     let mut out = format!(
         "{}\n# systemd drop-in (e.g. /etc/systemd/system/UNIT.service.d/bpf-token.conf); needs systemd {needs_version} or newer.\n\
-         [Service]\n\
-         # A private bpffs on /sys/fs/bpf carrying exactly the delegation below (BPF token; systemd 258+).\n\
-         PrivateBPF=yes\n\
-         # The kernel refuses to create a token in the initial user namespace: give the service its own.\n\
-         PrivateUsers=self\n\
-         # Create the mount namespace, and the bpffs in it, after the user namespace, so that the\n\
-         # service's user namespace owns the bpffs (tokens can only be created there).\n\
-         DelegateNamespaces=mnt\n",
+         [Service]\n",
         super::comment(header)
     );
+    // the settings a token needs besides the lists (rules/dialects/systemd.toml `requires`)
+    for r in &sd.settings.requires {
+        if let Some(comment) = &r.written {
+            for line in comment.lines() {
+                out.push_str(&format!("{}\n", super::comment(line)));
+            }
+            out.push_str(&format!("{}={}\n", r.setting, r.value));
+        }
+    }
     for l in &lines {
         out.push_str(l);
         out.push('\n');

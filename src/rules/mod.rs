@@ -104,7 +104,7 @@ impl ManagerRules {
 
     /// Settings other than the lists that the checker reads.
     pub fn other_keys(&self) -> Vec<String> {
-        let mut v = vec!["security.privileged".to_string()];
+        let mut v = vec![self.keys.privileged.clone()];
         if !self.keys.enable_key.is_empty() {
             v.push(self.keys.enable_key.clone());
         }

@@ -85,6 +85,9 @@ pub struct MapMemory {
 pub struct SystemdRequire {
     pub setting: String,
     pub value: String,
+    /// Written by `emit` as `SETTING=VALUE`, under this comment (one line per line).
+    #[serde(default)]
+    pub written: Option<String>,
     pub why: String,
     #[serde(default)]
     pub source: String,
@@ -93,6 +96,8 @@ pub struct SystemdRequire {
 #[derive(Debug, Clone, Deserialize)]
 pub struct SystemdSettings {
     pub private_bpf: String,
+    /// The values a boolean setting reads as true (parse_boolean; case-insensitive).
+    pub true_values: Vec<String>,
     /// The setting of each list (`BPFDelegateCommands`, ...).
     #[serde(flatten)]
     pub lists: Lists<String>,
@@ -157,15 +162,22 @@ pub struct ManagerKeys {
     pub lists: Lists<String>,
     #[serde(default)]
     pub path: String,
+    /// The master switch without which the list keys do nothing (LXD); empty: none.
     #[serde(default)]
     pub enable_key: String,
+    /// The instance setting that makes a container privileged (no token can be made then).
+    pub privileged: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ManagerSyntax {
+    /// The manager's command-line tool (`incus`, `lxc`).
+    pub cli: String,
     pub separator: String,
     #[serde(default)]
     pub value_length_limit: usize,
+    /// The values a boolean key reads as true (case-insensitive).
+    pub true_values: Vec<String>,
 }
 
 /// Incus or LXD instance configuration keys (rules/dialects/incus.toml, lxd.toml).
