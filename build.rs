@@ -53,18 +53,21 @@ fn fail_on(file: &str, problems: Vec<String>) {
     }
 }
 
-/// The names of the kernel's enums (rules/kernel/enums.toml) and helpers.
+/// The names of the kernel's enums (rules/kernel/enums.toml), helpers and capabilities
+/// (rules/kernel/capabilities.toml).
 struct Names {
     lists: [BTreeSet<String>; 4],
     helpers: BTreeSet<String>,
+    capabilities: BTreeSet<String>,
 }
 
 impl Names {
-    fn of(enums: &schema::Enums) -> Names {
+    fn of(enums: &schema::Enums, capabilities: &schema::CapabilitiesFile) -> Names {
         let set = |v: &[schema::EnumEntry]| v.iter().map(|e| e.name.clone()).collect::<BTreeSet<_>>();
         Names {
             lists: [set(&enums.commands), set(&enums.map_types), set(&enums.prog_types), set(&enums.attach_types)],
             helpers: enums.helpers.iter().map(|h| h.name.clone()).collect(),
+            capabilities: capabilities.capability.iter().map(|c| c.name.clone()).collect(),
         }
     }
 }
@@ -87,7 +90,7 @@ fn check_sections(file: &str, names: &Names) -> BTreeSet<String> {
     flags
 }
 
-/// The kernel's privileges: the names of its attach-type fixups.
+/// The kernel's privileges: the names of its attach-type fixups and of every capability.
 fn check_privileges(file: &str, names: &Names) {
     let p: schema::Privileges = typed(file);
     let mut problems = Vec::new();
@@ -101,6 +104,11 @@ fn check_privileges(file: &str, names: &Names) {
     match (version(&p.kernels.first), version(&p.kernels.last)) {
         (Some(a), Some(b)) if a <= b => {}
         _ => problems.push(format!("kernels: not a range of X.Y versions: {}-{}", p.kernels.first, p.kernels.last)),
+    }
+    let rules = p.prog_type.iter().chain(&p.map_type).chain(&p.helper);
+    let caps = rules.flat_map(|r| &r.caps).chain(p.kfunc_rule.iter().flat_map(|r| &r.caps)).chain(&p.token_create.caps);
+    for c in caps.chain([&p.capable.substitute]).filter(|c| !names.capabilities.contains(*c)) {
+        problems.push(format!("unknown capability {c}"));
     }
     for f in &p.attach_fixup {
         if !names.lists[2].contains(&f.prog_type) {
@@ -192,7 +200,7 @@ fn check_loader(file: &str, names: &Names) {
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let enums: schema::Enums = typed("kernel/enums.toml");
-    let names = Names::of(&enums);
+    let names = Names::of(&enums, &typed("kernel/capabilities.toml"));
     check_sections("sections.toml", &names);
     check_privileges("kernel/privileges.toml", &names);
     check_loader("loader/libbpf.toml", &names);

@@ -224,7 +224,7 @@ pub struct SelectArgs {
     pub loader: String,
     /// libbpf version or range (MAJOR.MINOR or MIN-MAX) for objects loaded by a libbpf whose
     /// version is not known (bare objects, --loader libbpf).
-    #[arg(long, value_name = "X.Y", default_value = "1.5-1.7")]
+    #[arg(long, value_name = "X.Y", default_value = rules::rules().libbpf().header.default_versions.as_str())]
     pub libbpf: String,
     /// Also delegate items the loader can do without (see "optional" in the output).
     #[arg(long)]
@@ -413,7 +413,7 @@ fn exec_targets(
             d = Delegation { capabilities: d.capabilities.clone(), ..cfg.delegation(r) };
             if !found {
                 // nothing derived: every capability the kernel checks through a token
-                d.capabilities = crate::record::token_capabilities(r);
+                d.capabilities = r.token_capabilities();
                 note(
                     quiet,
                     &format!(
@@ -579,7 +579,7 @@ fn kernel_version(spec: Option<&str>) -> miette::Result<Option<crate::rules::Ver
         Some("running") => {
             let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map_err(|e| miette::miette!("cannot read the running kernel's version: {e}"))?;
-            crate::rules::Version::parse(release.split(['-', '+']).next().unwrap_or(""))
+            crate::rules::Version::of_release(&release)
                 .map(Some)
                 .ok_or_else(|| miette::miette!("cannot parse the running kernel's version '{}'", release.trim()))
         }

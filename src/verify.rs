@@ -190,9 +190,6 @@ pub fn describe(o: &LoadOutcome) -> String {
     s
 }
 
-/// Every capability bpfcap may grant in the sandbox.
-const WIDE_CAPS: &[&str] = &["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"];
-
 /// For a failed load: which single category, widened to `any` (or which capability),
 /// makes it load, narrowed to the missing items where one item alone suffices. A load that
 /// ran out of time or memory says nothing about the delegation: the diagnosis says so
@@ -227,6 +224,10 @@ fn diagnose(
     };
     let base = d.masks(rules);
     let caps = d.capability_values(rules);
+    // the capabilities a token can be asked for, less the one that stands in for all the others
+    // (it would hide which one is missing)
+    let narrow: Vec<String> =
+        rules.token_capabilities().into_iter().filter(|c| *c != rules.privileges.capable.substitute).collect();
     for k in ListKind::ALL {
         let mut wide = base;
         wide[k] = u64::MAX;
@@ -255,7 +256,7 @@ fn diagnose(
             format!("{} lacks {}", k.mount_option(), fixes.join(" or "))
         });
     }
-    for c in WIDE_CAPS {
+    for c in &narrow {
         if d.capabilities.iter().any(|x| x == c) {
             continue;
         }
@@ -268,11 +269,14 @@ fn diagnose(
         }
     }
     let all = Masks::ALL;
-    let all_caps: Vec<u32> = WIDE_CAPS.iter().filter_map(|c| rules.capability_value(c)).collect();
+    let all_caps: Vec<u32> = narrow.iter().filter_map(|c| rules.capability_value(c)).collect();
     Ok(match loads(all, all_caps)? {
         Err(why) => why,
         Ok(true) => "more than one category is short: it loads only with everything delegated".into(),
-        Ok(false) => "it does not load even with every item delegated and CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN: this kernel refuses it through a token".into(),
+        Ok(false) => format!(
+            "it does not load even with every item delegated and {}: this kernel refuses it through a token",
+            narrow.join(", ")
+        ),
     })
 }
 

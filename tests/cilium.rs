@@ -63,7 +63,7 @@ fn loads_through_a_wide_token(loader: &Path, object: &Path) -> bool {
     let mut target = Target::new(object, vec![]);
     target.runner = Runner::CiliumLoader(loader.to_path_buf());
     let all = Masks::ALL;
-    let caps = vec![sandbox::CAP_BPF, sandbox::CAP_PERFMON, sandbox::CAP_NET_ADMIN];
+    let caps = common::caps(&["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"]);
     bpfcap::verify::Loader::new(&opts).load(&target, all, caps).is_ok_and(|o| o.loaded)
 }
 

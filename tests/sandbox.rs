@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bpfcap::sandbox::{self, CAP_BPF, CAP_PERFMON, LoadOutcome, LoadRequest, SandboxError};
+use bpfcap::sandbox::{self, LoadOutcome, LoadRequest, SandboxError};
 use bpfcap::vocab::Masks;
 use libbpf_rs::libbpf_sys as sys;
 
@@ -172,7 +172,7 @@ fn socket_filter_loads_with_minimal_delegation() {
     let Some(_g) = setup("socket_filter_loads_with_minimal_delegation") else {
         return;
     };
-    let req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
+    let req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), common::caps(&["CAP_BPF"]));
     let outcome = run(&req);
     assert_loaded(&outcome, "socket filter");
     assert_eq!(outcome.programs.len(), 1);
@@ -207,7 +207,7 @@ fn socket_filter_each_delegated_item_is_needed() {
         ("attachs=cgroup_inet_ingress", Masks { attachments: 0, ..full }),
     ];
     for (dropped, delegation) in cases {
-        let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF]));
+        let outcome = run(&LoadRequest::new(&obj, delegation, common::caps(&["CAP_BPF"])));
         assert_eperm(&outcome, &["libbpf_probe"], &format!("without {dropped}"));
     }
 }
@@ -226,11 +226,11 @@ fn kprobe_needs_kprobe_type_and_perfmon() {
         programs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
         attachments: bit(sys::BPF_CGROUP_INET_INGRESS),
     };
-    let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF, CAP_PERFMON]));
+    let outcome = run(&LoadRequest::new(&obj, delegation, common::caps(&["CAP_BPF", "CAP_PERFMON"])));
     assert_loaded(&outcome, "kprobe with CAP_PERFMON");
     assert_eq!(outcome.programs[0].name, "on_nanosleep");
 
-    let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF]));
+    let outcome = run(&LoadRequest::new(&obj, delegation, common::caps(&["CAP_BPF"])));
     assert_eperm(&outcome, &["prog_load"], "kprobe without CAP_PERFMON");
     let prog = &outcome.programs[0];
     assert_eq!((prog.name.as_str(), prog.loaded, prog.errno), ("on_nanosleep", false, Some(libc::EPERM)));
@@ -239,14 +239,14 @@ fn kprobe_needs_kprobe_type_and_perfmon() {
     // Only the kprobe type delegated: libbpf's probe program (socket_filter,
     // then tracepoint) is refused before the kprobe is even tried.
     let only_kprobe = Masks { programs: bit(sys::BPF_PROG_TYPE_KPROBE), ..delegation };
-    let outcome = run(&LoadRequest::new(&obj, only_kprobe, vec![CAP_BPF, CAP_PERFMON]));
+    let outcome = run(&LoadRequest::new(&obj, only_kprobe, common::caps(&["CAP_BPF", "CAP_PERFMON"])));
     assert_eperm(&outcome, &["libbpf_probe"], "only progs=kprobe");
     // With tracepoint instead of socket_filter the probe passes too.
     let tp = Masks { programs: bit(sys::BPF_PROG_TYPE_KPROBE) | bit(sys::BPF_PROG_TYPE_TRACEPOINT), ..delegation };
-    assert_loaded(&run(&LoadRequest::new(&obj, tp, vec![CAP_BPF, CAP_PERFMON])), "kprobe+tracepoint");
+    assert_loaded(&run(&LoadRequest::new(&obj, tp, common::caps(&["CAP_BPF", "CAP_PERFMON"]))), "kprobe+tracepoint");
 
     let no_kprobe = Masks { programs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER), ..delegation };
-    let outcome = run(&LoadRequest::new(&obj, no_kprobe, vec![CAP_BPF, CAP_PERFMON]));
+    let outcome = run(&LoadRequest::new(&obj, no_kprobe, common::caps(&["CAP_BPF", "CAP_PERFMON"])));
     assert_eperm(&outcome, &["prog_load"], "kprobe without progs=kprobe");
 }
 
@@ -261,16 +261,16 @@ fn hash_map_needs_map_create_and_hash() {
         maps: bit(sys::BPF_MAP_TYPE_HASH),
         ..socket_delegation()
     };
-    let outcome = run(&LoadRequest::new(&obj, full, vec![CAP_BPF]));
+    let outcome = run(&LoadRequest::new(&obj, full, common::caps(&["CAP_BPF"])));
     assert_loaded(&outcome, "hash map object");
 
     let no_hash = Masks { maps: 0, ..full };
-    let outcome = run(&LoadRequest::new(&obj, no_hash, vec![CAP_BPF]));
+    let outcome = run(&LoadRequest::new(&obj, no_hash, common::caps(&["CAP_BPF"])));
     assert_eperm(&outcome, &["map_create"], "without maps=hash");
     assert!(outcome.message.as_deref().unwrap_or("").contains("counts"), "{outcome:#?}");
 
     let no_map_create = Masks { commands: bit(sys::BPF_PROG_LOAD), ..full };
-    let outcome = run(&LoadRequest::new(&obj, no_map_create, vec![CAP_BPF]));
+    let outcome = run(&LoadRequest::new(&obj, no_map_create, common::caps(&["CAP_BPF"])));
     assert_eperm(&outcome, &["map_create"], "without cmds=map_create");
 }
 
@@ -279,7 +279,7 @@ fn empty_delegation_fails_token_create_with_enoent() {
     let Some(_g) = setup("empty_delegation_fails_token_create_with_enoent") else {
         return;
     };
-    let req = LoadRequest::new(fixture("socket_filter.o"), Masks::default(), vec![CAP_BPF]);
+    let req = LoadRequest::new(fixture("socket_filter.o"), Masks::default(), common::caps(&["CAP_BPF"]));
     let outcome = run(&req);
     assert!(!outcome.loaded);
     assert_eq!(outcome.step.as_deref(), Some("token_create"), "{outcome:#?}");
@@ -292,7 +292,7 @@ fn program_selection() {
     let Some(_g) = setup("program_selection") else {
         return;
     };
-    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
+    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), common::caps(&["CAP_BPF"]));
     req.programs = Some(vec!["drop_all".into()]);
     assert_loaded(&run(&req), "selected program");
 
@@ -310,7 +310,7 @@ fn timeout_kills_the_child() {
     let Some(_g) = setup("timeout_kills_the_child") else {
         return;
     };
-    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
+    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), common::caps(&["CAP_BPF"]));
     req.timeout = Duration::from_millis(1);
     let started = Instant::now();
     let outcome = run(&req);
@@ -333,7 +333,7 @@ fn timeout_kills_the_whole_process_group() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
+    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), common::caps(&["CAP_BPF"]));
     req.timeout = Duration::from_millis(700);
     let outcome = sandbox::load_in_sandbox(&script, &req).expect("timeout is an outcome");
     assert_eq!(outcome.step.as_deref(), Some("timeout"), "{outcome:#?}");
@@ -372,7 +372,7 @@ fn testdata_objects_run_through_the_sandbox() {
     let mut disagree = Vec::new();
     let mut loaded = 0;
     for path in common::sample_objects().into_iter().filter(|p| !common::is_legacy(p)) {
-        let caps = vec![CAP_BPF, CAP_PERFMON, sandbox::CAP_NET_ADMIN];
+        let caps = common::caps(&["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"]);
         let outcome = run(&LoadRequest::new(&path, Masks::ALL, caps));
         let as_root = common::libbpf_loads_as_root(&path.to_string_lossy(), None).unwrap();
         loaded += usize::from(outcome.loaded);
@@ -397,7 +397,7 @@ fn parent_side_failure_is_a_sandbox_error_with_step() {
         return;
     };
     // uid 4294967295 is (uid_t)-1, which no id map may contain.
-    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
+    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), common::caps(&["CAP_BPF"]));
     req.uid = u32::MAX;
     let err = hygienic(|| sandbox::load_in_sandbox(Path::new(HELPER), &req)).expect_err("an unmappable uid must fail");
     match &err {
@@ -415,7 +415,11 @@ fn unknown_capability_is_a_child_step_error() {
     let Some(_g) = setup("unknown_capability_is_a_child_step_error") else {
         return;
     };
-    let req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF, 63]);
+    let req = LoadRequest::new(
+        fixture("socket_filter.o"),
+        socket_delegation(),
+        [common::caps(&["CAP_BPF"]), vec![63]].concat(),
+    );
     let err = hygienic(|| sandbox::load_in_sandbox(Path::new(HELPER), &req)).expect_err("capability 63 does not exist");
     match &err {
         SandboxError::ChildStep { step, errno, .. } => {
@@ -446,7 +450,7 @@ fn the_loader_inherits_no_descriptor_and_no_environment() {
     assert!(fd >= 0);
     // SAFETY: the tests of this file run one at a time (SERIAL), none reads this variable
     unsafe { std::env::set_var("BPFCAP_TEST_CI_SECRET", "hunter2") };
-    let outcome = run(&LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]));
+    let outcome = run(&LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), common::caps(&["CAP_BPF"])));
     // SAFETY: as above
     unsafe {
         std::env::remove_var("BPFCAP_TEST_CI_SECRET");
@@ -478,7 +482,7 @@ fn the_loader_inherits_no_descriptor_and_no_environment() {
 
 #[test]
 fn uid_0_is_refused() {
-    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), vec![CAP_BPF]);
+    let mut req = LoadRequest::new(fixture("socket_filter.o"), socket_delegation(), common::caps(&["CAP_BPF"]));
     req.uid = 0;
     match sandbox::load_in_sandbox(Path::new(HELPER), &req) {
         Err(SandboxError::InvalidRequest(m)) => assert!(m.contains("host's root"), "{m}"),
@@ -506,7 +510,7 @@ fn a_load_over_its_memory_budget_fails_for_that() {
         programs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
         attachments: bit(sys::BPF_CGROUP_INET_INGRESS),
     };
-    let mut req = LoadRequest::new(fixture("big_array.o"), delegation, vec![CAP_BPF]);
+    let mut req = LoadRequest::new(fixture("big_array.o"), delegation, common::caps(&["CAP_BPF"]));
     req.memory = 32 << 20;
     let outcome = run(&req);
     assert_eq!(outcome.step.as_deref(), Some("memory_limit"), "{outcome:#?}");
@@ -542,7 +546,7 @@ fn names_that_are_not_utf8_do_not_abort_the_loader() {
         programs: bit(sys::BPF_PROG_TYPE_SOCKET_FILTER),
         attachments: bit(sys::BPF_CGROUP_INET_INGRESS),
     };
-    let outcome = run(&LoadRequest::new(&obj, delegation, vec![CAP_BPF]));
+    let outcome = run(&LoadRequest::new(&obj, delegation, common::caps(&["CAP_BPF"])));
     assert_loaded(&outcome, "an object with a map named p\\xff\\xfe\\xfd\\xfc");
     assert!(outcome.libbpf_log.iter().any(|l| l.contains("p\u{fffd}")), "the name, decoded lossily, is in the log");
 }

@@ -42,7 +42,7 @@ fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
     let r = rules();
     let opts = VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap"));
     let wide = Masks::ALL;
-    let wide_caps = vec![sandbox::CAP_BPF, sandbox::CAP_PERFMON, sandbox::CAP_NET_ADMIN];
+    let wide_caps = common::caps(&["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"]);
     // legacy maps and unknown sections: libbpf cannot load these objects at all
     if !obj.warnings.is_empty() || obj.programs.iter().any(|p| p.section.starts_with("mystery")) {
         return Result_::Skipped;

@@ -25,7 +25,10 @@ use crate::rules::{
 };
 use crate::vocab::{ListKind, Need};
 
-pub(crate) const BPF_MAP_TYPE_ARENA: u32 = 33;
+/// Whether a map is an arena (BPF_MAP_TYPE_ARENA), by the kernel's name of its type.
+pub(crate) fn is_arena(map: &crate::model::Map, rules: &Rules) -> bool {
+    rules.enums.name_of(ListKind::Maps, map.map_type) == Some("arena")
+}
 
 /// Per map of `obj`: whether `loader` creates it when the `selected` programs are loaded.
 ///
@@ -97,6 +100,7 @@ pub(crate) struct Scope<'a> {
     pub progs: Vec<&'a ProgramInfo>,
     /// Per map of the object: whether the loader creates it.
     pub created: &'a [bool],
+    pub rules: &'a Rules,
 }
 
 impl Scope<'_> {
@@ -130,7 +134,7 @@ fn triggered(step: &LoaderStep, s: &Scope) -> Option<Vec<usize>> {
         }
         Condition::ObjectHasMaps => object_level(s.created_maps().next().is_some()),
         Condition::ObjectHasStructOps => object_level(s.created_maps().any(|m| m.origin == MapOrigin::StructOps)),
-        Condition::ObjectHasArena => object_level(s.created_maps().any(|m| m.map_type == BPF_MAP_TYPE_ARENA)),
+        Condition::ObjectHasArena => object_level(s.created_maps().any(|m| is_arena(m, s.rules))),
         Condition::ObjectHasKconfig => object_level(obj.externs.iter().any(|e| e.kind == ExternKind::Kconfig)),
         Condition::ObjectHasKconfigExtern(n) => {
             object_level(obj.externs.iter().any(|e| e.kind == ExternKind::Kconfig && e.name == *n))

@@ -391,6 +391,7 @@ fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rule
                         all: infos,
                         progs: infos.iter().filter(|p| selected.contains(&p.name)).collect(),
                         created: &created,
+                        rules,
                     };
                     if view.is_none() {
                         loader::triggered_steps_memo(model, *v, &scope, &mut memo)

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::loader::{self, Applied, BPF_MAP_TYPE_ARENA, Scope, TriggeredSteps};
+use super::loader::{self, Applied, Scope, TriggeredSteps};
 use super::programs::ProgramInfo;
 use crate::model::{MapOrigin, Object, SharedStr};
-use crate::rules::{LoaderModel, Rules, Version};
+use crate::rules::{KfuncWhen, LoaderModel, Rules, Version};
 use crate::vocab::{ListKind, Need};
 
 /// Why something is needed. Its strings are shared (`SharedStr`): one object's name, program
@@ -654,7 +654,7 @@ pub fn derive_with(
         Loader::Raw => TriggeredSteps::default(),
         Loader::Model { model, version } => {
             let progs = programs.iter().filter(|p| selected.contains(&p.name)).collect();
-            loader::triggered_steps(model, version, &Scope { obj, all: programs, progs, created: &created })
+            loader::triggered_steps(model, version, &Scope { obj, all: programs, progs, created: &created, rules })
         }
     };
     derive_steps(obj, programs, selected, loader, &steps, &created, ambient, rules, texts)
@@ -764,19 +764,19 @@ pub(crate) fn derive_steps(
             }
         }
         let uses_arena =
-            p.uses.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && m.map_type == BPF_MAP_TYPE_ARENA));
+            p.uses.maps.iter().any(|n| obj.maps.iter().any(|m| &m.name == n && loader::is_arena(m, rules)));
         for call in &p.uses.kfunc_calls {
             for rule in &rules.privileges.kfunc_rule {
-                let applies = match rule.when.as_str() {
-                    "any_kfunc" => true,
-                    "arena" => uses_arena,
-                    "listed" => rule.kfuncs.iter().any(|k| **k == *call.name),
-                    _ => false,
+                let applies = match rule.when {
+                    KfuncWhen::AnyKfunc => true,
+                    KfuncWhen::Arena => uses_arena,
+                    KfuncWhen::Listed => rule.kfuncs.iter().any(|k| **k == *call.name),
+                    KfuncWhen::Verifier => false,
                 };
                 if !applies {
                     continue;
                 }
-                if rule.when == "listed" {
+                if rule.when == KfuncWhen::Listed {
                     base.warnings.push(format!(
                         "{}: {} calls kfunc {}, which needs {} in the initial user namespace: no BPF token can grant it ({})",
                         obj.name, call.function, call.name, rule.caps.join(", "), rule.why

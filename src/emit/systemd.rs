@@ -4,15 +4,12 @@
 
 use super::{Emitted, Why};
 use crate::delegation::Delegation;
-use crate::rules::Rules;
+use crate::rules::{Rules, Version};
 use crate::vocab::ListKind;
 
-/// Compares systemd versions like "258.5" and "262".
-fn version_key(v: &str) -> (u32, u32) {
-    let mut it = v.split('.');
-    let a = it.next().and_then(|x| x.trim().parse().ok()).unwrap_or(0);
-    let b = it.next().and_then(|x| x.trim().parse().ok()).unwrap_or(0);
-    (a, b)
+/// Orders systemd versions like "258.5" and "262" (an unreadable one first).
+fn version_key(v: &str) -> Version {
+    Version::parse(v).unwrap_or(Version(0, 0))
 }
 
 pub fn emit(d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {

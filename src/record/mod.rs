@@ -21,10 +21,6 @@ use observer::{Call, Observer};
 /// Default time limit of one run of the command.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The capability `bpf_token_capable` accepts in place of any other (kernel/bpf/token.c
-/// bpf_ns_capable): tried first when minimising, so that the narrower ones are kept.
-const SUBSTITUTE_CAP: &str = "CAP_SYS_ADMIN";
-
 /// Rounds of the confirmation pass (see [`minimize`]); each round only runs when the one before
 /// dropped an item.
 const MAX_CONFIRM_ROUNDS: usize = 4;
@@ -135,18 +131,6 @@ pub enum RecordError {
         )
     )]
     UnknownValue { what: &'static str, value: String },
-}
-
-/// The capabilities the kernel may check through a token, as the rules name them (every
-/// capability of rules/kernel/privileges.toml), `SUBSTITUTE_CAP` first.
-pub fn token_capabilities(rules: &Rules) -> Vec<String> {
-    let p = &rules.privileges;
-    let named =
-        p.prog_type.iter().chain(&p.map_type).chain(&p.helper).flat_map(|r| &r.caps).chain(&p.token_create.caps);
-    let mut caps: Vec<&String> = named.filter(|c| rules.capability_value(c).is_some()).collect();
-    caps.sort_by_key(|c| (c.as_str() != SUBSTITUTE_CAP, rules.capability_value(c)));
-    caps.dedup();
-    caps.into_iter().cloned().collect()
 }
 
 /// The four lists with every bit set: everything delegated.
@@ -347,7 +331,7 @@ pub fn record(argv: &[String], opts: &RecordOptions, rules: &Rules) -> Result<Re
         runner: sandbox::Runner::Command { argv: argv.to_vec(), ready_after: opts.ready_after },
     };
     let mut runs = Runs { loader: verify::Loader::new(&opts.sandbox), target, observer: &observer, rules, count: 0 };
-    let all_caps = token_capabilities(rules);
+    let all_caps = rules.token_capabilities();
     let (run, calls) = runs.run(everything(), &all_caps)?;
     let asked = asked(&calls, observer.capabilities, rules);
     for a in &asked {
@@ -578,8 +562,8 @@ mod tests {
 
     #[test]
     fn token_capabilities_put_the_substitute_first() {
-        let caps = token_capabilities(rules());
-        assert_eq!(caps[0], SUBSTITUTE_CAP);
+        let caps = rules().token_capabilities();
+        assert_eq!(caps[0], rules().privileges.capable.substitute);
         for c in ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"] {
             assert!(caps.contains(&c.to_string()), "{caps:?}");
         }

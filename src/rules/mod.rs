@@ -253,11 +253,20 @@ impl NameIndex {
 }
 
 impl Version {
+    /// `MAJOR[.MINOR]`, as rules files and flags write versions (systemd's "258" is 258.0).
     pub fn parse(s: &str) -> Option<Version> {
         let mut it = s.trim().split('.');
         let a = it.next()?.parse().ok()?;
         let b = it.next().unwrap_or("0").parse().ok()?;
         Some(Version(a, b))
+    }
+
+    /// The MAJOR.MINOR a kernel release starts with (`uname -r`: "6.18.44-fc", "6.10-rc3").
+    pub fn of_release(release: &str) -> Option<Version> {
+        let release = release.trim();
+        let end = release.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(release.len());
+        let mut it = release[..end].split('.');
+        Some(Version(it.next()?.parse().ok()?, it.next()?.parse().ok()?))
     }
 }
 
@@ -460,6 +469,19 @@ impl Rules {
         self.capabilities.iter().find(|c| c.name == name).map(|c| c.value)
     }
 
+    /// The capabilities the kernel may check through a token: every capability
+    /// rules/kernel/privileges.toml names, the one that substitutes for the others first, then
+    /// by value.
+    pub fn token_capabilities(&self) -> Vec<String> {
+        let p = &self.privileges;
+        let named =
+            p.prog_type.iter().chain(&p.map_type).chain(&p.helper).flat_map(|r| &r.caps).chain(&p.token_create.caps);
+        let mut caps: Vec<&String> = named.filter(|c| self.capability_value(c).is_some()).collect();
+        caps.sort_by_key(|c| (**c != p.capable.substitute, self.capability_value(c)));
+        caps.dedup();
+        caps.into_iter().cloned().collect()
+    }
+
     /// The loader `--loader NAME` names.
     pub fn loader(&self, name: &str) -> Option<&LoaderModel> {
         self.loaders.iter().find(|l| l.name() == name)
@@ -622,6 +644,17 @@ impl Rules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_of_rules_flags_and_kernel_releases() {
+        assert_eq!(Version::parse("262"), Some(Version(262, 0)));
+        assert_eq!(Version::parse("258.5"), Some(Version(258, 5)));
+        assert_eq!(Version::parse("x"), None);
+        assert_eq!(Version::of_release("6.18.44-fc\n"), Some(Version(6, 18)));
+        assert_eq!(Version::of_release("6.10-rc3"), Some(Version(6, 10)));
+        assert_eq!(Version::of_release("6.9+"), Some(Version(6, 9)));
+        assert_eq!(Version::of_release("6"), None);
+    }
 
     fn rule(pattern: &str, kind: SectionMatch) -> SectionRule {
         SectionRule {

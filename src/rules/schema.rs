@@ -294,6 +294,14 @@ pub struct TokenCreate {
     pub notes: String,
 }
 
+/// How the kernel weighs capabilities through a token (bpf_token_capable()).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Capable {
+    /// The capability that stands in for every other.
+    pub substitute: String,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct CapRule {
     pub name: String,
@@ -310,10 +318,24 @@ pub struct CapRule {
     pub needs_btf: Option<String>,
 }
 
+/// When a kfunc rule applies (see the comment in privileges.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum KfuncWhen {
+    /// Every kfunc call.
+    #[default]
+    AnyKfunc,
+    /// Programs that use an arena map.
+    Arena,
+    /// Calls to the kfuncs the rule lists; the capability is not token-aware.
+    Listed,
+    /// What the verifier sees: not derived statically.
+    Verifier,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct KfuncRule {
-    /// any_kfunc | arena | listed | verifier (see the comment in privileges.toml)
-    pub when: String,
+    pub when: KfuncWhen,
     #[serde(default)]
     pub kfuncs: Vec<String>,
     #[serde(default)]
@@ -326,6 +348,7 @@ pub struct KfuncRule {
 pub struct Privileges {
     /// The kernels the rules were read from.
     pub kernels: KernelRange,
+    pub capable: Capable,
     #[serde(default)]
     pub token_command: Vec<TokenCommand>,
     #[serde(default)]

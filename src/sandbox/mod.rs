@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::rules::Version;
 use crate::vocab::Masks;
 
 pub use child::child_main;
@@ -63,12 +64,6 @@ pub const DEFAULT_MEMORY: u64 = 512 << 20;
 /// The environment the sandbox child gets, besides the variables of the sandbox protocol:
 /// nothing of the caller's passes.
 const CHILD_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Capability numbers (include/uapi/linux/capability.h).
-pub const CAP_NET_ADMIN: u32 = 12;
-pub const CAP_SYS_ADMIN: u32 = 21;
-pub const CAP_PERFMON: u32 = 38;
-pub const CAP_BPF: u32 = 39;
 
 /// The `fsconfig()` options that mount `masks`: `(key, "0x<hex>")` for every non-zero mask,
 /// in the order cmds, maps, progs, attachs.
@@ -878,13 +873,9 @@ fn kernel_release() -> String {
     read_trim("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into())
 }
 
-/// (major, minor) of the running kernel.
-fn kernel_version() -> Option<(u32, u32)> {
-    let release = kernel_release();
-    let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
+/// MAJOR.MINOR of the running kernel.
+fn kernel_version() -> Option<Version> {
+    Version::of_release(&kernel_release())
 }
 
 /// Checks that this process and kernel can run [`load_in_sandbox`].
@@ -898,10 +889,10 @@ pub fn preflight() -> Result<(), SandboxError> {
     }
     let caps = effective_caps()
         .ok_or_else(|| SandboxError::NotPrivileged { reason: "cannot read CapEff from /proc/self/status".into() })?;
-    let missing: Vec<&str> = [(CAP_SYS_ADMIN, "CAP_SYS_ADMIN"), (7, "CAP_SETUID"), (6, "CAP_SETGID")]
+    let rules = crate::rules::rules();
+    let missing: Vec<&str> = ["CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID"]
         .into_iter()
-        .filter(|(bit, _)| caps & (1u64 << bit) == 0)
-        .map(|(_, name)| name)
+        .filter(|name| rules.capability_value(name).is_none_or(|bit| caps & (1u64 << bit) == 0))
         .collect();
     if !missing.is_empty() {
         return Err(SandboxError::NotPrivileged {
@@ -931,7 +922,8 @@ pub fn preflight() -> Result<(), SandboxError> {
                 return Err(SandboxError::NoBpfSyscall { errno: libc::ENOSYS });
             }
             Some(errno) => {
-                let old = kernel_version().is_some_and(|v| v < (6, 9));
+                let old = kernel_version()
+                    .is_some_and(|v| crate::rules::rules().token_since().is_some_and(|first| v < first));
                 return Err(SandboxError::NoBpfToken {
                     release,
                     detail: format!(

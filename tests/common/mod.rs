@@ -115,3 +115,9 @@ pub fn libbpf_loads_as_root(display: &str, program: Option<&str>) -> Result<bool
 pub fn full_evaluation() -> bool {
     std::env::var("BPFCAP_EVALUATION").as_deref() == Ok("full")
 }
+
+/// The numbers of capabilities, by their names in rules/kernel/capabilities.toml.
+pub fn caps(names: &[&str]) -> Vec<u32> {
+    let r = bpfcap::rules::rules();
+    names.iter().map(|n| r.capability_value(n).unwrap_or_else(|| panic!("unknown capability {n}"))).collect()
+}
