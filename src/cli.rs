@@ -321,7 +321,7 @@ fn verify(args: &VerifyArgs, quiet: bool) -> miette::Result<i32> {
                 "schema": report::SCHEMA,
                 "kind": "verification",
                 "loader": loader,
-                "delegation": report::delegation_json(&d),
+                "delegation": d.to_json(),
                 "capabilities": d.capabilities,
                 "mount_options": d.mount_options(r),
                 "loaded": v.loaded,

@@ -77,31 +77,54 @@ impl Delegation {
         self.capabilities.iter().filter_map(|c| rules.capability_value(c)).collect()
     }
 
-    /// bpffs mount options, names joined with ':' as the kernel parses them.
     /// The value of one delegate_* option: the names joined with ':', or the hex mask when
     /// the names would exceed what the kernel takes in one value (the kernel accepts both).
     /// `Err` carries the mask with the length of the names it replaces.
     pub fn option_value(&self, k: ListKind, rules: &Rules) -> Result<String, (String, usize)> {
-        let names = self.list(k).join(":");
-        if names.len() <= MAX_OPTION_VALUE {
-            Ok(names)
-        } else {
-            Err((format!("{:#x}", self.mask(k, rules)), names.len()))
-        }
+        self.option_value_in(k, rules, ":", MAX_OPTION_VALUE)
+    }
+
+    /// [`Self::option_value`] as a manager writes it: the names joined with `separator`, or the
+    /// hex mask when the names, joined with ':' as the kernel gets them, exceed `limit` bytes.
+    pub fn option_value_in(
+        &self,
+        k: ListKind,
+        rules: &Rules,
+        separator: &str,
+        limit: usize,
+    ) -> Result<String, (String, usize)> {
+        let len = self.list(k).join(":").len();
+        if len <= limit { Ok(self.list(k).join(separator)) } else { Err((format!("{:#x}", self.mask(k, rules)), len)) }
     }
 
     /// `delegate_cmds=...,delegate_maps=...` as the kernel takes it (empty lists left out; a
     /// list too long for one option value as its hex mask).
     pub fn mount_options(&self, rules: &Rules) -> String {
-        ListKind::ALL
+        self.mount_options_and_masked(rules).0
+    }
+
+    /// [`Self::mount_options`], and the lists written as their hex mask with the length of the
+    /// names each replaces.
+    pub fn mount_options_and_masked(&self, rules: &Rules) -> (String, Vec<(ListKind, usize)>) {
+        let mut masked = Vec::new();
+        let options = ListKind::ALL
             .iter()
             .filter(|k| !self.list(**k).is_empty())
             .map(|k| {
-                let value = self.option_value(*k, rules).unwrap_or_else(|(mask, _)| mask);
+                let value = self.option_value(*k, rules).unwrap_or_else(|(mask, len)| {
+                    masked.push((*k, len));
+                    mask
+                });
                 format!("{}={value}", k.mount_option())
             })
             .collect::<Vec<_>>()
-            .join(",")
+            .join(",");
+        (options, masked)
+    }
+
+    /// The four lists as JSON, keyed by list (as every document writes a delegation).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.lists).expect("lists of names are JSON")
     }
 
     pub fn without(&self, need: &Need) -> Delegation {

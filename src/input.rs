@@ -248,7 +248,7 @@ fn load_bytes(
     explicit: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(String, Object)>, InputError> {
-    if looks_like_bpf(bytes) {
+    if elf::uapi::is_bpf_object(bytes) {
         let object = elf::read_object(bytes, &elf::object_name(path))
             .map_err(|e| InputError::Object { path: path.to_string(), source: e })?;
         return Ok(vec![(path.to_string(), object)]);
@@ -286,7 +286,7 @@ pub fn object_bytes(display: &str) -> Result<(Vec<u8>, String), InputError> {
     let p = Path::new(display);
     if p.is_file() {
         let bytes = std::fs::read(p).map_err(|e| InputError::Io { path: display.to_string(), source: e })?;
-        if looks_like_bpf(&bytes) {
+        if elf::uapi::is_bpf_object(&bytes) {
             return Ok((bytes, elf::object_name(display)));
         }
         return Err(InputError::NotBpf { path: display.to_string() });
@@ -336,14 +336,4 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, warnings: &mut Vec<Str
         }
     }
     Ok(())
-}
-
-/// ELF, relocatable, EM_BPF (247), checked from the header bytes alone.
-pub fn looks_like_bpf(b: &[u8]) -> bool {
-    if b.len() < 20 || &b[..4] != b"\x7fELF" {
-        return false;
-    }
-    let le = b[5] == 1;
-    let rd16 = |o: usize| if le { u16::from_le_bytes([b[o], b[o + 1]]) } else { u16::from_be_bytes([b[o], b[o + 1]]) };
-    rd16(16) == 1 && rd16(18) == 247
 }

@@ -1,11 +1,12 @@
 //! bpfcap: a BPF cap calculator.
 //!
 //! Data flows one way through the modules:
-//! `input` (files, directories) → `elf` (ELF bytes → [`model`]) → `analysis` (requirements
-//! with provenance) → `delegation` (the four delegate lists and capabilities) → `report`
-//! (JSON, tables) and `sandbox` (loads through a real token, for `verify`).
-//! `rules` holds the data every stage interprets; `workers` spreads work over the cores;
-//! `cli` is the command line over all of it.
+//! `input` (files, directories, executables) → `elf` (ELF bytes → [`model`]) → `analysis`
+//! (requirements with provenance, under a loader model) → [`delegation`] (the four delegate
+//! lists and capabilities) → `emit` / `check` / `verify` (+ `sandbox`) / `record` → `report`
+//! (JSON, tables); `cli` is the command line over all of it. [`vocab`] holds the words every
+//! layer shares and `rules` the data every stage interprets. docs/design.md lists the layers,
+//! and tests/layers.rs holds every import to them.
 pub mod analysis;
 pub mod check;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod record;
 pub mod report;
 pub mod rules;
 pub mod sandbox;
+pub mod spelling;
 pub mod text;
 pub mod verify;
 pub mod vocab;

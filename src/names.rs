@@ -104,7 +104,10 @@ fn parse_item_with(kind: ListKind, raw: &str, rules: &Rules, suggest: bool) -> R
         .iter()
         .filter(|e| suggest && n.len() <= MAX_SUGGESTED_LEN && e.alias_of.is_none())
         .map(|e| {
-            (stripped.iter().map(|s| distance(s, &normalize(&e.name))).min().unwrap_or(usize::MAX), e.name.as_str())
+            (
+                stripped.iter().map(|s| crate::spelling::distance(s, &normalize(&e.name))).min().unwrap_or(usize::MAX),
+                e.name.as_str(),
+            )
         })
         .collect();
     scored.sort();
@@ -116,21 +119,6 @@ fn parse_item_with(kind: ListKind, raw: &str, rules: &Rules, suggest: bool) -> R
         format!("did you mean {}?", suggestions.join(", "))
     };
     Err(NameError { list: list_word(kind), raw: t.to_string(), help, suggestions })
-}
-
-/// Levenshtein distance.
-pub fn distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Resolves a list of items to a bit mask the way bpffs does (kernel/bpf/inode.c

@@ -6,6 +6,10 @@ use std::ops::{Index, IndexMut};
 
 use serde::{Deserialize, Serialize};
 
+/// The schema every JSON document bpfcap writes and reads names (`"schema"`): its version
+/// changes whenever a document changes on purpose.
+pub const SCHEMA: &str = "bpfcap/1";
+
 /// The four delegation lists of a bpffs mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

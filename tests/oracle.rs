@@ -151,7 +151,7 @@ fn objects_built_by_others_are_found_and_agree_with_libbpf() {
         let expected = libbpf_openable_offsets(&bytes);
         let path = file.display().to_string();
         // what bpfcap finds, with the offset of each object in the file
-        let ours: Vec<(usize, String, bpfcap::model::Object)> = if bpfcap::input::looks_like_bpf(&bytes) {
+        let ours: Vec<(usize, String, bpfcap::model::Object)> = if bpfcap::elf::uapi::is_bpf_object(&bytes) {
             let name = bpfcap::elf::object_name(&path);
             match bpfcap::elf::read_object(&bytes, &name) {
                 Ok(o) => vec![(0, path.clone(), o)],

@@ -588,5 +588,5 @@ fn union_versions(per_version: &[(Version, usize)], distinct: &[Requirements]) -
 
 /// Edit distance ≤ 2, or one contains the other.
 fn similar(a: &str, b: &str) -> bool {
-    a.contains(b) || b.contains(a) || crate::names::distance(a, b) <= 2
+    a.contains(b) || b.contains(a) || crate::spelling::distance(a, b) <= 2
 }

@@ -9,14 +9,10 @@ use serde::Serialize;
 
 use super::gates::{GateSite, gates};
 use crate::elf::Functions;
+use crate::elf::uapi::{BPF_JMP_CALL, BPF_LD_IMM64, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL};
 use crate::model::{ExternKind, Function, Object, RelocTarget, SharedStr, SourceLine};
 use crate::rules::{LoaderModel, Rules, Version};
 use crate::vocab::ListKind;
-
-const BPF_JMP_CALL: u8 = 0x85;
-const BPF_LD_IMM64: u8 = 0x18;
-const BPF_PSEUDO_CALL: u8 = 1;
-const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 
 /// A use of a helper or kfunc, with where it happens.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]

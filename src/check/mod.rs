@@ -278,7 +278,7 @@ fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
     let m = if cfg.dialect == Dialect::Lxd { rules.lxd() } else { rules.incus() };
     let known: Vec<String> = ListKind::ALL.iter().filter_map(|k| m.key(*k).cloned()).chain(m.other_keys()).collect();
     for s in cfg.settings.iter().filter(|s| s.ignored) {
-        let closest = known.iter().min_by_key(|k| crate::names::distance(k, &s.key));
+        let closest = crate::spelling::closest(&s.key, known.iter().map(String::as_str));
         push(
             cfg,
             out,
@@ -289,7 +289,7 @@ fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
             Some(s.span),
         );
         if let Some(f) = out.last_mut() {
-            f.list = ListKind::ALL.into_iter().find(|k| closest.is_some_and(|c| m.key(*k) == Some(c)));
+            f.list = ListKind::ALL.into_iter().find(|k| closest.is_some_and(|c| m.key(*k).is_some_and(|key| key == c)));
         }
     }
     let truthy = |v: &str| is_true(v, &m.syntax.true_values);

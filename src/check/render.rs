@@ -181,7 +181,7 @@ pub fn human(cfg: &Config, r: &Report) -> String {
 
 pub fn json(cfg: &Config, r: &Report) -> Value {
     json!({
-        "schema": crate::report::SCHEMA,
+        "schema": crate::vocab::SCHEMA,
         "kind": "check",
         "config": cfg.files[0].name,
         "files": cfg.files.iter().map(|f| &f.name).collect::<Vec<_>>(),
@@ -190,8 +190,8 @@ pub fn json(cfg: &Config, r: &Report) -> Value {
         "errors": r.findings.iter().filter(|f| f.severity == Severity::Error).count(),
         "warnings": r.findings.iter().filter(|f| f.severity == Severity::Warning).count(),
         "findings": r.findings,
-        "granted": crate::report::delegation_json(&r.granted),
-        "needed": crate::report::delegation_json(&r.needed),
+        "granted": r.granted.to_json(),
+        "needed": r.needed.to_json(),
         "needed_capabilities": r.needed.capabilities,
     })
 }

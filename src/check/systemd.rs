@@ -45,17 +45,13 @@ pub fn not_accepted(cfg: &Config, g: &Grant, rules: &Rules, out: &mut Vec<Findin
         ),
         None => {
             // the closest of systemd's own names for this list, if one is close
-            let lower = g.raw.to_ascii_lowercase();
-            let best = sd
-                .names
-                .iter()
-                .filter(|n| n.list == g.list.json_key())
-                .map(|n| (crate::names::distance(&lower, &n.systemd.to_ascii_lowercase()), &n.systemd))
-                .min()
-                .filter(|(d, _)| *d <= 3.max(g.raw.len() / 4));
-            closest = best.and_then(|(_, name)| sd.lookup(g.list, name)).map(|n| n.kernel.clone());
+            let best = crate::spelling::closest(
+                &g.raw,
+                sd.names.iter().filter(|n| n.list == g.list.json_key()).map(|n| n.systemd.as_str()),
+            );
+            closest = best.and_then(|name| sd.lookup(g.list, name)).map(|n| n.kernel.clone());
             let help = match best {
-                Some((_, name)) => {
+                Some(name) => {
                     format!("did you mean {name}? systemd accepts only its own names or the whole value `any`")
                 }
                 None => {
@@ -256,14 +252,8 @@ fn closest_key(key: &str, section: &str, in_section: &[String], rules: &Rules) -
     if let Some(other) = elsewhere {
         return (format!("{key}= belongs in [{}], not [{section}]", other.name), None);
     }
-    let lower = key.to_ascii_lowercase();
-    let best = in_section
-        .iter()
-        .map(|k| (crate::names::distance(&lower, &k.to_ascii_lowercase()), k))
-        .min()
-        .filter(|(d, _)| *d <= 3.max(key.len() / 4));
-    match best {
-        Some((_, k)) => (format!("did you mean {k}=? systemd's keys are case-sensitive"), Some(k.clone())),
+    match crate::spelling::closest(key, in_section.iter().map(String::as_str)) {
+        Some(k) => (format!("did you mean {k}=? systemd's keys are case-sensitive"), Some(k.to_string())),
         None => (format!("systemd's keys in [{section}] are listed by `systemd --dump-configuration-items`"), None),
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod btf;
 pub mod error;
+pub mod uapi;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -30,6 +31,10 @@ use crate::model::{
     StructOpsMember,
 };
 use btf::{Btf, KIND_ARRAY, KIND_FUNC, KIND_PTR, KIND_STRUCT, KIND_VAR, TypeData};
+use uapi::{
+    BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_JMP_CALL, BPF_LD_IMM64, BPF_MAP_TYPE_ARRAY,
+    BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_STRUCT_OPS, BPF_OBJ_NAME_LEN, BPF_PSEUDO_CALL,
+};
 
 /// Largest object bpfcap reads (documented in docs/limits.md).
 pub const MAX_OBJECT_SIZE: u64 = 256 << 20;
@@ -73,15 +78,6 @@ pub const MAX_NAME_LEN: usize = 4096;
 /// read a few bytes of names per byte.
 pub const NAME_BYTES_PER_OBJECT_BYTE: usize = 16;
 pub const MIN_NAME_BYTES: usize = 16 << 20;
-
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
-const BPF_MAP_TYPE_HASH_OF_MAPS: u32 = 13;
-const BPF_MAP_TYPE_STRUCT_OPS: u32 = 26;
-const BPF_F_RDONLY_PROG: u32 = 1 << 7;
-const BPF_F_MMAPABLE: u32 = 1 << 10;
-const BPF_F_LINK: u32 = 1 << 13;
-const BPF_OBJ_NAME_LEN: usize = 16;
 
 /// Kernel BTF types whose presence in a map value needs the map's BTF in the kernel
 /// (kernel/bpf/btf.c btf_parse_fields).
@@ -653,10 +649,6 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
         warnings,
     })
 }
-
-const BPF_JMP_CALL: u8 = 0x85;
-const BPF_LD_IMM64: u8 = 0x18;
-const BPF_PSEUDO_CALL: u8 = 1;
 
 /// The functions of an object by (section, byte offset), and the calls between them: the one
 /// place that resolves a bpf-to-bpf call or a function address to the function it reaches

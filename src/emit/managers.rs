@@ -19,16 +19,12 @@ pub fn emit(m: &ManagerRules, d: &Delegation, header: &str, rules: &Rules) -> Em
         if d.list(k).is_empty() {
             continue;
         }
-        let mut value = d.list(k).join(&m.syntax.separator);
         // The manager hands the items to the kernel as one fsconfig value, joined with ':'.
-        let joined = d.list(k).join(":").len();
         let limit = if m.syntax.value_length_limit > 0 { m.syntax.value_length_limit } else { MAX_OPTION_VALUE };
-        if joined > limit {
-            notes.push(format!(
-                "{key}: the names take {joined} bytes, more than the {limit} the kernel accepts in one value; written as the equivalent hex mask"
-            ));
-            value = format!("{:#x}", d.mask(k, rules));
-        }
+        let value = d.option_value_in(k, rules, &m.syntax.separator, limit).unwrap_or_else(|(mask, len)| {
+            notes.push(super::masked_note(key, len, limit));
+            mask
+        });
         pairs.push((key.clone(), value));
     }
     let mut out = format!(

@@ -37,27 +37,20 @@ pub struct Emitted {
     pub notes: Vec<String>,
 }
 
-/// The value of one delegate_* option ([`Delegation::option_value`]), with a note for the user
-/// when the names had to give way to the hex mask.
-pub fn option_value(d: &Delegation, k: ListKind, rules: &Rules, notes: &mut Vec<String>) -> String {
-    d.option_value(k, rules).unwrap_or_else(|(mask, len)| {
-        notes.push(format!(
-            "{}: the names take {len} bytes, more than the {MAX_OPTION_VALUE} the kernel accepts in one option value; \
-             written as the equivalent hex mask",
-            k.mount_option()
-        ));
-        mask
-    })
+/// The note for a list written as its hex mask because its names take `len` bytes, more than
+/// `limit`.
+pub fn masked_note(key: &str, len: usize, limit: usize) -> String {
+    format!(
+        "{key}: the names take {len} bytes, more than the {limit} the kernel accepts in one value; written as the equivalent hex mask"
+    )
 }
 
-/// `delegate_cmds=...,delegate_maps=...` (lists that are empty are left out).
+/// `delegate_cmds=...,delegate_maps=...` (lists that are empty are left out), with a note for
+/// each list whose names had to give way to the hex mask.
 pub fn mount_options(d: &Delegation, rules: &Rules, notes: &mut Vec<String>) -> String {
-    ListKind::ALL
-        .iter()
-        .filter(|k| !d.list(**k).is_empty())
-        .map(|k| format!("{}={}", k.mount_option(), option_value(d, *k, rules, notes)))
-        .collect::<Vec<_>>()
-        .join(",")
+    let (options, masked) = d.mount_options_and_masked(rules);
+    notes.extend(masked.into_iter().map(|(k, len)| masked_note(k.mount_option(), len, MAX_OPTION_VALUE)));
+    options
 }
 
 const OWNERSHIP_NOTE: &str = "A BPF token can only be created in the user namespace that owns the bpffs instance, and never in \
@@ -135,9 +128,9 @@ pub fn emit(target: Target, d: &Delegation, header: &str, why: Why, rules: &Rule
         Target::Lxd => return managers::emit(rules.lxd(), d, header, rules),
         Target::Json => {
             let doc = serde_json::json!({
-                "schema": crate::report::SCHEMA,
+                "schema": crate::vocab::SCHEMA,
                 "kind": "delegation",
-                "delegation": crate::report::delegation_json(d),
+                "delegation": d.to_json(),
                 "capabilities": d.capabilities,
                 "mount_options": mount_options(d, rules, &mut notes),
             });

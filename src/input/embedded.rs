@@ -52,8 +52,6 @@ pub const MAX_SCAN_SIZE: u64 = 1 << 30;
 const MAX_NAME_LEN: usize = 128;
 
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
-const ET_REL: u16 = 1;
-const EM_BPF: u16 = 247;
 const SHT_NULL: u32 = 0;
 const SHT_NOBITS: u32 = 8;
 
@@ -155,7 +153,7 @@ impl Rd<'_> {
 /// The identification and the fields common to ELF32 and ELF64 (e_type, e_machine,
 /// e_version): a relocatable object for EM_BPF.
 fn bpf_header(b: &[u8]) -> Option<Header> {
-    if b.len() < 24 || &b[..4] != ELF_MAGIC {
+    if b.len() < 24 || !elf::uapi::is_bpf_object(b) {
         return None;
     }
     let is64 = match b[4] {
@@ -172,7 +170,7 @@ fn bpf_header(b: &[u8]) -> Option<Header> {
         return None;
     }
     let r = Rd { b, le };
-    (r.u16(16)? == ET_REL && r.u16(18)? == EM_BPF && r.u32(20)? == 1).then_some(Header { is64, le })
+    (r.u32(20)? == 1).then_some(Header { is64, le })
 }
 
 /// The object's size, from its headers, checked against `b` (the rest of the file).
@@ -644,6 +642,7 @@ pub fn extract(path: &str, bytes: &[u8]) -> Extracted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::elf::uapi::{EM_BPF, ET_REL};
 
     #[test]
     fn strings_merged_into_a_longer_one_are_found_as_tails() {

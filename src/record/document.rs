@@ -149,7 +149,7 @@ impl RecordDocument {
     pub fn of(rec: &Recording, rules: &Rules) -> RecordDocument {
         let d = &rec.delegation;
         RecordDocument {
-            schema: crate::report::SCHEMA.to_string(),
+            schema: crate::vocab::SCHEMA.to_string(),
             kind: "record".to_string(),
             command: rec.command.clone(),
             run: RunDoc {
@@ -283,8 +283,8 @@ pub fn read(path: &Path) -> Result<RecordDocument, DocumentError> {
     }
     let not = |detail: String| DocumentError::NotRecord { path: path.to_path_buf(), detail };
     let doc: RecordDocument = serde_json::from_str(&text).map_err(|e| not(e.to_string()))?;
-    if doc.schema != crate::report::SCHEMA {
-        return Err(not(format!("its schema is {:?}, not {:?}", doc.schema, crate::report::SCHEMA)));
+    if doc.schema != crate::vocab::SCHEMA {
+        return Err(not(format!("its schema is {:?}, not {:?}", doc.schema, crate::vocab::SCHEMA)));
     }
     if doc.kind != "record" {
         return Err(not(format!("its kind is {:?}", doc.kind)));

@@ -14,17 +14,13 @@ use crate::vocab::{ListKind, Lists, Need};
 pub mod record;
 pub mod table;
 
-pub const SCHEMA: &str = "bpfcap/1";
+pub use crate::vocab::SCHEMA;
 
 pub fn need_json(n: &Need) -> Value {
     match n {
         Need::List(k, name) => json!({"list": k.json_key(), "name": name}),
         Need::Cap(c) => json!({"capability": c}),
     }
-}
-
-pub fn delegation_json(d: &Delegation) -> Value {
-    serde_json::to_value(&d.lists).expect("lists of names are JSON")
 }
 
 // The `analyze` document is written straight from the analysis (no intermediate JSON tree):

@@ -98,7 +98,7 @@ impl ManagerRules {
         let family = |k: &str| k.rsplit_once('.').map_or(String::new(), |(p, _)| format!("{p}."));
         keys.iter().any(|k| {
             let f = family(k);
-            (!f.is_empty() && f != "security." && key.starts_with(&f)) || crate::names::distance(k, key) <= 3
+            (!f.is_empty() && f != "security." && key.starts_with(&f)) || crate::spelling::distance(k, key) <= 3
         })
     }
 
