@@ -16,16 +16,14 @@ mod schema;
 #[allow(dead_code)]
 mod vocab;
 
-/// Every rules file the binary includes (src/rules/mod.rs names them the same way).
-const RULES: [&str; 16] = [
+/// Every rules file the binary includes but the loaders' (src/rules/mod.rs names them the
+/// same way). The loaders are found: every rules/loader/*.toml with a `[loader]` table is one,
+/// written with its section table into loaders.json.
+const RULES: [&str; 12] = [
     "kernel/enums.toml",
     "sections.toml",
     "kernel/privileges.toml",
     "kernel/helper-availability.toml",
-    "loader/libbpf.toml",
-    "loader/cilium.toml",
-    "loader/cilium-sections.toml",
-    "loader/aya.toml",
     "kernel/capabilities.toml",
     "kernel/versions.toml",
     "kernel/map-memory.toml",
@@ -121,9 +119,29 @@ fn check_privileges(file: &str, names: &Names) {
     fail_on(file, problems);
 }
 
+/// The loaders' rules files (rules/loader/*.toml with a `[loader]` table), by file name.
+fn loader_files() -> Vec<String> {
+    println!("cargo:rerun-if-changed=rules/loader");
+    let mut files: Vec<String> = std::fs::read_dir("rules/loader")
+        .expect("rules/loader/")
+        .map(|e| e.expect("a directory entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .map(|n| format!("loader/{n}"))
+        .filter(|f| toml::from_str::<toml::Table>(&read(f)).is_ok_and(|t| t.contains_key("loader")))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A rules file as JSON.
+fn json(file: &str) -> serde_json::Value {
+    let value: toml::Value = toml::from_str(&read(file)).unwrap_or_else(|e| panic!("rules/{file} is invalid: {e}"));
+    serde_json::to_value(value).expect("TOML values are JSON values")
+}
+
 /// A loader's rules: every name in its alternatives and conditions, every `after`, every
-/// fallback's effect entry.
-fn check_loader(file: &str, names: &Names) {
+/// fallback's effect entry. Returns its section table's file, if it has one.
+fn check_loader(file: &str, names: &Names) -> Option<String> {
     let loader: schema::LoaderFile = typed(file);
     let sections = loader.loader.sections.as_deref().unwrap_or_default();
     let flags = if sections.is_empty() { BTreeSet::new() } else { check_sections(sections, names) };
@@ -195,6 +213,7 @@ fn check_loader(file: &str, names: &Names) {
         }
     }
     fail_on(file, problems);
+    loader.loader.sections
 }
 
 fn main() {
@@ -203,9 +222,17 @@ fn main() {
     let names = Names::of(&enums, &typed("kernel/capabilities.toml"));
     check_sections("sections.toml", &names);
     check_privileges("kernel/privileges.toml", &names);
-    check_loader("loader/libbpf.toml", &names);
-    check_loader("loader/cilium.toml", &names);
-    check_loader("loader/aya.toml", &names);
+    let mut loaders = Vec::new();
+    for file in loader_files() {
+        let sections = check_loader(&file, &names)
+            .map_or(serde_json::Value::Array(Vec::new()), |table| json(&table)["section"].take());
+        loaders.push(serde_json::json!({ "file": file, "rules": json(&file), "sections": sections }));
+    }
+    let names_of: Vec<&str> = loaders.iter().filter_map(|l| l["rules"]["loader"]["name"].as_str()).collect();
+    if names_of.iter().collect::<BTreeSet<_>>().len() != names_of.len() {
+        panic!("rules/loader/: two loaders share a name: {names_of:?}");
+    }
+    std::fs::write(out.join("loaders.json"), serde_json::to_string(&loaders).expect("JSON")).expect("write to OUT_DIR");
     let _: schema::MapMemory = typed("kernel/map-memory.toml");
     let verifier: schema::VerifierRules = typed("kernel/verifier.toml");
     let unknown: Vec<String> = verifier
@@ -217,9 +244,7 @@ fn main() {
         .collect();
     fail_on("kernel/verifier.toml", unknown);
     for file in RULES {
-        let value: toml::Value = toml::from_str(&read(file)).unwrap_or_else(|e| panic!("rules/{file} is invalid: {e}"));
-        let json = serde_json::to_string(&value).expect("TOML values are JSON values");
         let name = file.replace('/', "__").replace(".toml", ".json");
-        std::fs::write(out.join(name), json).expect("write to OUT_DIR");
+        std::fs::write(out.join(name), json(file).to_string()).expect("write to OUT_DIR");
     }
 }

@@ -15,10 +15,8 @@ const ENUMS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__enums.j
 const SECTIONS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/sections.json"));
 const PRIVILEGES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__privileges.json"));
 const HELPER_AVAILABILITY_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__helper-availability.json"));
-const LIBBPF_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__libbpf.json"));
-const CILIUM_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__cilium.json"));
-const AYA_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__aya.json"));
-const CILIUM_SECTIONS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loader__cilium-sections.json"));
+/// Every loader of rules/loader/, each with its section table, by file name.
+const LOADERS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/loaders.json"));
 const CAPABILITIES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__capabilities.json"));
 const VERSIONS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__versions.json"));
 const MAP_MEMORY_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/kernel__map-memory.json"));
@@ -591,13 +589,8 @@ fn parse<T: for<'de> Deserialize<'de>>(what: &str, text: &str) -> T {
 pub fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
     RULES.get_or_init(|| {
-        let libbpf = LoaderModel::new(parse("loader/libbpf.toml", LIBBPF_JSON), libbpf_sections());
-        let cilium = LoaderModel::new(
-            parse("loader/cilium.toml", CILIUM_JSON),
-            parse::<SectionsFile>("loader/cilium-sections.toml", CILIUM_SECTIONS_JSON).section,
-        );
-        let aya = LoaderModel::new(parse("loader/aya.toml", AYA_JSON), Vec::new());
-        Rules::with_loaders(vec![libbpf, cilium, aya])
+        let loaders: Vec<LoaderRules> = parse("loader/*.toml", LOADERS_JSON);
+        Rules::with_loaders(loaders.into_iter().map(|l| LoaderModel::new(l.rules, l.sections)).collect())
     })
 }
 
@@ -607,9 +600,9 @@ pub fn libbpf_sections() -> Vec<SectionRule> {
 }
 
 impl Rules {
-    /// The kernel's rules compiled into this binary, with these loaders (the first is the
-    /// default). [`rules`] gives them the loaders of rules/loader/; the solver's tests give
-    /// them small loader tables of their own.
+    /// The kernel's rules compiled into this binary, with these loaders. [`rules`] gives them
+    /// every loader of rules/loader/; the solver's tests give them small loader tables of their
+    /// own.
     pub fn with_loaders(loaders: Vec<LoaderModel>) -> Rules {
         let mut enums: Enums = parse("kernel/enums.toml", ENUMS_JSON);
         enums.index();

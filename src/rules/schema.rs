@@ -411,6 +411,15 @@ pub struct LoaderFile {
     pub effects: Vec<EffectRule>,
 }
 
+/// One loader as build.rs writes it: its rules file and its section table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoaderRules {
+    /// The rules file (`loader/NAME.toml`).
+    pub file: String,
+    pub rules: LoaderFile,
+    pub sections: Vec<SectionRule>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoaderHeader {
