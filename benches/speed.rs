@@ -99,7 +99,7 @@ fn hostile_inputs_grow_linearly() {
     let opts = Options { programs: vec![], loader: LoaderChoice::libbpf(vec![Version(1, 7)]), with_optional: false };
     let a = analyse(vec![("xdp.bpf.o".into(), obj)], &opts, r).unwrap();
     let check = |text: String| {
-        let cfg = bpfcap::config::parse(&text, "bench.conf", None, r).unwrap();
+        let cfg = bpfcap::dialect::parse(&text, "bench.conf", None, r).unwrap();
         let report = bpfcap::check::check(
             &cfg,
             &a.delegation,

@@ -101,9 +101,26 @@ pub fn mask_controls(s: &str) -> Cow<'_, str> {
     Cow::Owned(s.chars().map(|c| if keep(c) { c.to_string() } else { "?".repeat(c.len_utf8()) }).collect())
 }
 
+/// Words joined for a sentence: "a", "a and b", "a, b and c".
+pub fn and_list<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
+    let words: Vec<&str> = words.into_iter().collect();
+    match words.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_for_a_sentence() {
+        assert_eq!(and_list([]), "");
+        assert_eq!(and_list(["a"]), "a");
+        assert_eq!(and_list(["a", "b", "c"]), "a, b and c");
+    }
 
     #[test]
     fn plain_names_are_borrowed() {

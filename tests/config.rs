@@ -249,11 +249,10 @@ fn the_kernel_accepts_emitted_mount_options() {
             .unwrap();
         assert!(out.status.success(), "{obj}: the kernel refused {opts}: {}", String::from_utf8_lossy(&out.stderr));
         let line = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mounted = bpfcap::config::parse(&line, "/proc/mounts", Some(bpfcap::config::Dialect::Fstab), r)
-            .unwrap()
-            .delegation(r);
+        let mounted =
+            bpfcap::dialect::parse(&line, "/proc/mounts", bpfcap::dialect::by_name("fstab"), r).unwrap().delegation(r);
         let emitted =
-            bpfcap::config::parse(opts, "emitted", Some(bpfcap::config::Dialect::Mount), r).unwrap().delegation(r);
+            bpfcap::dialect::parse(opts, "emitted", bpfcap::dialect::by_name("mount"), r).unwrap().delegation(r);
         assert_eq!(mounted, emitted, "{obj}: /proc/mounts says {line}");
     }
 }

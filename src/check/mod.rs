@@ -2,61 +2,18 @@
 //! findings with a stable code, a severity, and the span they point at. Codes are documented
 //! in docs/check.md.
 
-pub mod code;
 pub mod kernel;
 pub mod render;
-pub mod systemd;
 
-use serde::Serialize;
-
-pub use code::Code;
+pub use crate::finding::{Code, Finding, Severity};
 
 use crate::analysis::requirements::Requirements;
-use crate::config::{Config, Dialect, Span};
+use crate::config::Config;
 use crate::delegation::Delegation;
+use crate::finding::push;
 use crate::names::Item;
 use crate::rules::Rules;
 use crate::vocab::{ListKind, Need};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    /// Stable code, e.g. `missing-item` (docs/check.md).
-    pub code: Code,
-    pub severity: Severity,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub help: Option<String>,
-    /// The file the finding points into (a unit or one of its drop-ins).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// Where in [`Config::text`] (all files' texts one after the other).
-    #[serde(skip)]
-    pub span: Option<Span>,
-    /// The same span, as a byte range in its own file.
-    #[serde(rename = "span", skip_serializing_if = "Option::is_none")]
-    pub file_span: Option<Span>,
-    /// 1-based line and column of the span, in its own file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
-    /// The delegate list this finding is about (a missing item), or that an unknown key was
-    /// meant to set (its closest real key is that list's): the unknown key is then the root
-    /// cause of that list's missing items.
-    #[serde(skip)]
-    pub list: Option<ListKind>,
-    /// The item (kernel name) a missing-item finding is about, or a misspelt name was meant
-    /// to grant.
-    #[serde(skip)]
-    pub item: Option<String>,
-}
 
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
@@ -80,34 +37,6 @@ impl Report {
     }
 }
 
-pub(crate) fn push(
-    cfg: &Config,
-    out: &mut Vec<Finding>,
-    code: Code,
-    severity: Severity,
-    message: String,
-    help: Option<String>,
-    span: Option<Span>,
-) {
-    let (mut file, mut file_span, mut line, mut column) = (None, None, None, None);
-    if let Some(s) = span {
-        let (l, c) = cfg.line_col(s.offset);
-        let f = cfg.file_at(s.offset);
-        (file, file_span, line, column) =
-            (Some(f.name.clone()), Some(Span { offset: s.offset - f.start, len: s.len }), Some(l), Some(c));
-    }
-    // messages quote the configuration's own text (any byte) and names from objects
-    let message = crate::text::escape(&message).into_owned();
-    let help = help.map(|h| crate::text::escape(&h).into_owned());
-    out.push(Finding { code, severity, message, help, file, span, file_span, line, column, list: None, item: None });
-}
-
-/// Whether a setting's value is one of the dialect's words for true (rules/dialects/*.toml
-/// `true_values`), as the manager compares them: without regard to case.
-pub(crate) fn is_true(value: &str, true_values: &[String]) -> bool {
-    true_values.iter().any(|t| t.eq_ignore_ascii_case(value.trim()))
-}
-
 fn first_reason(reqs: &Requirements, need: &Need) -> String {
     reqs.required
         .get(need)
@@ -123,15 +52,10 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
     let extra_sev = if opts.deny_extra { Severity::Error } else { Severity::Warning };
 
     // Names that are not names, numbers that replace names, and spellings per dialect.
+    let dialect = crate::dialect::of(cfg);
     let mut seen_name_in: Vec<ListKind> = Vec::new();
     for g in &cfg.grants {
-        if cfg.dialect == Dialect::Systemd {
-            if g.item.is_err() {
-                systemd::not_accepted(cfg, g, rules, &mut out);
-            } else {
-                systemd::spelling(cfg, g, rules, &mut out);
-            }
-        } else {
+        if !dialect.check_grant(cfg, g, rules, &mut out) {
             match &g.item {
                 Err(e) => push(
                     cfg,
@@ -175,9 +99,9 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                     needed
                         .list(g.list)
                         .iter()
-                        .map(|n| item_spelling(cfg, g.list, n, rules))
+                        .map(|n| dialect.spelling(g.list, n, rules))
                         .collect::<Vec<_>>()
-                        .join(if cfg.dialect == Dialect::Systemd { "," } else { " " })
+                        .join(&dialect.separator(rules))
                 )),
                 Some(g.span),
             );
@@ -195,7 +119,7 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                     Code::MissingItem,
                     Severity::Error,
                     format!("{} lacks {item}: {why}", k.mount_option()),
-                    Some(format!("add {} to {}", item_spelling(cfg, k, item, rules), setting_name(cfg, k, rules))),
+                    Some(format!("add {} to {}", dialect.spelling(k, item, rules), dialect.setting(k, rules))),
                     Some(cfg.list_spans.get(&k).copied().unwrap_or(cfg.anchor)),
                 );
                 if let Some(f) = out.last_mut() {
@@ -231,7 +155,10 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
                     format!(
                         "delegate_cmds grants {item}, which the kernel never checks against a token: it grants nothing"
                     ),
-                    Some("remove it; only map_create, prog_load, btf_load and btf_get_fd_by_id consult a token".into()),
+                    Some(format!(
+                        "remove it; only {} consult a token",
+                        crate::text::and_list(rules.privileges.token_command.iter().map(|c| c.command.as_str()))
+                    )),
                     span,
                 );
             } else {
@@ -250,13 +177,7 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
     if let Some(kv) = opts.kernel {
         kernel::names(cfg, &granted, kv, rules, &mut out);
     }
-    if cfg.dialect == Dialect::Systemd {
-        systemd::unit(cfg, &needed, rules, &mut out);
-        systemd::settings(cfg, rules, &mut out);
-    }
-    if matches!(cfg.dialect, Dialect::Incus | Dialect::Lxd) {
-        manager(cfg, rules, &mut out);
-    }
+    dialect.check(cfg, &needed, rules, &mut out);
     for s in cfg.settings.iter().filter(|s| s.key == "unknown-option") {
         push(
             cfg,
@@ -273,68 +194,12 @@ pub fn check(cfg: &Config, needed: &Delegation, reqs: &Requirements, opts: &Chec
     Report { findings: out, granted, needed }
 }
 
-/// Incus/LXD: known keys, the delegation switched on (LXD), the container unprivileged.
-fn manager(cfg: &Config, rules: &Rules, out: &mut Vec<Finding>) {
-    let m = if cfg.dialect == Dialect::Lxd { rules.lxd() } else { rules.incus() };
-    let known: Vec<String> = ListKind::ALL.iter().filter_map(|k| m.key(*k).cloned()).chain(m.other_keys()).collect();
-    for s in cfg.settings.iter().filter(|s| s.ignored) {
-        let closest = crate::spelling::closest(&s.key, known.iter().map(String::as_str));
-        push(
-            cfg,
-            out,
-            Code::UnknownKey,
-            Severity::Error,
-            format!("{} is not a key the manager knows: it refuses it, and the grant is lost", s.key),
-            closest.map(|k| format!("did you mean {k}?")),
-            Some(s.span),
-        );
-        if let Some(f) = out.last_mut() {
-            f.list = ListKind::ALL.into_iter().find(|k| closest.is_some_and(|c| m.key(*k).is_some_and(|key| key == c)));
-        }
-    }
-    let truthy = |v: &str| is_true(v, &m.syntax.true_values);
-    if !m.keys.enable_key.is_empty() && !cfg.setting(&m.keys.enable_key).is_some_and(|s| truthy(&s.value)) {
-        push(
-            cfg,
-            out,
-            Code::ManagerDisabled,
-            Severity::Error,
-            format!("{} is not set to true: the delegate keys do nothing without it", m.keys.enable_key),
-            Some(format!("set {}=true", m.keys.enable_key)),
-            cfg.setting(&m.keys.enable_key).map(|s| s.span).or(Some(cfg.anchor)),
-        );
-    }
-    if let Some(p) = cfg.setting(&m.keys.privileged).filter(|s| truthy(&s.value)) {
-        push(
-            cfg,
-            out,
-            Code::ManagerPrivileged,
-            Severity::Error,
-            "a privileged container shares the host's user namespace, where the kernel refuses to create BPF tokens"
-                .into(),
-            Some("use an unprivileged container".into()),
-            Some(p.span),
-        );
-    }
-}
-
 fn list_noun(k: ListKind) -> &'static str {
     match k {
         ListKind::Commands => "bpf() command",
         ListKind::Maps => "map type",
         ListKind::Programs => "program type",
         ListKind::Attachments => "attach type",
-    }
-}
-
-/// An item as the dialect spells it: systemd's own names (`BPFMapTypeDevmap`), which are all it
-/// takes; the kernel's names elsewhere.
-fn item_spelling(cfg: &Config, k: ListKind, item: &str, rules: &Rules) -> String {
-    match cfg.dialect {
-        Dialect::Systemd => {
-            rules.systemd().name_for(k, item).map(|n| n.systemd.clone()).unwrap_or_else(|| item.to_string())
-        }
-        _ => item.to_string(),
     }
 }
 
@@ -369,13 +234,4 @@ fn fold_root_causes(findings: &mut Vec<Finding>, needed: &Delegation, granted: &
     });
     // root causes first (stable: otherwise in the order found)
     findings.sort_by_key(|f| !f.code.root_cause());
-}
-
-fn setting_name(cfg: &Config, k: ListKind, rules: &Rules) -> String {
-    match cfg.dialect {
-        Dialect::Systemd => format!("{}=", rules.systemd().setting(k)),
-        Dialect::Incus => rules.incus().key(k).cloned().unwrap_or_default(),
-        Dialect::Lxd => rules.lxd().key(k).cloned().unwrap_or_default(),
-        _ => format!("{}=", k.mount_option()),
-    }
 }

@@ -1,8 +1,6 @@
-//! Reading existing delegation configuration, in every dialect, with the span of every item so
-//! that findings can point at the exact place in the file. Produces a [`Config`]: the grants
-//! per list, the other settings that matter, and the text they came from.
-
-pub mod dialects;
+//! A configuration as it was read, in whatever dialect ([`crate::dialect`] reads them): the
+//! grants per list with the span of every item, so that findings can point at the exact place
+//! in the file, the other settings that matter, and the text they came from.
 
 use std::collections::BTreeMap;
 
@@ -15,21 +13,6 @@ use crate::names::{self, Item, NameError};
 use crate::rules::Rules;
 use crate::text::Escaped;
 use crate::vocab::ListKind;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Dialect {
-    /// A systemd unit or drop-in (PrivateBPF=, BPFDelegate*=).
-    Systemd,
-    /// A bpffs mount-option string, a `mount -t bpf` command, or a /proc/mounts line.
-    Mount,
-    /// An /etc/fstab line.
-    Fstab,
-    /// Incus instance configuration (YAML, or `incus config set` lines).
-    Incus,
-    /// LXD instance configuration (YAML, or `lxc config set` lines).
-    Lxd,
-}
 
 /// Byte range in the configuration text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,7 +72,8 @@ pub struct SourceFile {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub dialect: Dialect,
+    /// The name of the dialect it was read in.
+    pub dialect: &'static str,
     /// Name for reports: the file's, or the files' joined with " + ".
     pub name: String,
     /// The files, in the order the manager reads them (at least one).
@@ -183,7 +167,7 @@ impl Config {
     /// one (rules/dialects/systemd.toml `value_syntax`), so a list's grants are those of the last
     /// file that assigns it; every other setting is read as the last one too
     /// ([`Config::setting`]).
-    fn joined(parts: Vec<Config>) -> Config {
+    pub fn joined(parts: Vec<Config>) -> Config {
         let mut all = Config {
             dialect: parts[0].dialect,
             name: parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" + "),
@@ -227,130 +211,4 @@ impl Config {
     pub fn line_starts_of(text: &str) -> Vec<usize> {
         std::iter::once(0).chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1)).collect()
     }
-}
-
-/// Guesses the dialect from the text.
-pub fn detect(text: &str) -> Option<Dialect> {
-    // comments do not count
-    let body: String = text
-        .lines()
-        .filter(|l| {
-            let t = l.trim_start();
-            !t.starts_with('#') && !t.starts_with(';')
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let text = body.as_str();
-    if text.contains("Type=bpf") && text.contains("delegate_") {
-        // a systemd .mount unit: its Options= carry bpffs mount options
-        return Some(Dialect::Mount);
-    }
-    if text.contains("BPFDelegate") || text.contains("PrivateBPF") || text.trim_start().starts_with('[') {
-        return Some(Dialect::Systemd);
-    }
-    if text.contains("incus ") {
-        return Some(Dialect::Incus);
-    }
-    if text.contains("lxc config") {
-        return Some(Dialect::Lxd);
-    }
-    if text.contains("security.") {
-        // Both managers use YAML with security.* keys; the key names tell them apart.
-        return dialects::yaml_dialect(text);
-    }
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let fields: Vec<&str> = first.split_whitespace().collect();
-    if fields.len() >= 4 && fields[2] == "bpf" && fields[3].contains("delegate_") {
-        // /etc/fstab and /proc/mounts share a layout
-        return Some(Dialect::Fstab);
-    }
-    if text.contains("delegate_") {
-        return Some(Dialect::Mount);
-    }
-    None
-}
-
-/// Reads and parses a configuration file ('-' = standard input).
-pub fn load(path: &str, dialect: Option<Dialect>, rules: &Rules) -> Result<Config, ConfigError> {
-    let text = if path == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| ConfigError::Io { path: path.into(), source: e })?
-    } else {
-        std::fs::read_to_string(path).map_err(|e| ConfigError::Io { path: path.into(), source: e })?
-    };
-    let name = if path == "-" { "<stdin>".to_string() } else { path.to_string() };
-    parse(&text, &name, dialect, rules)
-}
-
-/// Reads several files as one configuration: a systemd unit and its drop-ins, put in the
-/// order systemd reads them whatever the order given (the unit first, then the drop-ins by file
-/// name, whichever directory holds them: unit_file_find_dropin_paths sorts them by name).
-pub fn load_all(paths: &[String], dialect: Option<Dialect>, rules: &Rules) -> Result<Config, ConfigError> {
-    if let [path] = paths {
-        return load(path, dialect, rules);
-    }
-    let mut parts = Vec::new();
-    for path in paths {
-        let part = load(path, dialect.or(Some(Dialect::Systemd)), rules)?;
-        // a file that is clearly another dialect is not a drop-in
-        let detected = if path == "-" { None } else { detect(&part.text) };
-        let dialect = dialect.or(detected).unwrap_or(Dialect::Systemd);
-        if dialect != Dialect::Systemd {
-            return Err(ConfigError::SeveralNotSystemd {
-                name: part.name,
-                dialect: format!("{dialect:?}").to_lowercase(),
-            });
-        }
-        parts.push(part);
-    }
-    let base = |name: &str| name.rsplit('/').next().unwrap_or(name).to_string();
-    let (units, mut drop_ins): (Vec<Config>, Vec<Config>) =
-        parts.into_iter().partition(|p| is_unit_file(&p.name, rules));
-    if units.len() > 1 {
-        return Err(ConfigError::DropInOrder {
-            name: units.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", "),
-            problem: "more than one unit file: a unit has one file and drop-ins (*.conf)".into(),
-            help: "check each unit on its own, with its own drop-ins".into(),
-        });
-    }
-    drop_ins.sort_by_key(|d| base(&d.name));
-    if let Some(w) = drop_ins.windows(2).find(|w| base(&w[0].name) == base(&w[1].name)) {
-        return Err(ConfigError::DropInOrder {
-            name: format!("{}, {}", w[0].name, w[1].name),
-            problem: format!("two drop-ins named {}: systemd reads only one of them", base(&w[0].name)),
-            help: "pass the one systemd reads: /etc/systemd/system wins over /run, which wins over /usr/lib".into(),
-        });
-    }
-    Ok(Config::joined(units.into_iter().chain(drop_ins).collect()))
-}
-
-/// A unit file (`foo.service`), not a drop-in: its suffix is a unit type, known from the
-/// sections systemd has (rules/dialects/systemd-keys.toml: one per unit type, beside [Unit]
-/// and [Install]).
-pub fn is_unit_file(name: &str, rules: &Rules) -> bool {
-    let Some((_, ext)) = name.rsplit_once('.') else { return false };
-    let ext = ext.to_ascii_lowercase();
-    ext == "target"
-        || rules
-            .systemd_keys()
-            .section
-            .iter()
-            .any(|s| !matches!(s.name.as_str(), "Unit" | "Install") && s.name.eq_ignore_ascii_case(&ext))
-}
-
-pub fn parse(text: &str, name: &str, dialect: Option<Dialect>, rules: &Rules) -> Result<Config, ConfigError> {
-    let dialect = match dialect.or_else(|| detect(text)) {
-        Some(d) => d,
-        None => return Err(ConfigError::UnknownDialect { name: name.into() }),
-    };
-    let cfg = dialects::parse(dialect, text, name, rules);
-    // (a file whose only delegation keys are misspelt is checked: the typos are the findings)
-    let typos = cfg.settings.iter().any(|s| s.ignored);
-    if cfg.grants.is_empty() && cfg.list_spans.is_empty() && !typos && dialect != Dialect::Systemd {
-        return Err(ConfigError::NoDelegation {
-            name: name.into(),
-            dialect: format!("{dialect:?}").to_lowercase(),
-            help: "bpfcap looks for delegate_cmds=, delegate_maps=, delegate_progs= and delegate_attachs= (or the dialect's keys for them)".into(),
-        });
-    }
-    Ok(cfg)
 }

@@ -1,34 +1,9 @@
-//! `emit`: the delegation written as configuration, one target per dialect.
-
-pub mod managers;
-pub mod systemd;
-
-use serde::Serialize;
+//! What every dialect's writer shares ([`crate::dialect`] writes each): what a writer gives
+//! back, comments, the reasons behind items, the bpffs option string, and writing the file.
 
 use crate::delegation::Delegation;
 use crate::rules::Rules;
 use crate::vocab::{ListKind, MAX_OPTION_VALUE};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Target {
-    /// A systemd drop-in: PrivateBPF=yes, BPFDelegate*=, and what else the token needs.
-    Systemd,
-    /// The bare bpffs option string for `mount -t bpf -o ...`.
-    MountOptions,
-    /// A ready `mount` command.
-    Mount,
-    /// An /etc/fstab line.
-    Fstab,
-    /// A systemd .mount unit.
-    MountUnit,
-    /// `incus config set` lines and YAML.
-    Incus,
-    /// `lxc config set` lines and YAML (LXD).
-    Lxd,
-    /// The delegation and capabilities alone, as JSON.
-    Json,
-}
 
 /// What an emitter produced: the text, and notes for the user (printed on stderr).
 #[derive(Debug, Clone, Default)]
@@ -52,11 +27,6 @@ pub fn mount_options(d: &Delegation, rules: &Rules, notes: &mut Vec<String>) -> 
     notes.extend(masked.into_iter().map(|(k, len)| masked_note(k.mount_option(), len, MAX_OPTION_VALUE)));
     options
 }
-
-const OWNERSHIP_NOTE: &str = "A BPF token can only be created in the user namespace that owns the bpffs instance, and never in \
-the initial one (kernel/bpf/token.c). A bpffs mounted from the host is owned by the initial user namespace; the delegating \
-manager must create the instance for the container's user namespace (fsopen in the container, fsconfig by the privileged \
-parent), as systemd's PrivateBPF= and the sandbox of `bpfcap verify` do.";
 
 /// A comment line of emitted configuration (`# text`). Every dialect bpfcap writes takes `#`
 /// comments that end at the line's end; the text (object, program and map names, file paths)
@@ -100,46 +70,6 @@ pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(L
         }
         format!("libbpf {}", steps.join(", "))
     }
-}
-
-pub fn emit(target: Target, d: &Delegation, header: &str, why: Why, rules: &Rules) -> Emitted {
-    let mut notes = Vec::new();
-    let text = match target {
-        Target::MountOptions => format!("{}\n", mount_options(d, rules, &mut notes)),
-        Target::Mount => {
-            let o = mount_options(d, rules, &mut notes);
-            format!("{}\n# {OWNERSHIP_NOTE}\nmount -t bpf -o {o} bpffs /sys/fs/bpf\n", comment(header))
-        }
-        Target::Fstab => {
-            let o = mount_options(d, rules, &mut notes);
-            format!("{}\n# {OWNERSHIP_NOTE}\nbpffs /sys/fs/bpf bpf {o} 0 0\n", comment(header))
-        }
-        Target::MountUnit => {
-            let o = mount_options(d, rules, &mut notes);
-            format!(
-                "{}\n# {OWNERSHIP_NOTE}\n[Unit]\nDescription=BPF filesystem with BPF-token delegation\n\
-                 DefaultDependencies=no\nBefore=local-fs.target\n\n[Mount]\nWhat=bpffs\nWhere=/sys/fs/bpf\nType=bpf\nOptions={o}\n\n\
-                 [Install]\nWantedBy=local-fs.target\n",
-                comment(&format!("sys-fs-bpf.mount: {header}"))
-            )
-        }
-        Target::Systemd => return systemd::emit(d, header, why, rules),
-        Target::Incus => return managers::emit(rules.incus(), d, header, rules),
-        Target::Lxd => return managers::emit(rules.lxd(), d, header, rules),
-        Target::Json => {
-            let doc = serde_json::json!({
-                "schema": crate::vocab::SCHEMA,
-                "kind": "delegation",
-                "delegation": d.to_json(),
-                "capabilities": d.capabilities,
-                "mount_options": mount_options(d, rules, &mut notes),
-            });
-            let mut s = serde_json::to_string_pretty(&doc).expect("JSON");
-            s.push('\n');
-            s
-        }
-    };
-    Emitted { text, notes }
 }
 
 /// Writes `text` to `path` atomically: a temporary file in the same directory

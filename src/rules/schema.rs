@@ -98,6 +98,10 @@ pub struct SystemdSettings {
     pub private_bpf: String,
     /// The values a boolean setting reads as true (parse_boolean; case-insensitive).
     pub true_values: Vec<String>,
+    /// What separates the names of a list (`,` only, not trimmed).
+    pub separator: String,
+    /// The whole value that grants every item of a list.
+    pub all: String,
     /// The setting of each list (`BPFDelegateCommands`, ...).
     #[serde(flatten)]
     pub lists: Lists<String>,
