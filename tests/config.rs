@@ -712,3 +712,19 @@ fn a_unit_and_its_drop_ins_are_checked_together() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("only as a systemd unit and its drop-ins"), "{err}");
 }
+
+/// The comment beside an item a loader step needs names that object's loader.
+#[test]
+fn emitted_reasons_name_the_loader_that_takes_the_step() {
+    let cases = [
+        ("cilium", "testdata/globals.bpf.o", "cilium/ebpf", "libbpf"),
+        ("libbpf", "testdata/kfunc.bpf.o", "libbpf", "cilium/ebpf"),
+    ];
+    for (loader, object, title, other) in cases {
+        let (code, out, err) = bpfcap(&["emit", "--target", "systemd", "--loader", loader, object]);
+        assert_eq!(code, 0, "{err}");
+        let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("# delegate_")).collect();
+        assert!(steps.iter().any(|l| l.contains(&format!("({title} "))), "{loader}: {steps:?}");
+        assert!(!steps.iter().any(|l| l.contains(&format!("({other} "))), "{loader}: {steps:?}");
+    }
+}

@@ -39,8 +39,14 @@ pub fn comment(text: &str) -> String {
 /// Short answers to "why is this item here?", for comments in emitted configuration.
 pub type Why<'a> = &'a dyn Fn(ListKind, &str) -> String;
 
-/// "why" from a requirement set: the programs and maps that need the item, else the loader steps.
-pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(ListKind, &str) -> String + '_ {
+/// "why" from an analysis: the programs and maps that need the item, else the loader steps
+/// (named with `loaders`' name for the loader of the object that takes them, by object:
+/// "libbpf probe_loading").
+pub fn why_from<'a>(
+    reqs: &'a crate::analysis::requirements::Requirements,
+    loaders: &'a std::collections::BTreeMap<String, String>,
+) -> impl Fn(ListKind, &str) -> String + 'a {
+    let loader_of = |object: &str| loaders.get(object).map_or("the loader", String::as_str);
     move |k, item| {
         let Some(rs) = reqs.required.get(&crate::vocab::Need::List(k, item.to_string())) else {
             return String::new();
@@ -60,15 +66,23 @@ pub fn why_from(reqs: &crate::analysis::requirements::Requirements) -> impl Fn(L
             }
             return s;
         }
-        let mut steps: Vec<String> =
-            rs.iter().filter(|r| !r.note).filter_map(|r| r.loader_step.as_deref().map(String::from)).collect();
-        steps.sort();
-        steps.dedup();
+        // each loader with its steps: "libbpf probe_loading, program_btf; cilium/ebpf ..."
+        let mut steps: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for r in rs.iter().filter(|r| !r.note) {
+            if let Some(step) = r.loader_step.as_deref() {
+                steps.entry(loader_of(&r.object)).or_default().push(step);
+            }
+        }
         if steps.is_empty() {
             // neither a program, a map nor a loader step (a recorded need): its first reason
             return rs.first().map(|r| r.text.to_string()).unwrap_or_default();
         }
-        format!("libbpf {}", steps.join(", "))
+        let by_loader = steps.into_iter().map(|(loader, mut ids)| {
+            ids.sort();
+            ids.dedup();
+            format!("{loader} {}", ids.join(", "))
+        });
+        by_loader.collect::<Vec<_>>().join("; ")
     }
 }
 
