@@ -8,8 +8,12 @@
 //! 3. decode BTF and BTF.ext when present;
 //! 4. collect functions: programs (global functions in executable sections other than
 //!    `.text`) and subprograms (functions in `.text`);
-//! 5. collect maps: BTF-defined, legacy, global data, kconfig, struct_ops;
+//! 5. collect maps: BTF-defined, legacy, global data, externs and kconfig, struct_ops;
 //! 6. collect relocations of every function and struct_ops program references.
+//!
+//! Each phase is a method of the reader (`Reader::open`, `sections`, `btf`, `functions`,
+//! `btf_maps`, `legacy_maps`, `global_data`, `externs`, `struct_ops`, `relocations`), called in
+//! this order by [`read_object`].
 //!
 //! Section names are ELF-format facts that libbpf fixes in libbpf.c (`MAPS_ELF_SEC`,
 //! `DATA_SEC`, `KCONFIG_SEC`, `STRUCT_OPS_SEC`, ...); they live here, next to the code that
@@ -103,159 +107,240 @@ pub fn object_name(path: &str) -> String {
 
 /// Reads one BPF ELF object. `name` is the libbpf object name (see [`object_name`]).
 pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
-    if data.len() as u64 > MAX_OBJECT_SIZE {
-        return Err(ElfError::TooLarge { limit: MAX_OBJECT_SIZE });
-    }
-    if data.len() < 4 || &data[..4] != b"\x7fELF" {
-        return Err(ElfError::NotElf("no ELF magic".into()));
-    }
-    // Phase 1: header.
-    let file = object::File::parse(data).map_err(|e| ElfError::Malformed(e.to_string()))?;
-    if file.architecture() != object::Architecture::Bpf {
-        return Err(ElfError::NotBpf { machine: format!("{:?}", file.architecture()) });
-    }
-    if file.kind() != object::ObjectKind::Relocatable {
-        return Err(ElfError::NotRelocatable { kind: format!("{:?}", file.kind()).to_lowercase() });
-    }
-    let big_endian = !file.is_little_endian();
-    let mut names = Names(MIN_NAME_BYTES.max(data.len().saturating_mul(NAME_BYTES_PER_OBJECT_BYTE)), Vec::new());
+    let mut r = Reader::open(data, name)?;
+    r.sections()?;
+    r.btf()?;
+    r.functions()?;
+    r.btf_maps()?;
+    r.legacy_maps()?;
+    r.global_data()?;
+    r.externs()?;
+    r.struct_ops()?;
+    r.relocations()?;
+    r.finish()
+}
 
-    // Phase 2: sections.
-    let mut license = None;
-    let mut kern_version = None;
-    let mut btf_data: Option<&[u8]> = None;
-    let mut btf_ext_data: Option<&[u8]> = None;
-    let mut warnings = Vec::new();
-    let mut license_section = None;
-    // the first .maps and maps sections (what `section_by_name` finds, without scanning every
-    // name again)
-    let mut maps_section = None;
-    let mut legacy_maps_section = None;
-    for sec in file.sections() {
-        let sname = names.section(&sec)?;
-        match &*sname {
-            ".maps" => {
-                maps_section.get_or_insert(sec.index());
-            }
-            "maps" => {
-                legacy_maps_section.get_or_insert(sec.index());
-            }
-            // the last one counts; read after the loop, so that many sections named license
-            // over the same bytes are not scanned once each
-            "license" => license_section = Some(sec.index()),
-            "version" => {
-                let d = sec.data().map_err(|e| ElfError::Malformed(format!("section version: {e}")))?;
-                if let Some(b) = d.get(0..4) {
-                    let b: [u8; 4] = b.try_into().expect("4 bytes");
-                    kern_version = Some(if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) });
+/// One object being read, phase by phase (as cilium/ebpf's elf_reader.go reads one): each
+/// phase is a method that reads its part of the file into the reader, in the order
+/// [`read_object`] calls them; [`Reader::finish`] gives the [`Object`].
+struct Reader<'d> {
+    data: &'d [u8],
+    file: object::File<'d>,
+    /// libbpf's object name.
+    name: String,
+    big_endian: bool,
+    names: Names<'d>,
+    warnings: Vec<String>,
+
+    // what the sections hold (`sections`)
+    license: Option<String>,
+    kern_version: Option<u32>,
+    btf_data: Option<&'d [u8]>,
+    btf_ext_data: Option<&'d [u8]>,
+    /// The first `.maps` and `maps` sections (what `section_by_name` finds, without scanning
+    /// every name again).
+    maps_section: Option<object::SectionIndex>,
+    legacy_maps_section: Option<object::SectionIndex>,
+
+    // BTF (`btf`)
+    btf: Option<Btf<'d>>,
+    /// Each section's line records, sorted by instruction, one per instruction.
+    lines_by_section: BTreeMap<String, Vec<btf::LineInfo>>,
+
+    // functions (`functions`)
+    programs: Vec<Program>,
+    subprograms: Vec<Function>,
+    /// The executable sections, by index.
+    exec_sections: BTreeMap<usize, String>,
+
+    // maps (`btf_maps`, `legacy_maps`, `global_data`, `externs`, `struct_ops`)
+    maps: Vec<Map>,
+    /// section index → symbol name → map (two levels: a lookup borrows the symbol's name)
+    map_by_symbol: BTreeMap<usize, BTreeMap<String, usize>>,
+    map_by_section: BTreeMap<usize, usize>,
+    externs: Vec<Extern>,
+    work: Work,
+}
+
+impl<'d> Reader<'d> {
+    /// Phase 1: the ELF header (a relocatable object for BPF).
+    fn open(data: &'d [u8], name: &str) -> Result<Reader<'d>, ElfError> {
+        if data.len() as u64 > MAX_OBJECT_SIZE {
+            return Err(ElfError::TooLarge { limit: MAX_OBJECT_SIZE });
+        }
+        if data.len() < 4 || &data[..4] != b"\x7fELF" {
+            return Err(ElfError::NotElf("no ELF magic".into()));
+        }
+        let file = object::File::parse(data).map_err(|e| ElfError::Malformed(e.to_string()))?;
+        if file.architecture() != object::Architecture::Bpf {
+            return Err(ElfError::NotBpf { machine: format!("{:?}", file.architecture()) });
+        }
+        if file.kind() != object::ObjectKind::Relocatable {
+            return Err(ElfError::NotRelocatable { kind: format!("{:?}", file.kind()).to_lowercase() });
+        }
+        Ok(Reader {
+            data,
+            big_endian: !file.is_little_endian(),
+            file,
+            name: name.to_string(),
+            names: Names(MIN_NAME_BYTES.max(data.len().saturating_mul(NAME_BYTES_PER_OBJECT_BYTE)), Vec::new()),
+            warnings: Vec::new(),
+            license: None,
+            kern_version: None,
+            btf_data: None,
+            btf_ext_data: None,
+            maps_section: None,
+            legacy_maps_section: None,
+            btf: None,
+            lines_by_section: BTreeMap::new(),
+            programs: Vec::new(),
+            subprograms: Vec::new(),
+            exec_sections: BTreeMap::new(),
+            maps: Vec::new(),
+            map_by_symbol: BTreeMap::new(),
+            map_by_section: BTreeMap::new(),
+            externs: Vec::new(),
+            work: Work(MAX_BTF_WORK),
+        })
+    }
+
+    /// Phase 2: what the sections hold: the maps sections, the license, the kernel version and
+    /// the BTF.
+    fn sections(&mut self) -> Result<(), ElfError> {
+        let mut license_section = None;
+        for sec in self.file.sections() {
+            let sname = self.names.section(&sec)?;
+            match &*sname {
+                ".maps" => {
+                    self.maps_section.get_or_insert(sec.index());
                 }
+                "maps" => {
+                    self.legacy_maps_section.get_or_insert(sec.index());
+                }
+                // the last one counts; read after the loop, so that many sections named license
+                // over the same bytes are not scanned once each
+                "license" => license_section = Some(sec.index()),
+                "version" => {
+                    let d = sec.data().map_err(|e| ElfError::Malformed(format!("section version: {e}")))?;
+                    if let Some(b) = d.get(0..4) {
+                        let b: [u8; 4] = b.try_into().expect("4 bytes");
+                        self.kern_version =
+                            Some(if self.big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) });
+                    }
+                }
+                ".BTF" => {
+                    self.btf_data = Some(sec.data().map_err(|e| ElfError::Malformed(format!("section .BTF: {e}")))?)
+                }
+                ".BTF.ext" => {
+                    self.btf_ext_data =
+                        Some(sec.data().map_err(|e| ElfError::Malformed(format!("section .BTF.ext: {e}")))?)
+                }
+                _ => {}
             }
-            ".BTF" => btf_data = Some(sec.data().map_err(|e| ElfError::Malformed(format!("section .BTF: {e}")))?),
-            ".BTF.ext" => {
-                btf_ext_data = Some(sec.data().map_err(|e| ElfError::Malformed(format!("section .BTF.ext: {e}")))?)
-            }
-            _ => {}
         }
+        if let Some(sec) = license_section.and_then(|i| self.file.section_by_index(i).ok()) {
+            let d = sec.data().map_err(|e| ElfError::Malformed(format!("section license: {e}")))?;
+            let end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
+            self.license = Some(String::from_utf8_lossy(&d[..end]).into_owned());
+        }
+        Ok(())
     }
 
-    if let Some(sec) = license_section.and_then(|i| file.section_by_index(i).ok()) {
-        let d = sec.data().map_err(|e| ElfError::Malformed(format!("section license: {e}")))?;
-        let end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
-        license = Some(String::from_utf8_lossy(&d[..end]).into_owned());
-    }
-
-    // Phase 3: BTF.
-    let btf = match btf_data {
-        Some(d) => Some(Btf::parse(d)?),
-        None => None,
-    };
-    let mut lines_by_section: BTreeMap<String, Vec<btf::LineInfo>> = BTreeMap::new();
-    if let (Some(ext), Some(b)) = (btf_ext_data, btf_data) {
-        for (sec, recs) in btf::parse_line_info(ext, b)? {
-            lines_by_section.insert(sec, recs);
+    /// Phase 3: BTF, and the line records of BTF.ext.
+    fn btf(&mut self) -> Result<(), ElfError> {
+        if let Some(d) = self.btf_data {
+            self.btf = Some(Btf::parse(d)?);
         }
-    }
-    // Each section's records by instruction, keeping only the last record of each instruction
-    // (the one `Function::line_of` reports), so that a function takes its lines by binary
-    // search and holds at most one per instruction.
-    for recs in lines_by_section.values_mut() {
-        recs.sort_by_key(|r| r.insn_off / 8);
-        // (in place: of two records of one instruction, the later one moves into the place kept)
-        recs.dedup_by(|later, kept| {
-            let same = later.insn_off / 8 == kept.insn_off / 8;
-            if same {
-                std::mem::swap(later, kept);
+        if let (Some(ext), Some(b)) = (self.btf_ext_data, self.btf_data) {
+            for (sec, recs) in btf::parse_line_info(ext, b)? {
+                self.lines_by_section.insert(sec, recs);
             }
-            same
-        });
+        }
+        // Each section's records by instruction, keeping only the last record of each
+        // instruction (the one `Function::line_of` reports), so that a function takes its lines
+        // by binary search and holds at most one per instruction.
+        for recs in self.lines_by_section.values_mut() {
+            recs.sort_by_key(|r| r.insn_off / 8);
+            // (in place: of two records of one instruction, the later one moves into the place kept)
+            recs.dedup_by(|later, kept| {
+                let same = later.insn_off / 8 == kept.insn_off / 8;
+                if same {
+                    std::mem::swap(later, kept);
+                }
+                same
+            });
+        }
+        Ok(())
     }
-    let mut line_table_bytes = 0usize;
-    let mut insn_bytes = 0u64;
-    let mut functions = 0usize;
 
-    // Phase 4: functions.
-    let mut programs = Vec::new();
-    let mut subprograms = Vec::new();
-    let mut exec_sections: BTreeMap<usize, String> = BTreeMap::new();
-    // function symbols by section index, in symbol table order (one pass over the symbols);
-    // libbpf takes STT_FUNC symbols only (bpf_object__add_programs), not STT_GNU_IFUNC, which
-    // `object` also calls text
-    let mut text_syms: BTreeMap<usize, Vec<(u64, u64, object::SymbolIndex, bool)>> = BTreeMap::new();
-    for s in file.symbols() {
-        let is_func =
-            matches!(s.flags(), object::SymbolFlags::Elf { st_info, .. } if st_info & 0xf == object::elf::STT_FUNC);
-        if is_func && let Some(si) = s.section_index() {
-            text_syms.entry(si.0).or_default().push((s.address(), s.size(), s.index(), s.is_global()));
+    /// Phase 4: the functions of the executable sections: programs, and the subprograms of
+    /// `.text`.
+    fn functions(&mut self) -> Result<(), ElfError> {
+        let mut line_table_bytes = 0usize;
+        let mut insn_bytes = 0u64;
+        let mut functions = 0usize;
+        // function symbols by section index, in symbol table order (one pass over the symbols);
+        // libbpf takes STT_FUNC symbols only (bpf_object__add_programs), not STT_GNU_IFUNC, which
+        // `object` also calls text
+        let mut text_syms: BTreeMap<usize, Vec<(u64, u64, object::SymbolIndex, bool)>> = BTreeMap::new();
+        for s in self.file.symbols() {
+            let is_func =
+                matches!(s.flags(), object::SymbolFlags::Elf { st_info, .. } if st_info & 0xf == object::elf::STT_FUNC);
+            if is_func && let Some(si) = s.section_index() {
+                text_syms.entry(si.0).or_default().push((s.address(), s.size(), s.index(), s.is_global()));
+            }
         }
-    }
-    for sec in file.sections() {
-        let sname = names.section(&sec)?.to_string();
-        let elf_flags = match sec.flags() {
-            object::SectionFlags::Elf { sh_flags } => sh_flags,
-            _ => 0,
-        };
-        // libbpf.c bpf_object__elf_collect: programs come from SHT_PROGBITS sections with
-        // SHF_EXECINSTR and a size; any other section type is not read for programs
-        let exec = elf_flags & u64::from(object::elf::SHF_EXECINSTR) != 0;
-        if !exec || !is_progbits(sec.kind()) || sec.size() == 0 {
-            continue;
-        }
-        exec_sections.insert(sec.index().0, sname.clone());
-        let d = sec.data().map_err(|e| ElfError::Malformed(format!("section {sname}: {e}")))?;
-        let mut syms = text_syms.remove(&sec.index().0).unwrap_or_default();
-        syms.sort_by_key(|s| s.0);
-        let is_text = sname == ".text";
-        for (i, (addr, size, sym_index, global)) in syms.iter().enumerate() {
-            let fname = &match file.symbol_by_index(*sym_index) {
-                Ok(sym) => names.symbol(&sym)?.to_string(),
-                Err(_) => String::new(),
+        for sec in self.file.sections() {
+            let sname = self.names.section(&sec)?.to_string();
+            let elf_flags = match sec.flags() {
+                object::SectionFlags::Elf { sh_flags } => sh_flags,
+                _ => 0,
             };
-            let start = *addr;
-            let end = if *size > 0 {
-                addr.checked_add(*size).ok_or_else(|| ElfError::Malformed(format!("function {fname} overflows")))?
-            } else {
-                syms.get(i + 1).map(|s| s.0).unwrap_or(d.len() as u64)
-            };
-            if end > d.len() as u64 || start % 8 != 0 || end % 8 != 0 || start > end {
-                return Err(ElfError::Malformed(format!(
-                    "function {fname} ({start}..{end}) lies outside section {sname} ({} bytes) or is misaligned",
-                    d.len()
-                )));
+            // libbpf.c bpf_object__elf_collect: programs come from SHT_PROGBITS sections with
+            // SHF_EXECINSTR and a size; any other section type is not read for programs
+            let exec = elf_flags & u64::from(object::elf::SHF_EXECINSTR) != 0;
+            if !exec || !is_progbits(sec.kind()) || sec.size() == 0 {
+                continue;
             }
-            functions += 1;
-            if functions > MAX_FUNCTIONS {
-                return Err(ElfError::TooComplex(format!("more than {MAX_FUNCTIONS} functions")));
-            }
-            insn_bytes += end - start;
-            if insn_bytes > (data.len() as u64).saturating_mul(MAX_INSN_BYTES_PER_OBJECT_BYTE) {
-                return Err(ElfError::TooComplex(format!(
-                    "function {fname} in section {sname}: the functions overlap, their instructions exceed \
-                     {MAX_INSN_BYTES_PER_OBJECT_BYTE} times the object's size"
-                )));
-            }
-            let insns = decode_insns(&d[start as usize..end as usize], big_endian);
-            let lines =
-                match lines_by_section.get(sname.trim_start_matches('?')).or_else(|| lines_by_section.get(&sname)) {
+            self.exec_sections.insert(sec.index().0, sname.clone());
+            let d = sec.data().map_err(|e| ElfError::Malformed(format!("section {sname}: {e}")))?;
+            let mut syms = text_syms.remove(&sec.index().0).unwrap_or_default();
+            syms.sort_by_key(|s| s.0);
+            let is_text = sname == ".text";
+            for (i, (addr, size, sym_index, global)) in syms.iter().enumerate() {
+                let fname = &match self.file.symbol_by_index(*sym_index) {
+                    Ok(sym) => self.names.symbol(&sym)?.to_string(),
+                    Err(_) => String::new(),
+                };
+                let start = *addr;
+                let end = if *size > 0 {
+                    addr.checked_add(*size).ok_or_else(|| ElfError::Malformed(format!("function {fname} overflows")))?
+                } else {
+                    syms.get(i + 1).map(|s| s.0).unwrap_or(d.len() as u64)
+                };
+                if end > d.len() as u64 || start % 8 != 0 || end % 8 != 0 || start > end {
+                    return Err(ElfError::Malformed(format!(
+                        "function {fname} ({start}..{end}) lies outside section {sname} ({} bytes) or is misaligned",
+                        d.len()
+                    )));
+                }
+                functions += 1;
+                if functions > MAX_FUNCTIONS {
+                    return Err(ElfError::TooComplex(format!("more than {MAX_FUNCTIONS} functions")));
+                }
+                insn_bytes += end - start;
+                if insn_bytes > (self.data.len() as u64).saturating_mul(MAX_INSN_BYTES_PER_OBJECT_BYTE) {
+                    return Err(ElfError::TooComplex(format!(
+                        "function {fname} in section {sname}: the functions overlap, their instructions exceed \
+                         {MAX_INSN_BYTES_PER_OBJECT_BYTE} times the object's size"
+                    )));
+                }
+                let insns = decode_insns(&d[start as usize..end as usize], self.big_endian);
+                let recs = self
+                    .lines_by_section
+                    .get(sname.trim_start_matches('?'))
+                    .or_else(|| self.lines_by_section.get(&sname));
+                let lines = match recs {
                     Some(recs) => {
                         // records are sorted by instruction (insn_off / 8) and unique per instruction
                         let (first, last) = (start / 8, end / 8);
@@ -278,40 +363,37 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                     }
                     None => Vec::new(),
                 };
-            let function = Function {
-                name: fname.clone(),
-                section: sname.clone(),
-                offset: start,
-                global: *global,
-                insns,
-                relocs: Vec::new(),
-                lines,
-            };
-            if is_text {
-                subprograms.push(function);
-            } else if !*global {
-                warnings.push(format!(
-                    "section '{sname}': program '{fname}' is static; libbpf refuses static programs outside .text"
-                ));
-            } else {
-                let autoload = !sname.starts_with('?');
-                programs.push(Program { name: fname.clone(), section: sname.clone(), autoload, function });
+                let function = Function {
+                    name: fname.clone(),
+                    section: sname.clone(),
+                    offset: start,
+                    global: *global,
+                    insns,
+                    relocs: Vec::new(),
+                    lines,
+                };
+                if is_text {
+                    self.subprograms.push(function);
+                } else if !*global {
+                    self.warnings.push(format!(
+                        "section '{sname}': program '{fname}' is static; libbpf refuses static programs outside .text"
+                    ));
+                } else {
+                    let autoload = !sname.starts_with('?');
+                    self.programs.push(Program { name: fname.clone(), section: sname.clone(), autoload, function });
+                }
             }
         }
+        Ok(())
     }
 
-    // Phase 5: maps.
-    let mut maps: Vec<Map> = Vec::new();
-    // section index → symbol name → map (two levels: a lookup borrows the symbol's name)
-    let mut map_by_symbol: BTreeMap<usize, BTreeMap<String, usize>> = BTreeMap::new();
-    let mut map_by_section: BTreeMap<usize, usize> = BTreeMap::new();
-    let oname = name.to_string();
-
-    let mut work = Work(MAX_BTF_WORK);
-
-    // 5a: BTF-defined maps in .maps
-    if let Some(sec) = maps_section.and_then(|i| file.section_by_index(i).ok()) {
-        let b = btf.as_ref().ok_or_else(|| ElfError::Btf("section .maps present but the object has no .BTF".into()))?;
+    /// Phase 5a: the BTF-defined maps of `.maps`.
+    fn btf_maps(&mut self) -> Result<(), ElfError> {
+        let Some(sec) = self.maps_section.and_then(|i| self.file.section_by_index(i).ok()) else { return Ok(()) };
+        let b = self
+            .btf
+            .as_ref()
+            .ok_or_else(|| ElfError::Btf("section .maps present but the object has no .BTF".into()))?;
         let ds =
             b.find_datasec(".maps").ok_or_else(|| ElfError::Btf("no DATASEC .maps in BTF for section .maps".into()))?;
         if let Some(vars) = b.vars_of(ds) {
@@ -321,333 +403,360 @@ pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
                 if var.kind != KIND_VAR {
                     return Err(ElfError::Btf(format!("DATASEC .maps member {} is not a VAR", var.name)));
                 }
-                let idx = parse_btf_map(b, &var.name.as_str(), var.size_or_type, ".maps", &mut maps, 0, &mut work)?;
-                map_by_symbol.entry(sec.index().0).or_default().insert(var.name.to_string(), idx);
+                let idx =
+                    parse_btf_map(b, &var.name.as_str(), var.size_or_type, ".maps", &mut self.maps, 0, &mut self.work)?;
+                self.map_by_symbol.entry(sec.index().0).or_default().insert(var.name.to_string(), idx);
             }
         }
+        Ok(())
     }
 
-    // 5b: legacy maps section
-    if let Some(sec) = legacy_maps_section.and_then(|i| file.section_by_index(i).ok()) {
+    /// Phase 5b: the legacy `maps` section (`struct bpf_map_def`, iproute2's `bpf_elf_map`).
+    fn legacy_maps(&mut self) -> Result<(), ElfError> {
+        let Some(sec) = self.legacy_maps_section.and_then(|i| self.file.section_by_index(i).ok()) else {
+            return Ok(());
+        };
+        let big_endian = self.big_endian;
         let d = sec.data().map_err(|e| ElfError::Malformed(format!("section maps: {e}")))?;
         let mut syms = Vec::new();
-        for s in file.symbols() {
+        for s in self.file.symbols() {
             if s.section_index() == Some(sec.index()) && s.kind() != SymbolKind::Section {
-                syms.push((s.address(), names.symbol(&s)?.to_string()));
+                syms.push((s.address(), self.names.symbol(&s)?.to_string()));
             }
         }
         syms.sort();
         syms.dedup();
-        if !syms.is_empty() {
-            let def_size = d.len() / syms.len();
-            let iproute2 = def_size >= 36;
-            for (addr, mname) in &syms {
-                let off = *addr as usize;
-                let field = |i: usize| -> Result<u32, ElfError> {
-                    // checked: the symbol value (`off`) is whatever the file says
-                    let p = off.saturating_add(i * 4);
-                    let b: [u8; 4] = d
-                        .get(p..p.saturating_add(4))
-                        .ok_or_else(|| ElfError::Malformed(format!("legacy map {mname} is truncated")))?
-                        .try_into()
-                        .expect("4 bytes");
-                    Ok(if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
-                };
-                if def_size < 16 {
-                    return Err(ElfError::Malformed(format!(
-                        "legacy map {mname}: definition of {def_size} bytes is too small"
-                    )));
-                }
-                let map = Map {
-                    name: mname.clone(),
-                    map_type: field(0)?,
-                    key_size: field(1)?,
-                    value_size: field(2)?,
-                    max_entries: field(3)?,
-                    map_flags: if def_size >= 20 { field(4)? } else { 0 },
-                    pinning: if iproute2 { field(6)? } else { 0 },
-                    origin: if iproute2 { MapOrigin::LegacyIproute2 } else { MapOrigin::LegacyBpfMapDef },
-                    section: "maps".into(),
-                    inner: None,
-                    struct_ops: None,
-                    btf_special_fields: Vec::new(),
-                    btf_key_value: false,
-                    variables: false,
-                };
-                if maps.len() >= MAX_MAPS {
-                    return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
-                }
-                map_by_symbol.entry(sec.index().0).or_default().insert(mname.clone(), maps.len());
-                maps.push(map);
+        if syms.is_empty() {
+            return Ok(());
+        }
+        let def_size = d.len() / syms.len();
+        let iproute2 = def_size >= 36;
+        for (addr, mname) in &syms {
+            let off = *addr as usize;
+            let field = |i: usize| -> Result<u32, ElfError> {
+                // checked: the symbol value (`off`) is whatever the file says
+                let p = off.saturating_add(i * 4);
+                let b: [u8; 4] = d
+                    .get(p..p.saturating_add(4))
+                    .ok_or_else(|| ElfError::Malformed(format!("legacy map {mname} is truncated")))?
+                    .try_into()
+                    .expect("4 bytes");
+                Ok(if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+            };
+            if def_size < 16 {
+                return Err(ElfError::Malformed(format!(
+                    "legacy map {mname}: definition of {def_size} bytes is too small"
+                )));
             }
-            warnings.push(format!(
-                "legacy map definitions in section 'maps' ({}): libbpf 1.0 and newer refuse to open this object; \
-                 iproute2 (tc) and other legacy loaders still read them",
-                if iproute2 { "iproute2 struct bpf_elf_map" } else { "struct bpf_map_def" }
-            ));
-        }
-    }
-
-    // 5c: global data; the sections that hold variables (global or weak symbols, not hidden
-    // or internal, not compiler-internal names starting with '.')
-    let variable_sections: std::collections::BTreeSet<usize> = file
-        .symbols()
-        .filter(|s| {
-            let visible = matches!(s.flags(), object::SymbolFlags::Elf { st_other, .. } if st_other & 3 == 0 || st_other & 3 == 3);
-            s.kind() == SymbolKind::Data && (s.is_global() || s.is_weak()) && visible && !s.name().unwrap_or(".").starts_with('.')
-        })
-        .filter_map(|s| s.section_index().map(|i| i.0))
-        .collect();
-    for sec in file.sections() {
-        let sname = names.section(&sec)?;
-        let is_data = sname == ".data" || sname.starts_with(".data.");
-        let is_rodata = sname == ".rodata" || sname.starts_with(".rodata.");
-        let is_bss = sname == ".bss" || sname.starts_with(".bss.");
-        if !(is_data || is_rodata || is_bss) || sec.size() == 0 {
-            continue;
-        }
-        let value_size =
-            u32::try_from(sec.size()).map_err(|_| ElfError::Malformed(format!("section {sname} too large")))?;
-        if maps.len() >= MAX_MAPS {
-            return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
-        }
-        let mut flags = BPF_F_MMAPABLE;
-        if is_rodata {
-            flags |= BPF_F_RDONLY_PROG;
-        }
-        map_by_section.insert(sec.index().0, maps.len());
-        maps.push(Map {
-            name: internal_map_name(&oname, &sname),
-            map_type: BPF_MAP_TYPE_ARRAY,
-            key_size: 4,
-            value_size,
-            max_entries: 1,
-            map_flags: flags,
-            pinning: 0,
-            origin: MapOrigin::GlobalData,
-            section: sname.to_string(),
-            inner: None,
-            struct_ops: None,
-            btf_special_fields: Vec::new(),
-            btf_key_value: btf.as_ref().is_some_and(|b| b.find_datasec(&sname).is_some()),
-            variables: variable_sections.contains(&sec.index().0),
-        });
-    }
-
-    // externs (kconfig / ksyms / kfuncs), from BTF DATASECs and undefined symbols
-    let mut externs = Vec::new();
-    let mut undefined: BTreeMap<String, bool> = BTreeMap::new();
-    for s in file.symbols() {
-        if s.section() == SymbolSection::Undefined {
-            let n = names.symbol(&s)?;
-            if !n.is_empty() {
-                undefined.insert(n.to_string(), s.is_weak());
-            }
-        }
-    }
-    if let Some(b) = &btf {
-        for (dsname, kind) in [(".kconfig", ExternKind::Kconfig), (".ksyms", ExternKind::Ksym)] {
-            if let Some(ds) = b.find_datasec(dsname)
-                && let Some(vars) = b.vars_of(ds)
-            {
-                for v in vars {
-                    if let Some(t) = b.get(v.type_id) {
-                        work.spend(1 + t.name.len())?;
-                        let k = if t.kind == KIND_FUNC { ExternKind::Kfunc } else { kind };
-                        externs.push(Extern {
-                            name: t.name.to_string(),
-                            kind: k,
-                            weak: *undefined.get(&*t.name.as_str()).unwrap_or(&false),
-                        });
-                    }
-                }
-            }
-        }
-    }
-    let mut extern_names: std::collections::BTreeSet<String> = externs.iter().map(|e| e.name.clone()).collect();
-    for (n, weak) in &undefined {
-        if extern_names.insert(n.clone()) {
-            externs.push(Extern { name: n.clone(), kind: ExternKind::Ksym, weak: *weak });
-        }
-    }
-    if externs.iter().any(|e| e.kind == ExternKind::Kconfig) {
-        maps.push(Map {
-            name: internal_map_name(&oname, ".kconfig"),
-            map_type: BPF_MAP_TYPE_ARRAY,
-            key_size: 4,
-            value_size: 0,
-            max_entries: 1,
-            map_flags: BPF_F_MMAPABLE | BPF_F_RDONLY_PROG,
-            pinning: 0,
-            origin: MapOrigin::Kconfig,
-            section: ".kconfig".into(),
-            inner: None,
-            struct_ops: None,
-            btf_special_fields: Vec::new(),
-            btf_key_value: btf.as_ref().is_some_and(|b| b.find_datasec(".kconfig").is_some()),
-            variables: false,
-        });
-    }
-
-    // 5d: struct_ops
-    let mut struct_ops_seen = std::collections::BTreeSet::new();
-    for sec in file.sections() {
-        let sname = names.section(&sec)?.to_string();
-        let bare = sname.trim_start_matches('?');
-        if bare != ".struct_ops" && bare != ".struct_ops.link" {
-            continue;
-        }
-        // one set of maps per DATASEC, however many sections carry its name
-        if !struct_ops_seen.insert(sname.clone()) {
-            continue;
-        }
-        let b =
-            btf.as_ref().ok_or_else(|| ElfError::Btf(format!("section {sname} present but the object has no .BTF")))?;
-        let Some(ds) = b.find_datasec(&sname) else { continue };
-        let Some(vars) = b.vars_of(ds) else { continue };
-        // relocations: offset in section -> program symbol name
-        let mut relo_at: BTreeMap<u64, String> = BTreeMap::new();
-        for (off, rel) in sec.relocations() {
-            if let RelocationTarget::Symbol(si) = rel.target()
-                && let Ok(sym) = file.symbol_by_index(si)
-            {
-                relo_at.insert(off, names.symbol(&sym)?.to_string());
-            }
-        }
-        for v in vars {
-            let Some(var) = b.get(v.type_id) else { continue };
-            let Some((_, st)) = b.skip_mods(var.size_or_type) else { continue };
-            if maps.len() >= MAX_MAPS {
+            let map = Map {
+                name: mname.clone(),
+                map_type: field(0)?,
+                key_size: field(1)?,
+                value_size: field(2)?,
+                max_entries: field(3)?,
+                map_flags: if def_size >= 20 { field(4)? } else { 0 },
+                pinning: if iproute2 { field(6)? } else { 0 },
+                origin: if iproute2 { MapOrigin::LegacyIproute2 } else { MapOrigin::LegacyBpfMapDef },
+                section: "maps".into(),
+                inner: None,
+                struct_ops: None,
+                btf_special_fields: Vec::new(),
+                btf_key_value: false,
+                variables: false,
+            };
+            if self.maps.len() >= MAX_MAPS {
                 return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
             }
-            work.spend(var.name.len() + st.name.len())?;
-            let mut members = Vec::new();
-            if let Some(ms) = b.members_of(st) {
-                work.spend(ms.len())?;
-                for (i, m) in ms.iter().enumerate() {
-                    let at = v.offset as u64 + (m.offset / 8) as u64;
-                    if let Some(prog) = relo_at.get(&at) {
-                        work.spend(STRUCT_OPS_MEMBER_WORK + m.name.len() + prog.len())?;
-                        members.push(StructOpsMember {
-                            member: m.name.to_string(),
-                            index: i as u32,
-                            program: prog.clone(),
-                        });
+            self.map_by_symbol.entry(sec.index().0).or_default().insert(mname.clone(), self.maps.len());
+            self.maps.push(map);
+        }
+        self.warnings.push(format!(
+            "legacy map definitions in section 'maps' ({}): libbpf 1.0 and newer refuse to open this object; \
+             iproute2 (tc) and other legacy loaders still read them",
+            if iproute2 { "iproute2 struct bpf_elf_map" } else { "struct bpf_map_def" }
+        ));
+        Ok(())
+    }
+
+    /// Phase 5c: a map per global data section, and which of them hold variables (global or
+    /// weak symbols, not hidden or internal, not compiler-internal names starting with '.').
+    fn global_data(&mut self) -> Result<(), ElfError> {
+        let variable_sections: std::collections::BTreeSet<usize> = self
+            .file
+            .symbols()
+            .filter(|s| {
+                let visible = matches!(s.flags(), object::SymbolFlags::Elf { st_other, .. } if st_other & 3 == 0 || st_other & 3 == 3);
+                s.kind() == SymbolKind::Data && (s.is_global() || s.is_weak()) && visible && !s.name().unwrap_or(".").starts_with('.')
+            })
+            .filter_map(|s| s.section_index().map(|i| i.0))
+            .collect();
+        for sec in self.file.sections() {
+            let sname = self.names.section(&sec)?;
+            let is_data = sname == ".data" || sname.starts_with(".data.");
+            let is_rodata = sname == ".rodata" || sname.starts_with(".rodata.");
+            let is_bss = sname == ".bss" || sname.starts_with(".bss.");
+            if !(is_data || is_rodata || is_bss) || sec.size() == 0 {
+                continue;
+            }
+            let value_size =
+                u32::try_from(sec.size()).map_err(|_| ElfError::Malformed(format!("section {sname} too large")))?;
+            if self.maps.len() >= MAX_MAPS {
+                return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
+            }
+            let mut flags = BPF_F_MMAPABLE;
+            if is_rodata {
+                flags |= BPF_F_RDONLY_PROG;
+            }
+            self.map_by_section.insert(sec.index().0, self.maps.len());
+            self.maps.push(Map {
+                name: internal_map_name(&self.name, &sname),
+                map_type: BPF_MAP_TYPE_ARRAY,
+                key_size: 4,
+                value_size,
+                max_entries: 1,
+                map_flags: flags,
+                pinning: 0,
+                origin: MapOrigin::GlobalData,
+                section: sname.to_string(),
+                inner: None,
+                struct_ops: None,
+                btf_special_fields: Vec::new(),
+                btf_key_value: self.btf.as_ref().is_some_and(|b| b.find_datasec(&sname).is_some()),
+                variables: variable_sections.contains(&sec.index().0),
+            });
+        }
+        Ok(())
+    }
+
+    /// Phase 5d: the externs (kconfig, ksyms, kfuncs), from BTF DATASECs and undefined
+    /// symbols, and the `.kconfig` map when there are kconfig externs.
+    fn externs(&mut self) -> Result<(), ElfError> {
+        let mut undefined: BTreeMap<String, bool> = BTreeMap::new();
+        for s in self.file.symbols() {
+            if s.section() == SymbolSection::Undefined {
+                let n = self.names.symbol(&s)?;
+                if !n.is_empty() {
+                    undefined.insert(n.to_string(), s.is_weak());
+                }
+            }
+        }
+        if let Some(b) = &self.btf {
+            for (dsname, kind) in [(".kconfig", ExternKind::Kconfig), (".ksyms", ExternKind::Ksym)] {
+                if let Some(ds) = b.find_datasec(dsname)
+                    && let Some(vars) = b.vars_of(ds)
+                {
+                    for v in vars {
+                        if let Some(t) = b.get(v.type_id) {
+                            self.work.spend(1 + t.name.len())?;
+                            let k = if t.kind == KIND_FUNC { ExternKind::Kfunc } else { kind };
+                            self.externs.push(Extern {
+                                name: t.name.to_string(),
+                                kind: k,
+                                weak: *undefined.get(&*t.name.as_str()).unwrap_or(&false),
+                            });
+                        }
                     }
                 }
             }
-            maps.push(Map {
-                name: var.name.to_string(),
-                map_type: BPF_MAP_TYPE_STRUCT_OPS,
+        }
+        let mut extern_names: std::collections::BTreeSet<String> =
+            self.externs.iter().map(|e| e.name.clone()).collect();
+        for (n, weak) in &undefined {
+            if extern_names.insert(n.clone()) {
+                self.externs.push(Extern { name: n.clone(), kind: ExternKind::Ksym, weak: *weak });
+            }
+        }
+        if self.externs.iter().any(|e| e.kind == ExternKind::Kconfig) {
+            self.maps.push(Map {
+                name: internal_map_name(&self.name, ".kconfig"),
+                map_type: BPF_MAP_TYPE_ARRAY,
                 key_size: 4,
-                value_size: v.size,
+                value_size: 0,
                 max_entries: 1,
-                map_flags: if bare == ".struct_ops.link" { BPF_F_LINK } else { 0 },
+                map_flags: BPF_F_MMAPABLE | BPF_F_RDONLY_PROG,
                 pinning: 0,
-                origin: MapOrigin::StructOps,
-                section: sname.clone(),
+                origin: MapOrigin::Kconfig,
+                section: ".kconfig".into(),
                 inner: None,
-                struct_ops: Some(StructOps { type_name: st.name.to_string(), members }),
+                struct_ops: None,
                 btf_special_fields: Vec::new(),
-                btf_key_value: true,
+                btf_key_value: self.btf.as_ref().is_some_and(|b| b.find_datasec(".kconfig").is_some()),
                 variables: false,
             });
         }
+        Ok(())
     }
 
-    if maps.len() > MAX_MAPS {
-        return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
-    }
-
-    // Phase 6: relocations of functions.
-    // The function owning a relocation: per section name, functions by start offset (the
-    // first of functions that start at the same offset, in the order programs, subprograms).
-    let n_programs = programs.len();
-    let mut by_start: BTreeMap<String, BTreeMap<u64, (u64, usize)>> = BTreeMap::new();
-    for (slot, f) in programs.iter().map(|p| &p.function).chain(subprograms.iter()).enumerate() {
-        let end = f.offset + 8 * f.insns.len() as u64;
-        if end > f.offset {
-            by_start.entry(f.section.clone()).or_default().entry(f.offset).or_insert((end, slot));
-        }
-    }
-    for sec in file.sections() {
-        let Some(sname) = exec_sections.get(&sec.index().0) else { continue };
-        for (off, rel) in sec.relocations() {
-            let RelocationTarget::Symbol(si) = rel.target() else { continue };
-            let sym = file
-                .symbol_by_index(si)
-                .map_err(|e| ElfError::Malformed(format!("relocation in {sname} at {off}: {e}")))?;
-            let sym_name = names.symbol(&sym)?;
-            let target = match sym.section() {
-                SymbolSection::Undefined => RelocTarget::Extern(sym_name.to_string()),
-                SymbolSection::Section(tsi) => {
-                    if let Some(&m) = map_by_symbol.get(&tsi.0).and_then(|by_name| by_name.get(&*sym_name)) {
-                        RelocTarget::Map(m)
-                    } else if let Some(&m) = map_by_section.get(&tsi.0) {
-                        RelocTarget::Map(m)
-                    } else if let Some(tsec) = exec_sections.get(&tsi.0) {
-                        names.charge(tsec)?;
-                        RelocTarget::Function {
-                            section: tsec.clone(),
-                            sym_offset: sym.address(),
-                            section_symbol: sym.kind() == SymbolKind::Section,
+    /// Phase 5e: the struct_ops maps, one per variable of each `.struct_ops` /
+    /// `.struct_ops.link` DATASEC, with the programs their members reference.
+    fn struct_ops(&mut self) -> Result<(), ElfError> {
+        let mut struct_ops_seen = std::collections::BTreeSet::new();
+        for sec in self.file.sections() {
+            let sname = self.names.section(&sec)?.to_string();
+            let bare = sname.trim_start_matches('?');
+            if bare != ".struct_ops" && bare != ".struct_ops.link" {
+                continue;
+            }
+            // one set of maps per DATASEC, however many sections carry its name
+            if !struct_ops_seen.insert(sname.clone()) {
+                continue;
+            }
+            let b = self
+                .btf
+                .as_ref()
+                .ok_or_else(|| ElfError::Btf(format!("section {sname} present but the object has no .BTF")))?;
+            let Some(ds) = b.find_datasec(&sname) else { continue };
+            let Some(vars) = b.vars_of(ds) else { continue };
+            // relocations: offset in section -> program symbol name
+            let mut relo_at: BTreeMap<u64, String> = BTreeMap::new();
+            for (off, rel) in sec.relocations() {
+                if let RelocationTarget::Symbol(si) = rel.target()
+                    && let Ok(sym) = self.file.symbol_by_index(si)
+                {
+                    relo_at.insert(off, self.names.symbol(&sym)?.to_string());
+                }
+            }
+            for v in vars {
+                let Some(var) = b.get(v.type_id) else { continue };
+                let Some((_, st)) = b.skip_mods(var.size_or_type) else { continue };
+                if self.maps.len() >= MAX_MAPS {
+                    return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
+                }
+                self.work.spend(var.name.len() + st.name.len())?;
+                let mut members = Vec::new();
+                if let Some(ms) = b.members_of(st) {
+                    self.work.spend(ms.len())?;
+                    for (i, m) in ms.iter().enumerate() {
+                        let at = v.offset as u64 + (m.offset / 8) as u64;
+                        if let Some(prog) = relo_at.get(&at) {
+                            self.work.spend(STRUCT_OPS_MEMBER_WORK + m.name.len() + prog.len())?;
+                            members.push(StructOpsMember {
+                                member: m.name.to_string(),
+                                index: i as u32,
+                                program: prog.clone(),
+                            });
                         }
-                    } else {
-                        let tname = match file.section_by_index(tsi) {
-                            Ok(s) => names.section(&s)?.to_string(),
-                            Err(_) => String::new(),
-                        };
-                        RelocTarget::Other { symbol: sym_name.to_string(), section: tname }
                     }
                 }
-                _ => RelocTarget::Other { symbol: sym_name.to_string(), section: String::new() },
-            };
-            let owner = by_start
-                .get(sname.as_str())
-                .and_then(|starts| starts.range(..=off).next_back())
-                .filter(|(_, (end, _))| off < *end)
-                .map(|(_, (_, slot))| *slot);
-            let owner = match owner {
-                Some(slot) if slot < n_programs => Some(&mut programs[slot].function),
-                Some(slot) => subprograms.get_mut(slot - n_programs),
-                None => None,
-            };
-            if let Some(f) = owner {
-                let insn = ((off - f.offset) / 8) as usize;
-                f.relocs.push(Reloc { insn, target });
+                self.maps.push(Map {
+                    name: var.name.to_string(),
+                    map_type: BPF_MAP_TYPE_STRUCT_OPS,
+                    key_size: 4,
+                    value_size: v.size,
+                    max_entries: 1,
+                    map_flags: if bare == ".struct_ops.link" { BPF_F_LINK } else { 0 },
+                    pinning: 0,
+                    origin: MapOrigin::StructOps,
+                    section: sname.clone(),
+                    inner: None,
+                    struct_ops: Some(StructOps { type_name: st.name.to_string(), members }),
+                    btf_special_fields: Vec::new(),
+                    btf_key_value: true,
+                    variables: false,
+                });
             }
         }
+        if self.maps.len() > MAX_MAPS {
+            return Err(ElfError::TooComplex(format!("more than {MAX_MAPS} maps")));
+        }
+        Ok(())
     }
 
-    // One relocation per instruction, the last one (the one the analysis reads), so that a
-    // function holds at most as many relocations as instructions however many the file repeats.
-    for f in programs.iter_mut().map(|p| &mut p.function).chain(subprograms.iter_mut()) {
-        f.relocs.reverse();
-        f.relocs.sort_by_key(|r| r.insn);
-        f.relocs.dedup_by_key(|r| r.insn);
-    }
-    check_analysis_work(&programs, &subprograms, &maps)?;
-    let mut section_names = Vec::new();
-    for s in file.sections() {
-        section_names.push(names.section(&s)?.to_string());
+    /// Phase 6: the relocations of every function, each resolved to a map, an extern, a
+    /// function or another symbol; one per instruction, the last (the one the analysis reads),
+    /// so that a function holds at most as many relocations as instructions however many the
+    /// file repeats.
+    fn relocations(&mut self) -> Result<(), ElfError> {
+        // The function owning a relocation: per section name, functions by start offset (the
+        // first of functions that start at the same offset, in the order programs, subprograms).
+        let n_programs = self.programs.len();
+        let mut by_start: BTreeMap<String, BTreeMap<u64, (u64, usize)>> = BTreeMap::new();
+        for (slot, f) in self.programs.iter().map(|p| &p.function).chain(self.subprograms.iter()).enumerate() {
+            let end = f.offset + 8 * f.insns.len() as u64;
+            if end > f.offset {
+                by_start.entry(f.section.clone()).or_default().entry(f.offset).or_insert((end, slot));
+            }
+        }
+        for sec in self.file.sections() {
+            let Some(sname) = self.exec_sections.get(&sec.index().0) else { continue };
+            for (off, rel) in sec.relocations() {
+                let RelocationTarget::Symbol(si) = rel.target() else { continue };
+                let sym = self
+                    .file
+                    .symbol_by_index(si)
+                    .map_err(|e| ElfError::Malformed(format!("relocation in {sname} at {off}: {e}")))?;
+                let sym_name = self.names.symbol(&sym)?;
+                let target = match sym.section() {
+                    SymbolSection::Undefined => RelocTarget::Extern(sym_name.to_string()),
+                    SymbolSection::Section(tsi) => {
+                        if let Some(&m) = self.map_by_symbol.get(&tsi.0).and_then(|by_name| by_name.get(&*sym_name)) {
+                            RelocTarget::Map(m)
+                        } else if let Some(&m) = self.map_by_section.get(&tsi.0) {
+                            RelocTarget::Map(m)
+                        } else if let Some(tsec) = self.exec_sections.get(&tsi.0) {
+                            self.names.charge(tsec)?;
+                            RelocTarget::Function {
+                                section: tsec.clone(),
+                                sym_offset: sym.address(),
+                                section_symbol: sym.kind() == SymbolKind::Section,
+                            }
+                        } else {
+                            let tname = match self.file.section_by_index(tsi) {
+                                Ok(s) => self.names.section(&s)?.to_string(),
+                                Err(_) => String::new(),
+                            };
+                            RelocTarget::Other { symbol: sym_name.to_string(), section: tname }
+                        }
+                    }
+                    _ => RelocTarget::Other { symbol: sym_name.to_string(), section: String::new() },
+                };
+                let owner = by_start
+                    .get(sname.as_str())
+                    .and_then(|starts| starts.range(..=off).next_back())
+                    .filter(|(_, (end, _))| off < *end)
+                    .map(|(_, (_, slot))| *slot);
+                let owner = match owner {
+                    Some(slot) if slot < n_programs => Some(&mut self.programs[slot].function),
+                    Some(slot) => self.subprograms.get_mut(slot - n_programs),
+                    None => None,
+                };
+                if let Some(f) = owner {
+                    let insn = ((off - f.offset) / 8) as usize;
+                    f.relocs.push(Reloc { insn, target });
+                }
+            }
+        }
+        for f in self.programs.iter_mut().map(|p| &mut p.function).chain(self.subprograms.iter_mut()) {
+            f.relocs.reverse();
+            f.relocs.sort_by_key(|r| r.insn);
+            f.relocs.dedup_by_key(|r| r.insn);
+        }
+        Ok(())
     }
 
-    // Programs reached through struct_ops maps get their members (for reasons).
-    Ok(Object {
-        loader_hint: None,
-        name: oname,
-        big_endian,
-        license,
-        kern_version,
-        programs,
-        subprograms,
-        maps,
-        externs,
-        has_btf: btf.is_some(),
-        has_btf_ext: btf_ext_data.is_some(),
-        section_names,
-        warnings,
-    })
+    /// The object read, once the work its analysis takes is known to be bounded.
+    fn finish(mut self) -> Result<Object, ElfError> {
+        check_analysis_work(&self.programs, &self.subprograms, &self.maps)?;
+        let mut section_names = Vec::new();
+        for s in self.file.sections() {
+            section_names.push(self.names.section(&s)?.to_string());
+        }
+        Ok(Object {
+            loader_hint: None,
+            name: self.name,
+            big_endian: self.big_endian,
+            license: self.license,
+            kern_version: self.kern_version,
+            programs: self.programs,
+            subprograms: self.subprograms,
+            maps: self.maps,
+            externs: self.externs,
+            has_btf: self.btf.is_some(),
+            has_btf_ext: self.btf_ext_data.is_some(),
+            section_names,
+            warnings: self.warnings,
+        })
+    }
 }
 
 /// The functions of an object by (section, byte offset), and the calls between them: the one
