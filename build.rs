@@ -216,12 +216,33 @@ fn check_loader(file: &str, names: &Names) -> Option<String> {
     loader.loader.sections
 }
 
+/// systemd's name table: every entry's list, and the kernel name it stands for in that list
+/// (empty: a bit past the kernel's enums the rules were made from).
+fn check_systemd(file: &str, names: &Names) {
+    let sd: schema::SystemdRules = typed(file);
+    let list = |key: &str| vocab::ListKind::ALL.iter().position(|k| k.json_key() == key);
+    let mut problems = Vec::new();
+    let entries = sd.names.iter().map(|n| (&n.list, &n.kernel, &n.systemd));
+    let unnamed = sd.unnamed.iter().map(|u| (&u.list, &u.kernel, &u.kernel));
+    for (l, kernel, what) in entries.chain(unnamed) {
+        match list(l) {
+            None => problems.push(format!("{what}: unknown list {l}")),
+            Some(i) if !kernel.is_empty() && !names.lists[i].contains(kernel) => {
+                problems.push(format!("{what}: unknown kernel name {kernel} in {l}"))
+            }
+            Some(_) => {}
+        }
+    }
+    fail_on(file, problems);
+}
+
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let enums: schema::Enums = typed("kernel/enums.toml");
     let names = Names::of(&enums, &typed("kernel/capabilities.toml"));
     check_sections("sections.toml", &names);
     check_privileges("kernel/privileges.toml", &names);
+    check_systemd("dialects/systemd.toml", &names);
     let mut loaders = Vec::new();
     for file in loader_files() {
         let sections = check_loader(&file, &names)

@@ -1,6 +1,9 @@
 //! Expected-output files: for every sample object, `bpfcap analyze --format json` must print
-//! exactly testdata/<name>.expected.json. The files are reviewed like code; to regenerate them
-//! after a deliberate change, run `BPFCAP_BLESS=1 cargo test --test golden` and review the diff.
+//! exactly testdata/<name>.expected.json, and its needs alone (the document without its reason
+//! texts and warnings) must be testdata/<name>.needs.json. A change of wording changes only the
+//! first; the second pins what is needed, so that a reviewer sees at once whether a change
+//! moved an item. The files are reviewed like code; to regenerate them after a deliberate
+//! change, run `BPFCAP_BLESS=1 cargo test --test golden` and review the diff.
 
 use std::process::Command;
 
@@ -21,19 +24,55 @@ fn analyze_json_matches_expected_files() {
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{rel}: {}", String::from_utf8_lossy(&out.stderr));
         let got = String::from_utf8(out.stdout).unwrap();
-        let expected_path = obj.with_file_name(file.replace(".bpf.o", ".expected.json"));
-        if bless {
-            std::fs::write(&expected_path, &got).unwrap();
-            continue;
-        }
-        let want = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
-            panic!("{} is missing; create it with BPFCAP_BLESS=1 and review it", expected_path.display())
-        });
-        if got != want {
-            failures.push(format!("{rel}: output differs from {}", expected_path.display()));
+        let needs = serde_json::to_string_pretty(&needs_of(serde_json::from_str(&got).unwrap())).unwrap() + "\n";
+        for (suffix, got) in [(".needs.json", &needs), (".expected.json", &got)] {
+            let path = obj.with_file_name(file.replace(".bpf.o", suffix));
+            if bless {
+                std::fs::write(&path, got).unwrap();
+                continue;
+            }
+            let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                panic!("{} is missing; create it with BPFCAP_BLESS=1 and review it", path.display())
+            });
+            if *got != want {
+                failures.push(format!("{rel}: output differs from {}", path.display()));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// An `analyze` document's needs: what is delegated and why in kind, not in words (the reasons
+/// and warnings go; an optional entry keeps its items and loader steps).
+fn needs_of(mut doc: serde_json::Value) -> serde_json::Value {
+    let d = doc.as_object_mut().expect("a JSON object");
+    d.remove("reasons");
+    d.remove("warnings");
+    for o in d.get_mut("optional").and_then(|o| o.as_array_mut()).into_iter().flatten() {
+        let o = o.as_object_mut().expect("an optional entry");
+        o.retain(|k, _| k == "items" || k == "loader_step");
+    }
+    for o in d.get_mut("objects").and_then(|o| o.as_array_mut()).into_iter().flatten() {
+        o.as_object_mut().expect("an object").remove("warnings");
+    }
+    doc
+}
+
+#[test]
+fn needs_leave_out_words_alone() {
+    let doc = serde_json::json!({
+        "delegation": {"commands": ["map_create"]},
+        "reasons": {"commands": {}},
+        "warnings": ["w"],
+        "optional": [{"items": [1], "loader_step": "s", "lost": "l", "reason": {}}],
+        "objects": [{"path": "p", "warnings": ["w"], "programs": []}],
+    });
+    let want = serde_json::json!({
+        "delegation": {"commands": ["map_create"]},
+        "optional": [{"items": [1], "loader_step": "s"}],
+        "objects": [{"path": "p", "programs": []}],
+    });
+    assert_eq!(needs_of(doc), want);
 }
 
 /// The output does not depend on how the work was spread over threads, on a process's hash

@@ -14,10 +14,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::draft::{Draft, DraftOptional, IdSet, Interner, TextKey, Texts};
+use super::kernel::{Prog, attach_reason};
 use super::programs::ProgramInfo;
-use super::requirements::{
-    Draft, DraftOptional, IdSet, Interner, Loader, Prog, Reason, TextKey, Texts, attach_reason, shared_fmt,
-};
+use super::requirements::{Loader, Reason};
 use crate::model::{ExternKind, MapOrigin, Object, SharedStr};
 use crate::rules::{
     AttachChange, Condition, Dropped, EffectRule, Fallback, LoaderModel, LoaderStep, MapCreation, OnFailure,
@@ -500,7 +500,7 @@ fn reasons(
         match d {
             Decision::Required { alt } => {
                 let make = || {
-                    shared_fmt(format_args!(
+                    SharedStr::from(format!(
                         "{title} {}{}; the load fails if this is refused",
                         lc_first(&step.what),
                         who(affected)
@@ -520,7 +520,7 @@ fn reasons(
                 for pi in progs {
                     let p = &a.progs[*pi];
                     let what = broken[k].iter().find(|(x, _)| x == pi).map_or("", |(_, w)| w.as_str());
-                    let text = shared_fmt(format_args!("{what}; if {title}'s step {} fails, {effect_why}", step.id));
+                    let text = SharedStr::from(format!("{what}; if {title}'s step {} fails, {effect_why}", step.id));
                     // the call site of a rewritten helper, when that is what breaks
                     let site = match &step.fallback {
                         Fallback::RewriteHelpers(pairs) => p
@@ -538,7 +538,7 @@ fn reasons(
                             Reason {
                                 helper: site
                                     .filter(|_| matches!(step.fallback, Fallback::RewriteHelpers(_)))
-                                    .map(|c| shared_fmt(format_args!("bpf_{}", c.name))),
+                                    .map(|c| SharedStr::from(format!("bpf_{}", c.name))),
                                 location: site.and_then(|s| s.location.clone()),
                                 ..step_reason(k, text.clone(), Some(p))
                             },
@@ -567,7 +567,7 @@ fn reasons(
                         zero_id,
                         step_reason(
                             k,
-                            shared_fmt(format_args!(
+                            SharedStr::from(format!(
                                 "{title}'s probe ({}) fails without {}, so {title} loads {} with expected attach type 0 instead of {at}; the kernel reads 0 as {zero}",
                                 step.id,
                                 list_needs(&needs),
@@ -588,7 +588,7 @@ fn reasons(
                                 format!("{title} {}", lc_first(&step.what))
                             })
                         } else {
-                            shared_fmt(format_args!("{title} {}{}", lc_first(&step.what), who(affected)))
+                            SharedStr::from(format!("{title} {}{}", lc_first(&step.what), who(affected)))
                         },
                         None,
                     ),

@@ -4,7 +4,9 @@
 //! object's needs change.
 
 pub mod choice;
+mod draft;
 pub mod gates;
+mod kernel;
 pub mod loader;
 pub mod memory;
 pub mod programs;
@@ -23,9 +25,10 @@ use crate::rules::{LoaderModel, Rules, Version};
 use crate::text::Escaped;
 use crate::vocab::Need;
 pub use choice::{ChoiceError, LoaderChoice, LoaderSpec, ObjectLoader, parse_libbpf_versions, parse_loader};
+use draft::Texts;
 use loader::{Scope, StepMemo, TriggeredSteps};
 use programs::{ProgramInfo, ProgramUses, classify_matched, program_uses, section_rules_of};
-use requirements::{Loader, Reason, Requirements, Texts, derive_steps};
+use requirements::{Loader, Reason, Requirements};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -144,7 +147,8 @@ pub fn analyse_stream<E: Send>(
     type Done<'r, E> = (usize, Result<(Vec<Prepared<'r>>, Vec<String>), E>);
     let done: Mutex<Vec<Done<E>>> = Mutex::new(Vec::with_capacity(count));
     let progress = crate::progress::Progress::new("analysing", count);
-    let texts = Texts::of(rules);
+    // (the reason texts that depend on the rules alone, made once per analysis)
+    let texts = Texts::default();
     let work = || {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -319,7 +323,7 @@ impl<'r> Prepared<'r> {
                 let v =
                     self.per_version.iter().find(|(_, i)| *i == b).map(|(v, _)| *v).expect("a version per behaviour");
                 let infos = behaviour.view.as_deref().unwrap_or(&self.programs);
-                derive_steps(
+                kernel::derive(
                     &self.object,
                     infos,
                     &self.selected,
