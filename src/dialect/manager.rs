@@ -1,19 +1,62 @@
 //! What Incus and LXD share: `key: value` YAML lines or `CLI config set INSTANCE key=value`
 //! lines, with each manager's own keys, separator, command and words for true
 //! (rules/dialects/incus.toml, lxd.toml). Each manager is a dialect of its own (incus.rs,
-//! lxd.rs) that hands its rules to these functions.
+//! lxd.rs): a [`Manager`] with its names and its rules.
 
-use super::Certainty;
+use super::{Certainty, Dialect};
 use crate::config::{Config, Setting, Span};
 use crate::delegation::Delegation;
-use crate::emit::{Emitted, comment};
+use crate::emit::{Emitted, Why, comment};
 use crate::finding::{Code, Finding, Severity, is_true, push};
 use crate::rules::{ManagerRules, Rules};
 use crate::vocab::{ListKind, MAX_OPTION_VALUE};
 
+/// A container manager whose configuration holds a BPF delegation under keys of its own.
+pub struct Manager {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub reads_about: &'static str,
+    /// Its rules (rules/dialects/NAME.toml).
+    pub rules: fn(&Rules) -> &ManagerRules,
+}
+
+impl Dialect for Manager {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn about(&self) -> &'static str {
+        self.about
+    }
+
+    fn reads_about(&self) -> &'static str {
+        self.reads_about
+    }
+
+    fn detect(&self, body: &str, rules: &Rules) -> Option<Certainty> {
+        detect((self.rules)(rules), body)
+    }
+
+    fn parse(&self, cfg: &mut Config, rules: &Rules) {
+        parse((self.rules)(rules), cfg, rules)
+    }
+
+    fn emit(&self, d: &Delegation, header: &str, _why: Why, rules: &Rules) -> Emitted {
+        emit((self.rules)(rules), d, header, rules)
+    }
+
+    fn check(&self, cfg: &Config, _needed: &Delegation, rules: &Rules, out: &mut Vec<Finding>) {
+        check((self.rules)(rules), cfg, out)
+    }
+
+    fn setting(&self, k: ListKind, rules: &Rules) -> String {
+        (self.rules)(rules).key(k).cloned().unwrap_or_default()
+    }
+}
+
 /// How sure it is that `body` is this manager's configuration: its command line
 /// (`incus config`, `lxc config`) is sure; its keys in YAML are its own.
-pub(super) fn detect(m: &ManagerRules, body: &str) -> Option<Certainty> {
+fn detect(m: &ManagerRules, body: &str) -> Option<Certainty> {
     if body.contains(&format!("{} config", m.syntax.cli)) {
         return Some(Certainty::Sure);
     }
@@ -23,7 +66,7 @@ pub(super) fn detect(m: &ManagerRules, body: &str) -> Option<Certainty> {
 
 /// Incus / LXD: `key: value` YAML lines or `incus config set INSTANCE key=value` lines. The
 /// keys and separators are in rules/dialects/{incus,lxd}.toml.
-pub(super) fn parse(m: &ManagerRules, cfg: &mut Config, rules: &Rules) {
+fn parse(m: &ManagerRules, cfg: &mut Config, rules: &Rules) {
     let text = cfg.text.clone();
     let mut first: Option<usize> = None;
     let mut last_end = 0;
@@ -114,7 +157,7 @@ fn manager_key(l: &str) -> Option<(usize, &str)> {
 }
 
 /// The delegation as this manager's `config set` lines and the equivalent YAML.
-pub(super) fn emit(m: &ManagerRules, d: &Delegation, header: &str, rules: &Rules) -> Emitted {
+fn emit(m: &ManagerRules, d: &Delegation, header: &str, rules: &Rules) -> Emitted {
     let cli = &m.syntax.cli;
     let mut notes = Vec::new();
     let mut pairs: Vec<(String, String)> = Vec::new();
@@ -155,7 +198,7 @@ pub(super) fn emit(m: &ManagerRules, d: &Delegation, header: &str, rules: &Rules
 }
 
 /// Incus/LXD: known keys, the delegation switched on (LXD), the container unprivileged.
-pub(super) fn check(m: &ManagerRules, cfg: &Config, out: &mut Vec<Finding>) {
+fn check(m: &ManagerRules, cfg: &Config, out: &mut Vec<Finding>) {
     let known: Vec<String> = ListKind::ALL.iter().filter_map(|k| m.key(*k).cloned()).chain(m.other_keys()).collect();
     for s in cfg.settings.iter().filter(|s| s.ignored) {
         let closest = crate::spelling::closest(&s.key, known.iter().map(String::as_str));

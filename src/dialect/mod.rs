@@ -114,8 +114,8 @@ pub static ALL: &[&dyn Dialect] = &[
     &mount::Mount,
     &fstab::Fstab,
     &mount_unit::MountUnit,
-    &incus::Incus,
-    &lxd::Lxd,
+    &incus::INCUS,
+    &lxd::LXD,
     &json::Json,
 ];
 
