@@ -258,28 +258,8 @@ pub fn run_analysis(sel: &SelectArgs) -> miette::Result<analysis::Analysis> {
         ));
     }
     let loader = analysis::parse_loader(&sel.loader, &sel.libbpf, r)?;
-    // Files are read and analysed together, on every core, one at a time per core.
-    let (sources, warnings) = input::plan_inputs(&sel.paths)?;
     let opts = Options { programs: sel.programs.clone(), loader, with_optional: sel.with_optional };
-    let counts: Vec<std::sync::atomic::AtomicUsize> = sources.iter().map(|_| Default::default()).collect();
-    let load = |i: usize| {
-        input::load_source(&sources[i]).map(|(objects, warnings)| {
-            counts[i].store(objects.len(), std::sync::atomic::Ordering::Relaxed);
-            analysis::Loaded { objects, warnings }
-        })
-    };
-    let mut a = match analysis::analyse_stream(sources.len(), load, &opts, r) {
-        Ok(a) => a,
-        Err(analysis::StreamError::Load(e)) => return Err(e.into()),
-        Err(analysis::StreamError::Analysis(e)) => return Err(e.into()),
-    };
-    let counts: Vec<usize> = counts.into_iter().map(|c| c.into_inner()).collect();
-    let empty = input::check_directories(&sel.paths, &sources, &counts)?;
-    a.requirements.warnings.extend(empty);
-    // what could not be read inside executables and directories (the files' own warnings
-    // are already first)
-    a.requirements.warnings.splice(0..0, warnings);
-    Ok(a)
+    Ok(crate::pipeline::analyse_paths(&sel.paths, &opts, r)?)
 }
 
 fn analyze(args: &AnalyzeArgs, quiet: bool) -> miette::Result<i32> {

@@ -19,6 +19,7 @@ pub mod finding;
 pub mod input;
 pub mod model;
 pub mod names;
+pub mod pipeline;
 pub mod progress;
 pub mod record;
 pub mod report;
