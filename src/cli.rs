@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::{self, Options};
 use crate::delegation::Delegation;
+use crate::model::ObjectRef;
 use crate::text::Escaped;
 use crate::{input, report, rules, verify};
 
@@ -358,7 +359,7 @@ fn object_targets(args: &VerifyArgs, r: &rules::Rules) -> miette::Result<(Delega
             continue; // no token: nothing to prove (the analysis warns)
         };
         targets.push(verify::Target {
-            path: PathBuf::from(&o.path),
+            object: o.source(),
             programs: o.selected.iter().cloned().collect(),
             declared_memory: (bytes, largest.map(|(m, b)| (m.to_string(), b))),
             runner,
@@ -419,7 +420,7 @@ fn exec_targets(
         (d, loader)
     };
     let target = verify::Target {
-        path: PathBuf::from(&argv[0]),
+        object: ObjectRef::whole(&argv[0], ""),
         programs: Vec::new(),
         declared_memory: (0, None),
         runner: crate::sandbox::Runner::Command { argv, ready_after: args.ready_after },

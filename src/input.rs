@@ -22,7 +22,7 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 use crate::elf::{self, ElfError};
-use crate::model::Object;
+use crate::model::{Object, ObjectRef};
 use crate::text::Escaped;
 
 #[derive(Debug, Error, Diagnostic)]
@@ -169,7 +169,8 @@ pub fn load_source(src: &Source) -> Result<(Inputs, Vec<String>), InputError> {
         }
         Err(e) => return Err(InputError::Io { path: src.display.clone(), source: e }),
     };
-    match load_bytes(&src.display, &bytes, src.explicit, &mut warnings) {
+    let file = (src.path.as_os_str() != STDIN).then_some(src.path.as_path());
+    match load_bytes(&src.display, file, &bytes, src.explicit, &mut warnings) {
         Ok(objects) => Ok((objects, warnings)),
         Err(e) if !src.explicit => {
             warnings.push(format!("skipped: {e}"));
@@ -241,16 +242,20 @@ pub fn load_inputs_with_warnings(paths: &[PathBuf]) -> Result<(Inputs, Vec<Strin
     Ok((out, warnings))
 }
 
-/// The objects of one file: the file itself if it is a BPF object, else those it embeds.
+/// The objects of one file (named `path` in reports; read from `file`, or from standard input
+/// when there is none): the file itself if it is a BPF object, else those it embeds. Each
+/// object read from a file knows where its bytes are ([`Object::source`]).
 fn load_bytes(
     path: &str,
+    file: Option<&Path>,
     bytes: &[u8],
     explicit: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(String, Object)>, InputError> {
     if elf::uapi::is_bpf_object(bytes) {
-        let object = elf::read_object(bytes, &elf::object_name(path))
+        let mut object = elf::read_object(bytes, &elf::object_name(path))
             .map_err(|e| InputError::Object { path: path.to_string(), source: e })?;
+        object.source = file.map(|f| ObjectRef { display: path.to_string(), ..ObjectRef::whole(f, &object.name) });
         return Ok(vec![(path.to_string(), object)]);
     }
     let found = embedded::extract(path, bytes);
@@ -274,9 +279,36 @@ fn load_bytes(
         .into_iter()
         .map(|mut o| {
             o.object.loader_hint = hint.clone();
+            o.object.source = file.map(|f| ObjectRef {
+                file: f.to_path_buf(),
+                range: Some((o.offset as u64, o.size as u64)),
+                name: o.object.name.clone(),
+                display: o.display.clone(),
+            });
             (o.display, o.object)
         })
         .collect())
+}
+
+/// The bytes of the object `r` refers to, read again from its file (a loader in the sandbox
+/// reads them so: no executable is scanned twice).
+pub fn read_object_ref(r: &ObjectRef) -> Result<Vec<u8>, InputError> {
+    use std::io::{Seek, SeekFrom};
+    let io = |e| InputError::Io { path: r.display.clone(), source: e };
+    let mut f = std::fs::File::open(&r.file).map_err(io)?;
+    let (offset, len) = match r.range {
+        Some(range) => range,
+        None => (0, f.metadata().map_err(io)?.len()),
+    };
+    if len > elf::MAX_OBJECT_SIZE {
+        return Err(InputError::TooLarge { path: r.display.clone(), limit: elf::MAX_OBJECT_SIZE });
+    }
+    let mut bytes = vec![0u8; len as usize];
+    f.seek(SeekFrom::Start(offset)).and_then(|_| f.read_exact(&mut bytes)).map_err(io)?;
+    if !elf::uapi::is_bpf_object(&bytes) {
+        return Err(InputError::NotBpf { path: r.display.clone() });
+    }
+    Ok(bytes)
 }
 
 /// The bytes and libbpf object name of one input as [`load_inputs`] names it: a BPF object

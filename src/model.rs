@@ -26,6 +26,32 @@ pub struct Object {
     /// What the file the object came from shows about the program that loads it.
     #[serde(skip)]
     pub loader_hint: Option<LoaderHint>,
+    /// Where its bytes are, when it was read from a file (not from standard input).
+    #[serde(skip)]
+    pub source: Option<ObjectRef>,
+}
+
+/// Where an object's bytes are, so that a loader reads exactly those again: a whole file, or
+/// the byte range of an object embedded in an executable; with the name libbpf gives the
+/// object and the name reports give it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+pub struct ObjectRef {
+    pub file: std::path::PathBuf,
+    /// (offset, length) of the object in the file; None: the whole file.
+    pub range: Option<(u64, u64)>,
+    /// libbpf's object name.
+    pub name: String,
+    /// How reports name it: the file's path, or `path#name` / `path#N` for an embedded object.
+    pub display: String,
+}
+
+impl ObjectRef {
+    /// The whole file at `path`, whose object libbpf names `name`.
+    pub fn whole(path: impl Into<std::path::PathBuf>, name: impl Into<String>) -> ObjectRef {
+        let file = path.into();
+        let display = file.display().to_string();
+        ObjectRef { file, range: None, name: name.into(), display }
+    }
 }
 
 /// What an executable shows about the loader it carries (`--loader auto`), found by the input

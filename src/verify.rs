@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::delegation::Delegation;
+use crate::model::ObjectRef;
 use crate::rules::Rules;
 use crate::sandbox::{self, LoadOutcome, LoadRequest, SandboxError};
 use crate::vocab::{ListKind, Masks, Need};
@@ -41,10 +42,11 @@ impl VerifyOptions {
     }
 }
 
-/// One object to load: its path and the programs to load (all others get autoload off).
+/// One object to load: where its bytes are and the programs to load (all others get autoload
+/// off). For a program that runs itself (`Runner::Command`), `object` names the program.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
-    pub path: PathBuf,
+    pub object: ObjectRef,
     pub programs: Vec<String>,
     /// What its maps declare (analysis::memory): bytes in all, and the map that asks most.
     #[serde(skip)]
@@ -55,9 +57,16 @@ pub struct Target {
 }
 
 impl Target {
-    /// Every program of the object at `path`, its maps declaring nothing.
+    /// Every program of the object file at `path`, its maps declaring nothing.
     pub fn new(path: impl Into<PathBuf>, programs: Vec<String>) -> Target {
-        Target { path: path.into(), programs, declared_memory: (0, None), runner: sandbox::Runner::Libbpf }
+        let path = path.into();
+        let name = crate::elf::object_name(&path.to_string_lossy());
+        Target::of(ObjectRef::whole(path, name), programs)
+    }
+
+    /// The object `object` refers to, loaded by libbpf, its maps declaring nothing.
+    pub fn of(object: ObjectRef, programs: Vec<String>) -> Target {
+        Target { object, programs, declared_memory: (0, None), runner: sandbox::Runner::Libbpf }
     }
 }
 
@@ -152,7 +161,7 @@ impl<'o> Loader<'o> {
             return Ok(deadline_outcome(opts.deadline));
         }
         let req = LoadRequest {
-            object: target.path.clone(),
+            object: target.object.clone(),
             programs: if target.programs.is_empty() { None } else { Some(target.programs.clone()) },
             delegation: masks,
             caps,
@@ -297,12 +306,13 @@ fn collect_root_load_log(_: libbpf_rs::PrintLevel, msg: String) {
 /// decisive line (the first that says what failed: an unresolved CO-RE relocation, an extern
 /// the kernel lacks, a map the kernel refuses) when even that fails.
 pub fn loads_as_root(target: &Target) -> Result<(), String> {
-    let (bytes, name) = crate::input::object_bytes(&target.path.to_string_lossy()).map_err(|e| e.to_string())?;
+    let bytes = crate::input::read_object_ref(&target.object).map_err(|e| e.to_string())?;
+    let name = &target.object.name;
     ROOT_LOAD_LOG.lock().map(|mut l| l.clear()).ok();
     let previous = libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Info, collect_root_load_log)));
     let result = (|| {
         let mut open = libbpf_rs::ObjectBuilder::default()
-            .name(&name)
+            .name(name)
             .and_then(|b| b.open_memory(&bytes))
             .map_err(|e| format!("libbpf cannot open it: {e}"))?;
         if !target.programs.is_empty() {
@@ -345,7 +355,12 @@ pub fn verify(
     for t in targets {
         let outcome = loader.load(t, masks, caps.clone())?;
         let diagnosis = if outcome.loaded { None } else { Some(diagnose(t, &outcome, d, rules, &loader)?) };
-        results.push(TargetResult { path: t.path.clone(), programs: t.programs.clone(), outcome, diagnosis });
+        results.push(TargetResult {
+            path: PathBuf::from(&t.object.display),
+            programs: t.programs.clone(),
+            outcome,
+            diagnosis,
+        });
         progress.tick();
     }
     progress.finish();
@@ -363,11 +378,11 @@ pub fn verify(
             for t in targets {
                 let o = loader.load(t, m, c.clone())?;
                 if inconclusive(&o) {
-                    undecided = Some(format!("{}: {}", t.path.display(), o.message.as_deref().unwrap_or("cut short")));
+                    undecided = Some(format!("{}: {}", t.object.display, o.message.as_deref().unwrap_or("cut short")));
                     break;
                 }
                 if !o.loaded {
-                    failure = Some(format!("{}: {}", t.path.display(), describe(&o)));
+                    failure = Some(format!("{}: {}", t.object.display, describe(&o)));
                     break;
                 }
             }

@@ -99,7 +99,7 @@ fn prove(
         .iter()
         .filter(|o| !o.selected.is_empty())
         .map(|o| {
-            let mut t = Target::new(&o.path, programs.clone());
+            let mut t = Target::of(o.source(), programs.clone());
             t.runner = runner.clone();
             t
         })

@@ -274,3 +274,20 @@ fn analyze_names_the_embedded_objects() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bpfcap::input::not_bpf"));
 }
+
+/// Every object read from a file knows where its bytes are: reading them again from there
+/// gives the bytes the display path leads to, and the name libbpf gives the object.
+#[test]
+fn objects_know_where_their_bytes_are() {
+    let paths = [testdata("embedded/app"), testdata("embedded/libtwo.so"), testdata("xdp.bpf.o")];
+    let (objects, _) = load_inputs_with_warnings(&paths).unwrap();
+    assert!(objects.len() >= 4, "{}", objects.len());
+    for (display, object) in objects {
+        let source = object.source.clone().expect("read from a file");
+        assert_eq!(source.display, display);
+        assert_eq!(source.name, object.name, "{display}");
+        let (bytes, name) = object_bytes(&display).unwrap();
+        assert_eq!(bpfcap::input::read_object_ref(&source).unwrap(), bytes, "{display}");
+        assert_eq!(source.name, name, "{display}");
+    }
+}

@@ -71,7 +71,7 @@ fn libbpf_answers_are_sufficient_and_minimal_per_program() {
             r,
         )
         .unwrap();
-        let target = Target::new(&display, vec![program.clone()]);
+        let target = Target::of(a.objects[0].source(), vec![program.clone()]);
         let v = verify(std::slice::from_ref(&target), &a.delegation, true, r, &opts).unwrap();
         let case = format!("{display} --program {program}");
         if !v.loaded {
@@ -161,7 +161,7 @@ fn unions_load_with_one_delegation_and_need_every_item() {
         )
         .unwrap();
         let targets: Vec<Target> =
-            a.objects.iter().map(|o| Target::new(&o.path, o.selected.iter().cloned().collect())).collect();
+            a.objects.iter().map(|o| Target::of(o.source(), o.selected.iter().cloned().collect())).collect();
         let v = verify(&targets, &a.delegation, true, r, &opts).unwrap();
         measured += 1;
         if !v.loaded {

@@ -57,7 +57,7 @@ fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
     if o.programs.iter().any(|p| p.prog_type.is_none()) {
         return Result_::Skipped;
     }
-    let target = Target::new(display, o.selected.iter().cloned().collect());
+    let target = Target::of(o.source(), o.selected.iter().cloned().collect());
     let control = Loader::new(&opts).load(&target, wide, wide_caps).unwrap();
     let v = verify(std::slice::from_ref(&target), &a.delegation, true, r, &opts).unwrap();
     if !control.loaded {

@@ -69,6 +69,14 @@ pub struct ObjectAnalysis {
     pub host_capabilities: Vec<String>,
 }
 
+impl ObjectAnalysis {
+    /// Where the object's bytes are: where the input read them, or the file its path names (an
+    /// object the caller read itself).
+    pub fn source(&self) -> crate::model::ObjectRef {
+        self.object.source.clone().unwrap_or_else(|| crate::model::ObjectRef::whole(&self.path, &self.object.name))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub loader: LoaderChoice,

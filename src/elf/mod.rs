@@ -743,6 +743,7 @@ impl<'d> Reader<'d> {
         }
         Ok(Object {
             loader_hint: None,
+            source: None,
             name: self.name,
             big_endian: self.big_endian,
             license: self.license,

@@ -325,7 +325,7 @@ pub fn record(argv: &[String], opts: &RecordOptions, rules: &Rules) -> Result<Re
     sandbox::preflight()?;
     let observer = Observer::attach()?;
     let target = Target {
-        path: argv[0].clone().into(),
+        object: crate::model::ObjectRef::whole(&argv[0], ""),
         programs: Vec::new(),
         declared_memory: (0, None),
         runner: sandbox::Runner::Command { argv: argv.to_vec(), ready_after: opts.ready_after },

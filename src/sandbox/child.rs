@@ -236,12 +236,14 @@ fn set_up_and_load() -> Result<LoadOutcome, ChildError> {
 
     // Read the object while still host root: the sandbox's uid must not need
     // read access to the caller's files.
-    // `object` may name an object embedded in an executable (`path#name`, `path#N`).
+    // `object` may be the byte range of an object embedded in an executable.
     // (a command loads what it loads itself)
     let (object, object_name) = match &req.runner {
         Runner::Command { .. } => (Vec::new(), String::new()),
-        _ => crate::input::object_bytes(&req.object.to_string_lossy())
-            .map_err(|e| err_msg("read_object", None, e.to_string()))?,
+        _ => (
+            crate::input::read_object_ref(&req.object).map_err(|e| err_msg("read_object", None, e.to_string()))?,
+            req.object.name.clone(),
+        ),
     };
     // A loader program is read now too, and run from memory: the sandbox's uid need not
     // reach it.

@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::ObjectRef;
 use crate::rules::Version;
 use crate::vocab::Masks;
 
@@ -140,8 +141,8 @@ pub enum Runner {
 /// What to load and with which delegation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadRequest {
-    /// BPF ELF object on disk.
-    pub object: PathBuf,
+    /// The BPF object: a file, or the byte range of one (an object embedded in an executable).
+    pub object: ObjectRef,
     /// `None`: load every program libbpf would autoload; `Some`: only these
     /// (autoload is switched off for the others).
     pub programs: Option<Vec<String>>,
@@ -163,7 +164,7 @@ pub struct LoadRequest {
 impl Default for LoadRequest {
     fn default() -> Self {
         LoadRequest {
-            object: PathBuf::new(),
+            object: ObjectRef::whole(PathBuf::new(), String::new()),
             programs: None,
             delegation: Masks::default(),
             caps: Vec::new(),
@@ -176,9 +177,11 @@ impl Default for LoadRequest {
 }
 
 impl LoadRequest {
-    /// A request with default uid and timeout, loading all programs.
-    pub fn new(object: impl Into<PathBuf>, delegation: Masks, caps: Vec<u32>) -> Self {
-        LoadRequest { object: object.into(), delegation, caps, ..Default::default() }
+    /// A request with default uid and timeout, loading all programs of the object file at `path`.
+    pub fn new(path: impl Into<PathBuf>, delegation: Masks, caps: Vec<u32>) -> Self {
+        let path = path.into();
+        let name = crate::elf::object_name(&path.to_string_lossy());
+        LoadRequest { object: ObjectRef::whole(path, name), delegation, caps, ..Default::default() }
     }
 }
 
@@ -697,15 +700,10 @@ pub fn load_in_sandbox(helper_exe: &Path, req: &LoadRequest) -> Result<LoadOutco
             return Err(SandboxError::InvalidRequest("a command's argv[0] must be an absolute path".into()));
         }
     } else {
-        // the object file, or the executable an embedded object (`path#name`) lives in
-        let display = req.object.to_string_lossy();
-        let file = match display.rsplit_once('#') {
-            Some((f, _)) if !req.object.exists() => PathBuf::from(f),
-            _ => req.object.clone(),
-        };
-        std::fs::File::open(&file)
+        // the object file, or the executable an embedded object lives in
+        std::fs::File::open(&req.object.file)
             .and_then(|mut f| f.read(&mut [0u8; 4]))
-            .map_err(|source| SandboxError::Object { path: req.object.clone(), source })?;
+            .map_err(|source| SandboxError::Object { path: req.object.file.clone(), source })?;
     }
     let request_json =
         serde_json::to_vec(req).map_err(|e| SandboxError::InvalidRequest(format!("cannot serialise request: {e}")))?;
