@@ -297,44 +297,8 @@ fn verify(args: &VerifyArgs, quiet: bool) -> miette::Result<i32> {
     crate::sandbox::stop_on_signals();
     let v = verify::verify(&targets, &d, args.minimize, r, &opts)?;
     let text = match args.format {
-        FormatArg::Json => {
-            let doc = serde_json::json!({
-                "schema": report::SCHEMA,
-                "kind": "verification",
-                "loader": loader,
-                "delegation": d.to_json(),
-                "capabilities": d.capabilities,
-                "mount_options": d.mount_options(r),
-                "loaded": v.loaded,
-                "minimal": v.minimal,
-                "targets": v.targets,
-                "items": v.items.iter().map(|i| serde_json::json!({
-                    "item": report::need_json(&i.item),
-                    "required": i.required,
-                    "failure": i.failure,
-                    "undecided": i.undecided,
-                })).collect::<Vec<_>>(),
-            });
-            let mut s = serde_json::to_string_pretty(&doc).expect("JSON");
-            s.push('\n');
-            s
-        }
-        FormatArg::Table => {
-            let mut s = report::verification_table(&v, &d, args.minimize, r);
-            // some items not required: the minimal configuration, ready to paste
-            if v.minimal == Some(false) {
-                let minimal = v.items.iter().filter(|i| !i.required).fold(d.clone(), |m, i| m.without(&i.item));
-                let no_reason = |_: crate::vocab::ListKind, _: &str| String::new();
-                let dropin =
-                    crate::dialect::by_name("systemd").expect("the systemd dialect").emit(&minimal, "", &no_reason, r);
-                s.push_str(&format!("\nminimal delegation:\n{}\n", minimal.mount_options(r)));
-                s.push_str("as a systemd drop-in ([Service]):\n");
-                for line in dropin.text.lines().filter(|l| !l.starts_with('#') && l.contains('=')) {
-                    s.push_str(&format!("{line}\n"));
-                }
-            }
-            s
-        }
+        FormatArg::Json => report::verification_json(&v, &d, &loader, r),
+        FormatArg::Table => report::verification_table(&v, &d, args.minimize, r),
     };
     write_stdout(&text);
     Ok(if !v.loaded || (args.strict && v.minimal != Some(true)) { EXIT_FINDINGS } else { EXIT_OK })

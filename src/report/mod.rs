@@ -291,8 +291,34 @@ pub fn analysis_json(a: &Analysis, rules: &Rules) -> Value {
     serde_json::from_slice(&buf).expect("the document is JSON")
 }
 
+/// `verify --format json`: the delegation verified (for `loader`), each target's outcome, and
+/// with --minimize each item's verdict.
+pub fn verification_json(v: &crate::verify::Verification, d: &Delegation, loader: &str, r: &Rules) -> String {
+    let doc = json!({
+        "schema": SCHEMA,
+        "kind": "verification",
+        "loader": loader,
+        "delegation": d.to_json(),
+        "capabilities": d.capabilities,
+        "mount_options": d.mount_options(r),
+        "loaded": v.loaded,
+        "minimal": v.minimal,
+        "targets": v.targets,
+        "items": v.items.iter().map(|i| json!({
+            "item": need_json(&i.item),
+            "required": i.required,
+            "failure": i.failure,
+            "undecided": i.undecided,
+        })).collect::<Vec<_>>(),
+    });
+    let mut s = serde_json::to_string_pretty(&doc).expect("JSON");
+    s.push('\n');
+    s
+}
+
 /// `verify`'s table: the delegation, each target's outcome with its diagnosis, and with
-/// --minimize each item's verdict.
+/// --minimize each item's verdict; when some items are not required, the minimal delegation,
+/// ready to paste.
 pub fn verification_table(v: &crate::verify::Verification, d: &Delegation, minimize: bool, r: &Rules) -> String {
     use crate::text::Escaped;
     let mut s = format!("delegation: {}\ncapabilities: {}\n", d.mount_options(r), d.capabilities.join(", "));
@@ -361,6 +387,16 @@ pub fn verification_table(v: &crate::verify::Verification, d: &Delegation, minim
             s.push_str("minimality not known: some loads ran out of time or memory (--timeout, --deadline, --memory)\n")
         }
         None => {}
+    }
+    if v.minimal == Some(false) {
+        let minimal = v.items.iter().filter(|i| !i.required).fold(d.clone(), |m, i| m.without(&i.item));
+        let no_reason = |_: crate::vocab::ListKind, _: &str| String::new();
+        let dropin = crate::dialect::by_name("systemd").expect("the systemd dialect").emit(&minimal, "", &no_reason, r);
+        s.push_str(&format!("\nminimal delegation:\n{}\n", minimal.mount_options(r)));
+        s.push_str("as a systemd drop-in ([Service]):\n");
+        for line in dropin.text.lines().filter(|l| !l.starts_with('#') && l.contains('=')) {
+            s.push_str(&format!("{line}\n"));
+        }
     }
     s
 }
