@@ -332,6 +332,7 @@ mod tests {
         let r = rules();
         let samples = [
             ("[Service]\nPrivateBPF=yes\nBPFDelegateCommands=map_create\n", "systemd"),
+            ("BPFDelegateComands=BPFMapCreate\n", "systemd"),
             ("delegate_cmds=map_create", "mount"),
             ("mount -t bpf -o delegate_cmds=map_create bpffs /sys/fs/bpf", "mount"),
             ("[Mount]\nWhat=bpffs\nType=bpf\nOptions=delegate_cmds=map_create\n", "mount"),

@@ -33,8 +33,17 @@ impl Dialect for Systemd {
 
     fn detect(&self, body: &str, rules: &Rules) -> Option<Certainty> {
         let sd = &rules.systemd().settings;
-        let own = std::iter::once(&sd.private_bpf).chain(ListKind::ALL.iter().map(|k| &sd.lists[*k]));
-        if own.into_iter().any(|s| body.contains(s.as_str())) {
+        // PrivateBPF=, or what the list settings' names share (BPFDelegate: a misspelt one too)
+        let lists: Vec<&str> = ListKind::ALL.iter().map(|k| sd.lists[*k].as_str()).collect();
+        let prefix = lists.iter().fold(lists[0], |p, l| {
+            let common = p
+                .char_indices()
+                .zip(l.chars())
+                .find(|((_, a), b)| a != b)
+                .map_or(p.len().min(l.len()), |((i, _), _)| i);
+            &p[..common]
+        });
+        if body.contains(sd.private_bpf.as_str()) || (!prefix.is_empty() && body.contains(prefix)) {
             Some(Certainty::Sure)
         } else {
             body.trim_start().starts_with('[').then_some(Certainty::Layout)
