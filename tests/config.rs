@@ -127,6 +127,14 @@ fn a_deliberate_mistake_is_found_exactly_at_its_line() {
     let broken = good.replace("PrivateUsers=self\n", "").replace("DelegateNamespaces=mnt\n", "");
     let v = check_json(&broken, "systemd", "testdata/socket.bpf.o");
     assert!(codes(&v).iter().any(|(c, _)| c == "systemd-no-userns"), "{v:#}");
+    // ... and with the user namespace switched off by any of systemd's words for false
+    for off in ["no", "false", "0", "Off"] {
+        let broken = good
+            .replace("PrivateUsers=self\n", &format!("PrivateUsers={off}\n"))
+            .replace("DelegateNamespaces=mnt\n", "");
+        let v = check_json(&broken, "systemd", "testdata/socket.bpf.o");
+        assert!(codes(&v).iter().any(|(c, _)| c == "systemd-no-userns"), "PrivateUsers={off}: {v:#}");
+    }
     // 6. mount options: a numeric mask after names replaces them
     let v = check_json(
         "delegate_cmds=map_create:prog_load,delegate_maps=array,delegate_progs=socket_filter:tracepoint:0x2,delegate_attachs=cgroup_inet_ingress\n",

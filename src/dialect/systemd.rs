@@ -438,42 +438,46 @@ fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Finding>
         return;
     }
     let pspan = private.map(|s| s.span);
-    let userns =
-        cfg.setting("PrivateUsers").is_some_and(|s| !s.value.eq_ignore_ascii_case("no") && !s.value.is_empty())
-            || cfg
-                .setting("DelegateNamespaces")
-                .is_some_and(|s| !s.value.is_empty() && !s.value.eq_ignore_ascii_case("no"));
-    if !userns {
-        let why = sd.settings.why_required("PrivateUsers");
+    let unit = &sd.settings.unit;
+    // a setting that is there and not false (PrivateUsers=self, DelegateNamespaces=mnt, =yes)
+    let set = |key: &str| {
+        cfg.setting(key).is_some_and(|s| !s.value.is_empty() && !is_true(&s.value, &sd.settings.false_values))
+    };
+    if !set(&unit.private_users) && !set(&unit.delegate_namespaces) {
+        let why = sd.settings.why_required(&unit.private_users);
         push(
             cfg,
             out,
             Code::SystemdNoUserns,
             Severity::Error,
-            format!("PrivateBPF=yes without a user namespace for the service: {why}"),
-            Some("add PrivateUsers=self".into()),
+            format!("{}=yes without a user namespace for the service: {why}", sd.settings.private_bpf),
+            Some(format!("add {}=self", unit.private_users)),
             pspan,
         );
     }
-    let delegated_mnt = cfg.setting("DelegateNamespaces").is_some_and(|s| {
-        let v = s.value.to_ascii_lowercase();
-        v == "yes" || v.split_whitespace().any(|w| w == "mnt")
+    let delegated_mnt = cfg.setting(&unit.delegate_namespaces).is_some_and(|s| {
+        is_true(&s.value, &sd.settings.true_values)
+            || s.value.split_whitespace().any(|w| w.eq_ignore_ascii_case(&unit.mount_namespace))
     });
     if !delegated_mnt {
-        let why = sd.settings.why_required("DelegateNamespaces");
+        let why = sd.settings.why_required(&unit.delegate_namespaces);
         push(
             cfg,
             out,
             Code::SystemdMountNamespace,
             Severity::Warning,
             format!(
-                "without DelegateNamespaces=mnt a system service's bpffs is created before its user namespace: {why}"
+                "without {}={} a system service's bpffs is created before its user namespace: {why}",
+                unit.delegate_namespaces, unit.mount_namespace
             ),
-            Some("add DelegateNamespaces=mnt (not needed for user services, which delegate every namespace)".into()),
+            Some(format!(
+                "add {}={} (not needed for user services, which delegate every namespace)",
+                unit.delegate_namespaces, unit.mount_namespace
+            )),
             pspan,
         );
     }
-    if let Some(b) = cfg.setting("CapabilityBoundingSet") {
+    if let Some(b) = cfg.setting(&unit.capability_bounding_set) {
         let set: Vec<String> = b.value.split_whitespace().map(|c| c.to_ascii_uppercase()).collect();
         let inverted = b.value.trim_start().starts_with('~');
         for c in &needed.capabilities {
@@ -484,18 +488,18 @@ fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Finding>
                     out,
                     Code::SystemdCapabilities,
                     Severity::Error,
-                    format!("CapabilityBoundingSet= leaves out {c}, which the token checks"),
-                    Some(format!("add {c} to CapabilityBoundingSet=")),
+                    format!("{}= leaves out {c}, which the token checks", unit.capability_bounding_set),
+                    Some(format!("add {c} to {}=", unit.capability_bounding_set)),
                     Some(b.span),
                 );
             }
         }
     }
-    if let Some(u) = cfg.setting("User").filter(|u| u.value != "root" && u.value != "0") {
+    if let Some(u) = cfg.setting(&unit.user).filter(|u| !unit.root_users.contains(&u.value)) {
         let ambient: Vec<String> = cfg
             .settings
             .iter()
-            .filter(|s| s.key == "AmbientCapabilities")
+            .filter(|s| s.key == unit.ambient_capabilities)
             .flat_map(|s| s.value.split_whitespace().map(|c| c.to_ascii_uppercase()).collect::<Vec<_>>())
             .collect();
         for c in &needed.capabilities {
@@ -505,8 +509,11 @@ fn unit(cfg: &Config, needed: &Delegation, rules: &Rules, out: &mut Vec<Finding>
                     out,
                     Code::SystemdCapabilities,
                     Severity::Error,
-                    format!("User={} runs without {c}: a non-root service needs it in AmbientCapabilities=", u.value),
-                    Some(format!("add AmbientCapabilities={c}")),
+                    format!(
+                        "{}={} runs without {c}: a non-root service needs it in {}=",
+                        unit.user, u.value, unit.ambient_capabilities
+                    ),
+                    Some(format!("add {}={c}", unit.ambient_capabilities)),
                     Some(u.span),
                 );
             }

@@ -98,6 +98,8 @@ pub struct SystemdSettings {
     pub private_bpf: String,
     /// The values a boolean setting reads as true (parse_boolean; case-insensitive).
     pub true_values: Vec<String>,
+    /// The values a boolean setting reads as false.
+    pub false_values: Vec<String>,
     /// What separates the names of a list (`,` only, not trimmed).
     pub separator: String,
     /// The whole value that grants every item of a list.
@@ -111,6 +113,23 @@ pub struct SystemdSettings {
     pub requires: Vec<SystemdRequire>,
     /// The settings of a BPF drop-in (written by `emit`, read by `check`).
     pub drop_in: Vec<String>,
+    /// The other unit settings `check` reads.
+    pub unit: SystemdUnitSettings,
+}
+
+/// The unit settings besides the lists that decide whether a token can be made and used.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemdUnitSettings {
+    pub private_users: String,
+    pub delegate_namespaces: String,
+    /// The namespace DelegateNamespaces= must name.
+    pub mount_namespace: String,
+    pub capability_bounding_set: String,
+    pub ambient_capabilities: String,
+    pub user: String,
+    /// User= values that are root.
+    pub root_users: Vec<String>,
 }
 
 /// One name systemd accepts, the bit it sets, and the systemd versions with that mapping.
