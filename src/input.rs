@@ -312,8 +312,9 @@ pub fn read_object_ref(r: &ObjectRef) -> Result<Vec<u8>, InputError> {
 }
 
 /// The bytes and libbpf object name of one input as [`load_inputs`] names it: a BPF object
-/// file's path, or `path#name` / `path#N` for an embedded object. For loaders (`verify`),
-/// which need the object itself.
+/// file's path, or `path#name` / `path#N` for an embedded object (whose executable is scanned
+/// again to find it). For callers that hold only the name; loaders read the object an
+/// [`ObjectRef`] points at ([`read_object_ref`]).
 pub fn object_bytes(display: &str) -> Result<(Vec<u8>, String), InputError> {
     let p = Path::new(display);
     if p.is_file() {
