@@ -29,6 +29,15 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// The longest start all `words` share (empty for no words).
+pub fn common_prefix<'a>(words: &[&'a str]) -> &'a str {
+    let Some((first, rest)) = words.split_first() else { return "" };
+    rest.iter().fold(*first, |prefix, w| {
+        let shared = prefix.char_indices().zip(w.chars()).take_while(|((_, a), b)| a == b).last();
+        &prefix[..shared.map_or(0, |((i, c), _)| i + c.len_utf8())]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +52,9 @@ mod tests {
             Some("BPFDelegateCommands")
         );
         assert_eq!(closest("xyz", ["PrivateBPF"]), None);
+        assert_eq!(common_prefix(&["BPFDelegateMaps", "BPFDelegatePrograms", "BPFDelegateMaps"]), "BPFDelegate");
+        assert_eq!(common_prefix(&["abc", "ab"]), "ab");
+        assert_eq!(common_prefix(&["abc", "xbc"]), "");
+        assert_eq!(common_prefix(&[]), "");
     }
 }

@@ -59,9 +59,7 @@ pub struct Target {
 impl Target {
     /// Every program of the object file at `path`, its maps declaring nothing.
     pub fn new(path: impl Into<PathBuf>, programs: Vec<String>) -> Target {
-        let path = path.into();
-        let name = crate::elf::object_name(&path.to_string_lossy());
-        Target::of(ObjectRef::whole(path, name), programs)
+        Target::of(crate::elf::object_file(path), programs)
     }
 
     /// The object `object` refers to, loaded by libbpf, its maps declaring nothing.

@@ -35,14 +35,7 @@ impl Dialect for Systemd {
         let sd = &rules.systemd().settings;
         // PrivateBPF=, or what the list settings' names share (BPFDelegate: a misspelt one too)
         let lists: Vec<&str> = ListKind::ALL.iter().map(|k| sd.lists[*k].as_str()).collect();
-        let prefix = lists.iter().fold(lists[0], |p, l| {
-            let common = p
-                .char_indices()
-                .zip(l.chars())
-                .find(|((_, a), b)| a != b)
-                .map_or(p.len().min(l.len()), |((i, _), _)| i);
-            &p[..common]
-        });
+        let prefix = crate::spelling::common_prefix(&lists);
         if body.contains(sd.private_bpf.as_str()) || (!prefix.is_empty() && body.contains(prefix)) {
             Some(Certainty::Sure)
         } else {

@@ -105,6 +105,13 @@ pub fn object_name(path: &str) -> String {
     base.chars().take(BPF_OBJ_NAME_LEN * 4).collect()
 }
 
+/// The object file at `path`, whole, under the name libbpf gives it ([`object_name`]).
+pub fn object_file(path: impl Into<std::path::PathBuf>) -> crate::model::ObjectRef {
+    let path = path.into();
+    let name = object_name(&path.to_string_lossy());
+    crate::model::ObjectRef::whole(path, name)
+}
+
 /// Reads one BPF ELF object. `name` is the libbpf object name (see [`object_name`]).
 pub fn read_object(data: &[u8], name: &str) -> Result<Object, ElfError> {
     let mut r = Reader::open(data, name)?;

@@ -179,9 +179,7 @@ impl Default for LoadRequest {
 impl LoadRequest {
     /// A request with default uid and timeout, loading all programs of the object file at `path`.
     pub fn new(path: impl Into<PathBuf>, delegation: Masks, caps: Vec<u32>) -> Self {
-        let path = path.into();
-        let name = crate::elf::object_name(&path.to_string_lossy());
-        LoadRequest { object: ObjectRef::whole(path, name), delegation, caps, ..Default::default() }
+        LoadRequest { object: crate::elf::object_file(path), delegation, caps, ..Default::default() }
     }
 }
 
