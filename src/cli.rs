@@ -230,9 +230,19 @@ pub struct SelectArgs {
     /// Also delegate items the loader can do without (see "optional" in the output).
     #[arg(long)]
     pub with_optional: bool,
-    /// BPF object files, or directories searched recursively for them (not with --from).
+    /// The platform to read from a container image whose index lists several (OS/ARCH or
+    /// OS/ARCH/VARIANT); the default is the running machine's.
+    #[arg(long, value_name = "OS/ARCH", value_parser = parse_platform)]
+    pub platform: Option<crate::input::image::Platform>,
+    /// BPF object files, executables and libraries, directories searched recursively for them,
+    /// container images (OCI layout directories, docker-archive and OCI archives) and root
+    /// filesystem tarballs; `-` reads one file from standard input (not with --from).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+fn parse_platform(s: &str) -> Result<crate::input::image::Platform, String> {
+    crate::input::image::Platform::parse(s)
 }
 
 #[derive(Debug, Args)]
@@ -246,10 +256,20 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+    /// Also give the answer for each file that holds objects (an executable, a library, an
+    /// object file; in an image, by its path there), as analysing that file alone would.
+    #[arg(long)]
+    pub by_executable: bool,
 }
 
 /// Runs the analysis stage for the shared selection options.
 pub fn run_analysis(sel: &SelectArgs) -> miette::Result<analysis::Analysis> {
+    let (reading, opts) = analysis_options(sel)?;
+    Ok(crate::pipeline::analyse_paths(&sel.paths, &reading, &opts, rules::rules())?)
+}
+
+/// How the shared selection options read inputs and analyse them.
+fn analysis_options(sel: &SelectArgs) -> miette::Result<(crate::input::Options, Options)> {
     let r = rules::rules();
     if sel.paths.is_empty() {
         return Err(miette::miette!(
@@ -260,19 +280,26 @@ pub fn run_analysis(sel: &SelectArgs) -> miette::Result<analysis::Analysis> {
     }
     let loader = analysis::parse_loader(&sel.loader, &sel.libbpf, r)?;
     let opts = Options { programs: sel.programs.clone(), loader, with_optional: sel.with_optional };
-    Ok(crate::pipeline::analyse_paths(&sel.paths, &opts, r)?)
+    Ok((crate::input::Options { platform: sel.platform.clone() }, opts))
 }
 
 fn analyze(args: &AnalyzeArgs, quiet: bool) -> miette::Result<i32> {
-    let a = run_analysis(&args.select)?;
+    let (a, executables) = if args.by_executable {
+        let (reading, opts) = analysis_options(&args.select)?;
+        let (a, e) = crate::pipeline::analyse_by_executable(&args.select.paths, &reading, &opts, rules::rules())?;
+        (a, Some(e))
+    } else {
+        (run_analysis(&args.select)?, None)
+    };
     // The process ends after the report: freeing a large tree's analysis piece by piece
     // would only cost time.
-    let a = &*Box::leak(Box::new(a));
+    let (a, executables) = &*Box::leak(Box::new((a, executables)));
     let r = rules::rules();
     let text = match args.format {
         FormatArg::Json => {
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            let written = report::write_analysis_json(a, r, &mut out).and_then(|()| std::io::Write::flush(&mut out));
+            let written = report::write_analysis_document(a, executables.as_deref(), r, &mut out)
+                .and_then(|()| std::io::Write::flush(&mut out));
             return match written {
                 Ok(()) => Ok(EXIT_OK),
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
@@ -283,7 +310,11 @@ fn analyze(args: &AnalyzeArgs, quiet: bool) -> miette::Result<i32> {
             let paths: Vec<String> =
                 args.select.paths.iter().map(|p| Escaped(&p.to_string_lossy()).to_string()).collect();
             let next = format!("bpfcap emit --target systemd {}", paths.join(" "));
-            report::table::render(a, r, args.verbose, (!quiet).then_some(next.as_str()))
+            let mut text = report::table::render(a, r, args.verbose, (!quiet).then_some(next.as_str()));
+            if let Some(executables) = executables {
+                text.push_str(&report::table::render_executables(executables, r));
+            }
+            text
         }
     };
     write_stdout(&text);
@@ -322,8 +353,17 @@ fn object_targets(args: &VerifyArgs, r: &rules::Rules) -> miette::Result<(Delega
         let Some(runner) = verify::runner_for(&o.loader, args.cilium_loader.as_deref(), r)? else {
             continue; // no token: nothing to prove (the analysis warns)
         };
+        let Some(object) = o.object.source.clone().filter(|s| s.image.is_none()) else {
+            return Err(miette::miette!(
+                code = "bpfcap::verify::not_a_file",
+                help = "verify loads each object from its file: unpack the image (umoci unpack, skopeo copy … dir:) \
+                        and pass the files, or write standard input to a file",
+                "{}: read from a container image or standard input, not from a file",
+                crate::text::Escaped(&o.path)
+            ));
+        };
         targets.push(verify::Target {
-            object: o.source(),
+            object,
             programs: o.selected.iter().cloned().collect(),
             declared_memory: (bytes, largest.map(|(m, b)| (m.to_string(), b))),
             runner,

@@ -13,7 +13,10 @@
 //! [`crate::elf::MAX_OBJECT_SIZE`] (256 MiB).
 
 pub mod embedded;
+pub mod host;
+pub mod image;
 pub mod loader_hint;
+pub mod tar;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -78,6 +81,16 @@ pub enum InputError {
     )]
     TooLarge { path: String, limit: u64 },
 
+    #[error("{}: {}", Escaped(.path), Escaped(.why))]
+    #[diagnostic(
+        code(bpfcap::input::image),
+        help(
+            "bpfcap reads OCI image layouts, docker-archive and OCI archives (`docker save`, `skopeo copy`) and \
+             root filesystem tarballs, gzip or zstd compressed or not; check that the image is whole"
+        )
+    )]
+    Image { path: String, why: String },
+
     #[error("{} names no embedded BPF object", Escaped(.path))]
     #[diagnostic(
         code(bpfcap::input::no_such_embedded),
@@ -110,74 +123,136 @@ pub struct Source {
     pub explicit: bool,
     /// The index of the command-line path that named or contains it.
     pub arg: usize,
+    /// A container image or root filesystem archive ([`image`]), to be read for this platform
+    /// (`None`: the running machine's, or the only one it has).
+    pub image: Option<Option<image::Platform>>,
+}
+
+/// How inputs are read.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The platform whose image to read from a multi-platform index (`--platform`).
+    pub platform: Option<image::Platform>,
 }
 
 /// The files the input paths name, in order, without reading them: explicit files, and the
-/// files of directories (searched recursively, in path order). Warnings: files skipped for
-/// their size.
-pub fn plan_inputs(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<String>), InputError> {
+/// files of directories (searched recursively, in path order). Warnings: links to nothing.
+pub fn plan_inputs(paths: &[PathBuf], opts: &Options) -> Result<(Vec<Source>, Vec<String>), InputError> {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     for (arg, p) in paths.iter().enumerate() {
+        let display = p.display().to_string();
+        let image = Some(opts.platform.clone());
         if p.as_os_str() == STDIN {
-            out.push(Source { path: p.clone(), display: STDIN_DISPLAY.to_string(), explicit: true, arg });
+            out.push(Source { path: p.clone(), display: STDIN_DISPLAY.to_string(), explicit: true, arg, image: None });
             continue;
         }
-        let meta = std::fs::metadata(p).map_err(|e| InputError::Io { path: p.display().to_string(), source: e })?;
-        if meta.is_dir() {
+        let meta = std::fs::metadata(p).map_err(|e| InputError::Io { path: display.clone(), source: e })?;
+        if meta.is_dir() && image::is_layout(p) {
+            out.push(Source { path: p.clone(), display, explicit: true, arg, image });
+        } else if meta.is_dir() {
             let mut files = Vec::new();
             walk(p, 0, &mut files, &mut warnings)?;
             files.sort();
             for f in files {
                 let display = f.display().to_string();
-                let Ok(size) = std::fs::metadata(&f).map(|m| m.len()) else { continue };
-                if size > embedded::MAX_SCAN_SIZE {
-                    if starts_with_elf_magic(&f) {
-                        warnings.push(format!(
-                            "{display}: skipped, larger than {} bytes (not scanned for BPF objects)",
-                            embedded::MAX_SCAN_SIZE
-                        ));
-                    }
-                    continue;
-                }
-                out.push(Source { path: f, display, explicit: false, arg });
+                out.push(Source { path: f, display, explicit: false, arg, image: None });
             }
         } else if meta.is_file() {
-            let display = p.display().to_string();
+            let head = std::fs::File::open(p)
+                .and_then(|f| {
+                    let mut head = Vec::with_capacity(image::HEAD_LEN);
+                    f.take(image::HEAD_LEN as u64).read_to_end(&mut head).map(|_| head)
+                })
+                .map_err(|e| InputError::Io { path: display.clone(), source: e })?;
+            if image::is_archive(&head) {
+                out.push(Source { path: p.clone(), display, explicit: true, arg, image });
+                continue;
+            }
             if meta.len() > embedded::MAX_SCAN_SIZE {
                 return Err(InputError::TooLarge { path: display, limit: embedded::MAX_SCAN_SIZE });
             }
-            out.push(Source { path: p.clone(), display, explicit: true, arg });
+            out.push(Source { path: p.clone(), display, explicit: true, arg, image: None });
         } else {
-            return Err(InputError::NotFile { path: p.display().to_string() });
+            return Err(InputError::NotFile { path: display });
         }
     }
     Ok((out, warnings))
 }
 
-/// Reads one planned file: its objects and warnings. A file found in a directory that neither
-/// is nor embeds a BPF object gives nothing; one that cannot be read, or is a BPF object that
-/// does not parse (a truncated `.o`), gives a warning naming it, and the rest is analysed.
+/// Reads one planned file: its objects and warnings. What is read of it is what [`host`]
+/// says. A file found in a directory that neither is nor embeds a BPF object gives nothing;
+/// one that cannot be read, or is a BPF object that does not parse (a truncated `.o`), gives a
+/// warning naming it, and the rest is analysed.
 pub fn load_source(src: &Source) -> Result<(Inputs, Vec<String>), InputError> {
+    if let Some(platform) = &src.image {
+        return image::load(&src.path, &src.display, platform.as_ref());
+    }
     let mut warnings = Vec::new();
-    let read = if src.path.as_os_str() == STDIN { read_stdin() } else { std::fs::read(&src.path) };
-    let bytes = match read {
-        Ok(b) => b,
-        Err(e) if !src.explicit => {
-            warnings.push(format!("{}: skipped, cannot read it: {e}", src.display));
-            return Ok((Vec::new(), warnings));
-        }
-        Err(e) => return Err(InputError::Io { path: src.display.clone(), source: e }),
+    let loaded = if src.path.as_os_str() == STDIN {
+        read_stdin()
+            .map_err(|e| InputError::Io { path: src.display.clone(), source: e })
+            .and_then(|bytes| load_whole(&src.display, None, &bytes, src.explicit, &mut warnings))
+    } else {
+        load_file(src, &mut warnings)
     };
-    let file = (src.path.as_os_str() != STDIN).then_some(src.path.as_path());
-    match load_bytes(&src.display, file, &bytes, src.explicit, &mut warnings) {
+    match loaded {
         Ok(objects) => Ok((objects, warnings)),
+        Err(InputError::Io { source, .. }) if !src.explicit => {
+            warnings.push(format!("{}: skipped, cannot read it: {source}", src.display));
+            Ok((Vec::new(), warnings))
+        }
         Err(e) if !src.explicit => {
             warnings.push(format!("skipped: {e}"));
             Ok((Vec::new(), warnings))
         }
         Err(e) => Err(e),
     }
+}
+
+/// The section names read from executables and libraries, from the rules (decided once).
+fn carriers() -> &'static host::Carriers {
+    static CARRIERS: std::sync::OnceLock<host::Carriers> = std::sync::OnceLock::new();
+    CARRIERS.get_or_init(|| host::Carriers::of(crate::rules::rules()))
+}
+
+/// Reads one file as [`host`] says: its first bytes, then nothing more, the sections that can
+/// carry an object, or the whole file.
+fn load_file(src: &Source, warnings: &mut Vec<String>) -> Result<Inputs, InputError> {
+    let io = |e| InputError::Io { path: src.display.clone(), source: e };
+    let mut f = std::fs::File::open(&src.path).map_err(io)?;
+    let head = host::read_head(&mut f).map_err(io)?;
+    let kind = host::Kind::of(&head);
+    if kind == host::Kind::Other && !src.explicit {
+        return Ok(Vec::new());
+    }
+    let len = f.metadata().map_err(io)?.len();
+    if len > embedded::MAX_SCAN_SIZE {
+        if src.explicit {
+            return Err(InputError::TooLarge { path: src.display.clone(), limit: embedded::MAX_SCAN_SIZE });
+        }
+        if kind != host::Kind::Other {
+            warnings.push(format!(
+                "{}: skipped, larger than {} bytes (not scanned for BPF objects)",
+                src.display,
+                embedded::MAX_SCAN_SIZE
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    if kind == host::Kind::Elf {
+        match host::read_sections(&f, len, carriers()) {
+            Ok(parts) => return load_embedded(&src.display, Some(&src.path), &parts.view(), src.explicit, warnings),
+            Err(why) => warnings.push(format!(
+                "{}: its section headers cannot be read ({why}); the whole file was searched",
+                src.display
+            )),
+        }
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    bytes.extend_from_slice(&head);
+    f.read_to_end(&mut bytes).map_err(io)?;
+    load_whole(&src.display, Some(&src.path), &bytes, src.explicit, warnings)
 }
 
 /// The path that names standard input.
@@ -229,7 +304,7 @@ pub fn check_directories(
 /// directory must give at least one object. Embedded objects that cannot be read are
 /// warnings, not errors, wherever they are.
 pub fn load_inputs_with_warnings(paths: &[PathBuf]) -> Result<(Inputs, Vec<String>), InputError> {
-    let (sources, mut warnings) = plan_inputs(paths)?;
+    let (sources, mut warnings) = plan_inputs(paths, &Options::default())?;
     let mut out = Vec::new();
     let mut counts = Vec::with_capacity(sources.len());
     for src in &sources {
@@ -242,23 +317,35 @@ pub fn load_inputs_with_warnings(paths: &[PathBuf]) -> Result<(Inputs, Vec<Strin
     Ok((out, warnings))
 }
 
-/// The objects of one file (named `path` in reports; read from `file`, or from standard input
-/// when there is none): the file itself if it is a BPF object, else those it embeds. Each
-/// object read from a file knows where its bytes are ([`Object::source`]).
-fn load_bytes(
+/// The objects of a file read whole (named `path` in reports; read from `file`, or from
+/// standard input or an image when there is none): the file itself if it is a BPF object, else
+/// those it embeds. Each object read from a file knows where its bytes are
+/// ([`Object::source`]).
+fn load_whole(
     path: &str,
     file: Option<&Path>,
     bytes: &[u8],
     explicit: bool,
     warnings: &mut Vec<String>,
-) -> Result<Vec<(String, Object)>, InputError> {
+) -> Result<Inputs, InputError> {
     if elf::uapi::is_bpf_object(bytes) {
         let mut object = elf::read_object(bytes, &elf::object_name(path))
             .map_err(|e| InputError::Object { path: path.to_string(), source: e })?;
         object.source = file.map(|f| ObjectRef { display: path.to_string(), ..ObjectRef::whole(f, &object.name) });
         return Ok(vec![(path.to_string(), object)]);
     }
-    let found = embedded::extract(path, bytes);
+    load_embedded(path, file, &host::View::whole(bytes), explicit, warnings)
+}
+
+/// The objects embedded in what was read of a file (`view`).
+fn load_embedded(
+    path: &str,
+    file: Option<&Path>,
+    view: &host::View,
+    explicit: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Inputs, InputError> {
+    let found = embedded::extract_view(path, view);
     if found.objects.is_empty() && explicit {
         return Err(match found.warnings.first() {
             Some(first) if found.candidates > 0 => {
@@ -272,7 +359,7 @@ fn load_bytes(
     let hint = if found.objects.is_empty() {
         None
     } else {
-        Some(loader_hint::detect(bytes, &found.ranges, crate::rules::rules()))
+        Some(loader_hint::detect(view, &found.ranges, crate::rules::rules()))
     };
     Ok(found
         .objects
@@ -284,6 +371,7 @@ fn load_bytes(
                 range: Some((o.offset as u64, o.size as u64)),
                 name: o.object.name.clone(),
                 display: o.display.clone(),
+                image: None,
             });
             (o.display, o.object)
         })
@@ -294,6 +382,12 @@ fn load_bytes(
 /// reads them so: no executable is scanned twice).
 pub fn read_object_ref(r: &ObjectRef) -> Result<Vec<u8>, InputError> {
     use std::io::{Seek, SeekFrom};
+    if let Some(image) = &r.image {
+        return Err(InputError::Image {
+            path: image.display().to_string(),
+            why: format!("{} is inside the image; unpack it to load the object", r.display),
+        });
+    }
     let io = |e| InputError::Io { path: r.display.clone(), source: e };
     let mut f = std::fs::File::open(&r.file).map_err(io)?;
     let (offset, len) = match r.range {
@@ -339,11 +433,6 @@ pub fn object_bytes(display: &str) -> Result<(Vec<u8>, String), InputError> {
         .find(|o| o.display == display || format!("{file}#{}", o.index) == display)
         .ok_or_else(|| InputError::NoSuchEmbedded { path: display.to_string() })?;
     Ok((bytes[o.offset..o.offset + o.size].to_vec(), o.object.name))
-}
-
-fn starts_with_elf_magic(path: &Path) -> bool {
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"\x7fELF"
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, warnings: &mut Vec<String>) -> Result<(), InputError> {

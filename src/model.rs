@@ -43,14 +43,24 @@ pub struct ObjectRef {
     pub name: String,
     /// How reports name it: the file's path, or `path#name` / `path#N` for an embedded object.
     pub display: String,
+    /// The container image or archive the file is in (`file` is then its path inside the
+    /// image, and no loader can read it from there); None: a file of this machine.
+    #[serde(default)]
+    pub image: Option<std::path::PathBuf>,
 }
 
 impl ObjectRef {
+    /// The file (inside its image, if it is in one) that holds the object: what
+    /// `--by-executable` groups by.
+    pub fn holder(&self) -> (Option<&std::path::Path>, &std::path::Path) {
+        (self.image.as_deref(), &self.file)
+    }
+
     /// The whole file at `path`, whose object libbpf names `name`.
     pub fn whole(path: impl Into<std::path::PathBuf>, name: impl Into<String>) -> ObjectRef {
         let file = path.into();
         let display = file.display().to_string();
-        ObjectRef { file, range: None, name: name.into(), display }
+        ObjectRef { file, range: None, name: name.into(), display, image: None }
     }
 }
 

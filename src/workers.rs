@@ -37,6 +37,25 @@ pub fn run(workers: usize, work: impl Fn() + Sync) {
     });
 }
 
+/// `f` of every item, on as many workers as the items can use, in the items' order.
+pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
+    run(workers_for(items.len()), || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            let r = f(item);
+            done.lock().expect("results").push((i, r));
+        }
+    });
+    let mut done = done.into_inner().expect("results");
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 /// The cores this process may run on: the affinity mask and its cores in order. None when it
 /// cannot be read.
 fn allowed_cores() -> Option<(libc::cpu_set_t, Vec<usize>)> {

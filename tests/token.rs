@@ -122,9 +122,12 @@ fn derived_delegation_loads_and_every_item_is_required() {
             (display, obj)
         })
         .collect();
-    // every sample libbpf can open and this kernel can load (fentry, lsm and typed ksyms are
-    // refused here even as root): a regression cannot hide among the refused
-    run_all(objs, 20);
+    // every sample libbpf can open and this kernel can load: a regression cannot hide among
+    // the refused (an object counts as refused only when it fails as root without a token
+    // too). Which are refused depends on the machine's kernel: fentry, lsm and typed ksyms on
+    // every machine here, the arena map on some (EPERM as root); the count keeps the test
+    // from passing when most samples are refused.
+    run_all(objs, 18);
 }
 
 /// Objects built by others: systemd's own BPF programs, embedded in libsystemd-core (Debian

@@ -37,6 +37,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::host::View;
 use crate::elf;
 use crate::model::{MapOrigin, Object};
 
@@ -75,26 +76,30 @@ pub struct Scan {
     pub capped: Option<usize>,
 }
 
-/// Finds every embedded BPF ELF object candidate in `bytes` (see the module documentation).
-pub fn scan(bytes: &[u8]) -> Scan {
+/// Finds every embedded BPF ELF object candidate in what was read of a file (see the module
+/// documentation): an object lies whole inside one span.
+pub fn scan(view: &View) -> Scan {
     let mut s = Scan::default();
-    let mut from = 0;
-    while let Some(pos) = find_magic(bytes, from) {
-        let rest = &bytes[pos..];
-        let Some(hdr) = bpf_header(rest) else {
-            from = pos + 1;
-            continue;
-        };
-        if s.candidates.len() == MAX_EMBEDDED_PER_FILE {
-            s.capped = Some(pos);
-            break;
+    for span in &view.spans {
+        let bytes = span.bytes;
+        let mut from = 0;
+        while let Some(pos) = find_magic(bytes, from) {
+            let rest = &bytes[pos..];
+            let Some(hdr) = bpf_header(rest) else {
+                from = pos + 1;
+                continue;
+            };
+            if s.candidates.len() == MAX_EMBEDDED_PER_FILE {
+                s.capped = Some(span.offset + pos);
+                return s;
+            }
+            let size = extent(rest, hdr);
+            from = match &size {
+                Ok(n) => pos + (*n).max(ELF_MAGIC.len()),
+                Err(_) => pos + ELF_MAGIC.len(),
+            };
+            s.candidates.push(Candidate { index: s.candidates.len() + 1, offset: span.offset + pos, size });
         }
-        let size = extent(rest, hdr);
-        from = match &size {
-            Ok(n) => pos + (*n).max(ELF_MAGIC.len()),
-            Err(_) => pos + ELF_MAGIC.len(),
-        };
-        s.candidates.push(Candidate { index: s.candidates.len() + 1, offset: pos, size });
     }
     s
 }
@@ -292,34 +297,39 @@ pub struct Strings<'a> {
 }
 
 impl<'a> Strings<'a> {
-    /// `exclude`: byte ranges (start, end) to leave out, sorted by start.
-    pub fn new(bytes: &'a [u8], exclude: &[(usize, usize)]) -> Self {
+    /// The strings of what was read of a file (`view`); `exclude`: byte ranges (start, end)
+    /// of the file to leave out, sorted by start.
+    pub fn new(view: &View<'a>, exclude: &[(usize, usize)]) -> Self {
         let is_tok = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
         let mut list = Vec::new();
-        let mut gaps = Vec::new();
-        let mut at = 0;
-        for &(s, e) in exclude {
-            if s > at {
-                gaps.push((at, s));
+        for span in &view.spans {
+            let mut gaps = Vec::new();
+            let mut at = span.offset;
+            for &(s, e) in exclude.iter().filter(|&&(s, e)| e > span.offset && s < span.end()) {
+                if s > at {
+                    gaps.push((at, s));
+                }
+                at = at.max(e);
             }
-            at = at.max(e);
-        }
-        gaps.push((at.min(bytes.len()), bytes.len()));
-        for (gs, ge) in gaps {
-            let g = &bytes[gs..ge];
-            let mut j = 1;
-            while j < g.len() {
-                if !(is_tok(g[j]) && g[j - 1] == 0) {
-                    j += 1;
-                    continue;
-                }
-                let st = j;
-                while j < g.len() && is_tok(g[j]) {
-                    j += 1;
-                }
-                if j < g.len() && g[j] == 0 && j - st <= MAX_NAME_LEN {
-                    let s = std::str::from_utf8(&g[st..j]).expect("ASCII");
-                    list.push((gs + st, s));
+            if at < span.end() {
+                gaps.push((at, span.end()));
+            }
+            for (gs, ge) in gaps {
+                let g = &span.bytes[gs - span.offset..ge - span.offset];
+                let mut j = 1;
+                while j < g.len() {
+                    if !(is_tok(g[j]) && g[j - 1] == 0) {
+                        j += 1;
+                        continue;
+                    }
+                    let st = j;
+                    while j < g.len() && is_tok(g[j]) {
+                        j += 1;
+                    }
+                    if j < g.len() && g[j] == 0 && j - st <= MAX_NAME_LEN {
+                        let s = std::str::from_utf8(&g[st..j]).expect("ASCII");
+                        list.push((gs + st, s));
+                    }
                 }
             }
         }
@@ -389,9 +399,9 @@ pub struct OutOfWork;
 impl<'a> Namer<'a> {
     /// `exclude`: the byte ranges of the embedded objects (and of the part of the file not
     /// scanned), sorted by start.
-    pub fn new(bytes: &'a [u8], exclude: &[(usize, usize)]) -> Self {
-        let strings = Strings::new(bytes, exclude);
-        let work = bytes.len().saturating_mul(NAMING_WORK_PER_BYTE).max(MIN_NAMING_WORK);
+    pub fn new(view: &View<'a>, exclude: &[(usize, usize)]) -> Self {
+        let strings = Strings::new(view, exclude);
+        let work = view.len().saturating_mul(NAMING_WORK_PER_BYTE).max(MIN_NAMING_WORK);
         Namer { strings, by_first: None, by_second: None, by_maps: HashMap::new(), work }
     }
 
@@ -560,11 +570,17 @@ pub struct Extracted {
     pub ranges: Vec<(usize, usize)>,
 }
 
-/// Scans `bytes` (the contents of the file `path`) and reads every embedded BPF object.
-/// Objects are named by their skeleton name, or `<file stem>_<N>` (see
-/// [`crate::elf::object_name`] for the stem).
+/// Scans `bytes` (the whole contents of the file `path`) and reads every embedded BPF object;
+/// see [`extract_view`].
 pub fn extract(path: &str, bytes: &[u8]) -> Extracted {
-    let scan = scan(bytes);
+    extract_view(path, &View::whole(bytes))
+}
+
+/// Scans what was read of the file `path` and reads every embedded BPF object. Objects are
+/// named by their skeleton name, or `<file stem>_<N>` (see [`crate::elf::object_name`] for the
+/// stem).
+pub fn extract_view(path: &str, view: &View) -> Extracted {
+    let scan = scan(view);
     let mut out = Extracted { candidates: scan.candidates.len(), ..Default::default() };
     let stem = elf::object_name(path);
     let mut ranges = Vec::new();
@@ -580,7 +596,7 @@ pub fn extract(path: &str, bytes: &[u8]) -> Extracted {
             }
         };
         ranges.push((c.offset, c.offset + size));
-        let data = aligned_copy(&bytes[c.offset..c.offset + size]);
+        let data = aligned_copy(view.get(c.offset..c.offset + size).expect("a candidate lies inside a span"));
         match elf::read_object(&data, &format!("{stem}_{}", c.index)) {
             Ok(object) => out.objects.push(EmbeddedObject {
                 index: c.index,
@@ -598,14 +614,14 @@ pub fn extract(path: &str, bytes: &[u8]) -> Extracted {
     }
     if let Some(stop) = scan.capped {
         // the rest of the file was not scanned: its bytes are no skeleton's strings
-        ranges.push((stop, bytes.len()));
+        ranges.push((stop, view.spans.last().map_or(stop, |s| s.end())));
         out.warnings.push(format!(
             "{path}: stopped after {MAX_EMBEDDED_PER_FILE} embedded BPF objects (the per-file limit); the rest were not read"
         ));
     }
     if !out.objects.is_empty() {
         let count = out.objects.len();
-        let mut namer = Namer::new(bytes, &ranges);
+        let mut namer = Namer::new(view, &ranges);
         for (i, o) in out.objects.iter_mut().enumerate() {
             let name = match namer.name(&o.object) {
                 Ok(name) => name,
@@ -620,7 +636,7 @@ pub fn extract(path: &str, bytes: &[u8]) -> Extracted {
             };
             if let Some(name) = name {
                 // The name changes internal map names: read the object again under it.
-                let data = aligned_copy(&bytes[o.offset..o.offset + o.size]);
+                let data = aligned_copy(view.get(o.offset..o.offset + o.size).expect("read above"));
                 if let Ok(object) = elf::read_object(&data, &name) {
                     o.object = object;
                     o.skeleton_name = Some(name);
@@ -647,7 +663,7 @@ mod tests {
     #[test]
     fn strings_merged_into_a_longer_one_are_found_as_tails() {
         let bytes = b"\0btf_trace_block_rq_issue\0biolatency_bpf\0";
-        let s = Strings::new(bytes, &[]);
+        let s = Strings::new(&View::whole(bytes), &[]);
         assert!(s.contains("biolatency_bpf") && !s.contains("block_rq_issue"));
         assert!(s.contains_as_tail("block_rq_issue"));
         assert!(s.contains_as_tail("btf_trace_block_rq_issue"));
@@ -691,10 +707,10 @@ mod tests {
             let mut file = b"junk\x7fELF\x7f".to_vec();
             file.extend_from_slice(&o);
             file.extend_from_slice(b"trailing");
-            let s = scan(&file);
+            let s = scan(&View::whole(&file));
             assert_eq!(s.candidates, vec![Candidate { index: 1, offset: 9, size: Ok(o.len()) }]);
             // Cut inside the section header table: unreadable, not a panic.
-            let s = scan(&file[..9 + 100]);
+            let s = scan(&View::whole(&file[..9 + 100]));
             assert_eq!(s.candidates.len(), 1);
             assert!(s.candidates[0].size.as_ref().unwrap_err().contains("past the end"), "{:?}", s.candidates[0]);
         }
@@ -709,7 +725,7 @@ mod tests {
         sh[24..32].copy_from_slice(&0x1000u64.to_le_bytes());
         sh[32..40].copy_from_slice(&16u64.to_le_bytes());
         o.extend_from_slice(&sh);
-        let s = scan(&o);
+        let s = scan(&View::whole(&o));
         assert!(s.candidates[0].size.as_ref().unwrap_err().starts_with("section 1 ends at +0x1010"));
     }
 
@@ -717,14 +733,14 @@ mod tests {
     fn host_headers_and_garbage_are_not_candidates() {
         let mut exec = header(true, 0, 0);
         exec[16] = 2; // ET_EXEC
-        assert!(scan(&exec).candidates.is_empty());
+        assert!(scan(&View::whole(&exec)).candidates.is_empty());
         let mut other = header(true, 0, 0);
         other[18] = 62; // EM_X86_64
-        assert!(scan(&other).candidates.is_empty());
-        assert!(scan(b"\x7fEL").candidates.is_empty());
-        assert!(scan(b"").candidates.is_empty());
+        assert!(scan(&View::whole(&other)).candidates.is_empty());
+        assert!(scan(&View::whole(b"\x7fEL")).candidates.is_empty());
+        assert!(scan(&View::whole(b"")).candidates.is_empty());
         // A header with no section header table is a candidate, but unreadable.
-        let s = scan(&header(true, 0, 0));
+        let s = scan(&View::whole(&header(true, 0, 0)));
         assert_eq!(s.candidates.len(), 1);
         assert!(s.candidates[0].size.is_err());
     }
@@ -733,7 +749,7 @@ mod tests {
     fn the_scan_stops_at_the_per_file_limit() {
         let one = header(true, 0, 0);
         let blob: Vec<u8> = std::iter::repeat_n(&one[..], MAX_EMBEDDED_PER_FILE + 3).flatten().copied().collect();
-        let s = scan(&blob);
+        let s = scan(&View::whole(&blob));
         assert!(s.capped.is_some());
         assert_eq!(s.candidates.len(), MAX_EMBEDDED_PER_FILE);
         assert_eq!(s.candidates.last().unwrap().index, MAX_EMBEDDED_PER_FILE);
@@ -747,18 +763,18 @@ mod tests {
     fn huge_counts_do_not_overflow() {
         let mut h = header(true, u64::MAX - 8, 0xffff);
         h.extend_from_slice(&[0; 64]);
-        assert!(scan(&h).candidates[0].size.is_err());
+        assert!(scan(&View::whole(&h)).candidates[0].size.is_err());
     }
 
     #[test]
     fn strings_are_whole_nul_terminated_runs_outside_exclusions() {
         let b = b"x\0abc\0de.f\0g h\0xyz\0inside\0tail";
-        let s = Strings::new(b, &[]);
+        let s = Strings::new(&View::whole(b), &[]);
         let all: Vec<&str> = s.list.iter().map(|&(_, t)| t).collect();
         assert_eq!(all, ["abc", "de.f", "xyz", "inside"]);
         assert_eq!(s.pairs().collect::<Vec<_>>(), [("abc", "de.f"), ("xyz", "inside")]);
         let at = b.windows(6).position(|w| w == b"inside").unwrap();
-        let s = Strings::new(b, &[(at, at + 7)]);
+        let s = Strings::new(&View::whole(b), &[(at, at + 7)]);
         assert!(!s.contains("inside") && s.contains("xyz"));
         assert_eq!(s.pairs().collect::<Vec<_>>(), [("abc", "de.f")]);
     }

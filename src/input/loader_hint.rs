@@ -8,14 +8,19 @@
 
 use memchr::memmem;
 
+use super::host::View;
 use crate::model::LoaderHint;
 use crate::rules::{LoaderModel, Rules, Version};
 
-/// The loader `bytes` (a whole executable) carries, as far as the loaders' rules recognise it
-/// (a hint without a loader when none does). `exclude`: byte ranges (start, end) of the
-/// embedded objects, sorted by start.
-pub fn detect(bytes: &[u8], exclude: &[(usize, usize)], rules: &Rules) -> LoaderHint {
-    let file = File::new(bytes, exclude);
+/// The sections detection reads by name: a Go binary's build info, the dynamic string table,
+/// and systemd's `.note.dlopen` (the input reads them from every executable it searches).
+pub const SECTIONS: [&str; 3] = [".go.buildinfo", ".dynstr", ".note.dlopen"];
+
+/// The loader the file `view` (what was read of an executable) carries, as far as the
+/// loaders' rules recognise it (a hint without a loader when none does). `exclude`: byte
+/// ranges (start, end) of the embedded objects, sorted by start.
+pub fn detect(view: &View, exclude: &[(usize, usize)], rules: &Rules) -> LoaderHint {
+    let file = File::new(view, exclude);
     let detectors: [fn(&File, &LoaderModel) -> Option<LoaderHint>; 3] = [by_go_module, by_shared_library, by_strings];
     detectors.iter().find_map(|detect| rules.loaders.iter().find_map(|l| detect(&file, l))).unwrap_or(LoaderHint {
         loader: None,
@@ -29,7 +34,7 @@ pub fn detect(bytes: &[u8], exclude: &[(usize, usize)], rules: &Rules) -> Loader
 
 /// What detection reads of a file, found once.
 struct File<'a> {
-    bytes: &'a [u8],
+    view: &'a View<'a>,
     exclude: &'a [(usize, usize)],
     /// The module information of a Go binary's build info.
     go_modinfo: Option<String>,
@@ -40,30 +45,36 @@ struct File<'a> {
 }
 
 impl<'a> File<'a> {
-    fn new(bytes: &'a [u8], exclude: &'a [(usize, usize)]) -> File<'a> {
-        use object::{Object, ObjectSection};
-        let elf = object::File::parse(bytes).ok();
-        let section = |name: &str| -> &'a [u8] {
-            elf.as_ref().and_then(|f| f.section_by_name(name)).and_then(|s| s.data().ok()).unwrap_or_default()
+    fn new(view: &'a View<'a>, exclude: &'a [(usize, usize)]) -> File<'a> {
+        let [buildinfo, dynstr, dlopen] = view.sections(&SECTIONS)[..] else { unreachable!("one per name") };
+        // (without the section, Go's build info is searched for in what was read)
+        let go_modinfo = if buildinfo.is_empty() {
+            view.spans.iter().find_map(|s| go_modinfo(s.bytes))
+        } else {
+            go_modinfo(buildinfo)
         };
-        let buildinfo = section(".go.buildinfo");
-        let go_modinfo = go_modinfo(if buildinfo.is_empty() { bytes } else { buildinfo });
-        let dynstr = section(".dynstr").split(|b| *b == 0).filter(|s| !s.is_empty()).collect();
-        File { bytes, exclude, go_modinfo, dynstr, dlopen: section(".note.dlopen") }
+        let dynstr = dynstr.split(|b| *b == 0).filter(|s| !s.is_empty()).collect();
+        File { view, exclude, go_modinfo, dynstr, dlopen }
     }
 
-    /// Whether `needle` occurs in the file outside the embedded objects.
+    /// Whether `needle` occurs in what was read of the file, outside the embedded objects.
     fn contains(&self, needle: &str) -> bool {
         let finder = memmem::Finder::new(needle.as_bytes());
-        let mut at = 0;
-        for &(start, end) in self.exclude.iter().chain(std::iter::once(&(self.bytes.len(), self.bytes.len()))) {
-            // (a match may not run into an excluded range)
-            if start > at && finder.find(&self.bytes[at..start.min(self.bytes.len())]).is_some() {
-                return true;
+        self.view.spans.iter().any(|span| {
+            let mut at = span.offset;
+            let ends = std::iter::once((span.end(), span.end()));
+            for (start, end) in
+                self.exclude.iter().copied().filter(|&(s, e)| e > span.offset && s < span.end()).chain(ends)
+            {
+                // (a match may not run into an excluded range)
+                let start = start.clamp(span.offset, span.end());
+                if start > at && finder.find(&span.bytes[at - span.offset..start - span.offset]).is_some() {
+                    return true;
+                }
+                at = at.max(end.min(span.end()));
             }
-            at = at.max(end);
-        }
-        false
+            false
+        })
     }
 
     /// The newest version marker of `model` the file holds.
@@ -234,7 +245,7 @@ mod tests {
     fn go_build_info_gives_the_module_and_version() {
         let info = "path\texample.com/x\nmod\texample.com/x\t(devel)\t\ndep\tgithub.com/cilium/ebpf\tv0.22.0\th1:abc=\ndep\tgolang.org/x/sys\tv0.30.0\th1:def=\n";
         let bytes = buildinfo(info);
-        let hint = detect(&bytes, &[], crate::rules::rules());
+        let hint = detect(&View::whole(&bytes), &[], crate::rules::rules());
         assert_eq!(hint.loader.as_deref(), Some("cilium"));
         assert_eq!(hint.version.as_deref(), Some("0.22"));
         assert!(hint.evidence.contains("dep github.com/cilium/ebpf v0.22.0"), "{}", hint.evidence);
@@ -244,7 +255,11 @@ mod tests {
         let local = "dep\tgithub.com/cilium/ebpf\tv0.21.0\n=>\t../ebpf\t\t\n";
         assert_eq!(module_version(local, "github.com/cilium/ebpf").unwrap().1, None);
         // an older release takes no token: the hint says 0.21
-        let old = detect(&buildinfo("dep\tgithub.com/cilium/ebpf\tv0.21.0\th1:x=\n"), &[], crate::rules::rules());
+        let old = detect(
+            &View::whole(&buildinfo("dep\tgithub.com/cilium/ebpf\tv0.21.0\th1:x=\n")),
+            &[],
+            crate::rules::rules(),
+        );
         assert_eq!(old.version.as_deref(), Some("0.21"));
     }
 
@@ -253,8 +268,8 @@ mod tests {
         let mut bytes = vec![0u8; 64];
         bytes.extend_from_slice(b"libbpf: \0libbpf_global\0full range LDIMM64 support\0");
         let n = bytes.len();
-        let hint = detect(&bytes, &[], crate::rules::rules());
+        let hint = detect(&View::whole(&bytes), &[], crate::rules::rules());
         assert_eq!((hint.loader.as_deref(), hint.version.as_deref()), (Some("libbpf"), Some("1.7")));
-        assert_eq!(detect(&bytes, &[(32, n)], crate::rules::rules()).loader, None);
+        assert_eq!(detect(&View::whole(&bytes), &[(32, n)], crate::rules::rules()).loader, None);
     }
 }

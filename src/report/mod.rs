@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::analysis::requirements::{Reason, Requirements};
 use crate::analysis::{Analysis, ObjectAnalysis};
 use crate::delegation::Delegation;
+use crate::pipeline::Executable;
 use crate::rules::Rules;
 use crate::vocab::{ListKind, Lists, Need};
 
@@ -251,6 +252,9 @@ impl Serialize for ObjectsDoc<'_> {
 struct AnalysisDoc<'a> {
     capabilities: &'a [String],
     delegation: &'a Lists<Vec<String>>,
+    /// `--by-executable`: the answer for each file that holds objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    executables: Option<Vec<ExecutableDoc<'a>>>,
     host_capabilities: &'a [String],
     /// "analysis", as the other documents name their kind ("verification", "record").
     kind: &'static str,
@@ -264,11 +268,54 @@ struct AnalysisDoc<'a> {
     with_optional: bool,
 }
 
+/// One file's own answer (`analyze --by-executable`).
+#[derive(Serialize)]
+struct ExecutableDoc<'a> {
+    capabilities: &'a [String],
+    delegation: &'a Lists<Vec<String>>,
+    host_capabilities: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<String>,
+    loader: String,
+    mount_options: String,
+    /// The objects, as the document's `objects` name them.
+    objects: Vec<&'a str>,
+    path: &'a str,
+    warnings: &'a [String],
+}
+
+fn executable_doc<'a>(e: &'a Executable, rules: &Rules) -> ExecutableDoc<'a> {
+    let a = &e.analysis;
+    ExecutableDoc {
+        capabilities: &a.delegation.capabilities,
+        delegation: &a.delegation.lists,
+        host_capabilities: &a.host_capabilities,
+        image: e.image.as_ref().map(|i| i.display().to_string()),
+        loader: a.loader_description(rules),
+        mount_options: a.delegation.mount_options(rules),
+        objects: a.objects.iter().map(|o| o.path.as_str()).collect(),
+        path: &e.path,
+        warnings: &a.requirements.warnings,
+    }
+}
+
 /// Writes the `analyze --format json` document (pretty-printed, with a final newline).
 pub fn write_analysis_json(a: &Analysis, rules: &Rules, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    write_analysis_document(a, None, rules, out)
+}
+
+/// [`write_analysis_json`], with the answer for each file that holds objects
+/// (`--by-executable`) when `executables` is given.
+pub fn write_analysis_document(
+    a: &Analysis,
+    executables: Option<&[Executable]>,
+    rules: &Rules,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     let doc = AnalysisDoc {
         capabilities: &a.delegation.capabilities,
         delegation: &a.delegation.lists,
+        executables: executables.map(|list| list.iter().map(|e| executable_doc(e, rules)).collect()),
         host_capabilities: &a.host_capabilities,
         kind: "analysis",
         loader: a.loader_description(rules),

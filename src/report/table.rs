@@ -58,6 +58,32 @@ pub fn render(a: &Analysis, rules: &Rules, verbose: bool, next: Option<&str>) ->
     out
 }
 
+/// `analyze --by-executable`'s table after the whole answer: each file's own bpffs options and
+/// capabilities.
+pub fn render_executables(executables: &[crate::pipeline::Executable], rules: &Rules) -> String {
+    let mut out = String::from("\nPer executable (each file's objects alone):\n");
+    for e in executables {
+        let a = &e.analysis;
+        let _ = writeln!(
+            out,
+            "{} ({} object{}, {})",
+            Escaped(&e.path),
+            a.objects.len(),
+            if a.objects.len() == 1 { "" } else { "s" },
+            a.loader_description(rules)
+        );
+        if a.objects.iter().any(|o| o.loader.token()) {
+            let caps =
+                if a.delegation.capabilities.is_empty() { "-".into() } else { a.delegation.capabilities.join(" ") };
+            let _ = writeln!(out, "  {}\n  capabilities: {caps}", a.delegation.mount_options(rules));
+        }
+        if !a.host_capabilities.is_empty() {
+            let _ = writeln!(out, "  capabilities in the initial user namespace: {}", a.host_capabilities.join(" "));
+        }
+    }
+    out
+}
+
 /// The answer, and the warnings.
 fn summary(a: &Analysis, rules: &Rules, verbose: bool, quiet: bool) -> String {
     let mut out = String::new();

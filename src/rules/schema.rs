@@ -517,6 +517,16 @@ pub struct Detect {
     /// Strings that show a version: the first present (newest first) gives it.
     #[serde(default, rename = "version_marker")]
     pub version_markers: Vec<VersionMarker>,
+    /// The sections of an executable or library in which the loader's toolchain puts the
+    /// objects it embeds (a name covers its dotted extensions: `.rodata` covers
+    /// `.rodata.str1.1`). The input reads only these (with the ones detection reads) of an
+    /// ELF file it searches.
+    #[serde(default)]
+    pub embedded_in: Vec<String>,
+    /// Further sections in which `strings` and the version markers are found (they are searched
+    /// for in every section the input reads: these and every loader's `embedded_in`).
+    #[serde(default)]
+    pub strings_in: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
