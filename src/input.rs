@@ -317,10 +317,10 @@ pub fn load_inputs_with_warnings(paths: &[PathBuf]) -> Result<(Inputs, Vec<Strin
     Ok((out, warnings))
 }
 
-/// The objects of a file read whole (named `path` in reports; read from `file`, or from
-/// standard input or an image when there is none): the file itself if it is a BPF object, else
-/// those it embeds. Each object read from a file knows where its bytes are
-/// ([`Object::source`]).
+/// The objects of a file read whole (named `path` in reports): the file itself if it is a BPF
+/// object, else those it embeds. `file` is where the bytes came from, for each object's
+/// [`Object::source`]: a file of this machine, or a file inside an image (whose source the
+/// image module then marks); None for standard input.
 fn load_whole(
     path: &str,
     file: Option<&Path>,

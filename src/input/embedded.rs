@@ -316,9 +316,11 @@ impl<'a> Strings<'a> {
             }
             for (gs, ge) in gaps {
                 let g = &span.bytes[gs - span.offset..ge - span.offset];
-                let mut j = 1;
+                // a span (a section) starts a string where its first byte is one; elsewhere a
+                // string starts after a NUL
+                let mut j = if gs == span.offset && span.offset > 0 { 0 } else { 1 };
                 while j < g.len() {
-                    if !(is_tok(g[j]) && g[j - 1] == 0) {
+                    if !(is_tok(g[j]) && (j == 0 || g[j - 1] == 0)) {
                         j += 1;
                         continue;
                     }

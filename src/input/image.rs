@@ -3,14 +3,18 @@
 //! copy … docker-archive:`), an OCI archive (the layout in one tar, `skopeo copy … oci-archive:`)
 //! and a plain root filesystem tarball. Nothing is unpacked to disk.
 //!
-//! - Layers are streamed in order, gzip and zstd decompressed on the fly (found by their first
-//!   bytes, whatever the media type says). Each layer is read once: every file is judged as a
-//!   file found in a directory is ([`super::host`]: one small read unless it is an ELF file or
-//!   an archive), and every path, whiteout and opaque directory is listed.
+//! - Layers are streamed, gzip and zstd decompressed on the fly (found by their first bytes,
+//!   whatever the media type says), on every core where they can be reached apart (an OCI
+//!   layout's blobs, the layers of an uncompressed archive; a compressed archive is one
+//!   stream). Each layer is read once: every file is judged as a file found in a directory
+//!   is ([`super::host`]: one small read unless it is an ELF file or an archive), and every
+//!   path, whiteout, opaque directory and link is listed.
 //! - The image's files are then what the layers make of them in order ([`Merged`]): a file
 //!   an upper layer deletes (`.wh.NAME`), hides (`.wh..wh..opq` in a directory above it) or
 //!   replaces (any entry at its path, or a non-directory at a directory above it) is gone; a
-//!   hard link holds what its target holds.
+//!   hard link holds what its target holds, and so does a symbolic link to a file of the
+//!   image (followed inside the image only, at most 40 links deep, as a directory walk reads
+//!   a link to a file).
 //! - With an index that lists several platforms, `--platform` chooses (the default: the
 //!   running machine's). Attestation manifests (`unknown/unknown`) are never chosen.
 //! - Objects are named by their path inside the image: `/usr/sbin/tool#name`.
@@ -19,10 +23,10 @@
 //! long name or pax record over its bound, a JSON document over [`MAX_JSON`], a layer that
 //! expands more than [`MAX_EXPANSION`] times (at least [`MIN_EXPANSION_LIMIT`]) is an error
 //! naming the image; memory is bounded by the largest file read (at most
-//! [`super::embedded::MAX_SCAN_SIZE`]), and links are never followed.
+//! [`super::embedded::MAX_SCAN_SIZE`]), and no link leads out of the image.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -261,9 +265,8 @@ fn read_layer(r: impl Read, compressed_size: u64, meter: Option<&Meter>) -> Resu
     let counted = Counted::new(r, meter);
     let bytes_in = counted.count.clone();
     let limit = compressed_size.saturating_mul(MAX_EXPANSION).max(MIN_EXPANSION_LIMIT);
-    let stream =
-        Bounded { inner: decompress(BufReader::new(counted)).map_err(|e| e.to_string())?, read: 0, limit, bytes_in };
-    let mut tar = tar::Reader::new(stream);
+    let (inner, _) = decompress(counted).map_err(|e| e.to_string())?;
+    let mut tar = tar::Reader::new(Bounded { inner, read: 0, limit, bytes_in });
     let mut layer = Layer::default();
     while let Some(h) = tar.next_entry().map_err(|e| e.to_string())? {
         let path = tar::normalize(&h.path)?;
@@ -343,15 +346,23 @@ fn join(dir: &str, name: &str) -> String {
     if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") }
 }
 
-/// A gzip or zstd stream decompressed, anything else as it is.
-fn decompress<'r>(mut r: BufReader<impl Read + 'r>) -> io::Result<Box<dyn Read + 'r>> {
-    let head = r.fill_buf()?;
+/// The first up to `n` bytes of `r` (fewer only at its end), and `r` whole again.
+fn peek<'r>(mut r: impl Read + 'r, n: usize) -> io::Result<(Vec<u8>, impl Read + 'r)> {
+    let mut head = Vec::with_capacity(n);
+    (&mut r).take(n as u64).read_to_end(&mut head)?;
+    Ok((head.clone(), io::Cursor::new(head).chain(r)))
+}
+
+/// A gzip or zstd stream decompressed, anything else as it is; and whether it was compressed.
+fn decompress<'r>(r: impl Read + 'r) -> io::Result<(Box<dyn Read + 'r>, bool)> {
+    let (head, r) = peek(r, ZSTD_MAGIC.len())?;
+    let r = BufReader::new(r);
     Ok(if head.starts_with(GZIP_MAGIC) {
-        Box::new(flate2::bufread::MultiGzDecoder::new(r))
+        (Box::new(flate2::bufread::MultiGzDecoder::new(r)), true)
     } else if head.starts_with(ZSTD_MAGIC) {
-        Box::new(zstd::stream::read::Decoder::with_buffer(r)?)
+        (Box::new(zstd::stream::read::Decoder::with_buffer(r)?), true)
     } else {
-        Box::new(r)
+        (Box::new(r), false)
     })
 }
 
@@ -567,10 +578,19 @@ fn layout_layers(dir: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer>,
     Ok((layers.into_iter().collect::<Result<_, _>>()?, Vec::new()))
 }
 
-/// The layers of an archive, read in one pass: a docker-archive (its manifest.json), an OCI
-/// archive (its index.json), or else the archive itself as the one layer of a root
-/// filesystem. Every entry that is itself a tar stream is read as a layer while the archive
-/// streams by; the documents say afterwards which of them the image is made of.
+/// A layer of an archive: read while the archive streamed by (a compressed archive), or where
+/// it lies in the archive (a plain one: read afterwards, the layers in parallel).
+enum Nested {
+    Read(Result<Layer, String>),
+    At { offset: u64, size: u64 },
+}
+
+/// The layers of an archive: a docker-archive (its manifest.json), an OCI archive (its
+/// index.json), or else the archive itself as the one layer of a root filesystem. One pass
+/// reads the archive's documents and judges its files; an entry that is itself a tar stream
+/// is a layer, read as it streams by when the archive is compressed, else afterwards from its
+/// place in the archive, in parallel with the others. The documents say which layers the
+/// image is made of.
 fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer>, Vec<String>), String> {
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let size = f.metadata().map_err(|e| e.to_string())?.len();
@@ -578,11 +598,10 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
     let counted = Counted::new(f, Some(&meter));
     let bytes_in = counted.count.clone();
     let limit = size.saturating_mul(MAX_EXPANSION).max(MIN_EXPANSION_LIMIT);
-    let stream =
-        Bounded { inner: decompress(BufReader::new(counted)).map_err(|e| e.to_string())?, read: 0, limit, bytes_in };
-    let mut tar = tar::Reader::new(stream);
+    let (inner, compressed) = decompress(counted).map_err(|e| e.to_string())?;
+    let mut tar = tar::Reader::new(Bounded { inner, read: 0, limit, bytes_in });
     let mut rootfs = Layer::default();
-    let mut nested: BTreeMap<String, Result<Layer, String>> = BTreeMap::new();
+    let mut nested: BTreeMap<String, Nested> = BTreeMap::new();
     let mut json: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     while let Some(h) = tar.next_entry().map_err(|e| e.to_string())? {
         let path = tar::normalize(&h.path)?;
@@ -608,16 +627,18 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
             }
             _ => continue,
         }
-        let mut data = BufReader::with_capacity(HEAD_LEN, tar.data());
-        let head = data.fill_buf().map_err(|e| e.to_string())?.to_vec();
+        let offset = tar.position();
+        let (head, mut data) = peek(tar.data(), HEAD_LEN).map_err(|e| e.to_string())?;
         let top_level_document = dir == "/" && matches!(base, "manifest.json" | "index.json" | "oci-layout");
         if (top_level_document || (path.starts_with("/blobs/") && head.first() == Some(&b'{'))) && h.size <= MAX_JSON {
             let mut v = Vec::new();
             data.read_to_end(&mut v).map_err(|e| e.to_string())?;
             json.insert(path, v);
-        } else if is_archive(&head) {
+        } else if is_archive(&head) && compressed {
             // (the archive's own bytes move the progress bar)
-            nested.insert(path, read_layer(data, h.size, None));
+            nested.insert(path, Nested::Read(read_layer(data, h.size, None)));
+        } else if is_archive(&head) {
+            nested.insert(path, Nested::At { offset, size: h.size });
         } else {
             let found = read_file(&mut data, h.size, &path, &mut rootfs.warnings).map_err(|e| e.to_string())?;
             if !found.is_empty() {
@@ -625,14 +646,9 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
             }
         }
     }
-    let mut layer = |p: String| -> Result<Layer, String> {
-        match nested.remove(&p) {
-            Some(Ok(l)) => Ok(l),
-            Some(Err(e)) => Err(format!("layer {p}: {e}")),
-            None => Err(format!("layer {p} is not in the archive, or was listed twice")),
-        }
-    };
-    if let Some(manifest) = json.get("/manifest.json") {
+    drop(tar);
+    drop(meter);
+    let layers: Vec<String> = if let Some(manifest) = json.get("/manifest.json") {
         let images: Vec<DockerImage> = serde_json::from_slice(manifest).map_err(|e| format!("manifest.json: {e}"))?;
         let [image] = &images[..] else {
             return Err(format!(
@@ -640,19 +656,45 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
                 images.len()
             ));
         };
-        let layers = image.layers.iter().map(|l| tar::normalize(l).and_then(&mut layer)).collect::<Result<_, _>>()?;
-        return Ok((layers, Vec::new()));
-    }
-    if let Some(index) = json.get("/index.json").cloned() {
-        let blobs = choose_layers(&index, platform, &mut |rel| {
+        image.layers.iter().map(|l| tar::normalize(l)).collect::<Result<_, _>>()?
+    } else if let Some(index) = json.get("/index.json") {
+        let blobs = choose_layers(index, platform, &mut |rel| {
             json.get(&format!("/{rel}"))
                 .cloned()
                 .ok_or_else(|| format!("{rel} is not in the archive (or larger than {MAX_JSON} bytes)"))
         })?;
-        let layers = blobs.into_iter().map(|b| layer(format!("/{b}"))).collect::<Result<_, _>>()?;
-        return Ok((layers, Vec::new()));
+        blobs.into_iter().map(|b| format!("/{b}")).collect()
+    } else {
+        return Ok((vec![rootfs], Vec::new()));
+    };
+    let mut found: Vec<Nested> = Vec::with_capacity(layers.len());
+    for p in &layers {
+        found.push(nested.remove(p).ok_or_else(|| format!("layer {p} is not in the archive, or was listed twice"))?);
     }
-    Ok((vec![rootfs], Vec::new()))
+    let total = found.iter().map(|n| if let Nested::At { size, .. } = n { *size } else { 0 }).sum();
+    let meter = Meter::new(total);
+    let read = crate::workers::map(&found, |n| match n {
+        Nested::Read(_) => None,
+        Nested::At { offset, size } => Some(read_layer_at(path, *offset, *size, &meter)),
+    });
+    layers
+        .iter()
+        .zip(found)
+        .zip(read)
+        .map(|((p, n), r)| match (n, r) {
+            (Nested::Read(l), _) | (_, Some(l)) => l.map_err(|e| format!("layer {p}: {e}")),
+            (Nested::At { .. }, None) => unreachable!("read above"),
+        })
+        .collect::<Result<_, _>>()
+        .map(|layers| (layers, Vec::new()))
+}
+
+/// The layer at `offset` (`size` bytes) of the archive file `path`.
+fn read_layer_at(path: &Path, offset: u64, size: u64, meter: &Meter) -> Result<Layer, String> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
+    read_layer(f.take(size), size, Some(meter))
 }
 
 #[cfg(test)]
@@ -713,6 +755,29 @@ mod tests {
         let want = Platform::parse("linux/arm64").unwrap();
         assert!(want.serves(&Platform::parse("linux/arm64/v8").unwrap()));
         assert!(!Platform::parse("linux/arm64/v7").unwrap().serves(&Platform::parse("linux/arm64/v8").unwrap()));
+    }
+
+    /// A reader that gives one byte per read, as a decompressor may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some((first, rest)) = self.0.split_first() else { return Ok(0) };
+            buf[0] = *first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn a_tar_is_known_however_its_bytes_arrive() {
+        let mut tar = vec![0u8; 1024];
+        tar[257..262].copy_from_slice(b"ustar");
+        let (head, mut rest) = peek(Trickle(&tar), HEAD_LEN).unwrap();
+        assert!(is_archive(&head));
+        let mut all = Vec::new();
+        rest.read_to_end(&mut all).unwrap();
+        assert_eq!(all, tar, "nothing is lost by looking");
     }
 
     #[test]

@@ -51,6 +51,12 @@ impl<R: Read> Reader<R> {
         Reader { inner, remaining: 0, padding: 0, offset: 0, done: false }
     }
 
+    /// How many bytes of the stream have been read: after [`Reader::next_entry`], where the
+    /// entry's data starts.
+    pub fn position(&self) -> u64 {
+        self.offset
+    }
+
     /// The rest of the current entry's data.
     pub fn data(&mut self) -> Data<'_, R> {
         Data { reader: self }
