@@ -35,6 +35,29 @@ pub fn embedded(data: &[u8]) {
     assert!(found.objects.len() <= found.candidates);
 }
 
+/// Bytes as a container image or root filesystem archive (`bpfcap analyze IMAGE`):
+/// `bpfcap::input::image::load` on them, written to a file (an archive is read from its file,
+/// and a plain one's layers from their places in it). Every input must give objects or a
+/// one-line error.
+pub fn images(data: &[u8]) {
+    use std::io::Write as _;
+    let mut f = tempfile_in_memory();
+    f.as_file_mut().write_all(data).expect("write the input");
+    match bpfcap::input::image::load(f.path(), "fuzz.tar", None) {
+        Err(e) => assert!(!e.to_string().contains('\n'), "multi-line error: {e}"),
+        Ok((objects, warnings)) => {
+            assert!(warnings.iter().all(|w| !w.contains('\n')), "multi-line warning: {warnings:?}");
+            assert!(objects.iter().all(|(path, _)| path.starts_with('/')), "a path outside the image's root");
+        }
+    }
+}
+
+/// A temporary file, in memory where /dev/shm is there.
+fn tempfile_in_memory() -> tempfile::NamedTempFile {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() { tempfile::NamedTempFile::new_in(shm) } else { tempfile::NamedTempFile::new() }.expect("a temporary file")
+}
+
 /// An analysis to check configurations against: a sample object with maps, programs of
 /// several types and libbpf's probes.
 fn analysis() -> &'static Analysis {

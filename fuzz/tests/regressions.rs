@@ -41,3 +41,8 @@ fn config_parsers() {
 fn emit_comments() {
     replay("emit_comments", bpfcap_fuzz::emit_comments);
 }
+
+#[test]
+fn images() {
+    replay("images", bpfcap_fuzz::images);
+}

@@ -260,37 +260,56 @@ fn renamed(objects: &Inputs, from: &str, to: &str) -> Inputs {
         .collect()
 }
 
-/// Reads one layer (a tar stream, compressed or not) in full.
-fn read_layer(r: impl Read, compressed_size: u64, meter: Option<&Meter>) -> Result<Layer, String> {
-    let counted = Counted::new(r, meter);
-    let bytes_in = counted.count.clone();
-    let limit = compressed_size.saturating_mul(MAX_EXPANSION).max(MIN_EXPANSION_LIMIT);
-    let (inner, _) = decompress(counted).map_err(|e| e.to_string())?;
-    let mut tar = tar::Reader::new(Bounded { inner, read: 0, limit, bytes_in });
-    let mut layer = Layer::default();
-    while let Some(h) = tar.next_entry().map_err(|e| e.to_string())? {
+impl Layer {
+    /// Lists one entry of the layer; gives its path when it is a regular file, whose bytes
+    /// the caller then judges.
+    fn list(&mut self, h: tar::Header) -> Result<Option<String>, String> {
         let path = tar::normalize(&h.path)?;
         let (dir, base) = split(&path);
         if base == ".wh..wh..opq" {
-            layer.opaque.push(dir.to_string());
-            continue;
+            self.opaque.push(dir.to_string());
+            return Ok(None);
         }
         if let Some(name) = base.strip_prefix(".wh.") {
-            layer.whiteouts.push(join(dir, name));
-            continue;
+            self.whiteouts.push(join(dir, name));
+            return Ok(None);
         }
-        layer.entries.push((path.clone(), h.kind == EntryKind::Dir));
+        self.entries.push((path.clone(), h.kind == EntryKind::Dir));
         match h.kind {
-            EntryKind::File => {
-                let found =
-                    read_file(&mut tar.data(), h.size, &path, &mut layer.warnings).map_err(|e| e.to_string())?;
-                if !found.is_empty() {
-                    layer.found.push((path, found));
-                }
+            EntryKind::File => return Ok(Some(path)),
+            EntryKind::HardLink(target) => self.links.push((path, tar::normalize(&target)?)),
+            EntryKind::Symlink(target) => self.symlinks.push((path, target)),
+            EntryKind::Dir | EntryKind::Other => {}
+        }
+        Ok(None)
+    }
+}
+
+/// A tar stream, decompressed if it is gzip or zstd (and whether it was), that fails past
+/// the expansion limit of `compressed_size` bytes, counting what it reads on `meter`.
+fn open_tar<'r>(
+    r: impl Read + 'r,
+    compressed_size: u64,
+    meter: Option<&'r Meter>,
+) -> Result<(tar::Reader<Bounded<Box<dyn Read + 'r>>>, bool), String> {
+    let counted = Counted::new(r, meter);
+    let bytes_in = counted.count.clone();
+    let limit = compressed_size.saturating_mul(MAX_EXPANSION).max(MIN_EXPANSION_LIMIT);
+    let (inner, compressed) = decompress(counted).map_err(|e| e.to_string())?;
+    Ok((tar::Reader::new(Bounded { inner, read: 0, limit, bytes_in }), compressed))
+}
+
+/// Reads one layer (a tar stream, compressed or not) in full.
+fn read_layer(r: impl Read, compressed_size: u64, meter: Option<&Meter>) -> Result<Layer, String> {
+    let (mut tar, _) = open_tar(r, compressed_size, meter)?;
+    let mut layer = Layer::default();
+    while let Some(h) = tar.next_entry().map_err(|e| e.to_string())? {
+        let size = h.size;
+        if let Some(path) = layer.list(h)? {
+            let found = read_file(&mut tar.data(), size, &path, &mut layer.warnings).map_err(|e| e.to_string())?;
+            if !found.is_empty() {
+                layer.found.push((path, found));
             }
-            EntryKind::HardLink(target) => layer.links.push((path, tar::normalize(&target)?)),
-            EntryKind::Symlink(target) => layer.symlinks.push((path, target)),
-            _ => {}
         }
     }
     Ok(layer)
@@ -595,52 +614,28 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let size = f.metadata().map_err(|e| e.to_string())?.len();
     let meter = Meter::new(size);
-    let counted = Counted::new(f, Some(&meter));
-    let bytes_in = counted.count.clone();
-    let limit = size.saturating_mul(MAX_EXPANSION).max(MIN_EXPANSION_LIMIT);
-    let (inner, compressed) = decompress(counted).map_err(|e| e.to_string())?;
-    let mut tar = tar::Reader::new(Bounded { inner, read: 0, limit, bytes_in });
+    let (mut tar, compressed) = open_tar(f, size, Some(&meter))?;
     let mut rootfs = Layer::default();
     let mut nested: BTreeMap<String, Nested> = BTreeMap::new();
     let mut json: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     while let Some(h) = tar.next_entry().map_err(|e| e.to_string())? {
-        let path = tar::normalize(&h.path)?;
+        let size = h.size;
+        let Some(path) = rootfs.list(h)? else { continue };
         let (dir, base) = split(&path);
-        if base == ".wh..wh..opq" {
-            rootfs.opaque.push(dir.to_string());
-            continue;
-        }
-        if let Some(name) = base.strip_prefix(".wh.") {
-            rootfs.whiteouts.push(join(dir, name));
-            continue;
-        }
-        rootfs.entries.push((path.clone(), h.kind == EntryKind::Dir));
-        match h.kind {
-            EntryKind::File => {}
-            EntryKind::HardLink(target) => {
-                rootfs.links.push((path, tar::normalize(&target)?));
-                continue;
-            }
-            EntryKind::Symlink(target) => {
-                rootfs.symlinks.push((path, target));
-                continue;
-            }
-            _ => continue,
-        }
         let offset = tar.position();
         let (head, mut data) = peek(tar.data(), HEAD_LEN).map_err(|e| e.to_string())?;
         let top_level_document = dir == "/" && matches!(base, "manifest.json" | "index.json" | "oci-layout");
-        if (top_level_document || (path.starts_with("/blobs/") && head.first() == Some(&b'{'))) && h.size <= MAX_JSON {
+        if (top_level_document || (path.starts_with("/blobs/") && head.first() == Some(&b'{'))) && size <= MAX_JSON {
             let mut v = Vec::new();
             data.read_to_end(&mut v).map_err(|e| e.to_string())?;
             json.insert(path, v);
         } else if is_archive(&head) && compressed {
             // (the archive's own bytes move the progress bar)
-            nested.insert(path, Nested::Read(read_layer(data, h.size, None)));
+            nested.insert(path, Nested::Read(read_layer(data, size, None)));
         } else if is_archive(&head) {
-            nested.insert(path, Nested::At { offset, size: h.size });
+            nested.insert(path, Nested::At { offset, size });
         } else {
-            let found = read_file(&mut data, h.size, &path, &mut rootfs.warnings).map_err(|e| e.to_string())?;
+            let found = read_file(&mut data, size, &path, &mut rootfs.warnings).map_err(|e| e.to_string())?;
             if !found.is_empty() {
                 rootfs.found.push((path, found));
             }
