@@ -285,13 +285,16 @@ impl Layer {
     }
 }
 
+/// The entries of a layer or an archive, as [`open_tar`] opens them.
+type LayerStream<'r> = tar::Reader<Bounded<Box<dyn Read + 'r>>>;
+
 /// A tar stream, decompressed if it is gzip or zstd (and whether it was), that fails past
 /// the expansion limit of `compressed_size` bytes, counting what it reads on `meter`.
 fn open_tar<'r>(
     r: impl Read + 'r,
     compressed_size: u64,
     meter: Option<&'r Meter>,
-) -> Result<(tar::Reader<Bounded<Box<dyn Read + 'r>>>, bool), String> {
+) -> Result<(LayerStream<'r>, bool), String> {
     let counted = Counted::new(r, meter);
     let bytes_in = counted.count.clone();
     let limit = compressed_size.saturating_mul(MAX_EXPANSION).max(MIN_EXPANSION_LIMIT);
