@@ -241,7 +241,7 @@ fn load_file(src: &Source, warnings: &mut Vec<String>) -> Result<Inputs, InputEr
         return Ok(Vec::new());
     }
     if kind == host::Kind::Elf {
-        match host::read_sections(&f, len, carriers()) {
+        match host::read_sections(&f, 0, len, carriers()) {
             Ok(parts) => return load_embedded(&src.display, Some(&src.path), &parts.view(), src.explicit, warnings),
             Err(why) => warnings.push(format!(
                 "{}: its section headers cannot be read ({why}); the whole file was searched",

@@ -163,13 +163,15 @@ fn images_in_every_form_hold_what_their_extraction_holds() {
     ]));
     let tar = Command::new("tar").args(["cf", "-", "-C", rootfs.to_str().unwrap(), "."]).output().unwrap();
     std::fs::write(img.path("rootfs.tar.zst"), zstd::encode_all(&tar.stdout[..], 3).unwrap()).unwrap();
+    std::fs::write(img.path("rootfs.tar"), &tar.stdout).unwrap();
 
     // `docker save | gzip`: a compressed docker-archive
     let docker_tar = std::fs::read(img.path("docker.tar")).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &docker_tar).unwrap();
     std::fs::write(img.path("docker.tar.gz"), gz.finish().unwrap()).unwrap();
-    let forms = ["single", "docker.tar", "docker.tar.gz", "oci.tar", "rootfs.tar.gz", "rootfs.tar.zst"];
+    // (plain archives and layers are read by position, compressed ones as streams)
+    let forms = ["single", "docker.tar", "docker.tar.gz", "oci.tar", "rootfs.tar", "rootfs.tar.gz", "rootfs.tar.zst"];
     for form in forms {
         let (paths, doc) = analysed(&img.path(form), &[]);
         assert_eq!(paths, expected, "{form}");

@@ -13,12 +13,14 @@ the initial one (kernel/bpf/token.c). A bpffs mounted from the host is owned by 
 manager must create the instance for the container's user namespace (fsopen in the container, fsconfig by the privileged \
 parent), as systemd's PrivateBPF= and the sandbox of `bpfcap verify` do.";
 
-/// What the kernel's delegate option names start with.
-const OPTION_PREFIX: &str = "delegate_";
+/// What the kernel's four delegate option names start with (`delegate_`).
+fn option_prefix() -> &'static str {
+    crate::spelling::common_prefix(&ListKind::ALL.map(ListKind::mount_option))
+}
 
 /// Whether `body` holds something like a bpffs delegate option (a misspelt one too).
 pub(super) fn mentions_options(body: &str) -> bool {
-    body.contains(OPTION_PREFIX)
+    body.contains(option_prefix())
 }
 
 /// bpffs options: `delegate_cmds=a:b,delegate_maps=...`, as a bare string, inside a
@@ -55,7 +57,8 @@ pub(super) fn parse(cfg: &mut Config, rules: &Rules) {
     }
     // delegate_* options bpffs does not know (a typo such as delegate_cmd=): bpffs ignores them
     let mut search = 0;
-    while let Some(pos) = text[search..].find(OPTION_PREFIX) {
+    let prefix = option_prefix();
+    while let Some(pos) = text[search..].find(prefix) {
         let at = search + pos;
         let key_end =
             text[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(|e| at + e).unwrap_or(text.len());

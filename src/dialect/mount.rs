@@ -27,7 +27,7 @@ impl Dialect for Mount {
             return None;
         }
         // a systemd .mount unit of a bpffs, whose Options= carry the options
-        Some(if body.contains("Type=bpf") { Certainty::Sure } else { Certainty::Options })
+        Some(if body.contains(super::mount_unit::TYPE_LINE) { Certainty::Sure } else { Certainty::Options })
     }
 
     fn parse(&self, cfg: &mut Config, rules: &Rules) {

@@ -8,6 +8,10 @@ use crate::rules::Rules;
 
 pub struct MountUnit;
 
+/// The line of a .mount unit that makes it a bpffs mount (what the `mount` dialect reads such
+/// a unit by).
+pub(super) const TYPE_LINE: &str = "Type=bpf";
+
 impl Dialect for MountUnit {
     fn name(&self) -> &'static str {
         "mount-unit"
@@ -26,7 +30,7 @@ impl Dialect for MountUnit {
         let o = mount_options(d, rules, &mut notes);
         let text = format!(
             "{}\n# {}\n[Unit]\nDescription=BPF filesystem with BPF-token delegation\n\
-             DefaultDependencies=no\nBefore=local-fs.target\n\n[Mount]\nWhat=bpffs\nWhere=/sys/fs/bpf\nType=bpf\nOptions={o}\n\n\
+             DefaultDependencies=no\nBefore=local-fs.target\n\n[Mount]\nWhat=bpffs\nWhere=/sys/fs/bpf\n{TYPE_LINE}\nOptions={o}\n\n\
              [Install]\nWantedBy=local-fs.target\n",
             comment(&format!("sys-fs-bpf.mount: {header}")),
             bpffs::OWNERSHIP_NOTE

@@ -184,19 +184,20 @@ impl Parts {
     }
 }
 
-/// Reads the sections of the ELF file `file` (of `len` bytes) that `carriers` holds, found by
-/// its section headers. Fails, saying why, when the headers cannot be read or a section lies
-/// outside the file: the caller then reads the file whole.
-pub fn read_sections(file: &std::fs::File, len: u64, carriers: &Carriers) -> Result<Parts, String> {
+/// Reads the sections that `carriers` holds of the ELF file of `len` bytes at byte `base` of
+/// `file` (0: the file itself; else a file inside a plain archive), found by its section
+/// headers; offsets are the ELF file's. Fails, saying why, when the headers cannot be read or
+/// a section lies outside the file: the caller then reads the file whole.
+pub fn read_sections(file: &std::fs::File, base: u64, len: u64, carriers: &Carriers) -> Result<Parts, String> {
     let cache = ReadCache::new(file);
     let wanted: Vec<(Vec<u8>, Range<u64>)> =
-        wanted(&cache, len, carriers)?.into_iter().map(|(name, r)| (name.to_vec(), r)).collect();
+        wanted(cache.range(base, len), len, carriers)?.into_iter().map(|(name, r)| (name.to_vec(), r)).collect();
     drop(cache);
     let mut parts = Parts::default();
     for r in runs(&wanted) {
         use std::os::unix::fs::FileExt;
         let mut bytes = vec![0u8; (r.end - r.start) as usize];
-        file.read_exact_at(&mut bytes, r.start).map_err(|e| format!("cannot read it: {e}"))?;
+        file.read_exact_at(&mut bytes, base + r.start).map_err(|e| format!("cannot read it: {e}"))?;
         parts.runs.push((r.start as usize, bytes));
     }
     parts.sections = wanted.into_iter().map(|(n, r)| (n, r.start as usize..r.end as usize)).collect();
@@ -298,7 +299,7 @@ mod tests {
         let f = std::fs::File::open(&exe).expect("open");
         let len = f.metadata().expect("metadata").len();
         let carriers = Carriers::of(crate::rules::rules());
-        let parts = read_sections(&f, len, &carriers).expect("the test binary has section headers");
+        let parts = read_sections(&f, 0, len, &carriers).expect("the test binary has section headers");
         let view = parts.view();
         assert!(!view.is_empty() && (view.len() as u64) < len, "read {} of {len} bytes", view.len());
         let whole = std::fs::read(&exe).expect("read");

@@ -285,7 +285,7 @@ impl Layer {
     }
 }
 
-/// The entries of a layer or an archive, as [`open_tar`] opens them.
+/// The entries of a compressed layer or archive, as [`open_tar`] opens them.
 type LayerStream<'r> = tar::Reader<Bounded<Box<dyn Read + 'r>>>;
 
 /// A tar stream, decompressed if it is gzip or zstd (and whether it was), that fails past
@@ -302,14 +302,59 @@ fn open_tar<'r>(
     Ok((tar::Reader::new(Bounded { inner, read: 0, limit, bytes_in }), compressed))
 }
 
-/// Reads one layer (a tar stream, compressed or not) in full.
-fn read_layer(r: impl Read, compressed_size: u64, meter: Option<&Meter>) -> Result<Layer, String> {
-    let (mut tar, _) = open_tar(r, compressed_size, meter)?;
+/// Where a tar stream's bytes lie in a file, when they do (a plain archive or layer): what is
+/// passed over is then not read, and an executable's sections are read where they lie.
+#[derive(Debug, Clone, Copy)]
+struct InFile<'f> {
+    file: &'f std::fs::File,
+    /// The byte of the file where the stream (or the entry) starts.
+    base: u64,
+}
+
+/// A tar stream in a file, read by position: `size` bytes at `offset` of `file`, plain or
+/// compressed (told by its first bytes).
+enum Opened<'f> {
+    Plain(tar::Reader<Window<'f>>, InFile<'f>),
+    Compressed(LayerStream<'f>),
+}
+
+fn open_at<'f>(
+    file: &'f std::fs::File,
+    offset: u64,
+    size: u64,
+    meter: Option<&'f Meter>,
+) -> Result<Opened<'f>, String> {
+    let window = Window { file, pos: offset, end: offset.saturating_add(size), meter };
+    let (head, _) = peek(Window { meter: None, ..window }, ZSTD_MAGIC.len()).map_err(|e| e.to_string())?;
+    if head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC) {
+        Ok(Opened::Compressed(open_tar(window, size, meter)?.0))
+    } else {
+        Ok(Opened::Plain(tar::Reader::new(window), InFile { file, base: offset }))
+    }
+}
+
+/// Reads the layer of `size` bytes at `offset` of `file` in full.
+fn read_layer(file: &std::fs::File, offset: u64, size: u64, meter: Option<&Meter>) -> Result<Layer, String> {
+    match open_at(file, offset, size, meter)? {
+        Opened::Plain(mut tar, at) => read_entries(&mut tar, Some(at)),
+        Opened::Compressed(mut tar) => read_entries(&mut tar, None),
+    }
+}
+
+/// Reads a layer that is only a stream (inside a compressed archive) in full.
+fn read_layer_stream(r: impl Read, compressed_size: u64) -> Result<Layer, String> {
+    read_entries(&mut open_tar(r, compressed_size, None)?.0, None)
+}
+
+/// Lists every entry of a layer and judges its files.
+fn read_entries<R: Read + tar::Skip>(tar: &mut tar::Reader<R>, at: Option<InFile>) -> Result<Layer, String> {
     let mut layer = Layer::default();
     while let Some(h) = tar.next_entry().map_err(|e| e.to_string())? {
         let size = h.size;
         if let Some(path) = layer.list(h)? {
-            let found = read_file(&mut tar.data(), size, &path, &mut layer.warnings).map_err(|e| e.to_string())?;
+            let entry_at = at.map(|a| InFile { file: a.file, base: a.base + tar.position() });
+            let found =
+                read_file(&mut tar.data(), size, &path, entry_at, &mut layer.warnings).map_err(|e| e.to_string())?;
             if !found.is_empty() {
                 layer.found.push((path, found));
             }
@@ -318,9 +363,15 @@ fn read_layer(r: impl Read, compressed_size: u64, meter: Option<&Meter>) -> Resu
     Ok(layer)
 }
 
-/// The objects of one file of an image (`size` bytes from `r`), judged as a file found in a
-/// directory is.
-fn read_file(r: &mut impl Read, size: u64, path: &str, warnings: &mut Vec<String>) -> io::Result<Inputs> {
+/// The objects of one file of an image (`size` bytes from `r`, lying `at` a place in a file
+/// when they do), judged as a file found in a directory is.
+fn read_file(
+    r: &mut impl Read,
+    size: u64,
+    path: &str,
+    at: Option<InFile>,
+    warnings: &mut Vec<String>,
+) -> io::Result<Inputs> {
     // (the sources name the file inside the image; `load` says which image)
     let file = Some(Path::new(path));
     let head = host::read_head(r)?;
@@ -335,11 +386,25 @@ fn read_file(r: &mut impl Read, size: u64, path: &str, warnings: &mut Vec<String
         ));
         return Ok(Vec::new());
     }
+    let skipped = |e: InputError, warnings: &mut Vec<String>| {
+        warnings.push(format!("skipped: {e}"));
+        Vec::new()
+    };
+    let why = match (kind, at) {
+        (host::Kind::Elf, Some(at)) => match host::read_sections(at.file, at.base, size, super::carriers()) {
+            Ok(parts) => {
+                let loaded = super::load_embedded(path, file, &parts.view(), false, warnings);
+                return Ok(loaded.unwrap_or_else(|e| skipped(e, warnings)));
+            }
+            Err(why) => Some(why),
+        },
+        _ => None,
+    };
     let mut bytes = Vec::with_capacity(size as usize);
     bytes.extend_from_slice(&head);
     r.read_to_end(&mut bytes)?;
-    let loaded = match kind {
-        host::Kind::Elf => match host::view_sections(&bytes, super::carriers()) {
+    let loaded = match (kind, why) {
+        (host::Kind::Elf, None) => match host::view_sections(&bytes, super::carriers()) {
             Ok(view) => super::load_embedded(path, file, &view, false, warnings),
             Err(why) => {
                 warnings
@@ -347,12 +412,13 @@ fn read_file(r: &mut impl Read, size: u64, path: &str, warnings: &mut Vec<String
                 super::load_whole(path, file, &bytes, false, warnings)
             }
         },
+        (_, Some(why)) => {
+            warnings.push(format!("{path}: its section headers cannot be read ({why}); the whole file was searched"));
+            super::load_whole(path, file, &bytes, false, warnings)
+        }
         _ => super::load_whole(path, file, &bytes, false, warnings),
     };
-    Ok(loaded.unwrap_or_else(|e| {
-        warnings.push(format!("skipped: {e}"));
-        Vec::new()
-    }))
+    Ok(loaded.unwrap_or_else(|e| skipped(e, warnings)))
 }
 
 /// `/a/b/c` as (`/a/b`, `c`).
@@ -459,6 +525,42 @@ impl<R: Read> Read for Bounded<R> {
             ));
         }
         Ok(n)
+    }
+}
+
+impl<R: Read> tar::Skip for Bounded<R> {}
+
+/// `pos..end` of a file, read by position: passing over bytes costs nothing. Counts what it
+/// covers on `meter`.
+#[derive(Clone, Copy)]
+struct Window<'f> {
+    file: &'f std::fs::File,
+    pos: u64,
+    end: u64,
+    meter: Option<&'f Meter>,
+}
+
+impl Read for Window<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = buf.len().min(usize::try_from(self.end.saturating_sub(self.pos)).unwrap_or(usize::MAX));
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        if let Some(m) = self.meter {
+            m.add(n);
+        }
+        Ok(n)
+    }
+}
+
+impl tar::Skip for Window<'_> {
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        let k = n.min(self.end.saturating_sub(self.pos));
+        self.pos += k;
+        if let Some(m) = self.meter {
+            m.add(usize::try_from(k).unwrap_or(usize::MAX));
+        }
+        Ok(k)
     }
 }
 
@@ -595,7 +697,7 @@ fn layout_layers(dir: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer>,
         let p = dir.join(rel);
         let f = std::fs::File::open(&p).map_err(|e| format!("layer {rel}: {e}"))?;
         let size = f.metadata().map_err(|e| format!("layer {rel}: {e}"))?.len();
-        read_layer(f, size, Some(&meter)).map_err(|e| format!("layer {rel}: {e}"))
+        read_layer(&f, 0, size, Some(&meter)).map_err(|e| format!("layer {rel}: {e}"))
     });
     Ok((layers.into_iter().collect::<Result<_, _>>()?, Vec::new()))
 }
@@ -617,34 +719,10 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let size = f.metadata().map_err(|e| e.to_string())?.len();
     let meter = Meter::new(size);
-    let (mut tar, compressed) = open_tar(f, size, Some(&meter))?;
-    let mut rootfs = Layer::default();
-    let mut nested: BTreeMap<String, Nested> = BTreeMap::new();
-    let mut json: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    while let Some(h) = tar.next_entry().map_err(|e| e.to_string())? {
-        let size = h.size;
-        let Some(path) = rootfs.list(h)? else { continue };
-        let (dir, base) = split(&path);
-        let offset = tar.position();
-        let (head, mut data) = peek(tar.data(), HEAD_LEN).map_err(|e| e.to_string())?;
-        let top_level_document = dir == "/" && matches!(base, "manifest.json" | "index.json" | "oci-layout");
-        if (top_level_document || (path.starts_with("/blobs/") && head.first() == Some(&b'{'))) && size <= MAX_JSON {
-            let mut v = Vec::new();
-            data.read_to_end(&mut v).map_err(|e| e.to_string())?;
-            json.insert(path, v);
-        } else if is_archive(&head) && compressed {
-            // (the archive's own bytes move the progress bar)
-            nested.insert(path, Nested::Read(read_layer(data, size, None)));
-        } else if is_archive(&head) {
-            nested.insert(path, Nested::At { offset, size });
-        } else {
-            let found = read_file(&mut data, size, &path, &mut rootfs.warnings).map_err(|e| e.to_string())?;
-            if !found.is_empty() {
-                rootfs.found.push((path, found));
-            }
-        }
-    }
-    drop(tar);
+    let (rootfs, mut nested, json) = match open_at(&f, 0, size, Some(&meter))? {
+        Opened::Plain(mut tar, _) => archive_entries(&mut tar, Some(&f))?,
+        Opened::Compressed(mut tar) => archive_entries(&mut tar, None)?,
+    };
     drop(meter);
     let layers: Vec<String> = if let Some(manifest) = json.get("/manifest.json") {
         let images: Vec<DockerImage> = serde_json::from_slice(manifest).map_err(|e| format!("manifest.json: {e}"))?;
@@ -673,7 +751,7 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
     let meter = Meter::new(total);
     let read = crate::workers::map(&found, |n| match n {
         Nested::Read(_) => None,
-        Nested::At { offset, size } => Some(read_layer_at(path, *offset, *size, &meter)),
+        Nested::At { offset, size } => Some(read_layer(&f, *offset, *size, Some(&meter))),
     });
     layers
         .iter()
@@ -687,12 +765,46 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
         .map(|layers| (layers, Vec::new()))
 }
 
-/// The layer at `offset` (`size` bytes) of the archive file `path`.
-fn read_layer_at(path: &Path, offset: u64, size: u64, meter: &Meter) -> Result<Layer, String> {
-    use std::io::{Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
-    read_layer(f.take(size), size, Some(meter))
+/// What one pass over an archive finds: the archive as a root filesystem, its entries that
+/// are tar streams (layers, maybe), and its JSON documents.
+type ArchiveEntries = (Layer, BTreeMap<String, Nested>, BTreeMap<String, Vec<u8>>);
+
+/// One pass over an archive (`in_file`: the archive's file, when it is plain and read by
+/// position).
+fn archive_entries<R: Read + tar::Skip>(
+    tar: &mut tar::Reader<R>,
+    in_file: Option<&std::fs::File>,
+) -> Result<ArchiveEntries, String> {
+    let mut rootfs = Layer::default();
+    let mut nested: BTreeMap<String, Nested> = BTreeMap::new();
+    let mut json: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    while let Some(h) = tar.next_entry().map_err(|e| e.to_string())? {
+        let size = h.size;
+        let Some(path) = rootfs.list(h)? else { continue };
+        let (dir, base) = split(&path);
+        let offset = tar.position();
+        let (head, mut data) = peek(tar.data(), HEAD_LEN).map_err(|e| e.to_string())?;
+        let top_level_document = dir == "/" && matches!(base, "manifest.json" | "index.json" | "oci-layout");
+        if (top_level_document || (path.starts_with("/blobs/") && head.first() == Some(&b'{'))) && size <= MAX_JSON {
+            let mut v = Vec::new();
+            data.read_to_end(&mut v).map_err(|e| e.to_string())?;
+            json.insert(path, v);
+        } else if is_archive(&head) {
+            let layer = match in_file {
+                Some(_) => Nested::At { offset, size },
+                // (the archive's own bytes move the progress bar)
+                None => Nested::Read(read_layer_stream(data, size)),
+            };
+            nested.insert(path, layer);
+        } else {
+            let at = in_file.map(|file| InFile { file, base: offset });
+            let found = read_file(&mut data, size, &path, at, &mut rootfs.warnings).map_err(|e| e.to_string())?;
+            if !found.is_empty() {
+                rootfs.found.push((path, found));
+            }
+        }
+    }
+    Ok((rootfs, nested, json))
 }
 
 #[cfg(test)]

@@ -46,7 +46,21 @@ pub struct Reader<R> {
     done: bool,
 }
 
-impl<R: Read> Reader<R> {
+/// A stream whose bytes the reader can pass over: by reading them through (the default), or,
+/// for a file read by position, by moving on without reading.
+pub trait Skip: Read {
+    /// Passes over `n` bytes; how many there were.
+    fn skip(&mut self, n: u64) -> io::Result<u64>
+    where
+        Self: Sized,
+    {
+        io::copy(&mut self.take(n), &mut io::sink())
+    }
+}
+
+impl Skip for &[u8] {}
+
+impl<R: Read + Skip> Reader<R> {
     pub fn new(inner: R) -> Self {
         Reader { inner, remaining: 0, padding: 0, offset: 0, done: false }
     }
@@ -164,7 +178,7 @@ impl<R: Read> Reader<R> {
     fn skip_rest(&mut self) -> io::Result<()> {
         let n = self.remaining + self.padding;
         if n > 0 {
-            let skipped = io::copy(&mut (&mut self.inner).take(n), &mut io::sink())?;
+            let skipped = self.inner.skip(n)?;
             self.offset += skipped;
             self.remaining = 0;
             self.padding = 0;
@@ -181,7 +195,7 @@ pub struct Data<'a, R> {
     reader: &'a mut Reader<R>,
 }
 
-impl<R: Read> Read for Data<'_, R> {
+impl<R: Read + Skip> Read for Data<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let r = &mut *self.reader;
         let want = buf.len().min(usize::try_from(r.remaining).unwrap_or(usize::MAX));
