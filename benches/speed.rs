@@ -69,7 +69,7 @@ fn real_objects() -> Option<(String, Vec<NamedBytes>)> {
             .collect(),
         _ => return None,
     };
-    let (inputs, _) = bpfcap::input::load_inputs_with_warnings(&dirs).ok()?;
+    let (inputs, _) = bpfcap::input::load_inputs(&dirs).ok()?;
     let objects = inputs
         .iter()
         .filter_map(|(display, _)| bpfcap::input::object_bytes(display).ok())

@@ -8,7 +8,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let out = std::path::PathBuf::from(args.next().expect("usage: extract_objects OUT_DIR PATH..."));
     let paths: Vec<std::path::PathBuf> = args.map(Into::into).collect();
-    let (inputs, _) = bpfcap::input::load_inputs_with_warnings(&paths).unwrap_or_else(|e| panic!("{e}"));
+    let (inputs, _) = bpfcap::input::load_inputs(&paths).unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(&out).expect("create OUT_DIR");
     for (i, (display, _)) in inputs.iter().enumerate() {
         let (bytes, name) = bpfcap::input::object_bytes(display).unwrap_or_else(|e| panic!("{e}"));

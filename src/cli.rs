@@ -387,7 +387,7 @@ fn exec_targets(
     } else {
         let program = PathBuf::from(&argv[0]);
         // (a program that embeds no object is no error here: --config can say what it needs)
-        let embeds = input::load_inputs_with_warnings(std::slice::from_ref(&program)).is_ok_and(|(o, _)| !o.is_empty());
+        let embeds = input::load_inputs(std::slice::from_ref(&program)).is_ok_and(|(o, _)| !o.is_empty());
         let a = match embeds {
             true => Some(run_analysis(&SelectArgs { paths: vec![program], ..args.select.clone() })?),
             false => None,

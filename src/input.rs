@@ -5,7 +5,8 @@
 //! Display paths: a BPF object file is named by its path; an object embedded in another file
 //! by `path#name` (its libbpf skeleton name, when the file gives one unambiguously) or
 //! `path#N` (N: 1-based index among the file's embedded objects, in file order).
-//! [`object_bytes`] turns either form back into the object's bytes.
+//! [`object_bytes`] turns either form back into the object's bytes (for callers that hold
+//! only the name; loaders read the [`ObjectRef`] every object carries).
 //!
 //! Limits: files over [`embedded::MAX_SCAN_SIZE`] (1 GiB) are not read; at most
 //! [`embedded::MAX_EMBEDDED_PER_FILE`] (4096) embedded objects are taken from one file;
@@ -104,16 +105,6 @@ pub type Inputs = Vec<(String, Object)>;
 
 /// Directory walk limits (documented in docs/limits.md).
 pub const MAX_DEPTH: usize = 64;
-
-/// Reads every input path; see [`load_inputs_with_warnings`]. Warnings (embedded objects
-/// that could not be read, files skipped for their size) are printed to standard error.
-pub fn load_inputs(paths: &[PathBuf]) -> Result<Vec<(String, Object)>, InputError> {
-    let (objects, warnings) = load_inputs_with_warnings(paths)?;
-    for w in &warnings {
-        eprintln!("warning: {}", Escaped(w));
-    }
-    Ok(objects)
-}
 
 /// One file to read: named on the command line (`explicit`) or found in directory `arg`.
 #[derive(Debug, Clone)]
@@ -295,15 +286,17 @@ pub fn check_directories(
     }
 }
 
-/// Reads every input path, returning the objects and the warnings.
+/// Reads every input path, one file after another: the objects and the warnings, as the
+/// pipeline finds them (it reads the files on every core, straight into the analysis; this
+/// is for callers that want the objects themselves).
 ///
 /// A file named explicitly must be a BPF object (any error reading it is an error) or embed
 /// at least one readable BPF object ([`InputError::NotBpf`], [`InputError::EmbeddedUnreadable`]
-/// otherwise). Inside directories, searched recursively in path order, BPF object files must
-/// read, while files that neither are nor embed a BPF object are skipped silently; a
-/// directory must give at least one object. Embedded objects that cannot be read are
-/// warnings, not errors, wherever they are.
-pub fn load_inputs_with_warnings(paths: &[PathBuf]) -> Result<(Inputs, Vec<String>), InputError> {
+/// otherwise). Inside directories, searched recursively in path order, a file that cannot be
+/// read or does not parse is a warning naming it, and files that neither are nor embed a BPF
+/// object are passed over; a path that gives no object is an error when no path gives one.
+/// Embedded objects that cannot be read are warnings, not errors, wherever they are.
+pub fn load_inputs(paths: &[PathBuf]) -> Result<(Inputs, Vec<String>), InputError> {
     let (sources, mut warnings) = plan_inputs(paths, &Options::default())?;
     let mut out = Vec::new();
     let mut counts = Vec::with_capacity(sources.len());

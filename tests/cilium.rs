@@ -236,7 +236,7 @@ fn go_programs_embedding_objects_built_by_others_start_with_the_answer() {
     for (name, _, mode) in &builds {
         let program = out.join(name);
         // what `bpfcap analyze PROGRAM` finds, with no flag
-        let (objects, _) = bpfcap::input::load_inputs_with_warnings(std::slice::from_ref(&program)).unwrap();
+        let (objects, _) = bpfcap::input::load_inputs(std::slice::from_ref(&program)).unwrap();
         let r = rules();
         let a = analyse(
             objects.clone(),

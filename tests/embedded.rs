@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bpfcap::elf::read_object;
-use bpfcap::input::{InputError, embedded, load_inputs, load_inputs_with_warnings, object_bytes};
+use bpfcap::input::{InputError, embedded, load_inputs, object_bytes};
 use bpfcap::model::Object;
 use miette::Diagnostic;
 
@@ -56,7 +56,7 @@ fn display(p: &Path, suffix: &str) -> String {
 /// The objects embedded in `file`, which must load without warnings and be shown as
 /// `file#suffix` for each of `suffixes`, in order.
 fn load_embedded(file: &Path, suffixes: &[&str]) -> Vec<(String, Object)> {
-    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&file.to_path_buf())).unwrap();
+    let (objects, warnings) = load_inputs(std::slice::from_ref(&file.to_path_buf())).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     let shown: Vec<&str> = objects.iter().map(|(p, _)| p.as_str()).collect();
     let expected: Vec<String> = suffixes.iter().map(|s| display(file, s)).collect();
@@ -117,7 +117,7 @@ fn raw_blob_with_padding() {
 #[test]
 fn directory_walk_finds_embedded_objects() {
     let dir = testdata("embedded");
-    let objects = load_inputs(std::slice::from_ref(&dir)).unwrap();
+    let objects = load_inputs(std::slice::from_ref(&dir)).map(|(objects, _)| objects).unwrap();
     let shown: Vec<String> = objects.iter().map(|(p, _)| p.clone()).collect();
     let app = dir.join("app");
     let lib = dir.join("libtwo.so");
@@ -131,7 +131,7 @@ fn directory_walk_finds_embedded_objects() {
     std::fs::write(tmp.path().join("notes.txt"), "no BPF here\n").unwrap();
     std::fs::copy(std::env::current_exe().unwrap(), tmp.path().join("host-program")).unwrap();
     std::fs::write(tmp.path().join("empty"), b"").unwrap();
-    let (objects, warnings) = load_inputs_with_warnings(&[tmp.path().to_path_buf()]).unwrap();
+    let (objects, warnings) = load_inputs(&[tmp.path().to_path_buf()]).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     let shown: Vec<String> = objects.iter().map(|(p, _)| p.clone()).collect();
     let copy = nested.join("app");
@@ -139,7 +139,7 @@ fn directory_walk_finds_embedded_objects() {
 
     // A directory with nothing BPF in it is still an error.
     std::fs::remove_dir_all(&nested).unwrap();
-    let err = load_inputs(&[tmp.path().to_path_buf()]).unwrap_err();
+    let err = load_inputs(&[tmp.path().to_path_buf()]).map(|(objects, _)| objects).unwrap_err();
     assert!(matches!(err, InputError::NoObjects { .. }), "{err:?}");
 }
 
@@ -155,7 +155,7 @@ fn explicit_files_without_bpf_are_errors() {
         files.push(PathBuf::from("/bin/true"));
     }
     for f in files {
-        let err = load_inputs(std::slice::from_ref(&f)).unwrap_err();
+        let err = load_inputs(std::slice::from_ref(&f)).map(|(objects, _)| objects).unwrap_err();
         assert!(matches!(&err, InputError::NotBpf { path } if *path == f.display().to_string()), "{f:?}: {err:?}");
         assert_eq!(err.code().unwrap().to_string(), "bpfcap::input::not_bpf");
         assert!(err.help().is_some());
@@ -178,7 +178,7 @@ fn truncated_executable_gives_a_warning() {
     let (off, size) = ext[1];
     let cut = tmp.path().join("app-cut");
     std::fs::write(&cut, &bytes[..off + size / 2]).unwrap();
-    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&cut)).unwrap();
+    let (objects, warnings) = load_inputs(std::slice::from_ref(&cut)).unwrap();
     assert_eq!(objects.len(), 1);
     assert_same_as_original(&objects[0].1, "socket", &objects[0].1.name);
     // (the cut took the executable's section headers: it is searched whole, with a note)
@@ -191,14 +191,14 @@ fn truncated_executable_gives_a_warning() {
     assert!(warnings[1].contains("past the end of the file"), "{warnings:?}");
 
     // The same in a directory walk.
-    let (objects, warnings) = load_inputs_with_warnings(&[tmp.path().to_path_buf()]).unwrap();
+    let (objects, warnings) = load_inputs(&[tmp.path().to_path_buf()]).unwrap();
     assert_eq!((objects.len(), warnings.len()), (1, 2));
 
     // Cut in the middle of the first object: nothing is readable, which for a file named
     // explicitly is an error that says why.
     let (off, size) = ext[0];
     std::fs::write(&cut, &bytes[..off + size / 2]).unwrap();
-    let err = load_inputs(std::slice::from_ref(&cut)).unwrap_err();
+    let err = load_inputs(std::slice::from_ref(&cut)).map(|(objects, _)| objects).unwrap_err();
     assert!(
         matches!(&err, InputError::EmbeddedUnreadable { count: 1, first, .. } if first.contains("past the end")),
         "{err:?}"
@@ -206,7 +206,7 @@ fn truncated_executable_gives_a_warning() {
     assert!(err.help().is_some());
     // In a directory it is a warning; the directory's other objects are read.
     std::fs::copy(testdata("xdp.bpf.o"), tmp.path().join("xdp.bpf.o")).unwrap();
-    let (objects, warnings) = load_inputs_with_warnings(&[tmp.path().to_path_buf()]).unwrap();
+    let (objects, warnings) = load_inputs(&[tmp.path().to_path_buf()]).unwrap();
     assert_eq!(objects.len(), 1);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].contains("section headers cannot be read"), "{warnings:?}");
@@ -216,7 +216,7 @@ fn truncated_executable_gives_a_warning() {
     // Every cut point: never a panic.
     for end in (0..bytes.len()).step_by(97) {
         std::fs::write(&cut, &bytes[..end]).unwrap();
-        let _ = load_inputs_with_warnings(std::slice::from_ref(&cut));
+        let _ = load_inputs(std::slice::from_ref(&cut));
     }
 }
 
@@ -231,7 +231,7 @@ fn corrupt_embedded_object_gives_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("app");
     std::fs::write(&bad, &bytes).unwrap();
-    let (objects, warnings) = load_inputs_with_warnings(std::slice::from_ref(&bad)).unwrap();
+    let (objects, warnings) = load_inputs(std::slice::from_ref(&bad)).unwrap();
     let shown: Vec<&str> = objects.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(shown, [display(&bad, "xdp_bpf")]);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -286,7 +286,7 @@ fn analyze_names_the_embedded_objects() {
 #[test]
 fn objects_know_where_their_bytes_are() {
     let paths = [testdata("embedded/app"), testdata("embedded/libtwo.so"), testdata("xdp.bpf.o")];
-    let (objects, _) = load_inputs_with_warnings(&paths).unwrap();
+    let (objects, _) = load_inputs(&paths).unwrap();
     assert!(objects.len() >= 4, "{}", objects.len());
     for (display, object) in objects {
         let source = object.source.clone().expect("read from a file");

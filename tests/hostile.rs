@@ -188,9 +188,14 @@ fn run(bytes: &[u8]) -> Outcome {
         Err(e) => Outcome::Rejected { kind: error_kind(&e), message: e.to_string() },
         Ok(obj) => {
             let (programs, maps) = (obj.programs.len(), obj.maps.len());
-            analyse(vec![("hostile.bpf.o".into(), obj)], &default_options(), rules())
-                .expect("analysis with default options cannot fail");
-            Outcome::Analysed { programs, maps }
+            match analyse(vec![("hostile.bpf.o".into(), obj)], &default_options(), rules()) {
+                Ok(_) => Outcome::Analysed { programs, maps },
+                // the bound on the analysis's work (analysis::calls)
+                Err(e @ bpfcap::analysis::AnalysisError::TooComplex { .. }) => {
+                    Outcome::Rejected { kind: "too_complex", message: e.to_string() }
+                }
+                Err(e) => panic!("analysis with default options cannot fail otherwise: {e}"),
+            }
         }
     }));
     match r {
@@ -1395,7 +1400,7 @@ fn scale_repeated_relocations() {
 fn scale_call_chain() {
     // programs that all call into a chain of subprograms: the analysis walks the chain for
     // each program (n² function visits; 2048 × 2048 took 41 s)
-    let (n, max) = (2048, bpfcap::elf::MAX_ANALYSIS_WORK);
+    let (n, max) = (2048, bpfcap::analysis::calls::MAX_ANALYSIS_WORK);
     let o =
         check_big(&format!("{n} programs calling a chain of {n} subprograms"), &chain_object(n, n, 2), BIG_ALLOC_LIMIT);
     assert_rejected(&o, "too_complex", &format!("takes more than {max} steps"));
@@ -1773,34 +1778,34 @@ fn basic_rejects_through_the_library() {
     let dir = tempfile::tempdir().unwrap();
     for (name, bytes) in [("text.txt", &b"hello, world\n"[..]), ("empty", &b""[..]), ("host.o", &x86_relocatable()[..])]
     {
-        let r = load_inputs(&[write(dir.path(), name, bytes)]);
+        let r = load_inputs(&[write(dir.path(), name, bytes)]).map(|(objects, _)| objects);
         assert!(matches!(r, Err(InputError::NotBpf { .. })), "{name}: {r:?}");
     }
-    let r = load_inputs(std::slice::from_ref(&host_exe));
+    let r = load_inputs(std::slice::from_ref(&host_exe)).map(|(objects, _)| objects);
     assert!(matches!(r, Err(InputError::NotBpf { .. })), "this test binary: {r:?}");
-    let r = load_inputs(&[write(dir.path(), "cut.bpf.o", &xdp[..xdp.len() / 2])]);
+    let r = load_inputs(&[write(dir.path(), "cut.bpf.o", &xdp[..xdp.len() / 2])]).map(|(objects, _)| objects);
     assert!(matches!(r, Err(InputError::Object { source: ElfError::Malformed(_), .. })), "{r:?}");
 
     // directories: one without objects, one with a truncated object (it looks like one)
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "notes.txt", b"not an object\n");
-    let r = load_inputs(&[dir.path().to_path_buf()]);
+    let r = load_inputs(&[dir.path().to_path_buf()]).map(|(objects, _)| objects);
     assert!(matches!(r, Err(InputError::NoObjects { .. })), "{r:?}");
     // a truncated object inside a directory is skipped with a warning naming it: alone, the
     // directory gives no object (an error); beside a good object, the rest is analysed
     let bad = tempfile::tempdir().unwrap();
     write(bad.path(), "cut.bpf.o", &xdp[..xdp.len() / 2]);
-    let r = load_inputs(&[bad.path().to_path_buf()]);
+    let r = load_inputs(&[bad.path().to_path_buf()]).map(|(objects, _)| objects);
     assert!(matches!(r, Err(InputError::NoObjects { .. })), "{r:?}");
     write(bad.path(), "good.bpf.o", &xdp);
-    let (objects, warnings) = bpfcap::input::load_inputs_with_warnings(&[bad.path().to_path_buf()]).unwrap();
+    let (objects, warnings) = bpfcap::input::load_inputs(&[bad.path().to_path_buf()]).unwrap();
     assert_eq!(objects.len(), 1);
     assert!(warnings.iter().any(|w| w.contains("cut.bpf.o") && w.contains("malformed")), "{warnings:?}");
     let good = tempfile::tempdir().unwrap();
     write(good.path(), "xdp.bpf.o", &xdp);
     write(good.path(), "README", b"text\n");
-    assert_eq!(load_inputs(&[good.path().to_path_buf()]).unwrap().len(), 1);
-    let r = load_inputs(&[dir.path().join("missing.o")]);
+    assert_eq!(load_inputs(&[good.path().to_path_buf()]).map(|(objects, _)| objects).unwrap().len(), 1);
+    let r = load_inputs(&[dir.path().join("missing.o")]).map(|(objects, _)| objects);
     assert!(matches!(r, Err(InputError::Io { .. })), "{r:?}");
     // every error is one line
     for e in [
@@ -1837,6 +1842,22 @@ fn basic_rejects_through_the_cli() {
         &write(dir.path(), "many.bpf.o", &many_sections(20000)),
         &["bpfcap::elf::too_complex", "more than"],
     );
+    // an object whose analysis would take too long: an error when it is all there is, ...
+    let alone = tempfile::tempdir().unwrap();
+    let chain = write(alone.path(), "chain.bpf.o", &chain_object(2048, 2048, 2));
+    assert_cli_rejects(&chain, &["bpfcap::analyze::too_complex", "chain.bpf.o", "steps"]);
+    // ... and left out, with a warning naming it, beside other objects
+    std::fs::copy(testdata().join("xdp.bpf.o"), alone.path().join("xdp.bpf.o")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bpfcap"))
+        .args(["analyze", "--format", "json"])
+        .arg(alone.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["objects"].as_array().unwrap().len(), 1);
+    let warnings = doc["warnings"].to_string();
+    assert!(warnings.contains("chain.bpf.o: too complex"), "{warnings}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ fn build_image() -> Image {
 
 /// The objects a directory walk of `rootfs` finds, as paths inside it.
 fn walked(rootfs: &Path) -> Vec<String> {
-    let (objects, _) = bpfcap::input::load_inputs_with_warnings(&[rootfs.to_path_buf()]).unwrap();
+    let (objects, _) = bpfcap::input::load_inputs(&[rootfs.to_path_buf()]).unwrap();
     let prefix = rootfs.display().to_string();
     objects.into_iter().map(|(p, _)| p[prefix.len()..].to_string()).collect()
 }

@@ -174,7 +174,7 @@ fn objects_built_by_others_are_found_and_agree_with_libbpf() {
         }
         with_objects.push(file.clone());
         // the command finds the same objects in the file
-        let (inputs, warnings) = bpfcap::input::load_inputs_with_warnings(std::slice::from_ref(file)).unwrap();
+        let (inputs, warnings) = bpfcap::input::load_inputs(std::slice::from_ref(file)).unwrap();
         assert!(warnings.is_empty(), "{path}: {warnings:?}");
         assert_eq!(
             inputs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
@@ -215,7 +215,7 @@ fn objects_built_by_others_are_found_and_agree_with_libbpf() {
     let (mut named, mut tools) = (0, 0);
     for file in with_objects.iter().filter(|f| f.to_string_lossy().ends_with("-libbpf")) {
         let tool = file.file_name().unwrap().to_string_lossy().trim_end_matches("-libbpf").replace('-', "_");
-        let (inputs, _) = bpfcap::input::load_inputs_with_warnings(std::slice::from_ref(file)).unwrap();
+        let (inputs, _) = bpfcap::input::load_inputs(std::slice::from_ref(file)).unwrap();
         for (display, _) in inputs {
             tools += 1;
             let suffix = display.rsplit_once('#').unwrap().1;

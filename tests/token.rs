@@ -146,7 +146,7 @@ fn systemds_embedded_objects_load_minimally() {
     if !common::require(ok, "systemd objects token test") {
         return;
     }
-    let (inputs, _) = bpfcap::input::load_inputs_with_warnings(&[dir.unwrap()]).unwrap();
+    let (inputs, _) = bpfcap::input::load_inputs(&[dir.unwrap()]).unwrap();
     run_all(inputs, 3);
 }
 

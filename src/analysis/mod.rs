@@ -3,6 +3,7 @@
 //! solved as one: each object's loader is run again under what the others need, until no
 //! object's needs change.
 
+pub mod calls;
 pub mod choice;
 mod draft;
 pub mod gates;
@@ -48,6 +49,15 @@ pub enum AnalysisError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Choice(#[from] ChoiceError),
+
+    #[error("{}: too complex to analyse: {}", Escaped(.path), Escaped(.why))]
+    #[diagnostic(
+        code(bpfcap::analyze::too_complex),
+        help(
+            "bpfcap bounds the work of analysing one object (docs/limits.md); objects built by clang stay far below it"
+        )
+    )]
+    TooComplex { path: String, why: String },
 }
 
 /// One object's analysis.
@@ -157,6 +167,8 @@ pub fn analyse_stream<E: Send>(
     let progress = crate::progress::Progress::new("analysing", count);
     // (the reason texts that depend on the rules alone, made once per analysis)
     let texts = Texts::default();
+    // the first object left out for the work its analysis would take: (item, path, why)
+    let too_complex: Mutex<Option<(usize, String, String)>> = Mutex::new(None);
     let work = || {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -167,14 +179,25 @@ pub fn analyse_stream<E: Send>(
                 continue;
             }
             let result = match load(i) {
-                Ok(loaded) => Ok((
-                    loaded
-                        .objects
-                        .into_iter()
-                        .map(|(path, object)| prepare(path, object, opts, rules, &texts))
-                        .collect(),
-                    loaded.warnings,
-                )),
+                Ok(loaded) => {
+                    let mut warnings = loaded.warnings;
+                    let mut prepared = Vec::with_capacity(loaded.objects.len());
+                    for (path, object) in loaded.objects {
+                        // an object whose analysis would cost more than the bound is left
+                        // out, said so (an error below when nothing else is left)
+                        match calls::check_work(&object) {
+                            Ok(()) => prepared.push(prepare(path, object, opts, rules, &texts)),
+                            Err(why) => {
+                                let mut first = too_complex.lock().expect("results");
+                                if first.as_ref().is_none_or(|(at, _, _)| i < *at) {
+                                    *first = Some((i, path.clone(), why.clone()));
+                                }
+                                warnings.push(format!("skipped: {}: too complex: {}", Escaped(&path), why));
+                            }
+                        }
+                    }
+                    Ok((prepared, warnings))
+                }
                 Err(e) => {
                     first_error.fetch_min(i, Ordering::Relaxed);
                     Err(e)
@@ -194,6 +217,9 @@ pub fn analyse_stream<E: Send>(
         let (o, w) = r.map_err(StreamError::Load)?;
         prepared.extend(o);
         load_warnings.extend(w);
+    }
+    if let (true, Some((_, path, why))) = (prepared.is_empty(), too_complex.into_inner().expect("results")) {
+        return Err(StreamError::Analysis(AnalysisError::TooComplex { path, why }));
     }
     check_program_names(prepared.iter().map(|p| (p.path.as_str(), &p.object)), opts).map_err(StreamError::Analysis)?;
     let unsettled = solve_union(&mut prepared, rules, &texts);

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::calls::Functions;
 use super::gates::{GateSite, gates};
-use crate::elf::Functions;
 use crate::elf::uapi::{BPF_JMP_CALL, BPF_LD_IMM64, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL};
 use crate::model::{ExternKind, Function, Object, RelocTarget, SharedStr, SourceLine};
 use crate::rules::{LoaderModel, Rules, Version};
@@ -92,7 +92,7 @@ fn location(l: &SourceLine) -> SharedStr {
 }
 
 /// Walks a program and every function it reaches (the reader has bounded the total of these
-/// walks: `elf::MAX_ANALYSIS_WORK`).
+/// walks: `calls::MAX_ANALYSIS_WORK`).
 fn reachable<'a>(functions: &Functions<'a>, root: &'a Function) -> Vec<&'a Function> {
     let mut seen: BTreeSet<(&str, u64)> = BTreeSet::new();
     let mut out = Vec::new();

@@ -36,8 +36,8 @@ use crate::model::{
 };
 use btf::{Btf, KIND_ARRAY, KIND_FUNC, KIND_PTR, KIND_STRUCT, KIND_VAR, TypeData};
 use uapi::{
-    BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_JMP_CALL, BPF_LD_IMM64, BPF_MAP_TYPE_ARRAY,
-    BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_STRUCT_OPS, BPF_OBJ_NAME_LEN, BPF_PSEUDO_CALL,
+    BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS,
+    BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_STRUCT_OPS, BPF_OBJ_NAME_LEN,
 };
 
 /// Largest object bpfcap reads (documented in docs/limits.md).
@@ -53,19 +53,6 @@ pub const MAX_INSN_BYTES_PER_OBJECT_BYTE: u64 = 2;
 /// Bytes of source file names the per-function line tables may hold (each entry owns its
 /// file name): bounds what a long name referenced by many line records can cost.
 pub const MAX_LINE_TABLE_BYTES: usize = 64 << 20;
-/// Work the analysis may do for one object: for every program, the instructions of every
-/// function it reaches, plus [`FUNCTION_WORK`] per function, [`CALL_SITE_WORK`] per helper or
-/// kfunc call, and the bytes of the names the analysis copies for them (function, source
-/// file, map and extern names). The analysis decodes each program with everything it
-/// reaches, so programs that share code cost that code each; real objects need a few million
-/// at most (the kernel loads at most 1M instructions a program). At the limit the analysis
-/// takes about half a second and its results take at most this many bytes (release build).
-pub const MAX_ANALYSIS_WORK: u64 = 1 << 25;
-/// The cost of reaching one function, in instructions (measured: the analysis spends about
-/// as long on reaching a function as on 250 of its instructions).
-pub const FUNCTION_WORK: u64 = 256;
-/// The cost of one helper or kfunc call site, besides the names it copies.
-pub const CALL_SITE_WORK: u64 = 64;
 /// Steps the reader may take over BTF beyond decoding it once: members of map definitions,
 /// types visited in map value types, struct_ops members, and bytes of BTF names it copies
 /// into maps and externs. Real objects need a few thousand.
@@ -741,9 +728,8 @@ impl<'d> Reader<'d> {
         Ok(())
     }
 
-    /// The object read, once the work its analysis takes is known to be bounded.
+    /// The object read.
     fn finish(mut self) -> Result<Object, ElfError> {
-        check_analysis_work(&self.programs, &self.subprograms, &self.maps)?;
         let mut section_names = Vec::new();
         for s in self.file.sections() {
             section_names.push(self.names.section(&s)?.to_string());
@@ -765,118 +751,6 @@ impl<'d> Reader<'d> {
             warnings: self.warnings,
         })
     }
-}
-
-/// The functions of an object by (section, byte offset), and the calls between them: the one
-/// place that resolves a bpf-to-bpf call or a function address to the function it reaches
-/// (the analysis walks programs with it; the reader bounds that walk with it).
-pub struct Functions<'a> {
-    by_start: BTreeMap<(&'a str, u64), &'a Function>,
-}
-
-impl<'a> Functions<'a> {
-    /// The function at an offset is the first there in the order subprograms, programs.
-    pub fn new(programs: &'a [Program], subprograms: &'a [Function]) -> Self {
-        let mut by_start = BTreeMap::new();
-        for f in subprograms.iter().chain(programs.iter().map(|p| &p.function)) {
-            by_start.entry((f.section.as_str(), f.offset)).or_insert(f);
-        }
-        Functions { by_start }
-    }
-
-    /// The function that starts at byte offset `byte_off` of `section`.
-    pub fn at(&self, section: &str, byte_off: i64) -> Option<&'a Function> {
-        if byte_off < 0 {
-            return None;
-        }
-        self.by_start.get(&(section, byte_off as u64)).copied()
-    }
-
-    /// The functions `f` calls or takes the address of, in instruction order.
-    pub fn callees(&self, f: &'a Function) -> Vec<&'a Function> {
-        // (relocations are sorted by instruction, one per instruction: the reader keeps them so)
-        let reloc_at = |i: usize| f.relocs.binary_search_by_key(&i, |r| r.insn).ok().map(|k| &f.relocs[k].target);
-        let mut out = Vec::new();
-        for (i, insn) in f.insns.iter().enumerate() {
-            let is_call = insn.code == BPF_JMP_CALL && insn.src == BPF_PSEUDO_CALL;
-            let is_ld = insn.code == BPF_LD_IMM64;
-            if !is_call && !is_ld {
-                continue;
-            }
-            let target = match reloc_at(i) {
-                Some(RelocTarget::Function { section, sym_offset, .. }) => {
-                    // checked: a hostile symbol value can be anything up to u64::MAX
-                    let off = if is_call {
-                        (*sym_offset as i64).checked_add((insn.imm as i64 + 1) * 8)
-                    } else {
-                        (*sym_offset as i64).checked_add(insn.imm as i64)
-                    };
-                    off.and_then(|off| self.at(section, off))
-                }
-                None if is_call => self.at(&f.section, f.offset as i64 + (i as i64 + insn.imm as i64 + 1) * 8),
-                _ => None,
-            };
-            out.extend(target);
-        }
-        out
-    }
-}
-
-/// Fails when analysing the programs would take more than [`MAX_ANALYSIS_WORK`]: for every
-/// program, each function it reaches (as `analysis::programs` walks them) costs
-/// [`analysis_cost`]. Each function's cost and callees are found once; the walk stops at the
-/// limit.
-fn check_analysis_work(programs: &[Program], subprograms: &[Function], maps: &[Map]) -> Result<(), ElfError> {
-    let functions = Functions::new(programs, subprograms);
-    let mut memo: std::collections::HashMap<*const Function, (u64, Vec<&Function>)> = std::collections::HashMap::new();
-    let mut work: u64 = 0;
-    for p in programs {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut stack = vec![&p.function];
-        while let Some(f) = stack.pop() {
-            if !seen.insert((f.section.as_str(), f.offset)) {
-                continue;
-            }
-            let (cost, callees) = memo.entry(f as *const Function).or_insert_with(|| {
-                let mut v = functions.callees(f);
-                v.sort_by_key(|c| *c as *const Function);
-                v.dedup_by_key(|c| *c as *const Function);
-                (analysis_cost(f, maps), v)
-            });
-            work = work.saturating_add(*cost);
-            if work > MAX_ANALYSIS_WORK {
-                return Err(ElfError::TooComplex(format!(
-                    "analysing its programs takes more than {MAX_ANALYSIS_WORK} steps (every program with every \
-                     function it reaches: their instructions, call sites and names; at program {})",
-                    p.name
-                )));
-            }
-            stack.extend(callees.iter().copied());
-        }
-    }
-    Ok(())
-}
-
-/// What analysing `f` costs each program that reaches it, in instructions and bytes: the
-/// analysis decodes every instruction, lists the function, and makes a call site (with the
-/// function's name and source location) of every helper and kfunc call and a name of every
-/// map and extern referenced.
-fn analysis_cost(f: &Function, maps: &[Map]) -> u64 {
-    let mut cost = f.insns.len() as u64 + FUNCTION_WORK + f.name.len() as u64;
-    for (i, insn) in f.insns.iter().enumerate() {
-        if insn.code == BPF_JMP_CALL && insn.src != BPF_PSEUDO_CALL {
-            let location = f.line_of(i).map_or(0, |l| l.file.len() as u64);
-            cost += CALL_SITE_WORK + f.name.len() as u64 + location;
-        }
-    }
-    for r in &f.relocs {
-        cost += match &r.target {
-            RelocTarget::Map(m) => maps.get(*m).map_or(0, |m| m.name.len()),
-            RelocTarget::Extern(n) => n.len(),
-            _ => 0,
-        } as u64;
-    }
-    cost
 }
 
 fn decode_insns(d: &[u8], big_endian: bool) -> Vec<Insn> {

@@ -86,7 +86,7 @@ pub fn objects_built_by_others(root: &Path) -> Vec<(String, bpfcap::model::Objec
     // (files that neither are nor embed a BPF object are errors when named: left out)
     files_built_by_others(root)
         .into_iter()
-        .filter_map(|f| bpfcap::input::load_inputs_with_warnings(&[f]).ok())
+        .filter_map(|f| bpfcap::input::load_inputs(&[f]).ok())
         .flat_map(|(objects, _)| objects)
         .collect()
 }
