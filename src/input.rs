@@ -273,7 +273,12 @@ pub fn check_directories(
         .iter()
         .enumerate()
         .filter(|(arg, _)| {
-            !sources.iter().zip(objects_per_source).any(|(s, n)| s.arg == *arg && (s.explicit || *n > 0))
+            // (a file named on the command line gave an object or an error; an image, like a
+            // directory, may give none)
+            !sources
+                .iter()
+                .zip(objects_per_source)
+                .any(|(s, n)| s.arg == *arg && ((s.explicit && s.image.is_none()) || *n > 0))
         })
         .map(|(_, p)| p)
         .collect();

@@ -78,7 +78,12 @@ pub fn analyse_by_executable(
         if own.programs.is_empty() && !opts.programs.is_empty() {
             continue;
         }
-        let analysis = analysis::analyse(objects, &own, rules)?;
+        let analysis = match analysis::analyse(objects, &own, rules) {
+            Ok(a) => a,
+            // (left out of the whole answer too, with a warning there)
+            Err(analysis::AnalysisError::TooComplex { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
         per_file.push(Executable { path, image, analysis });
     }
     Ok((a, per_file))

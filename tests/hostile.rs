@@ -1432,6 +1432,30 @@ fn scale_shared_subprogram() {
 }
 
 #[test]
+fn scale_programs_that_share_a_start() {
+    // p0 (one instruction) and 4000 programs of two instructions all start at xdp+0; those call
+    // a 200000-instruction function: the work bound must walk each program from its own
+    // function, not from the first that starts there (it let this through: 24 times the bound)
+    let (n, s) = (4000usize, 200_000usize);
+    let mut b = ElfBuilder::new();
+    let mut x = vec![insn(0xb7, 0, 0, 0), call_rel(0)];
+    x.extend(std::iter::repeat_n(insn(0xb7, 0, 0, 0), s - 1));
+    x.push(EXIT);
+    let sec = b.exec("xdp", &x);
+    b.func("p0", sec, 0, 8);
+    for i in 1..n {
+        b.func(&format!("p{i}"), sec, 0, 16);
+    }
+    b.func("q", sec, 16, 8 * s as u64);
+    let o = check_big(
+        &format!("{n} programs at one start calling a {s}-instruction function"),
+        &b.build(),
+        BIG_ALLOC_LIMIT,
+    );
+    assert_rejected(&o, "too_complex", "takes more than");
+}
+
+#[test]
 fn scale_shared_call_sites() {
     // programs that all call one subprogram of 100000 helper calls, named by a 4000-byte
     // name: every program's analysis lists every call site with the subprogram's name (50 GB)

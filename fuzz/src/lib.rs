@@ -22,9 +22,14 @@ fn options() -> Options {
 pub fn read_object(data: &[u8]) {
     match bpfcap::elf::read_object(data, "fuzz") {
         Err(e) => assert!(!e.to_string().contains('\n'), "multi-line error: {e}"),
-        Ok(obj) => {
-            analyse(vec![("fuzz.bpf.o".into(), obj)], &options(), rules()).expect("analysis with default options");
-        }
+        Ok(obj) => match analyse(vec![("fuzz.bpf.o".into(), obj)], &options(), rules()) {
+            Ok(_) => {}
+            // the bound on the analysis's work (bpfcap::analysis::calls)
+            Err(e @ bpfcap::analysis::AnalysisError::TooComplex { .. }) => {
+                assert!(!e.to_string().contains('\n'), "multi-line error: {e}")
+            }
+            Err(e) => panic!("analysis with default options: {e}"),
+        },
     }
 }
 
@@ -37,16 +42,16 @@ pub fn embedded(data: &[u8]) {
 
 /// Bytes as a container image or root filesystem archive (`bpfcap analyze IMAGE`):
 /// `bpfcap::input::image::load` on them, written to a file (an archive is read from its file,
-/// and a plain one's layers from their places in it). Every input must give objects or a
-/// one-line error.
+/// and a plain one's layers from their places in it). Every input must give objects (named
+/// inside the image's root) or a one-line error.
 pub fn images(data: &[u8]) {
     use std::io::Write as _;
     let mut f = tempfile_in_memory();
     f.as_file_mut().write_all(data).expect("write the input");
     match bpfcap::input::image::load(f.path(), "fuzz.tar", None) {
         Err(e) => assert!(!e.to_string().contains('\n'), "multi-line error: {e}"),
-        Ok((objects, warnings)) => {
-            assert!(warnings.iter().all(|w| !w.contains('\n')), "multi-line warning: {warnings:?}");
+        // (warnings quote paths from the archive as they are; reports escape them)
+        Ok((objects, _warnings)) => {
             assert!(objects.iter().all(|(path, _)| path.starts_with('/')), "a path outside the image's root");
         }
     }

@@ -83,24 +83,22 @@ impl<'a> Functions<'a> {
 /// are found once; the walk stops at the limit.
 pub fn check_work(object: &Object) -> Result<(), String> {
     let functions = Functions::new(&object.programs, &object.subprograms);
-    // per function, by where it starts: its cost and its callees' starts
+    // per function reached by a call, by where it starts: its cost and its callees' starts
     let mut memo: HashMap<Start, (u64, Vec<Start>)> = HashMap::new();
+    fn callee_starts<'a>(functions: &Functions<'a>, f: &'a Function) -> Vec<Start<'a>> {
+        let mut callees: Vec<Start> = functions.callees(f).into_iter().map(start).collect();
+        callees.sort();
+        callees.dedup();
+        callees
+    }
     let mut work: u64 = 0;
     for p in &object.programs {
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![start(&p.function)];
-        while let Some(at) = stack.pop() {
-            if !seen.insert(at) {
-                continue;
-            }
-            let (cost, callees) = memo.entry(at).or_insert_with(|| {
-                let f = functions.by_start[&at];
-                let mut callees: Vec<Start> = functions.callees(f).into_iter().map(start).collect();
-                callees.sort();
-                callees.dedup();
-                (function_cost(f, &object.maps), callees)
-            });
-            work = work.saturating_add(*cost);
+        // the program's own function is the root of its walk (another function may start at
+        // the same place: the walk starts from this one, as `programs::reachable` does)
+        let mut seen = BTreeSet::from([start(&p.function)]);
+        work = work.saturating_add(function_cost(&p.function, &object.maps));
+        let mut stack = callee_starts(&functions, &p.function);
+        loop {
             if work > MAX_ANALYSIS_WORK {
                 return Err(format!(
                     "analysing its programs takes more than {MAX_ANALYSIS_WORK} steps (every program with every \
@@ -108,6 +106,15 @@ pub fn check_work(object: &Object) -> Result<(), String> {
                     p.name
                 ));
             }
+            let Some(at) = stack.pop() else { break };
+            if !seen.insert(at) {
+                continue;
+            }
+            let (cost, callees) = memo.entry(at).or_insert_with(|| {
+                let f = functions.by_start[&at];
+                (function_cost(f, &object.maps), callee_starts(&functions, f))
+            });
+            work = work.saturating_add(*cost);
             stack.extend(callees.iter().copied());
         }
     }

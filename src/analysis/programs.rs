@@ -91,8 +91,8 @@ fn location(l: &SourceLine) -> SharedStr {
     format!("{}:{}", l.file, l.line).into()
 }
 
-/// Walks a program and every function it reaches (the reader has bounded the total of these
-/// walks: `calls::MAX_ANALYSIS_WORK`).
+/// Walks a program and every function it reaches (`calls::check_work` has bounded the total
+/// of these walks before the object is analysed).
 fn reachable<'a>(functions: &Functions<'a>, root: &'a Function) -> Vec<&'a Function> {
     let mut seen: BTreeSet<(&str, u64)> = BTreeSet::new();
     let mut out = Vec::new();

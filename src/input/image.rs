@@ -11,31 +11,39 @@
 //!   path, whiteout, opaque directory and link is listed.
 //! - The image's files are then what the layers make of them in order ([`Merged`]): a file
 //!   an upper layer deletes (`.wh.NAME`), hides (`.wh..wh..opq` in a directory above it) or
-//!   replaces (any entry at its path, or a non-directory at a directory above it) is gone; a
-//!   hard link holds what its target holds, and so does a symbolic link to a file of the
-//!   image (followed inside the image only, at most 40 links deep, as a directory walk reads
-//!   a link to a file).
+//!   replaces (any entry at its path, or a non-directory at a directory above it) is gone, and
+//!   within one layer the last entry at a path is the file; a hard link holds what its target
+//!   holds, and so does a symbolic link to a file of the image (resolved component by
+//!   component inside the image as the kernel resolves it in the container, `..` at the root
+//!   staying there, at most 40 links; as a directory walk reads a link to a file), for at most
+//!   [`MAX_LINKS_PER_FILE`] links to one file.
 //! - With an index that lists several platforms, `--platform` chooses (the default: the
-//!   running machine's). Attestation manifests (`unknown/unknown`) are never chosen.
+//!   running machine's). Attestation manifests (`unknown/unknown`) are never chosen. An index
+//!   of one image that names no platform serves any.
+//! - In an archive, layers are the tar streams where the formats keep them (`ID/layer.tar`,
+//!   `DIGEST.tar`, `blobs/ALG/DIGEST`); the documents (manifest.json, index.json) say which.
 //! - Objects are named by their path inside the image: `/usr/sbin/tool#name`.
 //!
 //! Hostile archives: a header that does not check out, a path that climbs out of the root, a
-//! long name or pax record over its bound, a JSON document over [`MAX_JSON`], a layer that
-//! expands more than [`MAX_EXPANSION`] times (at least [`MIN_EXPANSION_LIMIT`]) is an error
-//! naming the image; memory is bounded by the largest file read (at most
-//! [`super::embedded::MAX_SCAN_SIZE`]), and no link leads out of the image.
+//! long name or pax record over its bound, a top-level document over [`MAX_JSON`] or documents
+//! over [`MAX_JSON_TOTAL`], paths over [`MAX_PATH_BYTES`] in one layer, decompressed streams
+//! that give more than [`MAX_EXPANSION`] times the image's size in all (at least
+//! [`MIN_EXPANSION_LIMIT`]; nested compression shares the budget) are an error naming the
+//! image. Memory is bounded by the largest file read (at most
+//! [`super::embedded::MAX_SCAN_SIZE`]) and those bounds, and no link leads out of the image.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::tar::{self, EntryKind};
 use super::{InputError, Inputs, embedded, host};
 
-/// The largest JSON document (index, manifest, configuration) read from an image.
+/// The largest JSON document (index, manifest, configuration) read from an image...
 pub const MAX_JSON: u64 = 4 << 20;
+/// ...and all of them together.
+pub const MAX_JSON_TOTAL: u64 = 64 << 20;
 /// A layer may expand at most this many times its compressed size...
 pub const MAX_EXPANSION: u64 = 1000;
 /// ...or to this many bytes, whichever is more (a small layer of zeros is no bomb).
@@ -75,6 +83,7 @@ impl Platform {
             "x86_64" => "amd64",
             "aarch64" => "arm64",
             "x86" => "386",
+            "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
             "powerpc64" => "ppc64",
             "loongarch64" => "loong64",
             other => other,
@@ -128,7 +137,8 @@ pub fn load(path: &Path, display: &str, platform: Option<&Platform>) -> Result<(
         warnings.extend(layer.warnings.iter().cloned());
         merged.apply(layer);
     }
-    let mut objects = merged.objects();
+    let (mut objects, linked) = merged.objects();
+    warnings.extend(linked);
     for (_, o) in &mut objects {
         if let Some(src) = o.source.as_mut() {
             src.image = Some(path.to_path_buf());
@@ -138,7 +148,7 @@ pub fn load(path: &Path, display: &str, platform: Option<&Platform>) -> Result<(
 }
 
 /// What one layer holds, read once.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Layer {
     /// Every entry's path, and whether it is a directory.
     entries: Vec<(String, bool)>,
@@ -152,8 +162,17 @@ struct Layer {
     links: Vec<(String, String)>,
     /// Symbolic links: (path, target as written).
     symlinks: Vec<(String, String)>,
+    /// The paths among `found`, `links` and `symlinks`: a later entry at one of them replaces
+    /// it (an archive may hold a path twice; the last one is the file).
+    listed: std::collections::HashSet<String>,
+    /// The bytes of the paths kept in `entries` (bounded: [`MAX_PATH_BYTES`]).
+    path_bytes: u64,
     warnings: Vec<String>,
 }
+
+/// The bytes of paths one layer may list (about a million entries of ordinary length: real
+/// images have a few hundred thousand at most).
+pub const MAX_PATH_BYTES: u64 = 64 << 20;
 
 /// The image's files that hold objects, and its symbolic links, as the layers applied so far
 /// make them.
@@ -161,10 +180,17 @@ struct Layer {
 struct Merged {
     files: BTreeMap<String, Inputs>,
     symlinks: BTreeMap<String, String>,
+    /// Per file, how many links to it give its objects again (at most [`MAX_LINKS_PER_FILE`]).
+    linked: BTreeMap<String, usize>,
+    warnings: Vec<String>,
 }
 
 /// How many symbolic links one path may go through (the kernel's limit, 40).
 const MAX_LINK_HOPS: usize = 40;
+/// How many links (hard or symbolic) to one file give its objects again under their own
+/// paths; the others are counted in a warning (a file linked a thousand times is the same
+/// objects a thousand times).
+pub const MAX_LINKS_PER_FILE: usize = 32;
 
 impl Merged {
     /// Applies the next layer up.
@@ -183,27 +209,60 @@ impl Merged {
             self.files.insert(p, objects);
         }
         for (p, target) in layer.links {
-            if let Some(objects) = self.files.get(&target) {
-                let objects = renamed(objects, &target, &p);
+            if let Some(objects) = self.link_to(&target, &p) {
                 self.files.insert(p, objects);
             }
         }
         self.symlinks.extend(layer.symlinks);
     }
 
-    /// The file a symbolic link leads to, when it leads to one that holds objects through
-    /// links only (a directory link on the way is not followed, as a directory walk does not).
-    fn resolve(&self, link: &str) -> Option<&str> {
-        let mut path = link.to_string();
-        for _ in 0..MAX_LINK_HOPS {
-            let target = self.symlinks.get(&path)?;
-            let joined = if target.starts_with('/') { target.clone() } else { join(split(&path).0, target) };
-            path = tar::normalize(&joined).ok()?;
-            if let Some((found, _)) = self.files.get_key_value(&path) {
-                return Some(found);
+    /// The objects of `file` renamed for a link at `link`, while the file's links are under
+    /// [`MAX_LINKS_PER_FILE`].
+    fn link_to(&mut self, file: &str, link: &str) -> Option<Inputs> {
+        let objects = self.files.get(file)?;
+        let n = self.linked.entry(file.to_string()).or_default();
+        *n += 1;
+        (*n <= MAX_LINKS_PER_FILE).then(|| renamed(objects, file, link))
+    }
+
+    /// The file that holds objects `link` leads to: its path resolved component by component
+    /// as the kernel resolves it inside the container (a symbolic link anywhere on the way is
+    /// followed, `..` at the root stays there), through at most [`MAX_LINK_HOPS`] links.
+    fn resolve(&self, link: &str) -> Option<String> {
+        let mut hops = 0;
+        let mut done: Vec<String> = Vec::new();
+        let mut todo: std::collections::VecDeque<String> = link.split('/').map(String::from).collect();
+        while let Some(c) = todo.pop_front() {
+            match c.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    done.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            let here = format!(
+                "/{}",
+                done.iter().chain(std::iter::once(&c)).map(String::as_str).collect::<Vec<_>>().join("/")
+            );
+            match self.symlinks.get(&here) {
+                Some(target) => {
+                    hops += 1;
+                    if hops > MAX_LINK_HOPS {
+                        return None;
+                    }
+                    if target.starts_with('/') {
+                        done.clear();
+                    }
+                    for t in target.split('/').rev() {
+                        todo.push_front(t.to_string());
+                    }
+                }
+                None => done.push(c),
             }
         }
-        None
+        let path = format!("/{}", done.join("/"));
+        self.files.contains_key(&path).then_some(path)
     }
 
     fn remove(&mut self, path: &str, below: bool) {
@@ -232,15 +291,25 @@ impl Merged {
     }
 
     /// The objects of the image, by path: those of its files, and again under each symbolic
-    /// link to one of them (as a directory walk reads a link to a file).
-    fn objects(self) -> Inputs {
-        let mut out: BTreeMap<&str, Inputs> = self.files.iter().map(|(p, o)| (p.as_str(), o.clone())).collect();
-        for link in self.symlinks.keys() {
-            if let Some(file) = self.resolve(link) {
-                out.insert(link, renamed(&self.files[file], file, link));
+    /// link to one of them (as a directory walk reads a link to a file); and the warnings.
+    fn objects(mut self) -> (Inputs, Vec<String>) {
+        let links: Vec<(String, String)> =
+            self.symlinks.keys().filter_map(|l| Some((l.clone(), self.resolve(l)?))).collect();
+        let mut linked = Vec::new();
+        for (link, file) in links {
+            if let Some(objects) = self.link_to(&file, &link) {
+                linked.push((link, objects));
             }
         }
-        out.into_values().flatten().collect()
+        self.files.extend(linked);
+        for (file, n) in &self.linked {
+            if *n > MAX_LINKS_PER_FILE {
+                self.warnings.push(format!(
+                    "{file}: its objects are listed under {MAX_LINKS_PER_FILE} of the {n} links to it (the others are the same objects)"
+                ));
+            }
+        }
+        (self.files.into_values().flatten().collect(), self.warnings)
     }
 }
 
@@ -274,32 +343,49 @@ impl Layer {
             self.whiteouts.push(join(dir, name));
             return Ok(None);
         }
+        self.path_bytes += path.len() as u64;
+        if self.path_bytes > MAX_PATH_BYTES {
+            return Err(format!("a layer lists more than {MAX_PATH_BYTES} bytes of paths"));
+        }
+        if self.listed.remove(&path) {
+            // the archive holds this path again: the later entry is the file
+            self.found.retain(|(p, _)| *p != path);
+            self.links.retain(|(p, _)| *p != path);
+            self.symlinks.retain(|(p, _)| *p != path);
+        }
         self.entries.push((path.clone(), h.kind == EntryKind::Dir));
         match h.kind {
             EntryKind::File => return Ok(Some(path)),
-            EntryKind::HardLink(target) => self.links.push((path, tar::normalize(&target)?)),
-            EntryKind::Symlink(target) => self.symlinks.push((path, target)),
+            EntryKind::HardLink(target) => {
+                self.listed.insert(path.clone());
+                self.links.push((path, tar::normalize(&target)?))
+            }
+            EntryKind::Symlink(target) => {
+                self.listed.insert(path.clone());
+                self.symlinks.push((path, target))
+            }
             EntryKind::Dir | EntryKind::Other => {}
         }
         Ok(None)
     }
+
+    /// The objects of the file at `path` (as [`Layer::list`] gave it).
+    fn add_found(&mut self, path: String, objects: Inputs) {
+        if !objects.is_empty() {
+            self.listed.insert(path.clone());
+            self.found.push((path, objects));
+        }
+    }
 }
 
 /// The entries of a compressed layer or archive, as [`open_tar`] opens them.
-type LayerStream<'r> = tar::Reader<Bounded<Box<dyn Read + 'r>>>;
+type LayerStream<'r> = tar::Reader<Bounded<'r, Box<dyn Read + 'r>>>;
 
-/// A tar stream, decompressed if it is gzip or zstd (and whether it was), that fails past
-/// the expansion limit of `compressed_size` bytes, counting what it reads on `meter`.
-fn open_tar<'r>(
-    r: impl Read + 'r,
-    compressed_size: u64,
-    meter: Option<&'r Meter>,
-) -> Result<(LayerStream<'r>, bool), String> {
-    let counted = Counted::new(r, meter);
-    let bytes_in = counted.count.clone();
-    let limit = compressed_size.saturating_mul(MAX_EXPANSION).max(MIN_EXPANSION_LIMIT);
-    let (inner, compressed) = decompress(counted).map_err(|e| e.to_string())?;
-    Ok((tar::Reader::new(Bounded { inner, read: 0, limit, bytes_in }), compressed))
+/// A tar stream, decompressed if it is gzip or zstd, whose bytes are spent from the image's
+/// `budget`, counting what it reads on `meter`.
+fn open_tar<'r>(r: impl Read + 'r, meter: Option<&'r Meter>, budget: &'r Budget) -> Result<LayerStream<'r>, String> {
+    let (inner, _) = decompress(Counted { inner: r, meter }).map_err(|e| e.to_string())?;
+    Ok(tar::Reader::new(Bounded { inner, budget }))
 }
 
 /// Where a tar stream's bytes lie in a file, when they do (a plain archive or layer): what is
@@ -323,27 +409,34 @@ fn open_at<'f>(
     offset: u64,
     size: u64,
     meter: Option<&'f Meter>,
+    budget: &'f Budget,
 ) -> Result<Opened<'f>, String> {
-    let window = Window { file, pos: offset, end: offset.saturating_add(size), meter };
-    let (head, _) = peek(Window { meter: None, ..window }, ZSTD_MAGIC.len()).map_err(|e| e.to_string())?;
+    let window = Window { file, pos: offset, end: offset.saturating_add(size), meter: None };
+    let (head, _) = peek(window, ZSTD_MAGIC.len()).map_err(|e| e.to_string())?;
     if head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC) {
-        Ok(Opened::Compressed(open_tar(window, size, meter)?.0))
+        Ok(Opened::Compressed(open_tar(window, meter, budget)?))
     } else {
-        Ok(Opened::Plain(tar::Reader::new(window), InFile { file, base: offset }))
+        Ok(Opened::Plain(tar::Reader::new(Window { meter, ..window }), InFile { file, base: offset }))
     }
 }
 
 /// Reads the layer of `size` bytes at `offset` of `file` in full.
-fn read_layer(file: &std::fs::File, offset: u64, size: u64, meter: Option<&Meter>) -> Result<Layer, String> {
-    match open_at(file, offset, size, meter)? {
+fn read_layer(
+    file: &std::fs::File,
+    offset: u64,
+    size: u64,
+    meter: Option<&Meter>,
+    budget: &Budget,
+) -> Result<Layer, String> {
+    match open_at(file, offset, size, meter, budget)? {
         Opened::Plain(mut tar, at) => read_entries(&mut tar, Some(at)),
         Opened::Compressed(mut tar) => read_entries(&mut tar, None),
     }
 }
 
 /// Reads a layer that is only a stream (inside a compressed archive) in full.
-fn read_layer_stream(r: impl Read, compressed_size: u64) -> Result<Layer, String> {
-    read_entries(&mut open_tar(r, compressed_size, None)?.0, None)
+fn read_layer_stream(r: impl Read, budget: &Budget) -> Result<Layer, String> {
+    read_entries(&mut open_tar(r, None, budget)?, None)
 }
 
 /// Lists every entry of a layer and judges its files.
@@ -355,9 +448,7 @@ fn read_entries<R: Read + tar::Skip>(tar: &mut tar::Reader<R>, at: Option<InFile
             let entry_at = at.map(|a| InFile { file: a.file, base: a.base + tar.position() });
             let found =
                 read_file(&mut tar.data(), size, &path, entry_at, &mut layer.warnings).map_err(|e| e.to_string())?;
-            if !found.is_empty() {
-                layer.found.push((path, found));
-            }
+            layer.add_found(path, found);
         }
     }
     Ok(layer)
@@ -454,23 +545,15 @@ fn decompress<'r>(r: impl Read + 'r) -> io::Result<(Box<dyn Read + 'r>, bool)> {
     })
 }
 
-/// Counts the bytes read through it, for its stream and for the image's progress.
+/// Counts the bytes read through it on the image's progress bar.
 struct Counted<'m, R> {
     inner: R,
-    count: Arc<AtomicU64>,
     meter: Option<&'m Meter>,
-}
-
-impl<'m, R> Counted<'m, R> {
-    fn new(inner: R, meter: Option<&'m Meter>) -> Self {
-        Counted { inner, count: Arc::new(AtomicU64::new(0)), meter }
-    }
 }
 
 impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
         if let Some(m) = self.meter {
             m.add(n);
         }
@@ -501,34 +584,49 @@ impl Drop for Meter {
     }
 }
 
-/// A decompressed stream that fails once it has given more than `limit` bytes, or more than
-/// [`MAX_EXPANSION`] times what it has read (and at least [`MIN_EXPANSION_LIMIT`]).
-struct Bounded<R> {
-    inner: R,
-    read: u64,
+/// What the decompressed streams of one image may give in all: [`MAX_EXPANSION`] times the
+/// image's size, and at least [`MIN_EXPANSION_LIMIT`] (nested compression shares it: a gzip
+/// inside a gzip cannot multiply it).
+struct Budget {
+    used: AtomicU64,
     limit: u64,
-    bytes_in: Arc<AtomicU64>,
 }
 
-impl<R: Read> Read for Bounded<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        let ratio_limit = self.bytes_in.load(Ordering::Relaxed).saturating_mul(MAX_EXPANSION).max(MIN_EXPANSION_LIMIT);
-        if self.read > self.limit.max(ratio_limit) {
+impl Budget {
+    fn for_size(size: u64) -> Budget {
+        Budget { used: AtomicU64::new(0), limit: size.saturating_mul(MAX_EXPANSION).max(MIN_EXPANSION_LIMIT) }
+    }
+
+    fn spend(&self, n: usize) -> io::Result<()> {
+        let used = self.used.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if used > self.limit {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "a layer expands to more than {} bytes, over {MAX_EXPANSION} times its compressed size (a decompression bomb?)",
-                    self.read - n as u64
+                    "it expands to more than {} bytes, over {MAX_EXPANSION} times its size (a decompression bomb?)",
+                    self.limit
                 ),
             ));
         }
+        Ok(())
+    }
+}
+
+/// A decompressed stream whose bytes are spent from its image's [`Budget`].
+struct Bounded<'b, R> {
+    inner: R,
+    budget: &'b Budget,
+}
+
+impl<R: Read> Read for Bounded<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.budget.spend(n)?;
         Ok(n)
     }
 }
 
-impl<R: Read> tar::Skip for Bounded<R> {}
+impl<R: Read> tar::Skip for Bounded<'_, R> {}
 
 /// `pos..end` of a file, read by position: passing over bytes costs nothing. Counts what it
 /// covers on `meter`.
@@ -647,10 +745,12 @@ fn choose_layers(
                 variant: p.variant.clone(),
             })
         };
-        let chosen = match platform {
-            Some(want) => candidates.iter().find(|d| listed(d).is_some_and(|p| want.serves(&p))).copied(),
-            None if candidates.len() == 1 => Some(candidates[0]),
-            None => candidates.iter().find(|d| listed(d).is_some_and(|p| Platform::host().serves(&p))).copied(),
+        let chosen = match (platform, &candidates[..]) {
+            // one image that names no platform serves whichever is asked for
+            (_, [one]) if one.platform.is_none() => Some(*one),
+            (None, [one]) => Some(*one),
+            (Some(want), _) => candidates.iter().find(|d| listed(d).is_some_and(|p| want.serves(&p))).copied(),
+            (None, _) => candidates.iter().find(|d| listed(d).is_some_and(|p| Platform::host().serves(&p))).copied(),
         };
         let Some(chosen) = chosen else {
             if candidates.iter().all(|d| d.platform.is_none()) {
@@ -693,19 +793,21 @@ fn layout_layers(dir: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer>,
     let blobs = choose_layers(&index, platform, read_json)?;
     let total = blobs.iter().filter_map(|rel| std::fs::metadata(dir.join(rel)).ok()).map(|m| m.len()).sum();
     let meter = Meter::new(total);
+    let budget = Budget::for_size(total);
     let layers = crate::workers::map(&blobs, |rel| {
         let p = dir.join(rel);
         let f = std::fs::File::open(&p).map_err(|e| format!("layer {rel}: {e}"))?;
         let size = f.metadata().map_err(|e| format!("layer {rel}: {e}"))?.len();
-        read_layer(&f, 0, size, Some(&meter)).map_err(|e| format!("layer {rel}: {e}"))
+        read_layer(&f, 0, size, Some(&meter), &budget).map_err(|e| format!("layer {rel}: {e}"))
     });
     Ok((layers.into_iter().collect::<Result<_, _>>()?, Vec::new()))
 }
 
 /// A layer of an archive: read while the archive streamed by (a compressed archive), or where
 /// it lies in the archive (a plain one: read afterwards, the layers in parallel).
+#[derive(Clone)]
 enum Nested {
-    Read(Result<Layer, String>),
+    Read(Box<Result<Layer, String>>),
     At { offset: u64, size: u64 },
 }
 
@@ -719,9 +821,10 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let size = f.metadata().map_err(|e| e.to_string())?.len();
     let meter = Meter::new(size);
-    let (rootfs, mut nested, json) = match open_at(&f, 0, size, Some(&meter))? {
-        Opened::Plain(mut tar, _) => archive_entries(&mut tar, Some(&f))?,
-        Opened::Compressed(mut tar) => archive_entries(&mut tar, None)?,
+    let budget = Budget::for_size(size);
+    let (rootfs, nested, json) = match open_at(&f, 0, size, Some(&meter), &budget)? {
+        Opened::Plain(mut tar, _) => archive_entries(&mut tar, Some(&f), &budget)?,
+        Opened::Compressed(mut tar) => archive_entries(&mut tar, None, &budget)?,
     };
     drop(meter);
     let layers: Vec<String> = if let Some(manifest) = json.get("/manifest.json") {
@@ -743,23 +846,28 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
     } else {
         return Ok((vec![rootfs], Vec::new()));
     };
+    // (a manifest may list one layer twice: identical layers are stored once)
     let mut found: Vec<Nested> = Vec::with_capacity(layers.len());
     for p in &layers {
-        found.push(nested.remove(p).ok_or_else(|| format!("layer {p} is not in the archive, or was listed twice"))?);
+        found.push(nested.get(p).cloned().ok_or_else(|| format!("layer {p} is not in the archive"))?);
     }
     let total = found.iter().map(|n| if let Nested::At { size, .. } = n { *size } else { 0 }).sum();
     let meter = Meter::new(total);
     let read = crate::workers::map(&found, |n| match n {
         Nested::Read(_) => None,
-        Nested::At { offset, size } => Some(read_layer(&f, *offset, *size, Some(&meter))),
+        Nested::At { offset, size } => Some(read_layer(&f, *offset, *size, Some(&meter), &budget)),
     });
     layers
         .iter()
         .zip(found)
         .zip(read)
-        .map(|((p, n), r)| match (n, r) {
-            (Nested::Read(l), _) | (_, Some(l)) => l.map_err(|e| format!("layer {p}: {e}")),
-            (Nested::At { .. }, None) => unreachable!("read above"),
+        .map(|((p, n), r)| {
+            let l = match (n, r) {
+                (Nested::Read(l), _) => *l,
+                (_, Some(l)) => l,
+                (Nested::At { .. }, None) => unreachable!("read above"),
+            };
+            l.map_err(|e| format!("layer {p}: {e}"))
         })
         .collect::<Result<_, _>>()
         .map(|layers| (layers, Vec::new()))
@@ -774,10 +882,12 @@ type ArchiveEntries = (Layer, BTreeMap<String, Nested>, BTreeMap<String, Vec<u8>
 fn archive_entries<R: Read + tar::Skip>(
     tar: &mut tar::Reader<R>,
     in_file: Option<&std::fs::File>,
+    budget: &Budget,
 ) -> Result<ArchiveEntries, String> {
     let mut rootfs = Layer::default();
     let mut nested: BTreeMap<String, Nested> = BTreeMap::new();
     let mut json: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut json_bytes = 0;
     while let Some(h) = tar.next_entry().map_err(|e| e.to_string())? {
         let size = h.size;
         let Some(path) = rootfs.list(h)? else { continue };
@@ -785,23 +895,32 @@ fn archive_entries<R: Read + tar::Skip>(
         let offset = tar.position();
         let (head, mut data) = peek(tar.data(), HEAD_LEN).map_err(|e| e.to_string())?;
         let top_level_document = dir == "/" && matches!(base, "manifest.json" | "index.json" | "oci-layout");
-        if (top_level_document || (path.starts_with("/blobs/") && head.first() == Some(&b'{'))) && size <= MAX_JSON {
+        if top_level_document && size > MAX_JSON {
+            return Err(format!("{path} is larger than {MAX_JSON} bytes"));
+        }
+        // where the image formats keep layers: docker-archive (`ID/layer.tar`, skopeo's
+        // `DIGEST.tar`), OCI and Docker 25+ (`blobs/ALG/DIGEST`)
+        let layer_place =
+            path.starts_with("/blobs/") || path.ends_with("/layer.tar") || (dir == "/" && base.ends_with(".tar"));
+        if top_level_document || (path.starts_with("/blobs/") && head.first() == Some(&b'{') && size <= MAX_JSON) {
+            json_bytes += size;
+            if json_bytes > MAX_JSON_TOTAL {
+                return Err(format!("more than {MAX_JSON_TOTAL} bytes of JSON documents"));
+            }
             let mut v = Vec::new();
             data.read_to_end(&mut v).map_err(|e| e.to_string())?;
             json.insert(path, v);
-        } else if is_archive(&head) {
+        } else if layer_place && is_archive(&head) {
             let layer = match in_file {
                 Some(_) => Nested::At { offset, size },
                 // (the archive's own bytes move the progress bar)
-                None => Nested::Read(read_layer_stream(data, size)),
+                None => Nested::Read(Box::new(read_layer_stream(data, budget))),
             };
             nested.insert(path, layer);
         } else {
             let at = in_file.map(|file| InFile { file, base: offset });
             let found = read_file(&mut data, size, &path, at, &mut rootfs.warnings).map_err(|e| e.to_string())?;
-            if !found.is_empty() {
-                rootfs.found.push((path, found));
-            }
+            rootfs.add_found(path, found);
         }
     }
     Ok((rootfs, nested, json))
@@ -819,9 +938,7 @@ mod tests {
             whiteouts: whiteouts.iter().map(|s| s.to_string()).collect(),
             opaque: opaque.iter().map(|s| s.to_string()).collect(),
             found: found.iter().map(|p| (p.to_string(), vec![(format!("{p}#x"), object())])).collect(),
-            links: Vec::new(),
-            symlinks: Vec::new(),
-            warnings: Vec::new(),
+            ..Layer::default()
         }
     }
 
@@ -856,6 +973,63 @@ mod tests {
         m.apply(layer(&[("/x/y", false)], &[], &[], &["/x/y"]));
         m.apply(layer(&[("/x/z", false)], &["/x"], &[], &["/x/z"]));
         assert_eq!(paths(&m), ["/x/z"]);
+    }
+
+    #[test]
+    fn symbolic_links_lead_to_files_inside_the_image() {
+        let mut m = Merged::default();
+        let mut l = layer(&[("/usr/bin/app", false)], &[], &[], &["/usr/bin/app"]);
+        l.symlinks = [
+            ("/usr/bin/rel", "app"),
+            ("/usr/sbin/abs", "/usr/bin/app"),
+            ("/usr/sbin/up", "../bin/rel"),
+            ("/a", "b"),
+            ("/b", "a"),
+            ("/out", "../../../usr/bin/app"),
+            ("/dangling", "/nowhere"),
+        ]
+        .iter()
+        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .collect();
+        m.apply(l);
+        let objects: Vec<String> = m.objects().0.into_iter().map(|(d, _)| d).collect();
+        // a link that climbs above the root stays at it, as in the container
+        assert_eq!(objects, ["/out#x", "/usr/bin/app#x", "/usr/bin/rel#x", "/usr/sbin/abs#x", "/usr/sbin/up#x"]);
+        // an upper layer's entry at a link's path replaces the link
+        let mut m = Merged::default();
+        let mut l = layer(&[("/usr/bin/app", false)], &[], &[], &["/usr/bin/app"]);
+        l.symlinks = vec![("/usr/bin/rel".into(), "app".into())];
+        m.apply(l);
+        m.apply(layer(&[("/usr/bin/rel", false)], &[], &[], &[]));
+        assert_eq!(m.objects().0.len(), 1);
+    }
+
+    #[test]
+    fn the_last_entry_at_a_path_in_a_layer_is_the_file() {
+        let mut l = Layer::default();
+        let header = |path: &str, kind| tar::Header { path: path.into(), kind, size: 0 };
+        let path = l.list(header("./a.o", EntryKind::File)).unwrap().unwrap();
+        l.add_found(path, layer(&[], &[], &[], &["/a.o"]).found.remove(0).1);
+        assert_eq!(l.list(header("a.o", EntryKind::Symlink("b".into()))).unwrap(), None);
+        assert!(l.found.is_empty(), "the symbolic link replaced the file");
+        assert_eq!(l.symlinks, [("/a.o".to_string(), "b".to_string())]);
+        let mut m = Merged::default();
+        m.apply(l);
+        assert!(m.objects().0.is_empty());
+    }
+
+    #[test]
+    fn links_to_one_file_are_bounded() {
+        let mut m = Merged::default();
+        let mut l = layer(&[("/a.o", false)], &[], &[], &["/a.o"]);
+        l.symlinks = (0..MAX_LINKS_PER_FILE + 5).map(|i| (format!("/l{i}"), "a.o".to_string())).collect();
+        m.apply(l);
+        let (objects, warnings) = m.objects();
+        assert_eq!(objects.len(), 1 + MAX_LINKS_PER_FILE);
+        assert!(
+            warnings[0].contains(&format!("{MAX_LINKS_PER_FILE} of the {} links", MAX_LINKS_PER_FILE + 5)),
+            "{warnings:?}"
+        );
     }
 
     #[test]

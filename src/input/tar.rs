@@ -1,6 +1,7 @@
 //! A streaming reader of tar archives (ustar, GNU and POSIX pax), for archives nobody vetted:
-//! every header's checksum is checked, GNU long names and pax records are bounded
-//! ([`MAX_NAME_LEN`], [`MAX_PAX_LEN`]), nothing is written anywhere, and entry paths are made
+//! every header's checksum is checked, a pax header is bounded ([`MAX_PAX_LEN`]) and so is
+//! every path and link target, whether from a GNU long-name entry or a pax record
+//! ([`MAX_NAME_LEN`]), nothing is written anywhere, and entry paths are made
 //! absolute inside the archive's root by [`normalize`] (a path that climbs out of the root is
 //! an error, not a file outside it).
 
@@ -122,6 +123,12 @@ impl<R: Read + Skip> Reader<R> {
                 b'x' => {
                     let records = self.read_small(size, MAX_PAX_LEN, at)?;
                     for (key, value) in pax_records(&records).map_err(|why| bad(at, &why))? {
+                        if matches!(key, "path" | "linkpath") && value.len() as u64 > MAX_NAME_LEN {
+                            return Err(bad(
+                                at,
+                                &format!("a pax {key} of {} bytes (more than {MAX_NAME_LEN})", value.len()),
+                            ));
+                        }
                         match key {
                             "path" => long_name = Some(value.to_string()),
                             "linkpath" => long_link = Some(value.to_string()),
@@ -144,7 +151,8 @@ impl<R: Read + Skip> Reader<R> {
                 self.remaining = s;
                 self.padding = (BLOCK - s % BLOCK) % BLOCK;
             }
-            let ustar = &block[257..262] == b"ustar";
+            // (POSIX ustar has a name prefix at 345; GNU's "ustar  " keeps times there)
+            let ustar = &block[257..263] == b"ustar\0";
             let path = long_name.take().unwrap_or_else(|| {
                 let name = field(&block[0..100]);
                 let prefix = if ustar { field(&block[345..500]) } else { String::new() };
@@ -152,6 +160,8 @@ impl<R: Read + Skip> Reader<R> {
             });
             let link = long_link.take().unwrap_or_else(|| field(&block[157..257]));
             let kind = match typeflag {
+                // (an old-style archive marks a directory by the slash its name ends with)
+                0 if path.ends_with('/') => EntryKind::Dir,
                 b'0' | 0 | b'7' => EntryKind::File,
                 b'1' => EntryKind::HardLink(link),
                 b'2' => EntryKind::Symlink(link),
@@ -176,7 +186,10 @@ impl<R: Read + Skip> Reader<R> {
     }
 
     fn skip_rest(&mut self) -> io::Result<()> {
-        let n = self.remaining + self.padding;
+        let n = self
+            .remaining
+            .checked_add(self.padding)
+            .ok_or_else(|| bad(self.offset, "an entry larger than any file"))?;
         if n > 0 {
             let skipped = self.inner.skip(n)?;
             self.offset += skipped;
@@ -285,19 +298,29 @@ fn pax_records(mut b: &[u8]) -> Result<Vec<(&str, &str)>, String> {
 /// `path` as an absolute path inside the archive's root: `./usr//bin/../sbin/x` is
 /// `/usr/sbin/x`. A path that climbs above the root is an error.
 pub fn normalize(path: &str) -> Result<String, String> {
+    components(path, false).ok_or_else(|| format!("the entry {path:?} climbs out of the archive's root"))
+}
+
+/// `path` as the kernel resolves it inside a root (a container's, an image's): `..` at the
+/// root stays there, so `/../../usr/bin/x` is `/usr/bin/x`.
+pub fn resolve_in_root(path: &str) -> String {
+    components(path, true).expect("a `..` at the root stays there")
+}
+
+fn components(path: &str, stay_at_root: bool) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for c in path.split('/') {
         match c {
             "" | "." => {}
             ".." => {
-                if parts.pop().is_none() {
-                    return Err(format!("the entry {path:?} climbs out of the archive's root"));
+                if parts.pop().is_none() && !stay_at_root {
+                    return None;
                 }
             }
             c => parts.push(c),
         }
     }
-    Ok(format!("/{}", parts.join("/")))
+    Some(format!("/{}", parts.join("/")))
 }
 
 #[cfg(test)]
@@ -364,11 +387,36 @@ mod tests {
     }
 
     #[test]
+    fn gnu_and_old_style_headers() {
+        // GNU's magic ("ustar  ") keeps times where ustar keeps a name prefix
+        let mut gnu = header("usr/bin/a", 0, b'0');
+        gnu[257..265].copy_from_slice(b"ustar  \0");
+        gnu[345..356].copy_from_slice(b"14743223060");
+        gnu[148..156].copy_from_slice(b"        ");
+        let sum: u64 = gnu.iter().map(|b| u64::from(*b)).sum();
+        gnu[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        assert_eq!(Reader::new(&gnu[..]).next_entry().unwrap().unwrap().path, "usr/bin/a");
+        // an old-style archive marks a directory by its name's slash (type NUL)
+        let dir = header("d/", 0, 0);
+        assert_eq!(Reader::new(&dir[..]).next_entry().unwrap().unwrap().kind, EntryKind::Dir);
+        // a size that overflows when its padding is added is an error, not a panic
+        let mut huge = header("d", 0, b'5');
+        huge[124..136].copy_from_slice(&[0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        huge[148..156].copy_from_slice(b"        ");
+        let sum: u64 = huge.iter().map(|b| u64::from(*b)).sum();
+        huge[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        let mut r = Reader::new(&huge[..]);
+        r.next_entry().unwrap().unwrap();
+        assert!(r.next_entry().is_err());
+    }
+
+    #[test]
     fn paths_stay_inside_the_root() {
         assert_eq!(normalize("./usr//bin/../sbin/x").unwrap(), "/usr/sbin/x");
         assert_eq!(normalize("/etc/").unwrap(), "/etc");
         assert_eq!(normalize("./").unwrap(), "/");
         assert!(normalize("../etc/passwd").is_err());
         assert!(normalize("usr/../../x").is_err());
+        assert_eq!(resolve_in_root("/usr/../../../etc/x"), "/etc/x");
     }
 }
