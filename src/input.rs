@@ -151,10 +151,7 @@ pub fn plan_inputs(paths: &[PathBuf], opts: &Options) -> Result<(Vec<Source>, Ve
             }
         } else if meta.is_file() {
             let head = std::fs::File::open(p)
-                .and_then(|f| {
-                    let mut head = Vec::with_capacity(image::HEAD_LEN);
-                    f.take(image::HEAD_LEN as u64).read_to_end(&mut head).map(|_| head)
-                })
+                .and_then(|mut f| host::read_head(&mut f, image::HEAD_LEN))
                 .map_err(|e| InputError::Io { path: display.clone(), source: e })?;
             if image::is_archive(&head) {
                 out.push(Source { path: p.clone(), display, explicit: true, arg, image });
@@ -212,38 +209,67 @@ fn carriers() -> &'static host::Carriers {
 fn load_file(src: &Source, warnings: &mut Vec<String>) -> Result<Inputs, InputError> {
     let io = |e| InputError::Io { path: src.display.clone(), source: e };
     let mut f = std::fs::File::open(&src.path).map_err(io)?;
-    let head = host::read_head(&mut f).map_err(io)?;
-    let kind = host::Kind::of(&head);
-    if kind == host::Kind::Other && !src.explicit {
+    let head = host::read_head(&mut f, host::HEAD_LEN).map_err(io)?;
+    let at = host::InFile { file: &f, base: 0 };
+    let len = || f.metadata().map(|m| m.len());
+    judge(&src.display, Some(&src.path), &head, len, &mut &f, Some(at), src.explicit, warnings)
+}
+
+/// What one file gives, judged by its first bytes (`head`, already read from `rest`) as
+/// [`host`] says: nothing for a file found in a directory that is neither an ELF file nor an
+/// archive; for an ELF file that is no BPF object, the objects in the sections that can carry
+/// one (read where they lie when the file lies `at` a place, else from its bytes), or, when
+/// its section headers cannot be read, in the whole file, with a note; else the whole file.
+/// `display` names it, `source` is where its objects' bytes are; `size` is asked for only when
+/// the file is read further. A file over [`embedded::MAX_SCAN_SIZE`] is an error when named
+/// on the command line (`explicit`), else a warning when it could hold objects.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    display: &str,
+    source: Option<&Path>,
+    head: &[u8],
+    size: impl FnOnce() -> std::io::Result<u64>,
+    rest: &mut impl Read,
+    at: Option<host::InFile>,
+    explicit: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Inputs, InputError> {
+    let io = |e| InputError::Io { path: display.to_string(), source: e };
+    let kind = host::Kind::of(head);
+    if kind == host::Kind::Other && !explicit {
         return Ok(Vec::new());
     }
-    let len = f.metadata().map_err(io)?.len();
-    if len > embedded::MAX_SCAN_SIZE {
-        if src.explicit {
-            return Err(InputError::TooLarge { path: src.display.clone(), limit: embedded::MAX_SCAN_SIZE });
+    let size = size().map_err(io)?;
+    if size > embedded::MAX_SCAN_SIZE {
+        if explicit {
+            return Err(InputError::TooLarge { path: display.to_string(), limit: embedded::MAX_SCAN_SIZE });
         }
         if kind != host::Kind::Other {
             warnings.push(format!(
-                "{}: skipped, larger than {} bytes (not scanned for BPF objects)",
-                src.display,
+                "{display}: skipped, larger than {} bytes (not scanned for BPF objects)",
                 embedded::MAX_SCAN_SIZE
             ));
         }
         return Ok(Vec::new());
     }
-    if kind == host::Kind::Elf {
-        match host::read_sections(&f, 0, len, carriers()) {
-            Ok(parts) => return load_embedded(&src.display, Some(&src.path), &parts.view(), src.explicit, warnings),
-            Err(why) => warnings.push(format!(
-                "{}: its section headers cannot be read ({why}); the whole file was searched",
-                src.display
-            )),
+    let whole_file_note =
+        |why: String| format!("{display}: its section headers cannot be read ({why}); the whole file was searched");
+    if let (host::Kind::Elf, Some(at)) = (kind, at) {
+        match host::read_sections(at, size, carriers()) {
+            Ok(parts) => return load_embedded(display, source, &parts.view(), explicit, warnings),
+            Err(why) => warnings.push(whole_file_note(why)),
         }
     }
-    let mut bytes = Vec::with_capacity(len as usize);
-    bytes.extend_from_slice(&head);
-    f.read_to_end(&mut bytes).map_err(io)?;
-    load_whole(&src.display, Some(&src.path), &bytes, src.explicit, warnings)
+    let mut bytes = Vec::with_capacity(size as usize);
+    bytes.extend_from_slice(head);
+    rest.read_to_end(&mut bytes).map_err(io)?;
+    if let (host::Kind::Elf, None) = (kind, at) {
+        match host::view_sections(&bytes, carriers()) {
+            Ok(view) => return load_embedded(display, source, &view, explicit, warnings),
+            Err(why) => warnings.push(whole_file_note(why)),
+        }
+    }
+    load_whole(display, source, &bytes, explicit, warnings)
 }
 
 /// The path that names standard input.

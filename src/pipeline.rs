@@ -62,12 +62,14 @@ pub fn analyse_by_executable(
     kept.sort_by_key(|(i, _)| *i);
     // the files in the order the analysis lists their objects
     let mut groups: Vec<(HolderKey, Vec<(String, crate::model::Object)>)> = Vec::new();
+    let mut group_of: std::collections::HashMap<HolderKey, usize> = std::collections::HashMap::new();
     for (display, object) in kept.into_iter().flat_map(|(_, objects)| objects) {
         let key = holder(&display, &object);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, objects)) => objects.push((display, object)),
-            None => groups.push((key, vec![(display, object)])),
-        }
+        let g = *group_of.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push((display, object));
     }
     let mut per_file = Vec::with_capacity(groups.len());
     for ((image, path), objects) in groups {

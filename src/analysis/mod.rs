@@ -156,69 +156,56 @@ pub fn analyse_stream<E: Send>(
     opts: &Options,
     rules: &Rules,
 ) -> Result<Analysis, StreamError<E>> {
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let workers = crate::workers::workers_for(count);
-    let next = AtomicUsize::new(0);
     // the first failed item so far: items after it need not be loaded
     let first_error = AtomicUsize::new(usize::MAX);
-    type Done<'r, E> = (usize, Result<(Vec<Prepared<'r>>, Vec<String>), E>);
-    let done: Mutex<Vec<Done<E>>> = Mutex::new(Vec::with_capacity(count));
     let progress = crate::progress::Progress::new("analysing", count);
     // (the reason texts that depend on the rules alone, made once per analysis)
     let texts = Texts::default();
-    // the first object left out for the work its analysis would take: (item, path, why)
-    let too_complex: Mutex<Option<(usize, String, String)>> = Mutex::new(None);
-    let work = || {
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= count {
-                break;
-            }
-            if i > first_error.load(Ordering::Relaxed) {
-                continue;
-            }
-            let result = match load(i) {
-                Ok(loaded) => {
-                    let mut warnings = loaded.warnings;
-                    let mut prepared = Vec::with_capacity(loaded.objects.len());
-                    for (path, object) in loaded.objects {
-                        // an object whose analysis would cost more than the bound is left
-                        // out, said so (an error below when nothing else is left)
-                        match calls::check_work(&object) {
-                            Ok(()) => prepared.push(prepare(path, object, opts, rules, &texts)),
-                            Err(why) => {
-                                let mut first = too_complex.lock().expect("results");
-                                if first.as_ref().is_none_or(|(at, _, _)| i < *at) {
-                                    *first = Some((i, path.clone(), why.clone()));
-                                }
-                                warnings.push(format!("skipped: {}: too complex: {}", Escaped(&path), why));
-                            }
+    let items: Vec<usize> = (0..count).collect();
+    // per item: its objects prepared, its warnings, and the first object it left out for the
+    // work its analysis would take (path, why); None: not loaded, after a failed item
+    let results = crate::workers::map(&items, |&i| {
+        if i > first_error.load(Ordering::Relaxed) {
+            return None;
+        }
+        let result = match load(i) {
+            Ok(loaded) => {
+                let mut warnings = loaded.warnings;
+                let mut prepared = Vec::with_capacity(loaded.objects.len());
+                let mut too_complex = None;
+                for (path, object) in loaded.objects {
+                    // an object whose analysis would cost more than the bound is left out,
+                    // said so (an error below when nothing else is left)
+                    match calls::check_work(&object) {
+                        Ok(()) => prepared.push(prepare(path, object, opts, rules, &texts)),
+                        Err(why) => {
+                            warnings.push(format!("skipped: {}: too complex: {}", Escaped(&path), why));
+                            too_complex.get_or_insert((path, why));
                         }
                     }
-                    Ok((prepared, warnings))
                 }
-                Err(e) => {
-                    first_error.fetch_min(i, Ordering::Relaxed);
-                    Err(e)
-                }
-            };
-            done.lock().expect("results").push((i, result));
-            progress.tick();
-        }
-    };
-    crate::workers::run(workers, work);
+                Ok((prepared, warnings, too_complex))
+            }
+            Err(e) => {
+                first_error.fetch_min(i, Ordering::Relaxed);
+                Err(e)
+            }
+        };
+        progress.tick();
+        Some(result)
+    });
     progress.finish();
-    let mut results = done.into_inner().expect("results");
-    results.sort_by_key(|(i, _)| *i);
     let mut prepared = Vec::with_capacity(count);
     let mut load_warnings = Vec::new();
-    for (_, r) in results {
-        let (o, w) = r.map_err(StreamError::Load)?;
+    let mut too_complex = None;
+    for r in results.into_iter().flatten() {
+        let (o, w, t) = r.map_err(StreamError::Load)?;
         prepared.extend(o);
         load_warnings.extend(w);
+        too_complex = too_complex.or(t);
     }
-    if let (true, Some((_, path, why))) = (prepared.is_empty(), too_complex.into_inner().expect("results")) {
+    if let (true, Some((path, why))) = (prepared.is_empty(), too_complex) {
         return Err(StreamError::Analysis(AnalysisError::TooComplex { path, why }));
     }
     check_program_names(prepared.iter().map(|p| (p.path.as_str(), &p.object)), opts).map_err(StreamError::Analysis)?;

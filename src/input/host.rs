@@ -57,10 +57,11 @@ impl Kind {
     }
 }
 
-/// The first up to [`HEAD_LEN`] bytes of `r`.
-pub fn read_head(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(HEAD_LEN);
-    r.take(HEAD_LEN as u64).read_to_end(&mut head)?;
+/// The first up to `n` bytes of `r` (fewer only at its end): [`HEAD_LEN`] say what a file
+/// is.
+pub fn read_head(r: &mut impl Read, n: usize) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(n);
+    r.take(n as u64).read_to_end(&mut head)?;
     Ok(head)
 }
 
@@ -184,11 +185,22 @@ impl Parts {
     }
 }
 
-/// Reads the sections that `carriers` holds of the ELF file of `len` bytes at byte `base` of
-/// `file` (0: the file itself; else a file inside a plain archive), found by its section
-/// headers; offsets are the ELF file's. Fails, saying why, when the headers cannot be read or
-/// a section lies outside the file: the caller then reads the file whole.
-pub fn read_sections(file: &std::fs::File, base: u64, len: u64, carriers: &Carriers) -> Result<Parts, String> {
+/// Where bytes lie in a file, when they do: a file of this machine (`base` 0), or a file or a
+/// layer inside a plain archive. What is passed over is then not read, and an ELF file's
+/// sections are read where they lie.
+#[derive(Debug, Clone, Copy)]
+pub struct InFile<'f> {
+    pub file: &'f std::fs::File,
+    /// The byte of `file` where they start.
+    pub base: u64,
+}
+
+/// Reads the sections that `carriers` holds of the ELF file of `len` bytes `at` its place,
+/// found by its section headers; offsets are the ELF file's. Fails, saying why, when the
+/// headers cannot be read or a section lies outside the file: the caller then reads the file
+/// whole.
+pub fn read_sections(at: InFile, len: u64, carriers: &Carriers) -> Result<Parts, String> {
+    let InFile { file, base } = at;
     let cache = ReadCache::new(file);
     let wanted: Vec<(Vec<u8>, Range<u64>)> =
         wanted(cache.range(base, len), len, carriers)?.into_iter().map(|(name, r)| (name.to_vec(), r)).collect();
@@ -299,7 +311,8 @@ mod tests {
         let f = std::fs::File::open(&exe).expect("open");
         let len = f.metadata().expect("metadata").len();
         let carriers = Carriers::of(crate::rules::rules());
-        let parts = read_sections(&f, 0, len, &carriers).expect("the test binary has section headers");
+        let parts =
+            read_sections(InFile { file: &f, base: 0 }, len, &carriers).expect("the test binary has section headers");
         let view = parts.view();
         assert!(!view.is_empty() && (view.len() as u64) < len, "read {} of {len} bytes", view.len());
         let whole = std::fs::read(&exe).expect("read");

@@ -37,16 +37,18 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::host::InFile;
 use super::tar::{self, EntryKind};
-use super::{InputError, Inputs, embedded, host};
+use super::{InputError, Inputs, host};
 
 /// The largest JSON document (index, manifest, configuration) read from an image...
 pub const MAX_JSON: u64 = 4 << 20;
 /// ...and all of them together.
 pub const MAX_JSON_TOTAL: u64 = 64 << 20;
-/// A layer may expand at most this many times its compressed size...
+/// An image's decompressed streams may give at most this many times the image's size in
+/// all...
 pub const MAX_EXPANSION: u64 = 1000;
-/// ...or to this many bytes, whichever is more (a small layer of zeros is no bomb).
+/// ...or this many bytes, whichever is more (a small layer of zeros is no bomb).
 pub const MIN_EXPANSION_LIMIT: u64 = 1 << 30;
 /// How deep an index may point at further indexes.
 const MAX_INDEX_DEPTH: usize = 4;
@@ -118,7 +120,7 @@ pub fn is_layout(dir: &Path) -> bool {
 /// Whether a file whose first bytes are `head` (at least 262 of them, if the file has them)
 /// is an archive bpfcap reads as an image: gzip, zstd, or a tar.
 pub fn is_archive(head: &[u8]) -> bool {
-    head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC) || head.get(257..262) == Some(b"ustar")
+    is_compressed(head) || head.get(257..262) == Some(b"ustar")
 }
 
 /// How many bytes of a file [`is_archive`] needs.
@@ -127,14 +129,15 @@ pub const HEAD_LEN: usize = 512;
 /// The objects of the image at `path` (an OCI layout directory or an archive), for `platform`.
 pub fn load(path: &Path, display: &str, platform: Option<&Platform>) -> Result<(Inputs, Vec<String>), InputError> {
     let err = |why: String| InputError::Image { path: display.to_string(), why };
-    let (layers, mut warnings) = if path.is_dir() {
+    let layers = if path.is_dir() {
         layout_layers(path, platform).map_err(err)?
     } else {
         archive_layers(path, platform).map_err(err)?
     };
     let mut merged = Merged::default();
-    for layer in layers {
-        warnings.extend(layer.warnings.iter().cloned());
+    let mut warnings = Vec::new();
+    for mut layer in layers {
+        warnings.append(&mut layer.warnings);
         merged.apply(layer);
     }
     let (mut objects, linked) = merged.objects();
@@ -384,17 +387,8 @@ type LayerStream<'r> = tar::Reader<Bounded<'r, Box<dyn Read + 'r>>>;
 /// A tar stream, decompressed if it is gzip or zstd, whose bytes are spent from the image's
 /// `budget`, counting what it reads on `meter`.
 fn open_tar<'r>(r: impl Read + 'r, meter: Option<&'r Meter>, budget: &'r Budget) -> Result<LayerStream<'r>, String> {
-    let (inner, _) = decompress(Counted { inner: r, meter }).map_err(|e| e.to_string())?;
+    let inner = decompress(Counted { inner: r, meter }).map_err(|e| e.to_string())?;
     Ok(tar::Reader::new(Bounded { inner, budget }))
-}
-
-/// Where a tar stream's bytes lie in a file, when they do (a plain archive or layer): what is
-/// passed over is then not read, and an executable's sections are read where they lie.
-#[derive(Debug, Clone, Copy)]
-struct InFile<'f> {
-    file: &'f std::fs::File,
-    /// The byte of the file where the stream (or the entry) starts.
-    base: u64,
 }
 
 /// A tar stream in a file, read by position: `size` bytes at `offset` of `file`, plain or
@@ -413,7 +407,7 @@ fn open_at<'f>(
 ) -> Result<Opened<'f>, String> {
     let window = Window { file, pos: offset, end: offset.saturating_add(size), meter: None };
     let (head, _) = peek(window, ZSTD_MAGIC.len()).map_err(|e| e.to_string())?;
-    if head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC) {
+    if is_compressed(&head) {
         Ok(Opened::Compressed(open_tar(window, meter, budget)?))
     } else {
         Ok(Opened::Plain(tar::Reader::new(Window { meter, ..window }), InFile { file, base: offset }))
@@ -455,7 +449,8 @@ fn read_entries<R: Read + tar::Skip>(tar: &mut tar::Reader<R>, at: Option<InFile
 }
 
 /// The objects of one file of an image (`size` bytes from `r`, lying `at` a place in a file
-/// when they do), judged as a file found in a directory is.
+/// when they do), judged as a file found in a directory is ([`super::judge`]); one that
+/// cannot be read as an object is a warning, and the archive goes on.
 fn read_file(
     r: &mut impl Read,
     size: u64,
@@ -463,53 +458,17 @@ fn read_file(
     at: Option<InFile>,
     warnings: &mut Vec<String>,
 ) -> io::Result<Inputs> {
+    let head = host::read_head(r, host::HEAD_LEN)?;
     // (the sources name the file inside the image; `load` says which image)
-    let file = Some(Path::new(path));
-    let head = host::read_head(r)?;
-    let kind = host::Kind::of(&head);
-    if kind == host::Kind::Other {
-        return Ok(Vec::new());
-    }
-    if size > embedded::MAX_SCAN_SIZE {
-        warnings.push(format!(
-            "{path}: skipped, larger than {} bytes (not scanned for BPF objects)",
-            embedded::MAX_SCAN_SIZE
-        ));
-        return Ok(Vec::new());
-    }
-    let skipped = |e: InputError, warnings: &mut Vec<String>| {
-        warnings.push(format!("skipped: {e}"));
-        Vec::new()
-    };
-    let why = match (kind, at) {
-        (host::Kind::Elf, Some(at)) => match host::read_sections(at.file, at.base, size, super::carriers()) {
-            Ok(parts) => {
-                let loaded = super::load_embedded(path, file, &parts.view(), false, warnings);
-                return Ok(loaded.unwrap_or_else(|e| skipped(e, warnings)));
-            }
-            Err(why) => Some(why),
-        },
-        _ => None,
-    };
-    let mut bytes = Vec::with_capacity(size as usize);
-    bytes.extend_from_slice(&head);
-    r.read_to_end(&mut bytes)?;
-    let loaded = match (kind, why) {
-        (host::Kind::Elf, None) => match host::view_sections(&bytes, super::carriers()) {
-            Ok(view) => super::load_embedded(path, file, &view, false, warnings),
-            Err(why) => {
-                warnings
-                    .push(format!("{path}: its section headers cannot be read ({why}); the whole file was searched"));
-                super::load_whole(path, file, &bytes, false, warnings)
-            }
-        },
-        (_, Some(why)) => {
-            warnings.push(format!("{path}: its section headers cannot be read ({why}); the whole file was searched"));
-            super::load_whole(path, file, &bytes, false, warnings)
+    match super::judge(path, Some(Path::new(path)), &head, || Ok(size), r, at, false, warnings) {
+        Ok(objects) => Ok(objects),
+        // (the archive's own bytes could not be read: the image's error)
+        Err(InputError::Io { source, .. }) => Err(source),
+        Err(e) => {
+            warnings.push(format!("skipped: {e}"));
+            Ok(Vec::new())
         }
-        _ => super::load_whole(path, file, &bytes, false, warnings),
-    };
-    Ok(loaded.unwrap_or_else(|e| skipped(e, warnings)))
+    }
 }
 
 /// `/a/b/c` as (`/a/b`, `c`).
@@ -527,22 +486,26 @@ fn join(dir: &str, name: &str) -> String {
 
 /// The first up to `n` bytes of `r` (fewer only at its end), and `r` whole again.
 fn peek<'r>(mut r: impl Read + 'r, n: usize) -> io::Result<(Vec<u8>, impl Read + 'r)> {
-    let mut head = Vec::with_capacity(n);
-    (&mut r).take(n as u64).read_to_end(&mut head)?;
+    let head = host::read_head(&mut r, n)?;
     Ok((head.clone(), io::Cursor::new(head).chain(r)))
 }
 
-/// A gzip or zstd stream decompressed, anything else as it is; and whether it was compressed.
-fn decompress<'r>(r: impl Read + 'r) -> io::Result<(Box<dyn Read + 'r>, bool)> {
+/// A gzip or zstd stream decompressed, anything else as it is.
+fn decompress<'r>(r: impl Read + 'r) -> io::Result<Box<dyn Read + 'r>> {
     let (head, r) = peek(r, ZSTD_MAGIC.len())?;
     let r = BufReader::new(r);
     Ok(if head.starts_with(GZIP_MAGIC) {
-        (Box::new(flate2::bufread::MultiGzDecoder::new(r)), true)
+        Box::new(flate2::bufread::MultiGzDecoder::new(r))
     } else if head.starts_with(ZSTD_MAGIC) {
-        (Box::new(zstd::stream::read::Decoder::with_buffer(r)?), true)
+        Box::new(zstd::stream::read::Decoder::with_buffer(r)?)
     } else {
-        (Box::new(r), false)
+        Box::new(r)
     })
+}
+
+/// Whether a stream whose first bytes are `head` is gzip or zstd.
+fn is_compressed(head: &[u8]) -> bool {
+    head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC)
 }
 
 /// Counts the bytes read through it on the image's progress bar.
@@ -778,7 +741,7 @@ fn choose_layers(
 }
 
 /// The layers of an OCI layout directory, read in parallel.
-fn layout_layers(dir: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer>, Vec<String>), String> {
+fn layout_layers(dir: &Path, platform: Option<&Platform>) -> Result<Vec<Layer>, String> {
     let read_json = &mut |rel: &str| -> Result<Vec<u8>, String> {
         let p = dir.join(rel);
         let f = std::fs::File::open(&p).map_err(|e| format!("{rel}: {e}"))?;
@@ -800,12 +763,11 @@ fn layout_layers(dir: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer>,
         let size = f.metadata().map_err(|e| format!("layer {rel}: {e}"))?.len();
         read_layer(&f, 0, size, Some(&meter), &budget).map_err(|e| format!("layer {rel}: {e}"))
     });
-    Ok((layers.into_iter().collect::<Result<_, _>>()?, Vec::new()))
+    layers.into_iter().collect()
 }
 
 /// A layer of an archive: read while the archive streamed by (a compressed archive), or where
 /// it lies in the archive (a plain one: read afterwards, the layers in parallel).
-#[derive(Clone)]
 enum Nested {
     Read(Box<Result<Layer, String>>),
     At { offset: u64, size: u64 },
@@ -817,7 +779,7 @@ enum Nested {
 /// is a layer, read as it streams by when the archive is compressed, else afterwards from its
 /// place in the archive, in parallel with the others. The documents say which layers the
 /// image is made of.
-fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer>, Vec<String>), String> {
+fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<Vec<Layer>, String> {
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let size = f.metadata().map_err(|e| e.to_string())?.len();
     let meter = Meter::new(size);
@@ -844,33 +806,23 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<(Vec<Layer
         })?;
         blobs.into_iter().map(|b| format!("/{b}")).collect()
     } else {
-        return Ok((vec![rootfs], Vec::new()));
+        return Ok(vec![rootfs]);
     };
     // (a manifest may list one layer twice: identical layers are stored once)
-    let mut found: Vec<Nested> = Vec::with_capacity(layers.len());
-    for p in &layers {
-        found.push(nested.get(p).cloned().ok_or_else(|| format!("layer {p} is not in the archive"))?);
-    }
-    let total = found.iter().map(|n| if let Nested::At { size, .. } = n { *size } else { 0 }).sum();
-    let meter = Meter::new(total);
-    let read = crate::workers::map(&found, |n| match n {
-        Nested::Read(_) => None,
-        Nested::At { offset, size } => Some(read_layer(&f, *offset, *size, Some(&meter), &budget)),
-    });
-    layers
+    let found: Vec<(&String, &Nested)> = layers
         .iter()
-        .zip(found)
-        .zip(read)
-        .map(|((p, n), r)| {
-            let l = match (n, r) {
-                (Nested::Read(l), _) => *l,
-                (_, Some(l)) => l,
-                (Nested::At { .. }, None) => unreachable!("read above"),
-            };
-            l.map_err(|e| format!("layer {p}: {e}"))
-        })
-        .collect::<Result<_, _>>()
-        .map(|layers| (layers, Vec::new()))
+        .map(|p| nested.get(p).map(|n| (p, n)).ok_or_else(|| format!("layer {p} is not in the archive")))
+        .collect::<Result<_, _>>()?;
+    let total = found.iter().map(|(_, n)| if let Nested::At { size, .. } = n { *size } else { 0 }).sum();
+    let meter = Meter::new(total);
+    let read = crate::workers::map(&found, |(p, n)| {
+        let layer = match n {
+            Nested::Read(l) => (**l).clone(),
+            Nested::At { offset, size } => read_layer(&f, *offset, *size, Some(&meter), &budget),
+        };
+        layer.map_err(|e| format!("layer {p}: {e}"))
+    });
+    read.into_iter().collect()
 }
 
 /// What one pass over an archive finds: the archive as a root filesystem, its entries that
