@@ -112,8 +112,12 @@ pub struct Function {
 impl Function {
     /// The source line that covers instruction `insn`, if line info is present.
     pub fn line_of(&self, insn: usize) -> Option<&SourceLine> {
-        let idx = self.lines.partition_point(|(i, _)| *i <= insn);
-        if idx == 0 { None } else { Some(&self.lines[idx - 1].1) }
+        self.line_entry_of(insn).map(|e| &self.lines[e].1)
+    }
+
+    /// The index in [`Function::lines`] of the entry that covers instruction `insn`.
+    pub fn line_entry_of(&self, insn: usize) -> Option<usize> {
+        self.lines.partition_point(|(i, _)| *i <= insn).checked_sub(1)
     }
 }
 

@@ -56,6 +56,14 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     done.into_iter().map(|(_, r)| r).collect()
 }
 
+/// `f` of every item, each taken by value, on as many workers as the items can use, in the
+/// items' order.
+pub fn map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    use std::sync::Mutex;
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
+    map(&slots, |slot| f(slot.lock().expect("item").take().expect("each item is taken once")))
+}
+
 /// The cores this process may run on: the affinity mask and its cores in order. None when it
 /// cannot be read.
 fn allowed_cores() -> Option<(libc::cpu_set_t, Vec<usize>)> {

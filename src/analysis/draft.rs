@@ -46,6 +46,18 @@ impl<'r> Interner<'r> {
         (self.names.len() + pos) as u32
     }
 
+    /// The numbers of `needs`.
+    pub(crate) fn set_of(&mut self, needs: &[Need]) -> IdSet {
+        let mut set = IdSet::default();
+        for n in needs {
+            set.insert(match n {
+                Need::List(k, name) => self.id(Some(*k), name),
+                Need::Cap(c) => self.id(None, c),
+            });
+        }
+        set
+    }
+
     pub(crate) fn need(&self, id: u32) -> Need {
         let id = id as usize;
         if id >= self.names.len() {
@@ -83,6 +95,16 @@ impl IdSet {
             Some(w) => w & (1 << (id % 64)) != 0,
             None => self.more.binary_search(&id).is_ok(),
         }
+    }
+
+    /// The numbers in the set, ascending.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        let bits = self
+            .bits
+            .iter()
+            .enumerate()
+            .flat_map(|(w, word)| (0..64u32).filter(move |b| word & (1 << b) != 0).map(move |b| w as u32 * 64 + b));
+        bits.chain(self.more.iter().copied())
     }
 
     pub(crate) fn union_with(&mut self, other: &IdSet) {

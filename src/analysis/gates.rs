@@ -157,56 +157,132 @@ fn slot(slots: &[(i64, Holds)], off: i64) -> Option<Holds> {
 /// (None: the program type has no packet pointers), shows.
 pub fn gates(f: &Function, ctx: Option<&CtxPacket>) -> Vec<GateSite> {
     let insns = &f.insns;
-    if insns.is_empty() {
+    // Every gate is a register added to or subtracted from another: a function without such an
+    // instruction shows none, whatever its registers hold.
+    if !insns.iter().any(|ins| register_add_or_sub(*ins)) {
         return Vec::new();
     }
+    let blocks = Blocks::of(insns);
     let mut entry = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
     entry.regs[1] = Holds::Ctx;
     entry.regs[10] = Holds::Stack(Some(0));
-    // What each instruction sees, met over every way in, until nothing changes (what a
+    // What each block sees on entry, met over every way in, until nothing changes (what a
     // register or slot holds only ever moves up: a constant, constants, a scalar, unknown).
-    let mut before: Vec<Option<State>> = vec![None; insns.len()];
+    // Within a block every instruction has one way in, the one before it.
+    let mut before: Vec<Option<State>> = vec![None; blocks.starts.len()];
     before[0] = Some(entry);
     let mut work = vec![0usize];
-    while let Some(i) = work.pop() {
-        let Some(state) = before[i].clone() else { continue };
-        let (after, _) = step(insns, i, state, ctx, f);
-        for next in successors(insns, i) {
-            let merged = match &before[next] {
-                None => after.clone(),
-                Some(old) => old.meet(&after),
+    while let Some(b) = work.pop() {
+        let Some(mut state) = before[b].clone() else { continue };
+        let last = blocks.run(b, insns, |i| {
+            step(insns, i, &mut state, ctx);
+        });
+        for next in successors(insns, last) {
+            let nb = blocks.starting_at(next);
+            let merged = match &before[nb] {
+                None => state.clone(),
+                Some(old) => old.meet(&state),
             };
-            if before[next].as_ref() != Some(&merged) {
-                before[next] = Some(merged);
-                work.push(next);
+            if before[nb].as_ref() != Some(&merged) {
+                before[nb] = Some(merged);
+                work.push(nb);
             }
         }
     }
-    let mut out: Vec<GateSite> =
-        (0..insns.len()).filter_map(|i| before[i].clone().and_then(|state| step(insns, i, state, ctx, f).1)).collect();
+    let mut out = Vec::new();
+    for (b, state) in before.into_iter().enumerate() {
+        let Some(mut state) = state else { continue };
+        blocks.run(b, insns, |i| {
+            if let Some(gate) = step(insns, i, &mut state, ctx) {
+                out.push(site(f, i, gate));
+            }
+        });
+    }
     out.sort();
     out.dedup();
     out
 }
 
+/// Whether `ins` adds or subtracts a register (64- or 32-bit).
+fn register_add_or_sub(ins: Insn) -> bool {
+    matches!(ins.code & 0x07, CLASS_ALU | CLASS_ALU64)
+        && ins.code & SRC_X != 0
+        && matches!(ins.code & 0xf0, OP_ADD | OP_SUB)
+}
+
+/// A function's instructions cut into blocks: runs that control enters at the first
+/// instruction only and leaves after the last one only.
+struct Blocks {
+    /// The first instruction of each block, ascending (the first is 0).
+    starts: Vec<usize>,
+    /// Per instruction: whether a block starts there.
+    is_start: Vec<bool>,
+}
+
+impl Blocks {
+    /// A block starts at the first instruction, wherever control can come from two
+    /// instructions (or from one that can also go elsewhere), and after an instruction whose
+    /// way out is not simply the next one.
+    fn of(insns: &[Insn]) -> Blocks {
+        let mut ways_in = vec![0u32; insns.len()];
+        let mut is_start = vec![false; insns.len()];
+        is_start[0] = true;
+        for i in 0..insns.len() {
+            let branches = successors(insns, i).count() > 1;
+            for n in successors(insns, i) {
+                ways_in[n] += 1;
+                is_start[n] |= branches;
+            }
+        }
+        for (i, ways) in ways_in.iter().enumerate() {
+            if *ways > 1 {
+                is_start[i] = true;
+            }
+        }
+        let starts = (0..insns.len()).filter(|i| is_start[*i]).collect();
+        Blocks { starts, is_start }
+    }
+
+    /// The block that starts at instruction `i` (one does: every way out of a block leads to
+    /// the start of one).
+    fn starting_at(&self, i: usize) -> usize {
+        self.starts.binary_search(&i).expect("a way out of a block leads to a block's start")
+    }
+
+    /// Calls `each` with the instructions of block `b` of `insns` in the order control takes
+    /// them (an `ld_imm64`'s second half and a `goto`'s gap are passed over); returns the last.
+    fn run(&self, b: usize, insns: &[Insn], mut each: impl FnMut(usize)) -> usize {
+        let mut i = self.starts[b];
+        loop {
+            each(i);
+            let mut next = successors(insns, i);
+            match (next.next(), next.next()) {
+                (Some(n), None) if !self.is_start[n] => i = n,
+                _ => return i,
+            }
+        }
+    }
+}
+
 /// The instructions control may go to after `i`.
-fn successors(insns: &[Insn], i: usize) -> Vec<usize> {
+fn successors(insns: &[Insn], i: usize) -> impl Iterator<Item = usize> {
     let ins = insns[i];
     let class = ins.code & 0x07;
     let target = |off: i64| usize::try_from(i as i64 + 1 + off).ok().filter(|t| *t < insns.len());
     let next = (i + 1 < insns.len()).then_some(i + 1);
-    match class {
-        CLASS_LD if ins.code == LD_IMM64 => (i + 2 < insns.len()).then_some(i + 2).into_iter().collect(),
+    let (a, b) = match class {
+        CLASS_LD if ins.code == LD_IMM64 => ((i + 2 < insns.len()).then_some(i + 2), None),
         CLASS_JMP | CLASS_JMP32 => match ins.code & 0xf0 {
-            JMP_EXIT => Vec::new(),
-            JMP_CALL => next.into_iter().collect(),
+            JMP_EXIT => (None, None),
+            JMP_CALL => (next, None),
             // (the 32-bit `gotol` takes its offset from imm)
-            JMP_JA if class == CLASS_JMP32 => target(i64::from(ins.imm)).into_iter().collect(),
-            JMP_JA => target(i64::from(ins.off)).into_iter().collect(),
-            _ => next.into_iter().chain(target(i64::from(ins.off))).collect(),
+            JMP_JA if class == CLASS_JMP32 => (target(i64::from(ins.imm)), None),
+            JMP_JA => (target(i64::from(ins.off)), None),
+            _ => (next, target(i64::from(ins.off))),
         },
-        _ => next.into_iter().collect(),
-    }
+        _ => (next, None),
+    };
+    a.into_iter().chain(b)
 }
 
 /// Bytes a load or store of size field `size` moves.
@@ -219,12 +295,13 @@ fn bytes(size: u8) -> i64 {
     }
 }
 
-/// What instruction `i` does to the state, and the gate it meets, if any.
-fn step(insns: &[Insn], i: usize, mut st: State, ctx: Option<&CtxPacket>, f: &Function) -> (State, Option<GateSite>) {
+/// What instruction `i` does to the state `st`, and the gate it meets, if any.
+fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> Option<Gate> {
     let ins = insns[i];
     let (dst, src) = (usize::from(ins.dst), usize::from(ins.src));
     if dst > 10 || src > 10 {
-        return (State { regs: [Holds::Unknown; 11], slots: Vec::new() }, None);
+        *st = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
+        return None;
     }
     // where a memory access through `base` lands on the stack (None: not known to be off it)
     let stack_at = |base: Holds| -> Option<Option<i64>> {
@@ -278,29 +355,28 @@ fn step(insns: &[Insn], i: usize, mut st: State, ctx: Option<&CtxPacket>, f: &Fu
             let op = ins.code & 0xf0;
             let x = ins.code & SRC_X != 0;
             let (d, s) = (regs[dst], if x { regs[src] } else { Holds::Const(i64::from(ins.imm)) });
-            let sign = if op == OP_ADD { '+' } else { '-' };
             regs[dst] = match op {
                 OP_MOV if x && ins.off == 0 => s,
                 OP_MOV if !x => s,
                 OP_MOV => Holds::Scalar,
                 OP_ADD | OP_SUB if d.pointer() && s.pointer() => {
                     if op == OP_SUB {
-                        gate = Some(site(f, i, Gate::PointerMinusPointer, format!("r{dst} -= r{src}")));
+                        gate = Some(Gate::PointerMinusPointer);
                     }
                     Holds::Scalar
                 }
                 // (a register not known to be a scalar: were it a pointer, the verifier would
                 // refuse the program whatever the capabilities)
                 OP_ADD | OP_SUB if x && d.guarded() => {
-                    gate = Some(site(f, i, Gate::PacketPointerPlusRegister, format!("r{dst} {sign}= r{src}")));
+                    gate = Some(Gate::PacketPointerPlusRegister);
                     d
                 }
                 OP_ADD if x && s.guarded() && !d.pointer() => {
-                    gate = Some(site(f, i, Gate::PacketPointerPlusRegister, format!("r{dst} += r{src}")));
+                    gate = Some(Gate::PacketPointerPlusRegister);
                     s
                 }
                 OP_ADD | OP_SUB if x && d.masked() && s == Holds::Constants => {
-                    gate = Some(site(f, i, Gate::PointerPlusDifferingConstants, format!("r{dst} {sign}= r{src}")));
+                    gate = Some(Gate::PointerPlusDifferingConstants);
                     Holds::Unknown
                 }
                 OP_ADD | OP_SUB => match (d, s) {
@@ -324,7 +400,7 @@ fn step(insns: &[Insn], i: usize, mut st: State, ctx: Option<&CtxPacket>, f: &Fu
             // `w2 -= w1` on packet pointers is the same gate as `r2 -= r1`)
             let x = ins.code & SRC_X != 0;
             if ins.code & 0xf0 == OP_SUB && x && regs[dst].pointer() && regs[src].pointer() {
-                gate = Some(site(f, i, Gate::PointerMinusPointer, format!("w{dst} -= w{src}")));
+                gate = Some(Gate::PointerMinusPointer);
             }
             regs[dst] = Holds::Scalar;
         }
@@ -351,7 +427,7 @@ fn step(insns: &[Insn], i: usize, mut st: State, ctx: Option<&CtxPacket>, f: &Fu
         }
         _ => {}
     }
-    (st, gate)
+    gate
 }
 
 /// What a load from the context at `off` gives.
@@ -372,8 +448,17 @@ fn packet_field(c: &CtxPacket, off: i16, size: u8) -> Holds {
     }
 }
 
-fn site(f: &Function, i: usize, gate: Gate, insn: String) -> GateSite {
-    GateSite { gate, insn, location: f.line_of(i).map(|l| format!("{}:{}", l.file, l.line).into()) }
+/// Gate `gate` at instruction `i` of `f` (a register added or subtracted), with the instruction
+/// as the verifier prints it.
+fn site(f: &Function, i: usize, gate: Gate) -> GateSite {
+    let ins = f.insns[i];
+    let width = if ins.code & 0x07 == CLASS_ALU { 'w' } else { 'r' };
+    let sign = if ins.code & 0xf0 == OP_ADD { '+' } else { '-' };
+    GateSite {
+        gate,
+        insn: format!("{width}{} {sign}= {width}{}", ins.dst, ins.src),
+        location: f.line_of(i).map(|l| format!("{}:{}", l.file, l.line).into()),
+    }
 }
 
 #[cfg(test)]

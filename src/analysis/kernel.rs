@@ -1,17 +1,18 @@
 //! What the kernel checks, as requirements: for every map the loader creates and every program
 //! it loads, the commands, map, program and attach types and capabilities
-//! (rules/kernel/privileges.toml, verifier.toml), each with its reason; then the loader's own
-//! steps (`analysis::loader`) on top. [`derive`] is the one entry point.
+//! (rules/kernel/privileges.toml, verifier.toml), each with its reason, as a draft that the
+//! loader's own steps (`analysis::loader`) are decided and explained on. [`derive`] is the one
+//! entry point.
 
 use std::collections::BTreeSet;
 
-use super::draft::{Draft, DraftOptional, IdSet, TextKey, Texts};
-use super::loader::{self, Applied, TriggeredSteps};
+use super::draft::{Draft, DraftOptional, TextKey, Texts};
+use super::loader;
 use super::programs::ProgramInfo;
-use super::requirements::{Loader, Reason, Requirements};
+use super::requirements::{Loader, Reason};
 use crate::model::{MapOrigin, Object, SharedStr};
 use crate::rules::{KfuncWhen, Rules};
-use crate::vocab::{ListKind, Need};
+use crate::vocab::ListKind;
 
 /// `format!`, into a [`SharedStr`].
 macro_rules! shared {
@@ -32,30 +33,31 @@ pub(crate) struct Prog<'a> {
     pub(crate) section: SharedStr,
 }
 
-/// The requirements of one object for the selected programs, under `loader`: what the kernel
-/// checks for the maps the loader creates (`created`, per map of the object:
-/// [`loader::created_maps`]) and the programs it loads, then the loader's own steps through the
-/// token (`steps`, from [`loader::triggered_steps`]; none for [`Loader::Raw`]), with `ambient`
-/// the needs other objects of the analysis bring (a loader's probe those cover succeeds).
-#[allow(clippy::too_many_arguments)] // the object, its selection, the loader and the rules
-pub(crate) fn derive(
-    obj: &Object,
-    programs: &[ProgramInfo],
-    selected: &BTreeSet<String>,
-    loader: Loader,
-    steps: &TriggeredSteps,
-    created: &[bool],
-    ambient: &[Need],
-    rules: &Rules,
-    texts: &Texts,
-) -> Requirements {
-    let title = loader.title();
-    let on: SharedStr = obj.name.as_str().into();
-    let progs: Vec<Prog> = programs
+/// The selected programs of `programs`, each with its names shared by all of its reasons.
+pub(crate) fn selected_progs<'a>(programs: &'a [ProgramInfo], selected: &BTreeSet<String>) -> Vec<Prog<'a>> {
+    programs
         .iter()
         .filter(|p| selected.contains(&p.name))
         .map(|p| Prog { info: p, name: p.name.as_str().into(), section: p.section.as_str().into() })
-        .collect();
+        .collect()
+}
+
+/// What the kernel checks for one object, for the selected programs `progs` under `loader`:
+/// for the maps the loader creates (`created`, per map of the object:
+/// [`loader::created_maps`]) and the programs it loads, the commands, map, program and attach
+/// types and capabilities, each with its reason. A loader's own steps through the token are
+/// decided and explained on top of this draft ([`loader::decide`], [`loader::explain`]); the
+/// raw loader has none, and its programs' attach types are here.
+pub(crate) fn derive<'r>(
+    obj: &Object,
+    progs: &[Prog],
+    loader: Loader,
+    created: &[bool],
+    rules: &'r Rules,
+    texts: &Texts,
+) -> Draft<'r> {
+    let title = loader.title();
+    let on: SharedStr = obj.name.as_str().into();
     let mut base = Draft::new(rules);
     base.warnings.extend(obj.warnings.iter().map(|w| format!("{}: {w}", obj.name)));
 
@@ -66,7 +68,7 @@ pub(crate) fn derive(
     }
 
     // Programs.
-    for prog in &progs {
+    for prog in progs {
         let p = prog.info;
         let Some(ptype) = &p.prog_type else {
             base.warnings.push(format!(
@@ -331,34 +333,14 @@ pub(crate) fn derive(
         }
     }
 
-    match loader {
-        Loader::Raw => {
-            for p in &progs {
-                if let (Some(_), Some(a)) = (&p.info.prog_type, &p.info.load_attach_type) {
-                    base.add_list(ListKind::Attachments, a, attach_reason(&on, p, a, title));
-                }
+    if let Loader::Raw = loader {
+        for p in progs {
+            if let (Some(_), Some(a)) = (&p.info.prog_type, &p.info.load_attach_type) {
+                base.add_list(ListKind::Attachments, a, attach_reason(&on, p, a, title));
             }
-        }
-        Loader::Model { model, .. } => {
-            let mut ambient_ids = IdSet::default();
-            for n in ambient {
-                ambient_ids.insert(match n {
-                    Need::List(k, name) => base.ids.id(Some(*k), name),
-                    Need::Cap(c) => base.ids.id(None, c),
-                });
-            }
-            let applied = Applied {
-                obj,
-                on: &on,
-                progs: &progs,
-                model,
-                loader_index: rules.loaders.iter().position(|l| std::ptr::eq(l, model)).unwrap_or(usize::MAX),
-                ambient: &ambient_ids,
-            };
-            loader::apply(&applied, &mut base, steps, rules, texts);
         }
     }
-    base.finish()
+    base
 }
 
 pub(crate) fn attach_reason(on: &SharedStr, p: &Prog, attach: &str, title: &str) -> Reason {

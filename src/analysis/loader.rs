@@ -225,8 +225,52 @@ pub(crate) struct Applied<'a> {
     pub model: &'a LoaderModel,
     /// The index of the model in `rules.loaders` (reason texts are shared per loader).
     pub loader_index: usize,
-    /// Needs the delegation holds for other objects analysed with this one.
-    pub ambient: &'a IdSet,
+    /// The steps the object triggers.
+    pub triggered: &'a TriggeredSteps,
+}
+
+impl Applied<'_> {
+    /// The triggered steps: (index in the model, the step, the programs it is for).
+    fn steps(&self) -> Vec<(usize, &LoaderStep, &[usize])> {
+        self.triggered.steps.iter().map(|(si, affected)| (*si, &self.model.steps[*si], affected.as_slice())).collect()
+    }
+}
+
+/// What the rounds settled on for one object's steps, under one delegation of the others.
+pub(crate) struct Decided {
+    /// Per triggered step.
+    decisions: Vec<Decision>,
+    /// Per triggered step: the programs its fallback would break, and why.
+    broken: Vec<Vec<(usize, String)>>,
+    /// Per selected program: its load attach type's number, when it has a program type.
+    attach_ids: Vec<Option<u32>>,
+    /// The number of attach type 0.
+    zero_id: u32,
+    /// What the steps require: the alternatives of the fatal steps and of those whose fallback
+    /// breaks a program, and attach type 0 when a fallback loads a program with it.
+    required: IdSet,
+    /// The programs a fallback loads with expected attach type 0.
+    reset: BTreeSet<usize>,
+    /// Whether a fallback leaves the global-data maps out.
+    dropped: bool,
+}
+
+impl Decided {
+    /// The needs the object requires for reasons of its own (every need but those its steps
+    /// merely note as used): what `base` holds (less the global-data maps' when a fallback
+    /// drops them), what its steps require, and its programs' attach types as loaded.
+    pub(crate) fn own(&self, base: &Draft) -> IdSet {
+        let mut own = if self.dropped { base.needed_without_internal() } else { base.needed() };
+        own.union_with(&self.required);
+        for (pi, at) in self.attach_ids.iter().enumerate() {
+            if let Some(at) = at
+                && !self.reset.contains(&pi)
+            {
+                own.insert(*at);
+            }
+        }
+        own
+    }
 }
 
 /// The selected programs a step's fallback breaks (its `[[effect]] breaks`), as indexes into
@@ -294,13 +338,12 @@ fn satisfied(alts: &[Vec<u16>], have: &dyn Fn(u32) -> bool) -> Option<usize> {
     alts.iter().position(|a| a.iter().all(|n| have(u32::from(*n))))
 }
 
-/// What the loader adds to `base` (the object's own needs, its droppable global-data needs
-/// apart) for this object: the needs of its steps, with their reasons, optional items and
-/// warnings; and whether the global-data maps are dropped.
-pub(crate) fn apply(a: &Applied, base: &mut Draft, triggered: &TriggeredSteps, rules: &Rules, texts: &Texts) {
-    let model = a.model;
-    let zero = rules.enums.name_of(ListKind::Attachments, 0).unwrap_or("0").to_string();
-    let zero_id = base.ids.id(Some(ListKind::Attachments), &zero);
+/// Decides the object's steps (`a.triggered`) on top of `base` (what the kernel checks for the
+/// object, the global-data maps' needs apart; its interner numbers the attach types), with
+/// `ambient` the needs the delegation holds for the other objects analysed with this one.
+pub(crate) fn decide(a: &Applied, base: &mut Draft, ambient: &IdSet, rules: &Rules) -> Decided {
+    let zero = rules.enums.name_of(ListKind::Attachments, 0).unwrap_or("0");
+    let zero_id = base.ids.id(Some(ListKind::Attachments), zero);
     // the object's own needs, and the same without its global-data maps (when a fallback
     // drops them)
     let (base_all, base_without_internal) = (base.needed(), base.needed_without_internal());
@@ -313,8 +356,8 @@ pub(crate) fn apply(a: &Applied, base: &mut Draft, triggered: &TriggeredSteps, r
             _ => None,
         })
         .collect();
-    let steps: Vec<(usize, &LoaderStep, &[usize])> =
-        triggered.steps.iter().map(|(si, affected)| (*si, &model.steps[*si], affected.as_slice())).collect();
+    let model = a.model;
+    let steps = a.steps();
     let effects: Vec<Option<&EffectRule>> = steps.iter().map(|(_, st, _)| model.effect(&st.fallback)).collect();
     let broken: Vec<Vec<(usize, String)>> =
         steps.iter().zip(&effects).map(|((_, st, affected), e)| broken_by(st, *e, affected, a, rules)).collect();
@@ -329,13 +372,14 @@ pub(crate) fn apply(a: &Applied, base: &mut Draft, triggered: &TriggeredSteps, r
     // everything that round needed; `prev_dropped`: whether it dropped the global-data maps.
     let mut prev_all = IdSet::default();
     prev_all.union_with(&base_all);
-    prev_all.union_with(a.ambient);
+    prev_all.union_with(ambient);
     for at in attach_ids.iter().flatten() {
         prev_all.insert(*at);
     }
     let mut prev_by_step: Vec<IdSet> = vec![IdSet::default(); steps.len()];
     let mut prev_dropped = false;
     let mut prev_reset: BTreeSet<usize> = BTreeSet::new();
+    let mut prev_required = IdSet::default();
     let mut decisions: Vec<Decision> = Vec::new();
     for _round in 0..8 {
         decisions.clear();
@@ -357,7 +401,7 @@ pub(crate) fn apply(a: &Applied, base: &mut Draft, triggered: &TriggeredSteps, r
             }
         }
         let mut others = own.clone();
-        others.union_with(a.ambient);
+        others.union_with(ambient);
         for (k, (_, step, affected)) in steps.iter().enumerate() {
             if let Some(j) = after[k]
                 && !decisions.get(j).is_some_and(Decision::succeeds)
@@ -420,7 +464,7 @@ pub(crate) fn apply(a: &Applied, base: &mut Draft, triggered: &TriggeredSteps, r
             decisions.push(decision);
         }
         let mut all = if dropped { base_without_internal.clone() } else { base_all.clone() };
-        all.union_with(a.ambient);
+        all.union_with(ambient);
         all.union_with(&now);
         for (pi, at) in attach_ids.iter().enumerate() {
             if let Some(at) = at
@@ -429,32 +473,34 @@ pub(crate) fn apply(a: &Applied, base: &mut Draft, triggered: &TriggeredSteps, r
                 all.insert(*at);
             }
         }
-        if all == prev_all && dropped == prev_dropped && reset == prev_reset {
-            break;
-        }
+        let settled = all == prev_all && dropped == prev_dropped && reset == prev_reset;
         prev_all = all;
         prev_by_step = by_step;
         prev_dropped = dropped;
         prev_reset = reset;
+        prev_required = now;
+        if settled {
+            break;
+        }
     }
-
-    reasons(a, base, &steps, &decisions, &broken, texts, &zero, zero_id, &attach_ids);
+    Decided {
+        decisions,
+        broken,
+        attach_ids,
+        zero_id,
+        required: prev_required,
+        reset: prev_reset,
+        dropped: prev_dropped,
+    }
 }
 
-/// The last round's decisions, as reasons, optional items and warnings.
-#[allow(clippy::too_many_arguments)] // the decisions and what they were made of
-fn reasons(
-    a: &Applied,
-    base: &mut Draft,
-    steps: &[(usize, &LoaderStep, &[usize])],
-    decisions: &[Decision],
-    broken: &[Vec<(usize, String)>],
-    texts: &Texts,
-    zero: &str,
-    zero_id: u32,
-    attach_ids: &[Option<u32>],
-) {
+/// The decisions `d` of the object's steps, as reasons, optional items and warnings in `base`.
+pub(crate) fn explain(a: &Applied, base: &mut Draft, d: &Decided, rules: &Rules, texts: &Texts) {
     let model = a.model;
+    let steps = a.steps();
+    let Decided { decisions, broken, attach_ids, zero_id, .. } = d;
+    let zero_id = *zero_id;
+    let zero = rules.enums.name_of(ListKind::Attachments, 0).unwrap_or("0");
     let title = &model.header.title;
     let li = a.loader_index;
     let mut warnings = Vec::new();

@@ -21,12 +21,12 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 use crate::delegation::Delegation;
-use crate::model::Object;
+use crate::model::{Object, SharedStr};
 use crate::rules::{LoaderModel, Rules, Version};
 use crate::text::Escaped;
 use crate::vocab::Need;
 pub use choice::{ChoiceError, LoaderChoice, LoaderSpec, ObjectLoader, parse_libbpf_versions, parse_loader};
-use draft::Texts;
+use draft::{Draft, Texts};
 use loader::{Scope, StepMemo, TriggeredSteps};
 use programs::{ProgramInfo, ProgramUses, classify_matched, program_uses, section_rules_of};
 use requirements::{Loader, Reason, Requirements};
@@ -209,12 +209,11 @@ pub fn analyse_stream<E: Send>(
         return Err(StreamError::Analysis(AnalysisError::TooComplex { path, why }));
     }
     check_program_names(prepared.iter().map(|p| (p.path.as_str(), &p.object)), opts).map_err(StreamError::Analysis)?;
-    let unsettled = solve_union(&mut prepared, rules, &texts);
+    let unsettled = solve_union(&mut prepared, rules);
     let mut objects = Vec::with_capacity(prepared.len());
     let mut reqs = Vec::with_capacity(prepared.len());
     let mut tokenless_warnings = Vec::new();
-    for p in prepared {
-        let (analysis, requirements) = finish(p, opts, rules);
+    for (analysis, requirements) in crate::workers::map_owned(prepared, |p| finish(p, opts, rules, &texts)) {
         if analysis.loader.token() {
             reqs.push(requirements);
         } else {
@@ -296,8 +295,10 @@ fn check_program_names<'a>(
     Ok(())
 }
 
-/// One object while the analysis runs: its facts, its loader's behaviour, and its requirements
-/// so far (derived again while the union is solved).
+/// One object while the analysis runs: its facts, its loader's behaviour, what the kernel
+/// checks for it, and its loader's steps as last decided (again while the union is solved).
+/// Its requirements, with their reasons, are made once, from the last decisions
+/// ([`Prepared::requirements`]).
 struct Prepared<'r> {
     path: String,
     object: Object,
@@ -307,58 +308,98 @@ struct Prepared<'r> {
     /// Programs as the newest version sees them.
     programs: Vec<ProgramInfo>,
     selected: BTreeSet<String>,
-    /// Per map: whether the loader creates it.
-    created: Vec<bool>,
     /// The distinct behaviours of the loader's versions for this object.
-    behaviours: Vec<Behaviour>,
+    behaviours: Vec<Behaviour<'r>>,
     /// Each version, with the index of its behaviour.
     per_version: Vec<(Version, usize)>,
     /// The needs through which the rest of the delegation can change this object's answer: the
     /// items of its loader steps' alternatives.
     sensitive: BTreeSet<Need>,
-    /// The needs of the other objects, among `sensitive`, it was last derived with.
+    /// The needs of the other objects, among `sensitive`, its steps were last decided with.
     ambient: Vec<Need>,
-    requirements: Requirements,
 }
 
 /// Versions whose section rules and steps are the same for an object give the same
 /// requirements: derived once.
-struct Behaviour {
+struct Behaviour<'r> {
     /// The version's own view of the programs (None: [`Prepared::programs`]).
     view: Option<Vec<ProgramInfo>>,
     steps: TriggeredSteps,
+    /// What the kernel checks for the object as this behaviour loads it.
+    kernel: Draft<'r>,
+    /// The loader's steps, decided with [`Prepared::ambient`] (None: raw).
+    decided: Option<loader::Decided>,
 }
 
-impl<'r> Prepared<'r> {
-    fn loader_at(&self, v: Version) -> Loader<'r> {
-        loader_at(self.model, v)
+impl Prepared<'_> {
+    /// Decides every behaviour's loader steps again with `ambient`.
+    fn decide(&mut self, ambient: Vec<Need>, rules: &Rules) {
+        let on: SharedStr = self.object.name.as_str().into();
+        if let Some(model) = self.model {
+            for b in &mut self.behaviours {
+                let infos = b.view.as_deref().unwrap_or(&self.programs);
+                let progs = kernel::selected_progs(infos, &self.selected);
+                let applied = applied(&self.object, &on, &progs, model, &b.steps, rules);
+                let ambient_ids = b.kernel.ids.set_of(&ambient);
+                b.decided = Some(loader::decide(&applied, &mut b.kernel, &ambient_ids, rules));
+            }
+        }
+        self.ambient = ambient;
     }
 
-    /// Derives the requirements of every behaviour with `ambient` and merges them.
-    fn derive(&self, ambient: &[Need], rules: &Rules, texts: &Texts) -> Requirements {
-        let mut distinct: Vec<Requirements> = self
-            .behaviours
-            .iter()
-            .enumerate()
-            .map(|(b, behaviour)| {
-                let v =
-                    self.per_version.iter().find(|(_, i)| *i == b).map(|(v, _)| *v).expect("a version per behaviour");
-                let infos = behaviour.view.as_deref().unwrap_or(&self.programs);
-                kernel::derive(
-                    &self.object,
-                    infos,
-                    &self.selected,
-                    self.loader_at(v),
-                    &behaviour.steps,
-                    &self.created,
-                    ambient,
-                    rules,
-                    texts,
-                )
-            })
-            .collect();
-        // one behaviour for every version: nothing to annotate
-        if distinct.len() == 1 { distinct.pop().expect("one") } else { union_versions(&self.per_version, &distinct) }
+    /// The needs the object requires for reasons of its own, with any of its versions (not
+    /// those its loader's steps merely note as used).
+    fn own_needs(&self) -> BTreeSet<Need> {
+        let mut own = BTreeSet::new();
+        for b in &self.behaviours {
+            let ids = match &b.decided {
+                Some(d) => d.own(&b.kernel),
+                None => b.kernel.needed(),
+            };
+            own.extend(ids.iter().map(|id| b.kernel.ids.need(id)));
+        }
+        own
+    }
+
+    /// The requirements, with their reasons, as last decided: every behaviour's, merged.
+    fn requirements(&mut self, rules: &Rules, texts: &Texts) -> Requirements {
+        let on: SharedStr = self.object.name.as_str().into();
+        let mut distinct: Vec<Requirements> = Vec::with_capacity(self.behaviours.len());
+        for b in std::mem::take(&mut self.behaviours) {
+            let Behaviour { view, steps, mut kernel, decided } = b;
+            if let (Some(model), Some(decided)) = (self.model, &decided) {
+                let infos = view.as_deref().unwrap_or(&self.programs);
+                let progs = kernel::selected_progs(infos, &self.selected);
+                let applied = applied(&self.object, &on, &progs, model, &steps, rules);
+                loader::explain(&applied, &mut kernel, decided, rules, texts);
+            }
+            distinct.push(kernel.finish());
+        }
+        match distinct.len() {
+            0 => Requirements::default(),
+            // one behaviour for every version: nothing to annotate
+            1 => distinct.pop().expect("one"),
+            _ => union_versions(&self.per_version, &distinct),
+        }
+    }
+}
+
+/// What the loader's steps are decided and explained on, for one object.
+fn applied<'a>(
+    obj: &'a Object,
+    on: &'a SharedStr,
+    progs: &'a [kernel::Prog<'a>],
+    model: &'a LoaderModel,
+    triggered: &'a TriggeredSteps,
+    rules: &Rules,
+) -> loader::Applied<'a> {
+    loader::Applied {
+        obj,
+        on,
+        progs,
+        model,
+        loader_index: rules.loaders.iter().position(|l| l.name() == model.name()).expect("a loader of the rules"),
+        triggered,
     }
 }
 
@@ -433,7 +474,9 @@ fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rule
             let at = match behaviours.iter().position(same) {
                 Some(i) => i,
                 None => {
-                    behaviours.push(Behaviour { view, steps });
+                    let progs = kernel::selected_progs(infos, &selected);
+                    let kernel = kernel::derive(&object, &progs, loader_at(model, *v), &created, rules, texts);
+                    behaviours.push(Behaviour { view, steps, kernel, decided: None });
                     behaviours.len() - 1
                 }
             };
@@ -469,16 +512,12 @@ fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rule
         model,
         programs,
         selected,
-        created,
         behaviours,
         per_version,
         sensitive,
         ambient: Vec::new(),
-        requirements: Requirements::default(),
     };
-    if !p.selected.is_empty() {
-        p.requirements = p.derive(&[], rules, texts);
-    }
+    p.decide(Vec::new(), rules);
     p
 }
 
@@ -492,18 +531,15 @@ const MAX_UNION_ROUNDS: usize = 8;
 /// "others' needs" changed; the needs counted are those some object requires for a reason of
 /// its own (a note that a step also uses an item counts for nothing). Returns a warning when
 /// the rounds did not settle.
-fn solve_union(prepared: &mut [Prepared], rules: &Rules, texts: &Texts) -> Vec<String> {
+fn solve_union(prepared: &mut [Prepared], rules: &Rules) -> Vec<String> {
     let solvable: Vec<usize> = (0..prepared.len())
         .filter(|i| !prepared[*i].sensitive.is_empty() && !prepared[*i].selected.is_empty())
         .collect();
     if prepared.len() < 2 || solvable.is_empty() {
         return Vec::new();
     }
-    let own_needs = |r: &Requirements| -> BTreeSet<Need> {
-        r.required.iter().filter(|(_, rs)| rs.iter().any(|x| !x.note)).map(|(n, _)| n.clone()).collect()
-    };
     let mut own: Vec<BTreeSet<Need>> =
-        prepared.iter().map(|p| if p.loader.token() { own_needs(&p.requirements) } else { BTreeSet::new() }).collect();
+        prepared.iter().map(|p| if p.loader.token() { p.own_needs() } else { BTreeSet::new() }).collect();
     for _round in 0..MAX_UNION_ROUNDS {
         let mut count: BTreeMap<&Need, usize> = BTreeMap::new();
         for n in own.iter().flatten() {
@@ -526,10 +562,8 @@ fn solve_union(prepared: &mut [Prepared], rules: &Rules, texts: &Texts) -> Vec<S
             return Vec::new();
         }
         for (i, ambient) in updates {
-            let requirements = prepared[i].derive(&ambient, rules, texts);
-            own[i] = own_needs(&requirements);
-            prepared[i].requirements = requirements;
-            prepared[i].ambient = ambient;
+            prepared[i].decide(ambient, rules);
+            own[i] = prepared[i].own_needs();
         }
     }
     vec![format!(
@@ -538,8 +572,10 @@ fn solve_union(prepared: &mut [Prepared], rules: &Rules, texts: &Texts) -> Vec<S
 }
 
 /// An object's analysis once the union is solved.
-fn finish(p: Prepared, opts: &Options, rules: &Rules) -> (ObjectAnalysis, Requirements) {
-    let Prepared { path, object, loader, mut programs, selected, mut requirements, .. } = p;
+/// An object's analysis and its requirements, from its last decisions.
+fn finish(mut p: Prepared, opts: &Options, rules: &Rules, texts: &Texts) -> (ObjectAnalysis, Requirements) {
+    let mut requirements = p.requirements(rules, texts);
+    let Prepared { path, object, loader, mut programs, selected, .. } = p;
     // Call sites served the reasons; the report lists the helpers and kfuncs by name.
     for p in &mut programs {
         if let Some(u) = std::sync::Arc::get_mut(&mut p.uses) {

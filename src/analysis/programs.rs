@@ -3,7 +3,6 @@
 //! decoding the program and every subprogram it reaches.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -132,7 +131,8 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
     // says: std's hashing, which a crafted object cannot make collide)
     let mut helper_names: HashMap<u32, SharedStr> = HashMap::default();
     let mut function_names: HashMap<(&str, u64), SharedStr> = HashMap::default();
-    let mut locations: HashMap<(*const u8, u32), SharedStr> = HashMap::default();
+    // (keyed by function and line-info entry: the entries of one function are numbered)
+    let mut locations: HashMap<(&str, u64, usize), SharedStr> = HashMap::default();
     obj.programs
         .iter()
         .map(|p| {
@@ -153,12 +153,12 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                     .or_insert_with(|| f.name.as_str().into())
                     .clone();
                 let mut site = |i: usize| {
-                    let line = f.line_of(i)?;
-                    // one string per source line of the object
+                    let entry = f.line_entry_of(i)?;
+                    // one string per line-info entry of the object
                     Some(
                         locations
-                            .entry((Arc::as_ptr(&line.file) as *const u8, line.line))
-                            .or_insert_with(|| location(line))
+                            .entry((f.section.as_str(), f.offset, entry))
+                            .or_insert_with(|| location(&f.lines[entry].1))
                             .clone(),
                     )
                 };

@@ -113,8 +113,7 @@ impl Requirements {
     }
 
     /// The union of many requirement sets (every object of an analysis), optional items
-    /// pruned. Each set's reasons are already sorted: collected per need and sorted once, they
-    /// are runs that the sort merges.
+    /// pruned. Each set's reasons are already sorted; the union keeps them so.
     pub fn union(all: impl IntoIterator<Item = Requirements>) -> Requirements {
         let mut all = all.into_iter().peekable();
         let first = all.next().unwrap_or_default();
@@ -128,28 +127,34 @@ impl Requirements {
         // (collected, then built once: BTreeSet::append rebuilds the whole set each time)
         out.optional = all.iter_mut().flat_map(|r| std::mem::take(&mut r.optional)).collect();
         // In the order of their objects' names (every reason of a set names the same object):
-        // each set's reasons are sorted, so concatenated in this order they are sorted already
-        // unless two sets name the same object.
+        // each set's reasons are sorted, so concatenated in this order a need's reasons stay
+        // sorted. Sets that name the same object (one object embedded in several files) give
+        // reasons that interleave: they are merged first, as a group.
         let object_of = |r: &Requirements| r.required.values().flatten().next().map(|x| x.object.clone());
         all.sort_by_cached_key(object_of);
-        // Set by set, each need's reasons moved out (the union grows as the sets shrink: a
-        // tree's reasons are most of what an analysis holds).
-        let mut sorted = true;
+        // (the object named, and each need's reasons)
+        type Group = (Option<SharedStr>, BTreeMap<Need, Vec<Reason>>);
+        let mut groups: Vec<Group> = Vec::new();
         for r in all {
-            for (n, rs) in r.required {
-                match out.required.get_mut(&n) {
-                    Some(v) => {
-                        sorted &= v.last().zip(rs.first()).is_none_or(|(a, b)| a < b);
+            let object = object_of(&r);
+            match groups.last_mut() {
+                Some((o, group)) if *o == object => {
+                    for (n, rs) in r.required {
+                        let v = group.entry(n).or_default();
                         v.extend(rs);
-                    }
-                    None => {
-                        out.required.insert(n, rs);
+                        v.sort();
+                        v.dedup();
                     }
                 }
+                _ => groups.push((object, r.required)),
             }
         }
-        if !sorted {
-            out.normalize();
+        // Group by group, each need's reasons moved out (the union grows as the groups shrink:
+        // a tree's reasons are most of what an analysis holds).
+        for (_, group) in groups {
+            for (n, rs) in group {
+                out.required.entry(n).or_default().extend(rs);
+            }
         }
         out.prune_optional();
         out
