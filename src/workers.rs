@@ -64,6 +64,13 @@ pub fn map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> 
     map(&slots, |slot| f(slot.lock().expect("item").take().expect("each item is taken once")))
 }
 
+/// `f` of every item, each changed in place, on as many workers as the items can use.
+pub fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
+    use std::sync::Mutex;
+    let slots: Vec<Mutex<&mut T>> = items.iter_mut().map(Mutex::new).collect();
+    map(&slots, |slot| f(&mut slot.lock().expect("item")));
+}
+
 /// The cores this process may run on: the affinity mask and its cores in order. None when it
 /// cannot be read.
 fn allowed_cores() -> Option<(libc::cpu_set_t, Vec<usize>)> {
@@ -99,6 +106,17 @@ fn start_on(core: usize, allowed: &libc::cpu_set_t) -> Option<usize> {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn items_by_value_and_in_place_keep_their_order() {
+        let items: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        let lens = map_owned(items.clone(), |s| s.len());
+        assert_eq!(lens, items.iter().map(|s| s.len()).collect::<Vec<_>>());
+        let mut changed = items.clone();
+        for_each_mut(&mut changed, |s| s.push('!'));
+        assert_eq!(changed, items.iter().map(|s| format!("{s}!")).collect::<Vec<_>>());
+        assert!(map_owned(Vec::<u8>::new(), |x| x).is_empty());
+    }
 
     #[test]
     fn every_worker_runs_once_and_one_worker_is_the_caller() {

@@ -402,6 +402,7 @@ pub(crate) fn decide(a: &Applied, base: &mut Draft, ambient: &IdSet, rules: &Rul
         }
         let mut others = own.clone();
         others.union_with(ambient);
+        let other_steps = all_but_each(&prev_by_step);
         for (k, (_, step, affected)) in steps.iter().enumerate() {
             if let Some(j) = after[k]
                 && !decisions.get(j).is_some_and(Decision::succeeds)
@@ -415,13 +416,9 @@ pub(crate) fn decide(a: &Applied, base: &mut Draft, ambient: &IdSet, rules: &Rul
                 continue;
             }
             let mut core = others.clone();
+            core.union_with(&other_steps[k]);
             let mut own_core = own.clone();
-            for (j, s) in prev_by_step.iter().enumerate() {
-                if j != k {
-                    core.union_with(s);
-                    own_core.union_with(s);
-                }
-            }
+            own_core.union_with(&other_steps[k]);
             let in_core = |n: u32| core.contains(n);
             let in_own = |n: u32| own_core.contains(n);
             let in_prev = |n: u32| prev_all.contains(n);
@@ -492,6 +489,26 @@ pub(crate) fn decide(a: &Applied, base: &mut Draft, ambient: &IdSet, rules: &Rul
         reset: prev_reset,
         dropped: prev_dropped,
     }
+}
+
+/// For each set of `sets`, the union of all the others (the union of those before it and of
+/// those after it).
+fn all_but_each(sets: &[IdSet]) -> Vec<IdSet> {
+    let mut before = IdSet::default();
+    let mut out: Vec<IdSet> = sets
+        .iter()
+        .map(|s| {
+            let b = before.clone();
+            before.union_with(s);
+            b
+        })
+        .collect();
+    let mut after = IdSet::default();
+    for (k, s) in sets.iter().enumerate().rev() {
+        out[k].union_with(&after);
+        after.union_with(s);
+    }
+    out
 }
 
 /// The decisions `d` of the object's steps, as reasons, optional items and warnings in `base`.
@@ -670,5 +687,28 @@ pub(crate) fn lc_first(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ids: &[u32]) -> IdSet {
+        let mut s = IdSet::default();
+        for id in ids {
+            s.insert(*id);
+        }
+        s
+    }
+
+    #[test]
+    fn all_but_each_is_the_union_of_the_others() {
+        // (300: a number beyond the bit set, an item only an object names)
+        let sets = [set(&[1, 2]), set(&[]), set(&[2, 300]), set(&[70])];
+        let got = all_but_each(&sets);
+        assert_eq!(got, [set(&[2, 70, 300]), set(&[1, 2, 70, 300]), set(&[1, 2, 70]), set(&[1, 2, 300])]);
+        assert!(all_but_each(&[]).is_empty());
+        assert_eq!(all_but_each(&[set(&[5])]), [set(&[])]);
     }
 }

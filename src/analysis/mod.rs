@@ -561,9 +561,20 @@ fn solve_union(prepared: &mut [Prepared], rules: &Rules) -> Vec<String> {
         if updates.is_empty() {
             return Vec::new();
         }
-        for (i, ambient) in updates {
-            prepared[i].decide(ambient, rules);
-            own[i] = prepared[i].own_needs();
+        // each object whose ambient changed decided again, on every core, and its own needs
+        let mut updates = updates.into_iter().peekable();
+        let mut changed: Vec<(usize, &mut Prepared, Vec<Need>, BTreeSet<Need>)> = Vec::new();
+        for (i, p) in prepared.iter_mut().enumerate() {
+            if let Some((_, ambient)) = updates.next_if(|(u, _)| *u == i) {
+                changed.push((i, p, ambient, BTreeSet::new()));
+            }
+        }
+        crate::workers::for_each_mut(&mut changed, |(_, p, ambient, own)| {
+            p.decide(std::mem::take(ambient), rules);
+            *own = p.own_needs();
+        });
+        for (i, _, _, own_now) in changed {
+            own[i] = own_now;
         }
     }
     vec![format!(
