@@ -72,9 +72,9 @@ fn real_objects() -> Option<(String, Vec<NamedBytes>)> {
     let (inputs, _) = bpfcap::input::load_inputs(&dirs).ok()?;
     let objects = inputs
         .iter()
-        .filter_map(|(display, _)| bpfcap::input::object_bytes(display).ok())
-        .filter(|(bytes, _)| libbpf_rs::ObjectBuilder::default().open_memory(bytes).is_ok())
-        .map(|(bytes, name)| (name, bytes))
+        .filter_map(|(_, o)| o.source.as_ref())
+        .filter_map(|s| Some((s.name.clone(), bpfcap::input::read_object_ref(s).ok()?)))
+        .filter(|(_, bytes)| libbpf_rs::ObjectBuilder::default().open_memory(bytes).is_ok())
         .collect();
     Some((dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" "), objects))
 }

@@ -10,8 +10,9 @@ fn main() {
     let paths: Vec<std::path::PathBuf> = args.map(Into::into).collect();
     let (inputs, _) = bpfcap::input::load_inputs(&paths).unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(&out).expect("create OUT_DIR");
-    for (i, (display, _)) in inputs.iter().enumerate() {
-        let (bytes, name) = bpfcap::input::object_bytes(display).unwrap_or_else(|e| panic!("{e}"));
+    for (i, (_, object)) in inputs.iter().enumerate() {
+        let source = object.source.as_ref().expect("an object read from a file knows where its bytes are");
+        let (bytes, name) = (bpfcap::input::read_object_ref(source).unwrap_or_else(|e| panic!("{e}")), &source.name);
         std::fs::write(out.join(format!("{i:04}.{name}.bpf.o")), bytes).expect("write object");
     }
     println!("{} objects written to {}", inputs.len(), out.display());

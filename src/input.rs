@@ -4,9 +4,9 @@
 //!
 //! Display paths: a BPF object file is named by its path; an object embedded in another file
 //! by `path#name` (its libbpf skeleton name, when the file gives one unambiguously) or
-//! `path#N` (N: 1-based index among the file's embedded objects, in file order).
-//! [`object_bytes`] turns either form back into the object's bytes (for callers that hold
-//! only the name; loaders read the [`ObjectRef`] every object carries).
+//! `path#N` (N: 1-based index among the file's embedded objects, in file order). Display
+//! paths are for people: loaders and tests read the bytes the [`ObjectRef`] every object
+//! carries points at ([`read_object_ref`]).
 //!
 //! Limits: files over [`embedded::MAX_SCAN_SIZE`] (1 GiB) are not read; at most
 //! [`embedded::MAX_EMBEDDED_PER_FILE`] (4096) embedded objects are taken from one file;
@@ -91,13 +91,6 @@ pub enum InputError {
         )
     )]
     Image { path: String, why: String },
-
-    #[error("{} names no embedded BPF object", Escaped(.path))]
-    #[diagnostic(
-        code(bpfcap::input::no_such_embedded),
-        help("use a name that bpfcap printed for the file: path#N (N counted from 1) or path#skeleton_name")
-    )]
-    NoSuchEmbedded { path: String },
 }
 
 /// Objects read from the inputs: (display path, object), in input order.
@@ -427,36 +420,6 @@ pub fn read_object_ref(r: &ObjectRef) -> Result<Vec<u8>, InputError> {
         return Err(InputError::NotBpf { path: r.display.clone() });
     }
     Ok(bytes)
-}
-
-/// The bytes and libbpf object name of one input as [`load_inputs`] names it: a BPF object
-/// file's path, or `path#name` / `path#N` for an embedded object (whose executable is scanned
-/// again to find it). For callers that hold only the name; loaders read the object an
-/// [`ObjectRef`] points at ([`read_object_ref`]).
-pub fn object_bytes(display: &str) -> Result<(Vec<u8>, String), InputError> {
-    let p = Path::new(display);
-    if p.is_file() {
-        let bytes = std::fs::read(p).map_err(|e| InputError::Io { path: display.to_string(), source: e })?;
-        if elf::uapi::is_bpf_object(&bytes) {
-            return Ok((bytes, elf::object_name(display)));
-        }
-        return Err(InputError::NotBpf { path: display.to_string() });
-    }
-    let Some((file, _)) = display.rsplit_once('#') else {
-        return Err(InputError::NoSuchEmbedded { path: display.to_string() });
-    };
-    let meta = std::fs::metadata(file).map_err(|e| InputError::Io { path: file.to_string(), source: e })?;
-    if meta.len() > embedded::MAX_SCAN_SIZE {
-        return Err(InputError::TooLarge { path: file.to_string(), limit: embedded::MAX_SCAN_SIZE });
-    }
-    let bytes = std::fs::read(file).map_err(|e| InputError::Io { path: file.to_string(), source: e })?;
-    let found = embedded::extract(file, &bytes);
-    let o = found
-        .objects
-        .into_iter()
-        .find(|o| o.display == display || format!("{file}#{}", o.index) == display)
-        .ok_or_else(|| InputError::NoSuchEmbedded { path: display.to_string() })?;
-    Ok((bytes[o.offset..o.offset + o.size].to_vec(), o.object.name))
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, warnings: &mut Vec<String>) -> Result<(), InputError> {

@@ -67,16 +67,6 @@ fn loads_through_a_wide_token(loader: &Path, object: &Path) -> bool {
     bpfcap::verify::Loader::new(&opts).load(&target, all, caps).is_ok_and(|o| o.loaded)
 }
 
-/// `display`'s bytes in a file of their own (cilium-loader and bpf2go take files).
-fn object_file(dir: &Path, display: &str) -> PathBuf {
-    let (bytes, _) = bpfcap::input::object_bytes(display).unwrap();
-    // (one file per display path: several objects of a file can have one name)
-    let unique: String = display.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    let path = dir.join(format!("{unique}.o"));
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
-
 enum Verdict {
     Minimal,
     NotMinimal(String),
@@ -167,7 +157,7 @@ fn cilium_answers_per_program_on_objects_built_by_others() {
     let step = if common::full_evaluation() { 1 } else { cases.len().div_ceil(40).max(1) };
     let (mut measured, mut minimal, mut insufficient, mut not_minimal) = (0, 0, Vec::new(), Vec::new());
     for (display, obj, program) in cases.into_iter().step_by(step) {
-        let file = object_file(tmp.path(), &display);
+        let file = common::object_file(tmp.path(), common::source_of(&obj));
         if !cilium_loads_as_root(&loader, &file, Some(&program)) {
             continue;
         }
@@ -217,8 +207,8 @@ fn go_programs_embedding_objects_built_by_others_start_with_the_answer() {
     // objects built by others that cilium/ebpf loads whole as root and through a token that
     // delegates everything
     let mut candidates: Vec<(String, PathBuf)> = Vec::new();
-    for (display, _) in common::objects_built_by_others(&root) {
-        let file = object_file(tmp.path(), &display);
+    for (display, o) in common::objects_built_by_others(&root) {
+        let file = common::object_file(tmp.path(), common::source_of(&o));
         if cilium_loads_as_root(&loader, &file, None) && loads_through_a_wide_token(&loader, &file) {
             candidates.push((display, file));
         }

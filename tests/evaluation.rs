@@ -57,7 +57,7 @@ fn libbpf_answers_are_sufficient_and_minimal_per_program() {
     let mut f = Figures::default();
     for (display, obj, program) in all.into_iter().step_by(step) {
         f.programs += 1;
-        if !common::libbpf_loads_as_root(&display, Some(&program)).unwrap_or(false) {
+        if !common::libbpf_loads_as_root(common::source_of(&obj), Some(&program)).unwrap_or(false) {
             continue;
         }
         f.root_loadable += 1;
@@ -132,15 +132,15 @@ fn unions_load_with_one_delegation_and_need_every_item() {
     let root = common::sid_root().unwrap();
     let mut objects: Vec<(String, bpfcap::model::Object)> = common::objects_built_by_others(&root)
         .into_iter()
-        .filter(|(display, _)| common::libbpf_loads_as_root(display, None).unwrap_or(false))
+        .filter(|(_, o)| common::libbpf_loads_as_root(common::source_of(o), None).unwrap_or(false))
         .collect();
     objects.sort_by(|a, b| a.0.cmp(&b.0));
-    let file_of = |d: &str| d.split_once('#').map_or(d.to_string(), |(f, _)| f.to_string());
+    let file_of = |o: &bpfcap::model::Object| common::source_of(o).file.display().to_string();
     let mut sets: Vec<Vec<(String, bpfcap::model::Object)>> = Vec::new();
     // the objects of one file: systemd's, and each xdp-tools file's
     let mut by_file: std::collections::BTreeMap<String, Vec<(String, bpfcap::model::Object)>> = Default::default();
     for (d, o) in &objects {
-        by_file.entry(file_of(d)).or_default().push((d.clone(), o.clone()));
+        by_file.entry(file_of(o)).or_default().push((d.clone(), o.clone()));
     }
     let tools: Vec<(String, bpfcap::model::Object)> =
         objects.iter().filter(|(d, _)| d.contains("-libbpf#")).cloned().collect();

@@ -180,13 +180,15 @@ fn objects_built_by_others_are_found_and_agree_with_libbpf() {
             inputs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
             ours.iter().map(|(_, d, _)| d.clone()).collect::<Vec<_>>()
         );
-        for (off, display, obj) in ours {
+        for ((off, display, obj), (_, input)) in ours.into_iter().zip(&inputs) {
             found += 1;
-            let (obj_bytes, name) = bpfcap::input::object_bytes(&display).unwrap();
+            let source = input.source.as_ref().expect("an object read from a file knows where its bytes are");
+            let obj_bytes = bpfcap::input::read_object_ref(source).unwrap();
+            let name = source.name.clone();
             assert_eq!(
                 &bytes[off..off + obj_bytes.len()],
                 &obj_bytes[..],
-                "{display}: the bytes named by the display path"
+                "{display}: the bytes the object's reference names"
             );
             let open = ObjectBuilder::default().name(&name).unwrap().open_memory(&obj_bytes).unwrap();
             agree(&display, &obj, &open);

@@ -76,16 +76,6 @@ fn sample(dir: &Path, name: &str) -> PathBuf {
     staged(dir, &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{name}.bpf.o")))
 }
 
-/// The object of `display` (a file, or `path#name` in an executable) as a file in `dir`.
-fn object_file(dir: &Path, display: &str) -> PathBuf {
-    let (bytes, _) = bpfcap::input::object_bytes(display).unwrap();
-    let unique: String = display.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    let path = dir.join(format!("{unique}.o"));
-    std::fs::write(&path, bytes).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    path
-}
-
 /// `bpfcap record --minimize --format json -- CMD`: the document, after checking that the run
 /// worked and the answer is 1-minimal by bpfcap's own account.
 fn record(cmd: &[&str]) -> Value {
@@ -201,13 +191,13 @@ fn prove(tools: &Path, doc: &Value, cmd: &[&str]) -> Vec<String> {
 /// the list.
 fn libbpf_objects(dir: &Path, n: usize) -> Vec<PathBuf> {
     let root = common::sid_root().unwrap();
-    let candidates: Vec<String> = common::objects_built_by_others(&root)
+    let candidates: Vec<bpfcap::model::ObjectRef> = common::objects_built_by_others(&root)
         .into_iter()
-        .map(|(d, _)| d)
-        .filter(|d| common::libbpf_loads_as_root(d, None).unwrap_or(false))
+        .map(|(_, o)| common::source_of(&o).clone())
+        .filter(|s| common::libbpf_loads_as_root(s, None).unwrap_or(false))
         .collect();
     let step = candidates.len().div_ceil(n).max(1);
-    candidates.iter().step_by(step).map(|d| object_file(dir, d)).collect()
+    candidates.iter().step_by(step).map(|d| common::object_file(dir, d)).collect()
 }
 
 fn sample_size() -> usize {
@@ -265,8 +255,8 @@ fn go_programs_recorded_and_minimised_are_proven_by_the_harness() {
     let cilium = staged(dir.path(), &tools.join("cilium-loader"));
     // objects built by others that cilium/ebpf loads as root, embedded in Go programs
     let mut chosen = Vec::new();
-    for (display, _) in common::objects_built_by_others(&root) {
-        let file = object_file(dir.path(), &display);
+    for (_, o) in common::objects_built_by_others(&root) {
+        let file = common::object_file(dir.path(), common::source_of(&o));
         if Command::new(&cilium).arg(&file).output().is_ok_and(|o| o.status.success()) {
             chosen.push(file);
         }

@@ -57,7 +57,8 @@ fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
     if o.programs.iter().any(|p| p.prog_type.is_none()) {
         return Result_::Skipped;
     }
-    let target = Target::of(o.source(), o.selected.iter().cloned().collect());
+    let target_source = o.source();
+    let target = Target::of(target_source.clone(), o.selected.iter().cloned().collect());
     let control = Loader::new(&opts).load(&target, wide, wide_caps).unwrap();
     let v = verify(std::slice::from_ref(&target), &a.delegation, true, r, &opts).unwrap();
     if !control.loaded {
@@ -65,7 +66,7 @@ fn check_object(display: &str, obj: bpfcap::model::Object) -> Result_ {
         // property of the kernel, not of the token or the sandbox: as host root, without any
         // token, it must be refused too. Then bpfcap's delegation must not make it load
         // either, and the object is not counted.
-        if common::libbpf_loads_as_root(display, None).unwrap() {
+        if common::libbpf_loads_as_root(&target_source, None).unwrap() {
             return Result_::Failed(format!(
                 "{display}: loads as root but not through a token with everything delegated ({})",
                 describe(&control)

@@ -18,17 +18,21 @@ fn failures_that_are_not_the_tokens_are_said_so() {
     }
     let root = common::sid_root().unwrap();
     let objects = common::objects_built_by_others(&root);
-    let tools: Vec<&String> =
-        objects.iter().map(|(d, _)| d).filter(|d| d.contains("/usr/sbin/") && d.contains("-libbpf#")).collect();
+    let tools: Vec<&bpfcap::model::ObjectRef> = objects
+        .iter()
+        .map(|(_, o)| common::source_of(o))
+        .filter(|s| s.display.contains("/usr/sbin/") && s.display.contains("-libbpf#"))
+        .collect();
     assert!(tools.len() >= 50, "only {} libbpf-tools objects", tools.len());
-    let mut files: Vec<String> = tools.iter().map(|d| d.split('#').next().unwrap().to_string()).collect();
+    let mut files: Vec<&std::path::Path> = tools.iter().map(|s| s.file.as_path()).collect();
     files.dedup();
     let out = Command::new(env!("CARGO_BIN_EXE_bpfcap")).arg("verify").args(&files).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let (mut loads, mut fails) = (0, 0);
-    for display in &tools {
-        let as_root = common::libbpf_loads_as_root(display, None).unwrap();
+    for source in &tools {
+        let display = &source.display;
+        let as_root = common::libbpf_loads_as_root(source, None).unwrap();
         let mut lines = text.lines().skip_while(|l| !l.starts_with(&format!("{display}: ")));
         let verdict = lines.next().unwrap_or_else(|| panic!("{display} is not in the report: {text}"));
         let next = lines.next().unwrap_or_default();

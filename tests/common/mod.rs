@@ -91,13 +91,42 @@ pub fn objects_built_by_others(root: &Path) -> Vec<(String, bpfcap::model::Objec
         .collect()
 }
 
-/// Whether libbpf loads `display` (all its programs, or `program` alone) in this process, as
-/// host root, without a token (the tests that call it run as root), with the same sizing of
-/// max_entries-0 maps as the sandbox: what the kernel takes at all. Err: libbpf cannot open it.
-pub fn libbpf_loads_as_root(display: &str, program: Option<&str>) -> Result<bool, String> {
-    let (bytes, name) = bpfcap::input::object_bytes(display).map_err(|e| e.to_string())?;
+/// The object an input names, by the reference its model carries: (display path, bytes).
+pub fn source_of(o: &bpfcap::model::Object) -> &bpfcap::model::ObjectRef {
+    o.source.as_ref().expect("an object read from a file knows where its bytes are")
+}
+
+/// The bytes `source` points at.
+pub fn bytes_of(source: &bpfcap::model::ObjectRef) -> Vec<u8> {
+    bpfcap::input::read_object_ref(source).unwrap_or_else(|e| panic!("{}: {e}", source.display))
+}
+
+/// The object `source` points at (a file, or an object embedded in an executable) in a file of
+/// its own in `dir`, readable by every user (the sandbox and the Go loaders take files; one
+/// file per display path: several objects of a file can have one name).
+pub fn object_file(dir: &Path, source: &bpfcap::model::ObjectRef) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let unique: String = source.display.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let path = dir.join(format!("{unique}.o"));
+    std::fs::write(&path, bytes_of(source)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    path
+}
+
+/// A sample object file as an object reference.
+pub fn sample_ref(path: &Path) -> bpfcap::model::ObjectRef {
+    bpfcap::model::ObjectRef::whole(path, bpfcap::elf::object_name(&path.to_string_lossy()))
+}
+
+/// Whether libbpf loads the object `source` points at (all its programs, or `program` alone)
+/// in this process, as host root, without a token (the tests that call it run as root), with
+/// the same sizing of max_entries-0 maps as the sandbox: what the kernel takes at all. Err:
+/// libbpf cannot open it.
+pub fn libbpf_loads_as_root(source: &bpfcap::model::ObjectRef, program: Option<&str>) -> Result<bool, String> {
+    let display = &source.display;
+    let bytes = bpfcap::input::read_object_ref(source).map_err(|e| e.to_string())?;
     let mut open = libbpf_rs::ObjectBuilder::default()
-        .name(&name)
+        .name(&source.name)
         .and_then(|b| b.open_memory(&bytes))
         .map_err(|e| format!("{display}: libbpf cannot open it: {e}"))?;
     if let Some(program) = program {
