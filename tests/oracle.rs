@@ -182,7 +182,7 @@ fn objects_built_by_others_are_found_and_agree_with_libbpf() {
         );
         for ((off, display, obj), (_, input)) in ours.into_iter().zip(&inputs) {
             found += 1;
-            let source = input.source.as_ref().expect("an object read from a file knows where its bytes are");
+            let source = common::source_of(input);
             let obj_bytes = bpfcap::input::read_object_ref(source).unwrap();
             let name = source.name.clone();
             assert_eq!(

@@ -7,8 +7,11 @@
 //! context fields of the program's type, copies of those, constant offsets from them, and
 //! scalars. Where control flow joins, a register keeps what it holds only if every way in
 //! agrees (else it is unknown); a helper or function call clobbers r0-r5; what is loaded from
-//! memory is unknown. A gate is reported only where every way to the instruction shows it,
-//! never on a guess.
+//! memory is unknown. A way on which the verifier refuses an instruction whatever the
+//! capabilities (two pointers added) ends there and counts for nothing. A gate is reported only
+//! where every way to the instruction shows it, never on a guess; what is found must not
+//! depend on the order in which the ways are walked (a test walks random programs in two
+//! orders).
 
 use serde::Serialize;
 
@@ -156,6 +159,18 @@ fn slot(slots: &[(i64, Holds)], off: i64) -> Option<Holds> {
 /// The gates `f`, the main function of a program whose context has the packet fields `ctx`
 /// (None: the program type has no packet pointers), shows.
 pub fn gates(f: &Function, ctx: Option<&CtxPacket>) -> Vec<GateSite> {
+    gates_in_order(f, ctx, Order::LastFirst)
+}
+
+/// Which block waiting to be walked (again) is walked next: the answer must not depend on it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Order {
+    LastFirst,
+    #[cfg(test)]
+    FirstFirst,
+}
+
+fn gates_in_order(f: &Function, ctx: Option<&CtxPacket>, order: Order) -> Vec<GateSite> {
     let insns = &f.insns;
     // Every gate is a register added to or subtracted from another: a function without such an
     // instruction shows none, whatever its registers hold.
@@ -171,12 +186,12 @@ pub fn gates(f: &Function, ctx: Option<&CtxPacket>) -> Vec<GateSite> {
     // Within a block every instruction has one way in, the one before it.
     let mut before: Vec<Option<State>> = vec![None; blocks.starts.len()];
     before[0] = Some(entry);
-    let mut work = vec![0usize];
-    while let Some(b) = work.pop() {
+    let mut work = std::collections::VecDeque::from([0usize]);
+    while let Some(b) = if order == Order::LastFirst { work.pop_back() } else { work.pop_front() } {
         let Some(mut state) = before[b].clone() else { continue };
-        let last = blocks.run(b, insns, |i| {
-            step(insns, i, &mut state, ctx);
-        });
+        let Some(last) = blocks.run(b, insns, |i| step(insns, i, &mut state, ctx) != Step::Refused) else {
+            continue; // the way ends in the block
+        };
         for next in successors(insns, last) {
             let nb = blocks.starting_at(next);
             let merged = match &before[nb] {
@@ -185,17 +200,19 @@ pub fn gates(f: &Function, ctx: Option<&CtxPacket>) -> Vec<GateSite> {
             };
             if before[nb].as_ref() != Some(&merged) {
                 before[nb] = Some(merged);
-                work.push(nb);
+                work.push_back(nb);
             }
         }
     }
     let mut out = Vec::new();
     for (b, state) in before.into_iter().enumerate() {
         let Some(mut state) = state else { continue };
-        blocks.run(b, insns, |i| {
-            if let Some(gate) = step(insns, i, &mut state, ctx) {
-                out.push(site(f, i, gate));
+        blocks.run(b, insns, |i| match step(insns, i, &mut state, ctx) {
+            Step::On(gate) => {
+                out.extend(gate.map(|g| site(f, i, g)));
+                true
             }
+            Step::Refused => false,
         });
     }
     out.sort();
@@ -250,15 +267,18 @@ impl Blocks {
     }
 
     /// Calls `each` with the instructions of block `b` of `insns` in the order control takes
-    /// them (an `ld_imm64`'s second half and a `goto`'s gap are passed over); returns the last.
-    fn run(&self, b: usize, insns: &[Insn], mut each: impl FnMut(usize)) -> usize {
+    /// them (an `ld_imm64`'s second half and a `goto`'s gap are passed over), until `each`
+    /// says control stops there; returns the last, unless control stopped.
+    fn run(&self, b: usize, insns: &[Insn], mut each: impl FnMut(usize) -> bool) -> Option<usize> {
         let mut i = self.starts[b];
         loop {
-            each(i);
+            if !each(i) {
+                return None;
+            }
             let mut next = successors(insns, i);
             match (next.next(), next.next()) {
                 (Some(n), None) if !self.is_start[n] => i = n,
-                _ => return i,
+                _ => return Some(i),
             }
         }
     }
@@ -295,13 +315,23 @@ fn bytes(size: u8) -> i64 {
     }
 }
 
-/// What instruction `i` does to the state `st`, and the gate it meets, if any.
-fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> Option<Gate> {
+/// What an instruction does on one way through it.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// Control goes on, past the gate the instruction meets, if any.
+    On(Option<Gate>),
+    /// The verifier refuses the instruction on this way whatever the capabilities: nothing
+    /// follows from it.
+    Refused,
+}
+
+/// What instruction `i` does to the state `st` (left as it is when the way ends there).
+fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> Step {
     let ins = insns[i];
     let (dst, src) = (usize::from(ins.dst), usize::from(ins.src));
     if dst > 10 || src > 10 {
         *st = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
-        return None;
+        return Step::On(None);
     }
     // where a memory access through `base` lands on the stack (None: not known to be off it)
     let stack_at = |base: Holds| -> Option<Option<i64>> {
@@ -359,14 +389,14 @@ fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> Op
                 OP_MOV if x && ins.off == 0 => s,
                 OP_MOV if !x => s,
                 OP_MOV => Holds::Scalar,
-                OP_ADD | OP_SUB if d.pointer() && s.pointer() => {
-                    if op == OP_SUB {
-                        gate = Some(Gate::PointerMinusPointer);
-                    }
+                // 'pointer += pointer prohibited', whatever the capabilities: this way ends here
+                OP_ADD if d.pointer() && s.pointer() => return Step::Refused,
+                OP_SUB if d.pointer() && s.pointer() => {
+                    gate = Some(Gate::PointerMinusPointer);
                     Holds::Scalar
                 }
-                // (a register not known to be a scalar: were it a pointer, the verifier would
-                // refuse the program whatever the capabilities)
+                // (a register not known to be a scalar: added, were it a pointer, this way would
+                // end; subtracted, see below)
                 OP_ADD | OP_SUB if x && d.guarded() => {
                     gate = Some(Gate::PacketPointerPlusRegister);
                     d
@@ -394,6 +424,13 @@ fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> Op
                 _ if d.scalar() || d == Holds::Unknown => Holds::Scalar,
                 _ => Holds::Unknown,
             };
+            // A register not known to be a scalar subtracted from a pointer leaves a pointer if
+            // it is a scalar and a scalar if it is a pointer: what the result holds is not known.
+            // (Taking either would make what an instruction gives depend on the order its
+            // ways are met in.)
+            if op == OP_SUB && x && d.pointer() && s == Holds::Unknown {
+                regs[dst] = Holds::Unknown;
+            }
         }
         CLASS_ALU => {
             // (32-bit: two pointers combined are checked before the operation's width, so
@@ -427,7 +464,7 @@ fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> Op
         }
         _ => {}
     }
-    gate
+    Step::On(gate)
 }
 
 /// What a load from the context at `off` gives.
@@ -527,6 +564,112 @@ mod tests {
             g.iter().map(|g| (g.gate, g.insn.as_str())).collect::<Vec<_>>(),
             [(Gate::PacketPointerPlusRegister, "r2 += r4")]
         );
+    }
+
+    fn found(f: &Function) -> std::collections::BTreeSet<(Gate, String)> {
+        gates(f, Some(&XDP)).into_iter().map(|g| (g.gate, g.insn)).collect()
+    }
+
+    #[test]
+    fn a_way_the_verifier_refuses_adds_nothing_to_what_follows() {
+        // (a crafted program from a reviewer's random programs: what an instruction gives must
+        // not depend on the order in which its ways are met)
+        const JGT_X: u8 = CLASS_JMP | 0x20 | SRC_X;
+        let unknown_way_jumped_to = function(vec![
+            insn(LDXW, 2, 1, 0, 0),                         // 0: r2 = data
+            insn(LDXW, 3, 1, 0, 0),                         // 1: r3 = data
+            insn(LDXW, 5, 1, 4, 0),                         // 2: r5 = data_end
+            insn(JGT_X, 5, 2, 1, 0),                        // 3: if r5 > r2 goto 5
+            insn(LDXW, 2, 1, 16, 0),                        // 4: r2 = a context field: not known
+            insn(CLASS_ALU64 | OP_ADD | SRC_X, 2, 3, 0, 0), // 5: r2 += r3
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 2, 3, 0, 0), // 6: r2 -= r3
+            insn(CLASS_ALU64 | OP_MOV, 0, 0, 0, 0),
+            insn(EXIT, 0, 0, 0, 0),
+        ]);
+        let unknown_way_fallen_into = function(vec![
+            insn(LDXW, 2, 1, 0, 0),                         // 0: r2 = data
+            insn(LDXW, 3, 1, 0, 0),                         // 1: r3 = data
+            insn(LDXW, 5, 1, 4, 0),                         // 2: r5 = data_end
+            insn(JGT_X, 5, 2, 1, 0),                        // 3: if r5 > r2 goto 5
+            insn(CLASS_JMP | JMP_JA, 0, 0, 1, 0),           // 4: goto 6
+            insn(LDXW, 2, 1, 16, 0),                        // 5: r2 = a context field: not known
+            insn(CLASS_ALU64 | OP_ADD | SRC_X, 2, 3, 0, 0), // 6: r2 += r3
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 2, 3, 0, 0), // 7: r2 -= r3
+            insn(CLASS_ALU64 | OP_MOV, 0, 0, 0, 0),
+            insn(EXIT, 0, 0, 0, 0),
+        ]);
+        // packet + packet is refused whatever the capabilities: only the way through the
+        // unknown register goes on, and it shows both gates
+        let want: std::collections::BTreeSet<(Gate, String)> = [
+            (Gate::PacketPointerPlusRegister, "r2 += r3".to_string()),
+            (Gate::PointerMinusPointer, "r2 -= r3".to_string()),
+        ]
+        .into();
+        assert_eq!(found(&unknown_way_jumped_to), want);
+        assert_eq!(found(&unknown_way_fallen_into), want);
+    }
+
+    #[test]
+    fn a_pointer_minus_an_unknown_register_is_not_known() {
+        let f = function(vec![
+            insn(LDXW, 2, 1, 0, 0),                         // r2 = data
+            insn(LDXW, 4, 1, 16, 0),                        // r4 = a context field: not known
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 2, 4, 0, 0), // r2 -= r4: a gate either way
+            insn(LDXW, 6, 1, 4, 0),                         // r6 = data_end
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 6, 2, 0, 0), // r6 -= r2: r2 may not be a pointer
+            insn(EXIT, 0, 0, 0, 0),
+        ]);
+        assert_eq!(found(&f), [(Gate::PacketPointerPlusRegister, "r2 -= r4".to_string())].into());
+    }
+
+    /// Random small programs (jumps anywhere, loops, ld_imm64 halves, packet and context
+    /// loads, register adds and subtracts, stack slots, map values, differing constants): the
+    /// gates found do not depend on the order in
+    /// which blocks are walked.
+    #[test]
+    fn the_answer_does_not_depend_on_the_order_of_the_walk() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut differ = Vec::new();
+        for _ in 0..200_000 {
+            let len = 3 + rnd(14) as usize;
+            let mut v = Vec::new();
+            while v.len() < len {
+                let (d, s) = (rnd(6) as u8, rnd(6) as u8);
+                let off = rnd(len as u64 + 2) as i16 - (v.len() as i16) - 1;
+                let slot = -8 * (1 + rnd(3) as i16);
+                v.push(match rnd(19) {
+                    0 | 1 => insn(LDXW, d, 1, [0, 4, 8, 16][rnd(4) as usize], 0),
+                    14 => insn(CLASS_STX | MODE_MEM | SIZE_DW, 10, s, slot, 0),
+                    15 => insn(CLASS_LDX | MODE_MEM | SIZE_DW, d, 10, slot, 0),
+                    16 => insn(CLASS_ALU64 | OP_MOV | SRC_X, d, 10, 0, 0),
+                    17 => insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM),
+                    18 => insn(CLASS_ALU64 | OP_MOV, d, 0, 0, 8 * rnd(3) as i32),
+                    2 | 3 => insn(CLASS_ALU64 | [OP_ADD, OP_SUB][rnd(2) as usize] | SRC_X, d, s, 0, 0),
+                    4 => insn(CLASS_ALU64 | OP_MOV | SRC_X, d, s, 0, 0),
+                    5 => insn(CLASS_ALU64 | OP_MOV, d, 0, 0, rnd(3) as i32),
+                    6 => insn(CLASS_ALU64 | OP_ADD, d, 0, 0, rnd(3) as i32),
+                    7 | 8 => insn(CLASS_JMP | 0x10 | SRC_X, d, s, off, 0),
+                    9 => insn(CLASS_JMP | JMP_JA, 0, 0, off, 0),
+                    10 => insn(CLASS_ALU | OP_SUB | SRC_X, d, s, 0, 0),
+                    11 => insn(EXIT, 0, 0, 0, 0),
+                    12 => insn(CLASS_JMP | JMP_CALL, 0, 0, 0, 1),
+                    _ => insn(LD_IMM64, d, 0, 0, 1),
+                });
+            }
+            let f = function(v);
+            let (a, b) =
+                (gates_in_order(&f, Some(&XDP), Order::LastFirst), gates_in_order(&f, Some(&XDP), Order::FirstFirst));
+            if a != b {
+                differ.push(f.insns);
+            }
+        }
+        assert!(differ.is_empty(), "{} programs, e.g. {:?}", differ.len(), differ.first());
     }
 
     #[test]

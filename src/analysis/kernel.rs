@@ -1,8 +1,7 @@
 //! What the kernel checks, as requirements: for every map the loader creates and every program
 //! it loads, the commands, map, program and attach types and capabilities
 //! (rules/kernel/privileges.toml, verifier.toml), each with its reason, as a draft that the
-//! loader's own steps (`analysis::loader`) are decided and explained on. [`derive`] is the one
-//! entry point.
+//! loader's own steps (`analysis::loader`) are decided and explained on ([`derive`]).
 
 use std::collections::BTreeSet;
 

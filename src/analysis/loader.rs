@@ -262,14 +262,20 @@ impl Decided {
     pub(crate) fn own(&self, base: &Draft) -> IdSet {
         let mut own = if self.dropped { base.needed_without_internal() } else { base.needed() };
         own.union_with(&self.required);
-        for (pi, at) in self.attach_ids.iter().enumerate() {
-            if let Some(at) = at
-                && !self.reset.contains(&pi)
-            {
-                own.insert(*at);
-            }
-        }
+        add_attach_types(&mut own, &self.attach_ids, &self.reset);
         own
+    }
+}
+
+/// Adds to `set` the attach types the programs are loaded with (`attach_ids`, per program),
+/// but those of the programs a fallback loads with attach type 0 instead (`reset`).
+fn add_attach_types(set: &mut IdSet, attach_ids: &[Option<u32>], reset: &BTreeSet<usize>) {
+    for (pi, at) in attach_ids.iter().enumerate() {
+        if let Some(at) = at
+            && !reset.contains(&pi)
+        {
+            set.insert(*at);
+        }
     }
 }
 
@@ -393,13 +399,7 @@ pub(crate) fn decide(a: &Applied, base: &mut Draft, ambient: &IdSet, rules: &Rul
         // preferred; one the object covers itself is preferred to one only the others cover,
         // so that an object does not claim for itself an item another object brought)
         let mut own = base_set.clone();
-        for (pi, at) in attach_ids.iter().enumerate() {
-            if let Some(at) = at
-                && !prev_reset.contains(&pi)
-            {
-                own.insert(*at);
-            }
-        }
+        add_attach_types(&mut own, &attach_ids, &prev_reset);
         let mut others = own.clone();
         others.union_with(ambient);
         let other_steps = all_but_each(&prev_by_step);
@@ -463,13 +463,7 @@ pub(crate) fn decide(a: &Applied, base: &mut Draft, ambient: &IdSet, rules: &Rul
         let mut all = if dropped { base_without_internal.clone() } else { base_all.clone() };
         all.union_with(ambient);
         all.union_with(&now);
-        for (pi, at) in attach_ids.iter().enumerate() {
-            if let Some(at) = at
-                && !reset.contains(&pi)
-            {
-                all.insert(*at);
-            }
-        }
+        add_attach_types(&mut all, &attach_ids, &reset);
         let settled = all == prev_all && dropped == prev_dropped && reset == prev_reset;
         prev_all = all;
         prev_by_step = by_step;
@@ -556,8 +550,6 @@ pub(crate) fn explain(a: &Applied, base: &mut Draft, d: &Decided, rules: &Rules,
             format!(" (for {})", affected.iter().map(|i| &*a.progs[*i].name).collect::<Vec<_>>().join(", "))
         }
     };
-    let mut reset_final: BTreeSet<usize> = BTreeSet::new();
-    let mut dropped = false;
     for (k, d) in decisions.iter().enumerate() {
         let (_, step, affected) = steps[k];
         match d {
@@ -617,11 +609,9 @@ pub(crate) fn explain(a: &Applied, base: &mut Draft, d: &Decided, rules: &Rules,
                     base.add_id(n, Reason { note: true, ..step_reason(k, text.clone(), None) });
                 }
             }
-            Decision::Optional { alt, reset, dropped: drop } => {
-                dropped |= *drop == Some(Dropped::InternalMaps);
+            Decision::Optional { alt, reset, .. } => {
                 let mut items: Vec<u32> = alt_ids(k, *alt).collect();
                 for &pi in reset {
-                    reset_final.insert(pi);
                     let p = &a.progs[pi];
                     let at = p.info.load_attach_type.as_deref().unwrap_or_default();
                     items.push(base.ids.id(Some(ListKind::Attachments), at));
@@ -662,13 +652,13 @@ pub(crate) fn explain(a: &Applied, base: &mut Draft, d: &Decided, rules: &Rules,
     }
     for (pi, p) in a.progs.iter().enumerate() {
         if let (Some(_), Some(at)) = (&p.info.prog_type, &p.info.load_attach_type)
-            && !reset_final.contains(&pi)
+            && !d.reset.contains(&pi)
             && attach_ids[pi].is_some()
         {
             base.add_list(ListKind::Attachments, at, attach_reason(a.on, p, at, &model.header.title));
         }
     }
-    base.drop_internal(dropped);
+    base.drop_internal(d.dropped);
     let mut seen = BTreeSet::new();
     warnings.retain(|w| seen.insert(w.clone()));
     base.late_warnings = warnings;

@@ -412,7 +412,8 @@ fn loader_at(model: Option<&LoaderModel>, v: Version) -> Loader<'_> {
 }
 
 /// Reads an object under its loader: which loader and versions, how each version classifies
-/// its programs, which steps each takes, which maps it creates; then its requirements alone.
+/// its programs, which steps each takes, which maps it creates; then, per behaviour, what the
+/// kernel checks and the loader's steps decided for the object alone.
 fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rules, texts: &Texts) -> Prepared<'r> {
     let loader = choice::resolve(&opts.loader, object.loader_hint.as_ref(), rules);
     let selected: BTreeSet<String> = object
@@ -527,7 +528,7 @@ const MAX_UNION_ROUNDS: usize = 8;
 
 /// Solves the objects' union as one whole: an object's loader steps can succeed on what other
 /// objects need (libbpf's expected-attach-type probe on another object's cgroup_sock, say),
-/// which changes what it needs itself. Each round derives again every object whose
+/// which changes what it needs itself. Each round decides again the steps of every object whose
 /// "others' needs" changed; the needs counted are those some object requires for a reason of
 /// its own (a note that a step also uses an item counts for nothing). Returns a warning when
 /// the rounds did not settle.
@@ -562,6 +563,8 @@ fn solve_union(prepared: &mut [Prepared], rules: &Rules) -> Vec<String> {
             return Vec::new();
         }
         // each object whose ambient changed decided again, on every core, and its own needs
+        // (the updates are in object order, as `solvable` is: paired with the objects in one
+        // pass)
         let mut updates = updates.into_iter().peekable();
         let mut changed: Vec<(usize, &mut Prepared, Vec<Need>, BTreeSet<Need>)> = Vec::new();
         for (i, p) in prepared.iter_mut().enumerate() {
@@ -582,7 +585,6 @@ fn solve_union(prepared: &mut [Prepared], rules: &Rules) -> Vec<String> {
     )]
 }
 
-/// An object's analysis once the union is solved.
 /// An object's analysis and its requirements, from its last decisions.
 fn finish(mut p: Prepared, opts: &Options, rules: &Rules, texts: &Texts) -> (ObjectAnalysis, Requirements) {
     let mut requirements = p.requirements(rules, texts);

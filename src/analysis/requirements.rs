@@ -132,26 +132,30 @@ impl Requirements {
         // reasons that interleave: they are merged first, as a group.
         let object_of = |r: &Requirements| r.required.values().flatten().next().map(|x| x.object.clone());
         all.sort_by_cached_key(object_of);
-        // (the object named, and each need's reasons)
-        type Group = (Option<SharedStr>, BTreeMap<Need, Vec<Reason>>);
+        // (the object named, each need's reasons, and whether they come from several sets)
+        type Group = (Option<SharedStr>, BTreeMap<Need, Vec<Reason>>, bool);
         let mut groups: Vec<Group> = Vec::new();
         for r in all {
             let object = object_of(&r);
             match groups.last_mut() {
-                Some((o, group)) if *o == object => {
+                Some((o, group, several)) if *o == object => {
                     for (n, rs) in r.required {
-                        let v = group.entry(n).or_default();
-                        v.extend(rs);
-                        v.sort();
-                        v.dedup();
+                        group.entry(n).or_default().extend(rs);
                     }
+                    *several = true;
                 }
-                _ => groups.push((object, r.required)),
+                _ => groups.push((object, r.required, false)),
+            }
+        }
+        for (_, group, _) in groups.iter_mut().filter(|(_, _, several)| *several) {
+            for rs in group.values_mut() {
+                rs.sort();
+                rs.dedup();
             }
         }
         // Group by group, each need's reasons moved out (the union grows as the groups shrink:
         // a tree's reasons are most of what an analysis holds).
-        for (_, group) in groups {
+        for (_, group, _) in groups {
             for (n, rs) in group {
                 out.required.entry(n).or_default().extend(rs);
             }

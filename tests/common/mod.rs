@@ -91,7 +91,7 @@ pub fn objects_built_by_others(root: &Path) -> Vec<(String, bpfcap::model::Objec
         .collect()
 }
 
-/// The object an input names, by the reference its model carries: (display path, bytes).
+/// Where the bytes of an object that inputs read are: the reference its model carries.
 pub fn source_of(o: &bpfcap::model::Object) -> &bpfcap::model::ObjectRef {
     o.source.as_ref().expect("an object read from a file knows where its bytes are")
 }
