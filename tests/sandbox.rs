@@ -374,7 +374,7 @@ fn testdata_objects_run_through_the_sandbox() {
     for path in common::sample_objects().into_iter().filter(|p| !common::is_legacy(p)) {
         let caps = common::caps(&["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"]);
         let outcome = run(&LoadRequest::new(&path, Masks::ALL, caps));
-        let as_root = common::libbpf_loads_as_root(&common::sample_ref(&path), None).unwrap();
+        let as_root = common::libbpf_loads_as_root(&bpfcap::elf::object_file(&path), None).unwrap();
         loaded += usize::from(outcome.loaded);
         if outcome.loaded != as_root {
             disagree.push(format!(

@@ -57,10 +57,11 @@ const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
 /// A platform, as OCI indexes name them (`linux/amd64`, `linux/arm64/v8`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Platform {
     pub os: String,
     pub architecture: String,
+    #[serde(default)]
     pub variant: Option<String>,
 }
 
@@ -634,21 +635,13 @@ impl tar::Skip for Window<'_> {
 struct Descriptor {
     digest: String,
     #[serde(default)]
-    platform: Option<DescriptorPlatform>,
+    platform: Option<Platform>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
 }
 
 /// The annotation that names an image in a layout (its tag).
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-#[derive(Debug, Clone, serde::Deserialize)]
-struct DescriptorPlatform {
-    os: String,
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
 
 /// An index or a manifest (OCI or Docker's v2 schema 2): `manifests` for an index, `layers`
 /// for a manifest.
@@ -701,19 +694,15 @@ fn choose_layers(
             .iter()
             .filter(|d| d.platform.as_ref().is_none_or(|p| p.os != "unknown" && p.architecture != "unknown"))
             .collect();
-        let listed = |d: &Descriptor| {
-            d.platform.as_ref().map(|p| Platform {
-                os: p.os.clone(),
-                architecture: p.architecture.clone(),
-                variant: p.variant.clone(),
-            })
-        };
         let chosen = match (platform, &candidates[..]) {
             // one image that names no platform serves whichever is asked for
             (_, [one]) if one.platform.is_none() => Some(*one),
             (None, [one]) => Some(*one),
-            (Some(want), _) => candidates.iter().find(|d| listed(d).is_some_and(|p| want.serves(&p))).copied(),
-            (None, _) => candidates.iter().find(|d| listed(d).is_some_and(|p| Platform::host().serves(&p))).copied(),
+            (Some(want), _) => candidates.iter().find(|d| d.platform.as_ref().is_some_and(|p| want.serves(p))).copied(),
+            (None, _) => {
+                let host = Platform::host();
+                candidates.iter().find(|d| d.platform.as_ref().is_some_and(|p| host.serves(p))).copied()
+            }
         };
         let Some(chosen) = chosen else {
             if candidates.iter().all(|d| d.platform.is_none()) {
@@ -727,7 +716,8 @@ fn choose_layers(
                     names.join(", ")
                 ));
             }
-            let offered: Vec<String> = candidates.iter().filter_map(|d| listed(d)).map(|p| p.to_string()).collect();
+            let offered: Vec<String> =
+                candidates.iter().filter_map(|d| d.platform.as_ref()).map(|p| p.to_string()).collect();
             let want = platform.cloned().unwrap_or_else(Platform::host);
             return Err(format!(
                 "no image for {want} in it (it has: {}); choose one with --platform",

@@ -298,29 +298,18 @@ fn pax_records(mut b: &[u8]) -> Result<Vec<(&str, &str)>, String> {
 /// `path` as an absolute path inside the archive's root: `./usr//bin/../sbin/x` is
 /// `/usr/sbin/x`. A path that climbs above the root is an error.
 pub fn normalize(path: &str) -> Result<String, String> {
-    components(path, false).ok_or_else(|| format!("the entry {path:?} climbs out of the archive's root"))
-}
-
-/// `path` as the kernel resolves it inside a root (a container's, an image's): `..` at the
-/// root stays there, so `/../../usr/bin/x` is `/usr/bin/x`.
-pub fn resolve_in_root(path: &str) -> String {
-    components(path, true).expect("a `..` at the root stays there")
-}
-
-fn components(path: &str, stay_at_root: bool) -> Option<String> {
+    let climbs = || format!("the entry {path:?} climbs out of the archive's root");
     let mut parts: Vec<&str> = Vec::new();
     for c in path.split('/') {
         match c {
             "" | "." => {}
             ".." => {
-                if parts.pop().is_none() && !stay_at_root {
-                    return None;
-                }
+                parts.pop().ok_or_else(climbs)?;
             }
             c => parts.push(c),
         }
     }
-    Some(format!("/{}", parts.join("/")))
+    Ok(format!("/{}", parts.join("/")))
 }
 
 #[cfg(test)]
@@ -417,6 +406,5 @@ mod tests {
         assert_eq!(normalize("./").unwrap(), "/");
         assert!(normalize("../etc/passwd").is_err());
         assert!(normalize("usr/../../x").is_err());
-        assert_eq!(resolve_in_root("/usr/../../../etc/x"), "/etc/x");
     }
 }

@@ -113,11 +113,6 @@ pub fn object_file(dir: &Path, source: &bpfcap::model::ObjectRef) -> PathBuf {
     path
 }
 
-/// A sample object file as an object reference.
-pub fn sample_ref(path: &Path) -> bpfcap::model::ObjectRef {
-    bpfcap::model::ObjectRef::whole(path, bpfcap::elf::object_name(&path.to_string_lossy()))
-}
-
 /// Whether libbpf loads the object `source` points at (all its programs, or `program` alone)
 /// in this process, as host root, without a token (the tests that call it run as root), with
 /// the same sizing of max_entries-0 maps as the sandbox: what the kernel takes at all. Err:
