@@ -302,36 +302,23 @@ impl<'a> Strings<'a> {
     pub fn new(view: &View<'a>, exclude: &[(usize, usize)]) -> Self {
         let is_tok = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
         let mut list = Vec::new();
-        for span in &view.spans {
-            let mut gaps = Vec::new();
-            let mut at = span.offset;
-            for &(s, e) in exclude.iter().filter(|&&(s, e)| e > span.offset && s < span.end()) {
-                if s > at {
-                    gaps.push((at, s));
+        for (span, gap) in view.outside(exclude) {
+            let (gs, g) = (gap.offset, gap.bytes);
+            // a span (a section) starts a string where its first byte is one; elsewhere a
+            // string starts after a NUL
+            let mut j = if gs == span.offset && span.offset > 0 { 0 } else { 1 };
+            while j < g.len() {
+                if !(is_tok(g[j]) && (j == 0 || g[j - 1] == 0)) {
+                    j += 1;
+                    continue;
                 }
-                at = at.max(e);
-            }
-            if at < span.end() {
-                gaps.push((at, span.end()));
-            }
-            for (gs, ge) in gaps {
-                let g = &span.bytes[gs - span.offset..ge - span.offset];
-                // a span (a section) starts a string where its first byte is one; elsewhere a
-                // string starts after a NUL
-                let mut j = if gs == span.offset && span.offset > 0 { 0 } else { 1 };
-                while j < g.len() {
-                    if !(is_tok(g[j]) && (j == 0 || g[j - 1] == 0)) {
-                        j += 1;
-                        continue;
-                    }
-                    let st = j;
-                    while j < g.len() && is_tok(g[j]) {
-                        j += 1;
-                    }
-                    if j < g.len() && g[j] == 0 && j - st <= MAX_NAME_LEN {
-                        let s = std::str::from_utf8(&g[st..j]).expect("ASCII");
-                        list.push((gs + st, s));
-                    }
+                let st = j;
+                while j < g.len() && is_tok(g[j]) {
+                    j += 1;
+                }
+                if j < g.len() && g[j] == 0 && j - st <= MAX_NAME_LEN {
+                    let s = std::str::from_utf8(&g[st..j]).expect("ASCII");
+                    list.push((gs + st, s));
                 }
             }
         }

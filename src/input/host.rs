@@ -132,6 +132,29 @@ impl<'a> View<'a> {
         self.len() == 0
     }
 
+    /// The parts of the spans outside `exclude` (byte ranges (start, end) of the file, sorted
+    /// by start), each with the span it is part of.
+    pub fn outside(&self, exclude: &[(usize, usize)]) -> Vec<(Span<'a>, Span<'a>)> {
+        let mut out = Vec::new();
+        for span in &self.spans {
+            let part = |r: Range<usize>| Span {
+                offset: r.start,
+                bytes: &span.bytes[r.start - span.offset..r.end - span.offset],
+            };
+            let mut at = span.offset;
+            for &(s, e) in exclude.iter().filter(|&&(s, e)| e > span.offset && s < span.end()) {
+                if s > at {
+                    out.push((*span, part(at..s)));
+                }
+                at = at.max(e);
+            }
+            if at < span.end() {
+                out.push((*span, part(at..span.end())));
+            }
+        }
+        out
+    }
+
     /// The bytes of `range` of the file, when one span holds them.
     pub fn get(&self, range: Range<usize>) -> Option<&'a [u8]> {
         let span = self.spans.iter().find(|s| s.offset <= range.start && range.end <= s.end())?;
@@ -295,6 +318,22 @@ mod tests {
         let c = Carriers { names: vec![".rodata".into(), ".data".into()] };
         assert!(c.holds(b".rodata") && c.holds(b".rodata.str1.1") && c.holds(b".data.rel.ro"));
         assert!(!c.holds(b".rodata1") && !c.holds(b".text") && !c.holds(b".dat"));
+    }
+
+    #[test]
+    fn the_parts_outside_excluded_ranges() {
+        let (a, b) = (b"0123456789".as_slice(), b"abcdef".as_slice());
+        let view = View { spans: vec![Span { offset: 0, bytes: a }, Span { offset: 20, bytes: b }], sections: None };
+        let parts = |exclude: &[(usize, usize)]| -> Vec<(usize, usize, &[u8])> {
+            view.outside(exclude).into_iter().map(|(span, part)| (span.offset, part.offset, part.bytes)).collect()
+        };
+        assert_eq!(parts(&[]), [(0, 0, a), (20, 20, b)]);
+        // a range inside a span, one across the gap between spans, one past the last
+        assert_eq!(
+            parts(&[(2, 4), (8, 22), (25, 99)]),
+            [(0, 0, &b"01"[..]), (0, 4, &b"4567"[..]), (20, 22, &b"cde"[..])]
+        );
+        assert_eq!(parts(&[(0, 10), (20, 26)]), []);
     }
 
     #[test]

@@ -60,21 +60,8 @@ impl<'a> File<'a> {
     /// Whether `needle` occurs in what was read of the file, outside the embedded objects.
     fn contains(&self, needle: &str) -> bool {
         let finder = memmem::Finder::new(needle.as_bytes());
-        self.view.spans.iter().any(|span| {
-            let mut at = span.offset;
-            let ends = std::iter::once((span.end(), span.end()));
-            for (start, end) in
-                self.exclude.iter().copied().filter(|&(s, e)| e > span.offset && s < span.end()).chain(ends)
-            {
-                // (a match may not run into an excluded range)
-                let start = start.clamp(span.offset, span.end());
-                if start > at && finder.find(&span.bytes[at - span.offset..start - span.offset]).is_some() {
-                    return true;
-                }
-                at = at.max(end.min(span.end()));
-            }
-            false
-        })
+        // (a match may not run into an excluded range)
+        self.view.outside(self.exclude).iter().any(|(_, part)| finder.find(part.bytes).is_some())
     }
 
     /// The newest version marker of `model` the file holds.
