@@ -8,17 +8,8 @@ use std::process::Command;
 
 const TARGETS: &[&str] = &["systemd", "mount-options", "mount", "fstab", "mount-unit", "incus", "lxd"];
 
-fn bpfcap(args: &[&str]) -> (i32, String, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_bpfcap")).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 mod common;
+use common::bpfcap;
 
 /// The samples libbpf can open (legacy maps sections: nothing to configure), as relative paths.
 fn loadable_objects() -> Vec<String> {

@@ -7,6 +7,7 @@
 //! line with exit 2, in bounded memory.
 
 mod common;
+use common::bpfcap;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,16 +23,6 @@ fn testdata(rel: &str) -> PathBuf {
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// bpfcap with `args`: (exit code, stdout, stderr), stderr piped.
-fn bpfcap(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bpfcap")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
 }
 
 fn tools() -> Result<(), String> {

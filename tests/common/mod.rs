@@ -5,6 +5,21 @@ use std::path::{Path, PathBuf};
 
 pub mod builder;
 
+/// bpfcap with `args`, run in the project's directory: (exit code, stdout, stderr), stderr
+/// piped.
+pub fn bpfcap(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bpfcap"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Every sample object in testdata/ (`*.bpf.o`), sorted.
 pub fn sample_objects() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
