@@ -170,6 +170,28 @@ fn works_with(tools: &Path, answer: &Answer, cmd: &[&str]) -> bool {
     out.status.success()
 }
 
+/// The harness itself: the command it runs holds exactly the capabilities asked for, every
+/// time. (Capability sets are per thread: a harness that dropped them on one of Go's threads
+/// and exec'd on another kept them all, now and then, and "proved" an item unneeded.)
+#[test]
+fn the_harness_keeps_only_the_listed_capabilities() {
+    let Some(tools) = tools("the harness's capabilities") else { return };
+    let want =
+        format!("{:016x}", (1u64 << capability_number("CAP_BPF")) | (1u64 << capability_number("CAP_NET_ADMIN")));
+    for _ in 0..100 {
+        let out = Command::new(tools.join("userns-token"))
+            .args(["-caps", "39,12", "-delegate", "delegate_cmds=0", "--", "cat", "/proc/self/status"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let status = String::from_utf8_lossy(&out.stdout);
+        for set in ["CapPrm", "CapEff", "CapBnd"] {
+            let line = status.lines().find(|l| l.starts_with(&format!("{set}:"))).unwrap();
+            assert_eq!(line.split_whitespace().nth(1), Some(want.as_str()), "{set}: {status}");
+        }
+    }
+}
+
 /// The harness's verdict on a recorded answer: it works, and nothing can be dropped. Returns
 /// the problems.
 fn prove(tools: &Path, doc: &Value, cmd: &[&str]) -> Vec<String> {

@@ -9,7 +9,7 @@
 //
 // With -caps, CMD keeps only the listed capabilities (numbers, comma-separated) in the user
 // namespace: every other one is dropped from the bounding set before the exec, so root's
-// capabilities after it are the listed ones.
+// capabilities after it are the listed ones (the drops and the exec on one locked thread).
 //
 // usage: userns-token [-mountpoint DIR] [-no-bpffs] [-caps N,N...] [-delegate key=value]... -- CMD [ARG...]
 package main
@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -60,6 +61,11 @@ func recvFd(sock int) int {
 }
 
 func child() {
+	// Capability sets belong to a thread, not to the process: the bounding-set drops below and
+	// the exec must run on one thread. Unlocked, the goroutine may move to another of the
+	// runtime's threads between them (seen: about one exec in seven with a sleep in between),
+	// and the exec then keeps every capability.
+	runtime.LockOSThread()
 	mountpoint := os.Getenv("_USERNS_TOKEN_MNT")
 	noBpffs := os.Getenv("_USERNS_TOKEN_NOBPFFS") == "1"
 	args := os.Args[1:]
