@@ -131,6 +131,49 @@ fn derived_delegation_loads_and_every_item_is_required() {
     run_all(objs, 18);
 }
 
+/// The verifier's gates on a pointer in 32-bit arithmetic, one program at a time (the object's
+/// test above would not see one gate missed while the other asks for CAP_PERFMON): each
+/// program's own analysis names its gate and CAP_PERFMON, loads through a token, and fails
+/// without CAP_PERFMON.
+#[test]
+fn each_32bit_pointer_gate_needs_cap_perfmon_on_its_own() {
+    if !preconditions() {
+        return;
+    }
+    let r = rules();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pointer32.bpf.o");
+    let display = path.display().to_string();
+    let bytes = std::fs::read(&path).unwrap();
+    for (program, gate) in
+        [("stack_low_half", "pointer_truncated"), ("stack_minus_number", "pointer_in_32bit_subtraction")]
+    {
+        let obj = bpfcap::elf::read_object(&bytes, &bpfcap::elf::object_name(&display)).unwrap();
+        let opts = Options {
+            programs: vec![program.to_string()],
+            loader: LoaderChoice::libbpf(vec![Version(1, 7)]),
+            with_optional: false,
+        };
+        let a = analyse(vec![(display.clone(), obj)], &opts, r).unwrap();
+        let o = &a.objects[0];
+        let p = o.programs.iter().find(|p| p.name == program).unwrap();
+        let gates: Vec<serde_json::Value> = p.gates.iter().map(|g| serde_json::to_value(g.gate).unwrap()).collect();
+        assert_eq!(gates, [gate], "{program}");
+        assert!(a.delegation.capabilities.iter().any(|c| c == "CAP_PERFMON"), "{program}: {:?}", a.delegation);
+        let target = Target::of(o.source(), vec![program.to_string()]);
+        let v = verify(
+            std::slice::from_ref(&target),
+            &a.delegation,
+            true,
+            r,
+            &VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap")),
+        )
+        .unwrap();
+        assert!(v.loaded, "{program}: {}", describe(&v.targets[0].outcome));
+        let perfmon = v.items.iter().find(|i| i.item.to_string() == "CAP_PERFMON").unwrap();
+        assert!(perfmon.required, "{program}: loads without CAP_PERFMON");
+    }
+}
+
 /// Objects built by others: systemd's own BPF programs, embedded in libsystemd-core (Debian
 /// sid chroot, BPFCAP_SYSTEMD_ROOT), verified where they are found, inside the library.
 #[test]

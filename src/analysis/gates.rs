@@ -1,6 +1,6 @@
 //! The verifier's privilege gates a program's instructions show (rules/kernel/verifier.toml):
-//! pointer-minus-pointer and a register added to a packet or context pointer, which the verifier
-//! allows only with CAP_PERFMON through a token.
+//! pointer-minus-pointer, a pointer in a 32-bit subtraction or copy, and a register added to a
+//! packet or context pointer, which the verifier allows only with CAP_PERFMON through a token.
 //!
 //! A forward data flow over a program's own instructions tracks what each register holds: the
 //! context pointer (r1 at entry), the frame pointer (r10), packet pointers loaded from the
@@ -8,10 +8,10 @@
 //! scalars. Where control flow joins, a register keeps what it holds only if every way in
 //! agrees (else it is unknown); a helper or function call clobbers r0-r5; what is loaded from
 //! memory is unknown. A way on which the verifier refuses an instruction whatever the
-//! capabilities (two pointers added) ends there and counts for nothing. A gate is reported only
-//! where every way to the instruction shows it, never on a guess; what is found must not
-//! depend on the order in which the ways are walked (a test walks random programs in two
-//! orders).
+//! capabilities (two pointers added, a 32-bit addition to a pointer) ends there and counts for
+//! nothing. A gate is reported only where every way to the instruction shows it, never on a
+//! guess; what is found must not depend on the order in which the ways are walked (a test
+//! walks random programs in two orders).
 
 use serde::Serialize;
 
@@ -94,7 +94,9 @@ const CLASS_ALU64: u8 = 0x07;
 const SRC_X: u8 = 0x08;
 const OP_ADD: u8 = 0x00;
 const OP_SUB: u8 = 0x10;
+const OP_NEG: u8 = 0x80;
 const OP_MOV: u8 = 0xb0;
+const OP_END: u8 = 0xd0;
 const JMP_JA: u8 = 0x00;
 const JMP_CALL: u8 = 0x80;
 const JMP_EXIT: u8 = 0x90;
@@ -172,9 +174,9 @@ enum Order {
 
 fn gates_in_order(f: &Function, ctx: Option<&CtxPacket>, order: Order) -> Vec<GateSite> {
     let insns = &f.insns;
-    // Every gate is a register added to or subtracted from another: a function without such an
-    // instruction shows none, whatever its registers hold.
-    if !insns.iter().any(|ins| register_add_or_sub(*ins)) {
+    // A function without an instruction where a gate can be shows none, whatever its
+    // registers hold.
+    if !insns.iter().any(|ins| may_gate(*ins)) {
         return Vec::new();
     }
     let blocks = Blocks::of(insns);
@@ -220,11 +222,15 @@ fn gates_in_order(f: &Function, ctx: Option<&CtxPacket>, order: Order) -> Vec<Ga
     out
 }
 
-/// Whether `ins` adds or subtracts a register (64- or 32-bit).
-fn register_add_or_sub(ins: Insn) -> bool {
-    matches!(ins.code & 0x07, CLASS_ALU | CLASS_ALU64)
-        && ins.code & SRC_X != 0
-        && matches!(ins.code & 0xf0, OP_ADD | OP_SUB)
+/// Whether a gate can be at `ins`: a register added or subtracted (64- or 32-bit), a 32-bit
+/// subtraction of a number, a 32-bit copy of a register.
+fn may_gate(ins: Insn) -> bool {
+    let (class, op, x) = (ins.code & 0x07, ins.code & 0xf0, ins.code & SRC_X != 0);
+    match class {
+        CLASS_ALU64 => x && matches!(op, OP_ADD | OP_SUB),
+        CLASS_ALU => op == OP_SUB || (x && op == OP_MOV),
+        _ => false,
+    }
 }
 
 /// A function's instructions cut into blocks: runs that control enters at the first
@@ -433,11 +439,24 @@ fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> St
             }
         }
         CLASS_ALU => {
-            // (32-bit: two pointers combined are checked before the operation's width, so
-            // `w2 -= w1` on packet pointers is the same gate as `r2 -= r1`)
+            // 32-bit: what a pointer becomes is a number (with allow_ptr_leaks), if anything
+            let op = ins.code & 0xf0;
             let x = ins.code & SRC_X != 0;
-            if ins.code & 0xf0 == OP_SUB && x && regs[dst].pointer() && regs[src].pointer() {
-                gate = Some(Gate::PointerMinusPointer);
+            let (d, s) = (regs[dst], if x { regs[src] } else { Holds::Const(i64::from(ins.imm)) });
+            match op {
+                OP_MOV if s.pointer() => gate = Some(Gate::PointerTruncated),
+                OP_MOV => {}
+                // (two pointers combined are checked before the operation's width: `w2 -= w1`
+                // on packet pointers is the same gate as `r2 -= r1`)
+                OP_SUB if d.pointer() && s.pointer() => gate = Some(Gate::PointerMinusPointer),
+                // (the other operand not known: a pointer too, or a number, a gate either way)
+                OP_SUB if d.pointer() || s.pointer() => gate = Some(Gate::PointerIn32BitSubtraction),
+                // (a pointer negated or byte-swapped: a gate too, 'R%d pointer arithmetic
+                // prohibited' without allow_ptr_leaks, not one bpfcap derives: docs/how-it-works.md)
+                OP_NEG | OP_END => {}
+                // any other 32-bit operation on a pointer: refused whatever the capabilities
+                _ if d.pointer() || s.pointer() => return Step::Refused,
+                _ => {}
             }
             regs[dst] = Holds::Scalar;
         }
@@ -490,10 +509,16 @@ fn packet_field(c: &CtxPacket, off: i16, size: u8) -> Holds {
 fn site(f: &Function, i: usize, gate: Gate) -> GateSite {
     let ins = f.insns[i];
     let width = if ins.code & 0x07 == CLASS_ALU { 'w' } else { 'r' };
-    let sign = if ins.code & 0xf0 == OP_ADD { '+' } else { '-' };
+    // (as the verifier prints it: `w2 -= w3`, `w2 -= 8`, `w0 = w10`)
+    let op = match ins.code & 0xf0 {
+        OP_ADD => "+=",
+        OP_SUB => "-=",
+        _ => "=",
+    };
+    let src = if ins.code & SRC_X != 0 { format!("{width}{}", ins.src) } else { ins.imm.to_string() };
     GateSite {
         gate,
-        insn: format!("{width}{} {sign}= {width}{}", ins.dst, ins.src),
+        insn: format!("{width}{} {op} {src}", ins.dst),
         location: f.line_of(i).map(|l| format!("{}:{}", l.file, l.line).into()),
     }
 }
@@ -622,10 +647,60 @@ mod tests {
         assert_eq!(found(&f), [(Gate::PacketPointerPlusRegister, "r2 -= r4".to_string())].into());
     }
 
+    #[test]
+    fn a_pointer_in_32bit_arithmetic() {
+        let sites = |insns: Vec<Insn>| {
+            gates(&function(insns), Some(&XDP)).into_iter().map(|g| (g.gate, g.insn)).collect::<Vec<_>>()
+        };
+        let site = |g: Gate, s: &str| (g, s.to_string());
+        // a copy of the lower half of a pointer, of a number (no gate)
+        let truncated = vec![
+            insn(LDXW, 2, 1, 0, 0),                        // r2 = data
+            insn(CLASS_ALU | OP_MOV | SRC_X, 3, 2, 0, 0),  // w3 = w2
+            insn(CLASS_ALU | OP_MOV | SRC_X, 4, 10, 0, 0), // w4 = w10
+            insn(CLASS_ALU | OP_MOV | SRC_X, 5, 3, 0, 0),  // w5 = w3: a number now
+            insn(EXIT, 0, 0, 0, 0),
+        ];
+        assert_eq!(
+            sites(truncated),
+            [site(Gate::PointerTruncated, "w3 = w2"), site(Gate::PointerTruncated, "w4 = w10")]
+        );
+        // a number subtracted from a pointer, or a pointer from a number; an unknown register
+        // from a pointer (a pointer too, or a number: a gate either way)
+        let subtracted = vec![
+            insn(LDXW, 2, 1, 0, 0),                           // 0: r2 = data
+            insn(CLASS_ALU | OP_SUB, 2, 0, 0, 14),            // 1: w2 -= 14
+            insn(LDXW, 2, 1, 0, 0),                           // 2: r2 = data
+            insn(CLASS_ALU64 | OP_MOV, 3, 0, 0, 5),           // 3: r3 = 5
+            insn(CLASS_ALU | OP_SUB | SRC_X, 3, 2, 0, 0),     // 4: w3 -= w2
+            insn(CLASS_LDX | MODE_MEM | SIZE_DW, 4, 2, 0, 0), // 5: r4 = *(u64 *)(r2 + 0): unknown
+            insn(CLASS_ALU | OP_SUB | SRC_X, 2, 4, 0, 0),     // 6: w2 -= w4
+            insn(EXIT, 0, 0, 0, 0),
+        ];
+        assert_eq!(
+            sites(subtracted),
+            [
+                site(Gate::PointerIn32BitSubtraction, "w2 -= 14"),
+                site(Gate::PointerIn32BitSubtraction, "w2 -= w4"),
+                site(Gate::PointerIn32BitSubtraction, "w3 -= w2"),
+            ]
+        );
+        // any other 32-bit operation on a pointer is refused whatever the capabilities: the way
+        // ends there, and what follows on it is not a gate
+        let refused = vec![
+            insn(LDXW, 2, 1, 0, 0),                         // r2 = data
+            insn(LDXW, 3, 1, 4, 0),                         // r3 = data_end
+            insn(CLASS_ALU | OP_ADD, 2, 0, 0, 14),          // w2 += 14
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0), // r3 -= r2
+            insn(EXIT, 0, 0, 0, 0),
+        ];
+        assert_eq!(sites(refused), []);
+    }
+
     /// Random small programs (jumps anywhere, loops, ld_imm64 halves, packet and context
-    /// loads, register adds and subtracts, stack slots, map values, differing constants): the
-    /// gates found do not depend on the order in
-    /// which blocks are walked.
+    /// loads, register adds and subtracts, 32-bit operations, stack slots, map values,
+    /// differing constants): the gates found do not depend on the order in which blocks are
+    /// walked.
     #[test]
     fn the_answer_does_not_depend_on_the_order_of_the_walk() {
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -656,7 +731,12 @@ mod tests {
                     6 => insn(CLASS_ALU64 | OP_ADD, d, 0, 0, rnd(3) as i32),
                     7 | 8 => insn(CLASS_JMP | 0x10 | SRC_X, d, s, off, 0),
                     9 => insn(CLASS_JMP | JMP_JA, 0, 0, off, 0),
-                    10 => insn(CLASS_ALU | OP_SUB | SRC_X, d, s, 0, 0),
+                    10 => {
+                        // 32-bit: subtractions, copies, additions, a bitwise operation
+                        let (op, x) = [(OP_SUB, SRC_X), (OP_SUB, 0), (OP_MOV, SRC_X), (OP_ADD, SRC_X), (0x50, SRC_X)]
+                            [rnd(5) as usize];
+                        insn(CLASS_ALU | op | x, d, s * (x >> 3), 0, rnd(3) as i32)
+                    }
                     11 => insn(EXIT, 0, 0, 0, 0),
                     12 => insn(CLASS_JMP | JMP_CALL, 0, 0, 0, 1),
                     _ => insn(LD_IMM64, d, 0, 0, 1),

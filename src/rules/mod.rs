@@ -758,7 +758,13 @@ mod tests {
             );
         }
         // every verifier gate has its rule
-        for g in [Gate::PointerMinusPointer, Gate::PacketPointerPlusRegister, Gate::PointerPlusDifferingConstants] {
+        for g in [
+            Gate::PointerMinusPointer,
+            Gate::PointerIn32BitSubtraction,
+            Gate::PointerTruncated,
+            Gate::PacketPointerPlusRegister,
+            Gate::PointerPlusDifferingConstants,
+        ] {
             assert!(!r.gate(g).caps.is_empty());
         }
         for step in r.loaders.iter().flat_map(|l| &l.steps) {

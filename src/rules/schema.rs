@@ -872,6 +872,11 @@ pub struct CtxPacket {
 pub enum Gate {
     /// Arithmetic between two pointers (`data_end - data`).
     PointerMinusPointer,
+    /// A 32-bit subtraction with one pointer operand (`w2 -= w3`, r2 a pointer).
+    #[serde(rename = "pointer_in_32bit_subtraction")]
+    PointerIn32BitSubtraction,
+    /// A 32-bit copy of a pointer (`w2 = w1`, r1 a pointer).
+    PointerTruncated,
     /// A register added to (or subtracted from) a packet or context pointer.
     PacketPointerPlusRegister,
     /// A register added to a map-value or stack pointer that holds a different constant on
