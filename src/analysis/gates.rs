@@ -44,16 +44,31 @@ enum Holds {
     PacketMeta,
     /// The frame pointer plus an offset, when known.
     Stack(Option<i64>),
-    /// A pointer into a map's value (a lookup's result, global data).
+    /// A pointer into a map's value (global data).
     MapValue,
+    /// A map lookup's result: a pointer into the map's value, or NULL, which the verifier makes
+    /// a number on the way its NULL check takes (a branch this flow does not follow).
+    Lookup,
 }
 
 impl Holds {
     fn pointer(self) -> bool {
         matches!(
             self,
-            Holds::Ctx | Holds::Packet | Holds::PacketEnd | Holds::PacketMeta | Holds::Stack(_) | Holds::MapValue
+            Holds::Ctx
+                | Holds::Packet
+                | Holds::PacketEnd
+                | Holds::PacketMeta
+                | Holds::Stack(_)
+                | Holds::MapValue
+                | Holds::Lookup
         )
+    }
+
+    /// A pointer on every way, a lookup's result past its NULL check too: what the 32-bit
+    /// rules need (on the NULL way a 32-bit operation on it is a number's).
+    fn surely_pointer(self) -> bool {
+        self.pointer() && self != Holds::Lookup
     }
 
     fn scalar(self) -> bool {
@@ -68,7 +83,7 @@ impl Holds {
     /// Pointers whose register offsets the verifier masks with a limit taken from the
     /// offset (sanitize_ptr_alu): the limits of all ways must agree.
     fn masked(self) -> bool {
-        matches!(self, Holds::Stack(_) | Holds::MapValue)
+        matches!(self, Holds::Stack(_) | Holds::MapValue | Holds::Lookup)
     }
 
     /// What two ways in agree on.
@@ -78,6 +93,7 @@ impl Holds {
             (Holds::Const(_) | Holds::Constants, Holds::Const(_) | Holds::Constants) => Holds::Constants,
             (a, b) if a.scalar() && b.scalar() => Holds::Scalar,
             (Holds::Stack(_), Holds::Stack(_)) => Holds::Stack(None),
+            (Holds::MapValue | Holds::Lookup, Holds::MapValue | Holds::Lookup) => Holds::Lookup,
             _ => Holds::Unknown,
         }
     }
@@ -443,19 +459,20 @@ fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> St
             let op = ins.code & 0xf0;
             let x = ins.code & SRC_X != 0;
             let (d, s) = (regs[dst], if x { regs[src] } else { Holds::Const(i64::from(ins.imm)) });
+            let (dp, sp) = (d.surely_pointer(), s.surely_pointer());
             match op {
-                OP_MOV if s.pointer() => gate = Some(Gate::PointerTruncated),
+                OP_MOV if sp => gate = Some(Gate::PointerTruncated),
                 OP_MOV => {}
                 // (two pointers combined are checked before the operation's width: `w2 -= w1`
                 // on packet pointers is the same gate as `r2 -= r1`)
-                OP_SUB if d.pointer() && s.pointer() => gate = Some(Gate::PointerMinusPointer),
+                OP_SUB if dp && sp => gate = Some(Gate::PointerMinusPointer),
                 // (the other operand not known: a pointer too, or a number, a gate either way)
-                OP_SUB if d.pointer() || s.pointer() => gate = Some(Gate::PointerIn32BitSubtraction),
+                OP_SUB if dp || sp => gate = Some(Gate::PointerIn32BitSubtraction),
                 // (a pointer negated or byte-swapped: a gate too, 'R%d pointer arithmetic
                 // prohibited' without allow_ptr_leaks, not one bpfcap derives: docs/how-it-works.md)
                 OP_NEG | OP_END => {}
-                // any other 32-bit operation on a pointer: refused whatever the capabilities
-                _ if d.pointer() || s.pointer() => return Step::Refused,
+                // any other 32-bit arithmetic on a pointer: refused whatever the capabilities
+                _ if dp || sp => return Step::Refused,
                 _ => {}
             }
             regs[dst] = Holds::Scalar;
@@ -477,8 +494,7 @@ fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> St
                 *r = Holds::Unknown;
             }
             if lookup {
-                // (or NULL: arithmetic on it before the check is refused whatever the capabilities)
-                regs[0] = Holds::MapValue;
+                regs[0] = Holds::Lookup;
             }
         }
         _ => {}
@@ -504,18 +520,23 @@ fn packet_field(c: &CtxPacket, off: i16, size: u8) -> Holds {
     }
 }
 
-/// Gate `gate` at instruction `i` of `f` (a register added or subtracted), with the instruction
-/// as the verifier prints it.
+/// Gate `gate` at instruction `i` of `f` (an addition, a subtraction or a 32-bit copy), with the
+/// instruction as the verifier prints it.
 fn site(f: &Function, i: usize, gate: Gate) -> GateSite {
     let ins = f.insns[i];
     let width = if ins.code & 0x07 == CLASS_ALU { 'w' } else { 'r' };
-    // (as the verifier prints it: `w2 -= w3`, `w2 -= 8`, `w0 = w10`)
+    // (as the verifier prints it: `w2 -= w3`, `w2 -= 8`, `w0 = w10`, `w0 = (s8)w1`)
     let op = match ins.code & 0xf0 {
         OP_ADD => "+=",
         OP_SUB => "-=",
         _ => "=",
     };
-    let src = if ins.code & SRC_X != 0 { format!("{width}{}", ins.src) } else { ins.imm.to_string() };
+    let src = match (ins.code & SRC_X != 0, ins.off) {
+        (false, _) => ins.imm.to_string(),
+        // (a sign-extending copy: `w0 = (s8)w1`)
+        (true, off) if op == "=" && off != 0 => format!("(s{off}){width}{}", ins.src),
+        (true, _) => format!("{width}{}", ins.src),
+    };
     GateSite {
         gate,
         insn: format!("{width}{} {op} {src}", ins.dst),
@@ -695,6 +716,17 @@ mod tests {
             insn(EXIT, 0, 0, 0, 0),
         ];
         assert_eq!(sites(refused), []);
+        // a lookup's result: NULL on the way its check takes (the verifier makes it a number
+        // there), so neither a gate nor refused in 32 bits
+        let lookup = vec![
+            insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM), // r0 = lookup
+            insn(CLASS_ALU | OP_MOV | SRC_X, 1, 0, 0, 0),              // w1 = w0
+            insn(CLASS_ALU | OP_ADD, 0, 0, 0, 1),                      // w0 += 1
+            insn(LDXW, 2, 1, 0, 0),                                    // r2 = data (r1: a number)
+            insn(CLASS_ALU | OP_MOV | SRC_X, 3, 10, 8, 0),             // w3 = (s8)w10
+            insn(EXIT, 0, 0, 0, 0),
+        ];
+        assert_eq!(sites(lookup), [site(Gate::PointerTruncated, "w3 = (s8)w10")]);
     }
 
     /// Random small programs (jumps anywhere, loops, ld_imm64 halves, packet and context
