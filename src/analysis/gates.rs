@@ -44,31 +44,16 @@ enum Holds {
     PacketMeta,
     /// The frame pointer plus an offset, when known.
     Stack(Option<i64>),
-    /// A pointer into a map's value (global data).
+    /// A pointer into a map's value (a lookup's result, global data).
     MapValue,
-    /// A map lookup's result: a pointer into the map's value, or NULL, which the verifier makes
-    /// a number on the way its NULL check takes (a branch this flow does not follow).
-    Lookup,
 }
 
 impl Holds {
     fn pointer(self) -> bool {
         matches!(
             self,
-            Holds::Ctx
-                | Holds::Packet
-                | Holds::PacketEnd
-                | Holds::PacketMeta
-                | Holds::Stack(_)
-                | Holds::MapValue
-                | Holds::Lookup
+            Holds::Ctx | Holds::Packet | Holds::PacketEnd | Holds::PacketMeta | Holds::Stack(_) | Holds::MapValue
         )
-    }
-
-    /// A pointer on every way, a lookup's result past its NULL check too: what the 32-bit
-    /// rules need (on the NULL way a 32-bit operation on it is a number's).
-    fn surely_pointer(self) -> bool {
-        self.pointer() && self != Holds::Lookup
     }
 
     fn scalar(self) -> bool {
@@ -83,7 +68,7 @@ impl Holds {
     /// Pointers whose register offsets the verifier masks with a limit taken from the
     /// offset (sanitize_ptr_alu): the limits of all ways must agree.
     fn masked(self) -> bool {
-        matches!(self, Holds::Stack(_) | Holds::MapValue | Holds::Lookup)
+        matches!(self, Holds::Stack(_) | Holds::MapValue)
     }
 
     /// What two ways in agree on.
@@ -93,7 +78,6 @@ impl Holds {
             (Holds::Const(_) | Holds::Constants, Holds::Const(_) | Holds::Constants) => Holds::Constants,
             (a, b) if a.scalar() && b.scalar() => Holds::Scalar,
             (Holds::Stack(_), Holds::Stack(_)) => Holds::Stack(None),
-            (Holds::MapValue | Holds::Lookup, Holds::MapValue | Holds::Lookup) => Holds::Lookup,
             _ => Holds::Unknown,
         }
     }
@@ -459,7 +443,7 @@ fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> St
             let op = ins.code & 0xf0;
             let x = ins.code & SRC_X != 0;
             let (d, s) = (regs[dst], if x { regs[src] } else { Holds::Const(i64::from(ins.imm)) });
-            let (dp, sp) = (d.surely_pointer(), s.surely_pointer());
+            let (dp, sp) = (d.pointer(), s.pointer());
             match op {
                 OP_MOV if sp => gate = Some(Gate::PointerTruncated),
                 OP_MOV => {}
@@ -494,7 +478,10 @@ fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> St
                 *r = Holds::Unknown;
             }
             if lookup {
-                regs[0] = Holds::Lookup;
+                // (or NULL: the flow does not follow the NULL check, and takes the result for a
+                // pointer on both of its ways; on the NULL way a compiler uses the constant 0,
+                // not the register)
+                regs[0] = Holds::MapValue;
             }
         }
         _ => {}
@@ -716,17 +703,18 @@ mod tests {
             insn(EXIT, 0, 0, 0, 0),
         ];
         assert_eq!(sites(refused), []);
-        // a lookup's result: NULL on the way its check takes (the verifier makes it a number
-        // there), so neither a gate nor refused in 32 bits
+        // a lookup's result (past its NULL check), a sign-extending copy
         let lookup = vec![
             insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM), // r0 = lookup
+            insn(CLASS_JMP | 0x10, 0, 0, 2, 0),                        // if r0 == 0 goto +2
             insn(CLASS_ALU | OP_MOV | SRC_X, 1, 0, 0, 0),              // w1 = w0
-            insn(CLASS_ALU | OP_ADD, 0, 0, 0, 1),                      // w0 += 1
-            insn(LDXW, 2, 1, 0, 0),                                    // r2 = data (r1: a number)
             insn(CLASS_ALU | OP_MOV | SRC_X, 3, 10, 8, 0),             // w3 = (s8)w10
             insn(EXIT, 0, 0, 0, 0),
         ];
-        assert_eq!(sites(lookup), [site(Gate::PointerTruncated, "w3 = (s8)w10")]);
+        assert_eq!(
+            sites(lookup),
+            [site(Gate::PointerTruncated, "w1 = w0"), site(Gate::PointerTruncated, "w3 = (s8)w10")]
+        );
     }
 
     /// Random small programs (jumps anywhere, loops, ld_imm64 halves, packet and context
