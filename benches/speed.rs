@@ -2,7 +2,8 @@
 //! ratios are what matter):
 //!
 //! 1. per object: bpfcap reading + analysing each sample object, against libbpf's own
-//!    `bpf_object__open` of the same bytes (target: bpfcap is cheaper);
+//!    `bpf_object__open` of the same bytes (target: bpfcap is cheaper), and bpfcap's reading
+//!    alone (the object model without the analysis: the floor of its cost);
 //! 2. a corpus of real objects built by others (the BPF objects of the Debian packages in the
 //!    sid chroot that `./dev test` builds, BPFCAP_SYSTEMD_ROOT; or any tree in
 //!    BPFCAP_BENCH_TREE): libbpf opening every object one after another, against bpfcap
@@ -166,7 +167,7 @@ fn parts_1_to_3() {
     libbpf_rs::set_print(None);
     println!("1. per object (testdata/)");
     println!("{:<28} {:>12} {:>14} {:>7}", "object", "bpfcap", "libbpf open", "ratio");
-    let (mut total_ours, mut total_theirs) = (Duration::ZERO, Duration::ZERO);
+    let (mut total_ours, mut total_theirs, mut total_read) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     for path in objects() {
         let bytes = std::fs::read(&path).unwrap();
         let name = bpfcap::elf::object_name(&path.display().to_string());
@@ -182,8 +183,13 @@ fn parts_1_to_3() {
         let theirs = time(200, || {
             let _ = libbpf_rs::ObjectBuilder::default().open_memory(&bytes);
         });
+        // reading alone (the object model, no analysis): the floor of bpfcap's cost
+        let read = time(200, || {
+            let _ = std::hint::black_box(bpfcap::elf::read_object(&bytes, &name));
+        });
         total_ours += ours;
         total_theirs += theirs;
+        total_read += read;
         println!(
             "{:<28} {:>10.1}µs {:>12.1}µs {:>7.2}",
             path.file_name().unwrap().to_string_lossy(),
@@ -192,7 +198,11 @@ fn parts_1_to_3() {
             ours.as_secs_f64() / theirs.as_secs_f64()
         );
     }
-    println!("all objects: bpfcap/libbpf-open = {:.2}", total_ours.as_secs_f64() / total_theirs.as_secs_f64());
+    println!(
+        "all objects: bpfcap/libbpf-open = {:.2} (reading alone: {:.2})",
+        total_ours.as_secs_f64() / total_theirs.as_secs_f64(),
+        total_read.as_secs_f64() / total_theirs.as_secs_f64()
+    );
 
     // 2. a corpus of real objects built by others
     match real_objects() {
@@ -203,6 +213,11 @@ fn parts_1_to_3() {
             let open_all = || {
                 for (_, b) in &objs {
                     let _ = libbpf_rs::ObjectBuilder::default().open_memory(b);
+                }
+            };
+            let read_each = || {
+                for (name, b) in &objs {
+                    std::hint::black_box(bpfcap::elf::read_object(b, name).unwrap());
                 }
             };
             let analyse_each = || {
@@ -224,9 +239,10 @@ fn parts_1_to_3() {
                 };
                 kept.borrow_mut().push(bpfcap::analysis::analyse_stream(n, load, &opts, r));
             };
-            let (mut lib, mut each, mut corpus) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut lib, mut read, mut each, mut corpus) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for _ in 0..7 {
                 lib.push(time(3, open_all));
+                read.push(time(3, read_each));
                 each.push(time(3, analyse_each));
                 corpus.push(time(3, analyse_corpus));
                 kept.borrow_mut().clear();
@@ -240,14 +256,20 @@ fn parts_1_to_3() {
                     v.iter().map(ms).fold(0.0, f64::max)
                 )
             };
-            let spreads = [spread(&lib), spread(&each), spread(&corpus)];
-            let (lib, each, corpus) = (median(lib), median(each), median(corpus));
+            let spreads = [spread(&lib), spread(&each), spread(&corpus), spread(&read)];
+            let (lib, read, each, corpus) = (median(lib), median(read), median(each), median(corpus));
             let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
             println!("\n2. corpus of real objects: {n} objects, {} KiB, found under {from}", bytes_total / 1024);
             println!(
                 "   libbpf bpf_object__open, one after another   {:>8.2} ms                            {}",
                 lib.as_secs_f64() * 1e3,
                 spreads[0]
+            );
+            println!(
+                "   bpfcap reading alone, one after another      {:>8.2} ms   bpfcap/libbpf-open = {:.2}   {}",
+                read.as_secs_f64() * 1e3,
+                read.as_secs_f64() / lib.as_secs_f64(),
+                spreads[3]
             );
             println!(
                 "   bpfcap, one object after another (1 core)    {:>8.2} ms   bpfcap/libbpf-open = {:.2}   {}",
