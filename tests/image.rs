@@ -254,6 +254,31 @@ fn tar_of(entries: &[(&str, u8, &[u8])]) -> Vec<u8> {
 }
 
 /// The peak resident memory of this process's finished children, in bytes.
+/// A docker-archive whose manifest lists one layer twice (a layer read as the compressed
+/// archive streams by is taken at its last listing, copied for the one before): plain and
+/// gzip-compressed, both layers' objects are found.
+#[test]
+fn a_layer_listed_twice_is_read_in_every_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let xdp = std::fs::read(testdata("xdp.bpf.o")).unwrap();
+    let tc = std::fs::read(testdata("tc.bpf.o")).unwrap();
+    let one = tar_of(&[("usr/lib/x.bpf.o", b'0', &xdp)]);
+    let two = tar_of(&[("usr/lib/y.bpf.o", b'0', &tc)]);
+    let archive = tar_of(&[
+        ("manifest.json", b'0', br#"[{"Config":"c.json","Layers":["a/layer.tar","b/layer.tar","a/layer.tar"]}]"#),
+        ("a/layer.tar", b'0', &one),
+        ("b/layer.tar", b'0', &two),
+    ]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &archive).unwrap();
+    for (name, bytes) in [("twice.tar", archive.clone()), ("twice.tar.gz", gz.finish().unwrap())] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let (paths, doc) = analysed(&path, &[]);
+        assert_eq!(paths, ["/usr/lib/x.bpf.o", "/usr/lib/y.bpf.o"], "{name}: {}", doc["warnings"]);
+    }
+}
+
 fn children_peak_rss() -> u64 {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the struct it is given

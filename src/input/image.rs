@@ -758,6 +758,7 @@ fn layout_layers(dir: &Path, platform: Option<&Platform>) -> Result<Vec<Layer>, 
 
 /// A layer of an archive: read while the archive streamed by (a compressed archive), or where
 /// it lies in the archive (a plain one: read afterwards, the layers in parallel).
+#[derive(Clone)]
 enum Nested {
     Read(Box<Result<Layer, String>>),
     At { offset: u64, size: u64 },
@@ -798,17 +799,26 @@ fn archive_layers(path: &Path, platform: Option<&Platform>) -> Result<Vec<Layer>
     } else {
         return Ok(vec![rootfs]);
     };
-    // (a manifest may list one layer twice: identical layers are stored once)
-    let found: Vec<(&String, &Nested)> = layers
-        .iter()
-        .map(|p| nested.get(p).map(|n| (p, n)).ok_or_else(|| format!("layer {p} is not in the archive")))
-        .collect::<Result<_, _>>()?;
+    // (a manifest may list one layer twice: identical layers are stored once; a layer already
+    // read is taken at its last listing, copied only for the ones before)
+    let mut listings: BTreeMap<&String, usize> = BTreeMap::new();
+    for p in &layers {
+        *listings.entry(p).or_default() += 1;
+    }
+    let mut nested = nested;
+    let mut found: Vec<(&String, Nested)> = Vec::with_capacity(layers.len());
+    for p in &layers {
+        let left = listings.get_mut(p).expect("counted above");
+        *left -= 1;
+        let n = if *left == 0 { nested.remove(p) } else { nested.get(p).cloned() };
+        found.push((p, n.ok_or_else(|| format!("layer {p} is not in the archive"))?));
+    }
     let total = found.iter().map(|(_, n)| if let Nested::At { size, .. } = n { *size } else { 0 }).sum();
     let meter = Meter::new(total);
-    let read = crate::workers::map(&found, |(p, n)| {
+    let read = crate::workers::map_owned(found, |(p, n)| {
         let layer = match n {
-            Nested::Read(l) => (**l).clone(),
-            Nested::At { offset, size } => read_layer(&f, *offset, *size, Some(&meter), &budget),
+            Nested::Read(l) => *l,
+            Nested::At { offset, size } => read_layer(&f, offset, size, Some(&meter), &budget),
         };
         layer.map_err(|e| format!("layer {p}: {e}"))
     });
