@@ -8,7 +8,9 @@
  *    pointer' without it, check_alu_op): the gate pointer_truncated;
  *  - `stack_minus_number`: `w2 -= w3` with r2 a stack pointer and r3 a number ('R2 32-bit
  *    pointer arithmetic prohibited' without it, adjust_ptr_min_max_vals): the gate
- *    pointer_in_32bit_subtraction.
+ *    pointer_in_32bit_subtraction;
+ *  - `global_low_half`: `w0 = w1` with r1 the address of a global variable, which the loader
+ *    fills in (a pointer into the .bss map's value): pointer_truncated again.
  * Written in assembly: what a compiler makes of C differs from version to version.
  * Each program needs CAP_PERFMON on its own (tests/token.rs loads them one at a time).
  */
@@ -31,6 +33,20 @@ __attribute__((naked)) int stack_minus_number(void)
 		     "w2 -= w3\n"
 		     "r0 = 0\n"
 		     "exit\n");
+}
+
+/* global data: the loader fills in its address, a pointer into the .bss map's value */
+__u64 counter;
+
+SEC("socket")
+__attribute__((naked)) int global_low_half(void)
+{
+	asm volatile("r1 = %[counter] ll\n"
+		     "w0 = w1\n"
+		     "r0 = 0\n"
+		     "exit\n"
+		     :
+		     : [counter] "i"(&counter));
 }
 
 char LICENSE[] SEC("license") = "GPL";

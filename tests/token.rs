@@ -132,7 +132,7 @@ fn derived_delegation_loads_and_every_item_is_required() {
 }
 
 /// The verifier's gates on a pointer in 32-bit arithmetic, one program at a time (the object's
-/// test above would not see one gate missed while the other asks for CAP_PERFMON): each
+/// test above would not see one gate missed while another asks for CAP_PERFMON): each
 /// program's own analysis names its gate and CAP_PERFMON, loads through a token, and fails
 /// without CAP_PERFMON.
 #[test]
@@ -144,9 +144,11 @@ fn each_32bit_pointer_gate_needs_cap_perfmon_on_its_own() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pointer32.bpf.o");
     let display = path.display().to_string();
     let bytes = std::fs::read(&path).unwrap();
-    for (program, gate) in
-        [("stack_low_half", "pointer_truncated"), ("stack_minus_number", "pointer_in_32bit_subtraction")]
-    {
+    for (program, gate) in [
+        ("stack_low_half", "pointer_truncated"),
+        ("stack_minus_number", "pointer_in_32bit_subtraction"),
+        ("global_low_half", "pointer_truncated"),
+    ] {
         let obj = bpfcap::elf::read_object(&bytes, &bpfcap::elf::object_name(&display)).unwrap();
         let opts = Options {
             programs: vec![program.to_string()],

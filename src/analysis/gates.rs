@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use crate::model::{Function, Insn, SharedStr};
+use crate::model::{Function, Insn, RelocTarget, SharedStr};
 use crate::rules::{CtxPacket, Gate};
 
 /// Where a program shows a gate.
@@ -160,8 +160,43 @@ fn slot(slots: &[(i64, Holds)], off: i64) -> Option<Holds> {
 
 /// The gates `f`, the main function of a program whose context has the packet fields `ctx`
 /// (None: the program type has no packet pointers), shows.
-pub fn gates(f: &Function, ctx: Option<&CtxPacket>) -> Vec<GateSite> {
-    gates_in_order(f, ctx, Order::LastFirst)
+/// `data[m]`: whether the object's map `m` is global data, whose address an ld_imm64 loads as
+/// a pointer into the map's value (the loader fills in the address: BPF_PSEUDO_MAP_VALUE).
+pub fn gates(f: &Function, ctx: Option<&CtxPacket>, data: &[bool]) -> Vec<GateSite> {
+    gates_in_order(f, ctx, data, Order::LastFirst)
+}
+
+/// What the walk reads besides the state it carries.
+struct Code<'a> {
+    insns: &'a [Insn],
+    ctx: Option<&'a CtxPacket>,
+    /// What the ld_imm64s that a relocation names load, by instruction (ascending): a
+    /// global-data address is a map-value pointer; a map, a function, an extern is not tracked.
+    relocated: Vec<(usize, Holds)>,
+}
+
+impl<'a> Code<'a> {
+    fn of(f: &'a Function, ctx: Option<&'a CtxPacket>, data: &[bool]) -> Self {
+        let mut relocated: Vec<(usize, Holds)> = f
+            .relocs
+            .iter()
+            .filter(|r| f.insns.get(r.insn).is_some_and(|i| i.code == LD_IMM64))
+            .map(|r| {
+                let holds = match r.target {
+                    RelocTarget::Map(m) if data.get(m) == Some(&true) => Holds::MapValue,
+                    _ => Holds::Unknown,
+                };
+                (r.insn, holds)
+            })
+            .collect();
+        relocated.sort_by_key(|(i, _)| *i);
+        Code { insns: &f.insns, ctx, relocated }
+    }
+
+    /// What the ld_imm64 at `i` loads, when a relocation names it.
+    fn relocated(&self, i: usize) -> Option<Holds> {
+        self.relocated.binary_search_by_key(&i, |(at, _)| *at).ok().map(|k| self.relocated[k].1)
+    }
 }
 
 /// Which block waiting to be walked (again) is walked next: the answer must not depend on it.
@@ -172,13 +207,14 @@ enum Order {
     FirstFirst,
 }
 
-fn gates_in_order(f: &Function, ctx: Option<&CtxPacket>, order: Order) -> Vec<GateSite> {
+fn gates_in_order(f: &Function, ctx: Option<&CtxPacket>, data: &[bool], order: Order) -> Vec<GateSite> {
     let insns = &f.insns;
     // A function without an instruction where a gate can be shows none, whatever its
     // registers hold.
     if !insns.iter().any(|ins| may_gate(*ins)) {
         return Vec::new();
     }
+    let code = Code::of(f, ctx, data);
     let blocks = Blocks::of(insns);
     let mut entry = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
     entry.regs[1] = Holds::Ctx;
@@ -191,7 +227,7 @@ fn gates_in_order(f: &Function, ctx: Option<&CtxPacket>, order: Order) -> Vec<Ga
     let mut work = std::collections::VecDeque::from([0usize]);
     while let Some(b) = if order == Order::LastFirst { work.pop_back() } else { work.pop_front() } {
         let Some(mut state) = before[b].clone() else { continue };
-        let Some(last) = blocks.run(b, insns, |i| step(insns, i, &mut state, ctx) != Step::Refused) else {
+        let Some(last) = blocks.run(b, insns, |i| step(&code, i, &mut state) != Step::Refused) else {
             continue; // the way ends in the block
         };
         for next in successors(insns, last) {
@@ -209,7 +245,7 @@ fn gates_in_order(f: &Function, ctx: Option<&CtxPacket>, order: Order) -> Vec<Ga
     let mut out = Vec::new();
     for (b, state) in before.into_iter().enumerate() {
         let Some(mut state) = state else { continue };
-        blocks.run(b, insns, |i| match step(insns, i, &mut state, ctx) {
+        blocks.run(b, insns, |i| match step(&code, i, &mut state) {
             Step::On(gate) => {
                 out.extend(gate.map(|g| site(f, i, g)));
                 true
@@ -332,7 +368,8 @@ enum Step {
 }
 
 /// What instruction `i` does to the state `st` (left as it is when the way ends there).
-fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> Step {
+fn step(code: &Code, i: usize, st: &mut State) -> Step {
+    let (insns, ctx) = (code.insns, code.ctx);
     let ins = insns[i];
     let (dst, src) = (usize::from(ins.dst), usize::from(ins.src));
     if dst > 10 || src > 10 {
@@ -352,10 +389,11 @@ fn step(insns: &[Insn], i: usize, st: &mut State, ctx: Option<&CtxPacket>) -> St
     match ins.code & 0x07 {
         CLASS_LD if ins.code == LD_IMM64 => {
             let high = insns.get(i + 1).map_or(0, |n| n.imm);
-            regs[dst] = match ins.src {
-                0 => Holds::Const((i64::from(high) << 32) | i64::from(ins.imm as u32)),
-                PSEUDO_MAP_VALUE => Holds::MapValue,
-                _ => Holds::Unknown,
+            regs[dst] = match (code.relocated(i), ins.src) {
+                (Some(holds), _) => holds,
+                (None, 0) => Holds::Const((i64::from(high) << 32) | i64::from(ins.imm as u32)),
+                (None, PSEUDO_MAP_VALUE) => Holds::MapValue,
+                (None, _) => Holds::Unknown,
             };
         }
         CLASS_LD => regs[0] = Holds::Unknown,
@@ -564,13 +602,13 @@ mod tests {
             insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0),
             insn(EXIT, 0, 0, 0, 0),
         ]);
-        let g = gates(&f, Some(&XDP));
+        let g = gates(&f, Some(&XDP), &[]);
         assert_eq!(
             g.iter().map(|g| (g.gate, g.insn.as_str())).collect::<Vec<_>>(),
             [(Gate::PointerMinusPointer, "r3 -= r2")]
         );
         // a type without packet pointers shows nothing
-        assert!(gates(&f, None).is_empty());
+        assert!(gates(&f, None, &[]).is_empty());
         // the 32-bit form (xdp-tools' xdpdump: `w2 -= w4`)
         let f = function(vec![
             insn(LDXW, 4, 1, 0, 0),
@@ -578,7 +616,7 @@ mod tests {
             insn(CLASS_ALU | OP_SUB | SRC_X, 2, 4, 0, 0),
             insn(EXIT, 0, 0, 0, 0),
         ]);
-        assert_eq!(gates(&f, Some(&XDP)).iter().map(|g| g.insn.as_str()).collect::<Vec<_>>(), ["w2 -= w4"]);
+        assert_eq!(gates(&f, Some(&XDP), &[]).iter().map(|g| g.insn.as_str()).collect::<Vec<_>>(), ["w2 -= w4"]);
     }
 
     #[test]
@@ -592,7 +630,7 @@ mod tests {
             insn(CLASS_ALU64 | OP_ADD | SRC_X, 10, 4, 0, 0), // r10 += r4: stack, not this gate
             insn(EXIT, 0, 0, 0, 0),
         ]);
-        let g = gates(&f, Some(&XDP));
+        let g = gates(&f, Some(&XDP), &[]);
         assert_eq!(
             g.iter().map(|g| (g.gate, g.insn.as_str())).collect::<Vec<_>>(),
             [(Gate::PacketPointerPlusRegister, "r2 += r4")]
@@ -600,7 +638,7 @@ mod tests {
     }
 
     fn found(f: &Function) -> std::collections::BTreeSet<(Gate, String)> {
-        gates(f, Some(&XDP)).into_iter().map(|g| (g.gate, g.insn)).collect()
+        gates(f, Some(&XDP), &[]).into_iter().map(|g| (g.gate, g.insn)).collect()
     }
 
     #[test]
@@ -658,7 +696,7 @@ mod tests {
     #[test]
     fn a_pointer_in_32bit_arithmetic() {
         let sites = |insns: Vec<Insn>| {
-            gates(&function(insns), Some(&XDP)).into_iter().map(|g| (g.gate, g.insn)).collect::<Vec<_>>()
+            gates(&function(insns), Some(&XDP), &[]).into_iter().map(|g| (g.gate, g.insn)).collect::<Vec<_>>()
         };
         let site = |g: Gate, s: &str| (g, s.to_string());
         // a copy of the lower half of a pointer, of a number (no gate)
@@ -717,6 +755,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_global_datas_address_is_a_map_value_pointer() {
+        use crate::model::Reloc;
+        // r1 = &global (map 0: .data); w2 = w1; r3 = &map (map 1: a map's fd); w4 = w3
+        let mut f = function(vec![
+            insn(LD_IMM64, 1, 0, 0, 0),
+            insn(0, 0, 0, 0, 0),
+            insn(CLASS_ALU | OP_MOV | SRC_X, 2, 1, 0, 0),
+            insn(LD_IMM64, 3, 0, 0, 0),
+            insn(0, 0, 0, 0, 0),
+            insn(CLASS_ALU | OP_MOV | SRC_X, 4, 3, 0, 0),
+            insn(EXIT, 0, 0, 0, 0),
+        ]);
+        f.relocs = vec![Reloc { insn: 0, target: RelocTarget::Map(0) }, Reloc { insn: 3, target: RelocTarget::Map(1) }];
+        let found = |data: &[bool]| gates(&f, None, data).into_iter().map(|g| g.insn).collect::<Vec<_>>();
+        assert_eq!(found(&[true, false]), ["w2 = w1"]);
+        // (not global data: not tracked)
+        assert!(found(&[false, false]).is_empty());
+    }
+
     /// Random small programs (jumps anywhere, loops, ld_imm64 halves, packet and context
     /// loads, register adds and subtracts, 32-bit operations, stack slots, map values,
     /// differing constants): the gates found do not depend on the order in which blocks are
@@ -763,8 +821,10 @@ mod tests {
                 });
             }
             let f = function(v);
-            let (a, b) =
-                (gates_in_order(&f, Some(&XDP), Order::LastFirst), gates_in_order(&f, Some(&XDP), Order::FirstFirst));
+            let (a, b) = (
+                gates_in_order(&f, Some(&XDP), &[], Order::LastFirst),
+                gates_in_order(&f, Some(&XDP), &[], Order::FirstFirst),
+            );
             if a != b {
                 differ.push(f.insns);
             }
@@ -789,6 +849,6 @@ mod tests {
             insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0), // 11: r3 -= r2: unknown
             insn(EXIT, 0, 0, 0, 0),
         ]);
-        assert_eq!(gates(&f, Some(&XDP)).iter().map(|g| g.insn.as_str()).collect::<Vec<_>>(), ["r4 += r3"]);
+        assert_eq!(gates(&f, Some(&XDP), &[]).iter().map(|g| g.insn.as_str()).collect::<Vec<_>>(), ["r4 += r3"]);
     }
 }

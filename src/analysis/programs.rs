@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::calls::Functions;
 use super::gates::{GateSite, gates};
 use crate::elf::uapi::{BPF_JMP_CALL, BPF_LD_IMM64, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL};
-use crate::model::{ExternKind, Function, Object, RelocTarget, SharedStr, SourceLine};
+use crate::model::{ExternKind, Function, MapOrigin, Object, RelocTarget, SharedStr, SourceLine};
 use crate::rules::{LoaderModel, Rules, Version};
 use crate::vocab::ListKind;
 
@@ -279,6 +279,14 @@ pub fn classify_matched(
     matched: &[Option<usize>],
     rules: &Rules,
 ) -> Vec<ProgramInfo> {
+    // the maps whose address an ld_imm64 loads as a pointer into the map's value: global data
+    // (an arena's address the verifier types as a number: check_ld_imm)
+    let arena = rules.enums.value_of(ListKind::Maps, "arena");
+    let data: Vec<bool> = obj
+        .maps
+        .iter()
+        .map(|m| matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig) && Some(m.map_type) != arena)
+        .collect();
     obj.programs
         .iter()
         .zip(uses)
@@ -301,7 +309,7 @@ pub fn classify_matched(
                     rules.enums.name_of(ListKind::Attachments, idx).map(String::from).or(Some(format!("{idx}")));
                 attach_zero = idx == 0;
             }
-            let gates = prog_type.as_deref().map_or_else(Vec::new, |t| gates(&p.function, rules.ctx_packet(t)));
+            let gates = prog_type.as_deref().map_or_else(Vec::new, |t| gates(&p.function, rules.ctx_packet(t), &data));
             ProgramInfo {
                 name: p.name.clone(),
                 section: p.section.clone(),
