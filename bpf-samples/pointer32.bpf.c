@@ -10,7 +10,8 @@
  *    pointer arithmetic prohibited' without it, adjust_ptr_min_max_vals): the gate
  *    pointer_in_32bit_subtraction;
  *  - `global_low_half`: `w0 = w1` with r1 the address of a global variable, which the loader
- *    fills in (a pointer into the .bss map's value): pointer_truncated again.
+ *    fills in (a pointer into the .bss map's value): pointer_truncated again;
+ *  - `calls_low_half`: the copy of the frame pointer in a subprogram it calls.
  * Written in assembly: what a compiler makes of C differs from version to version.
  * Each program needs CAP_PERFMON on its own (tests/token.rs loads them one at a time).
  */
@@ -47,6 +48,19 @@ __attribute__((naked)) int global_low_half(void)
 		     "exit\n"
 		     :
 		     : [counter] "i"(&counter));
+}
+
+/* a subprogram: the verifier checks its instructions as it checks the caller's */
+static __attribute__((noinline)) int sub_low_half(int x)
+{
+	asm volatile("w1 = w10" ::: "r1");
+	return x;
+}
+
+SEC("socket")
+int calls_low_half(struct __sk_buff *skb)
+{
+	return sub_low_half(skb->len) & 1;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -148,6 +148,7 @@ fn each_32bit_pointer_gate_needs_cap_perfmon_on_its_own() {
         ("stack_low_half", "pointer_truncated"),
         ("stack_minus_number", "pointer_in_32bit_subtraction"),
         ("global_low_half", "pointer_truncated"),
+        ("calls_low_half", "pointer_truncated"),
     ] {
         let obj = bpfcap::elf::read_object(&bytes, &bpfcap::elf::object_name(&display)).unwrap();
         let opts = Options {

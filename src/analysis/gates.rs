@@ -163,7 +163,27 @@ fn slot(slots: &[(i64, Holds)], off: i64) -> Option<Holds> {
 /// `data[m]`: whether the object's map `m` is global data, whose address an ld_imm64 loads as
 /// a pointer into the map's value (the loader fills in the address: BPF_PSEUDO_MAP_VALUE).
 pub fn gates(f: &Function, ctx: Option<&CtxPacket>, data: &[bool]) -> Vec<GateSite> {
-    gates_in_order(f, ctx, data, Order::LastFirst)
+    gates_in_order(f, Entry::Main(ctx), data, Order::LastFirst)
+}
+
+/// The gates a subprogram `f` shows whatever its arguments hold (its frame pointer, global
+/// data, map lookups; what it is passed is not known). Not a register holding different
+/// constants on different ways: the verifier walks a static subprogram with its caller's
+/// registers, and a constant argument (libbpf-tools' filetop passes READ or WRITE) leaves
+/// only one of those ways.
+pub fn subprogram_gates(f: &Function, data: &[bool]) -> Vec<GateSite> {
+    let mut found = gates_in_order(f, Entry::Subprogram, data, Order::LastFirst);
+    found.retain(|g| g.gate != Gate::PointerPlusDifferingConstants);
+    found
+}
+
+/// What a function's registers hold at its entry.
+#[derive(Debug, Clone, Copy)]
+enum Entry<'a> {
+    /// A program's main function: r1 is the context, whose packet fields are `ctx`.
+    Main(Option<&'a CtxPacket>),
+    /// A subprogram: its arguments are not known.
+    Subprogram,
 }
 
 /// What the walk reads besides the state it carries.
@@ -207,23 +227,29 @@ enum Order {
     FirstFirst,
 }
 
-fn gates_in_order(f: &Function, ctx: Option<&CtxPacket>, data: &[bool], order: Order) -> Vec<GateSite> {
+fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Vec<GateSite> {
     let insns = &f.insns;
     // A function without an instruction where a gate can be shows none, whatever its
     // registers hold.
     if !insns.iter().any(|ins| may_gate(*ins)) {
         return Vec::new();
     }
+    let ctx = match entry {
+        Entry::Main(ctx) => ctx,
+        Entry::Subprogram => None,
+    };
     let code = Code::of(f, ctx, data);
     let blocks = Blocks::of(insns);
-    let mut entry = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
-    entry.regs[1] = Holds::Ctx;
-    entry.regs[10] = Holds::Stack(Some(0));
+    let mut start = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
+    if let Entry::Main(_) = entry {
+        start.regs[1] = Holds::Ctx;
+    }
+    start.regs[10] = Holds::Stack(Some(0));
     // What each block sees on entry, met over every way in, until nothing changes (what a
     // register or slot holds only ever moves up: a constant, constants, a scalar, unknown).
     // Within a block every instruction has one way in, the one before it.
     let mut before: Vec<Option<State>> = vec![None; blocks.starts.len()];
-    before[0] = Some(entry);
+    before[0] = Some(start);
     let mut work = std::collections::VecDeque::from([0usize]);
     while let Some(b) = if order == Order::LastFirst { work.pop_back() } else { work.pop_front() } {
         let Some(mut state) = before[b].clone() else { continue };
@@ -775,6 +801,26 @@ mod tests {
         assert!(found(&[false, false]).is_empty());
     }
 
+    #[test]
+    fn a_subprogram_knows_its_frame_pointer_not_its_arguments() {
+        let f = function(vec![
+            insn(LDXW, 2, 1, 0, 0),                          // r2 = *(u32 *)(r1 + 0): r1 not known
+            insn(LDXW, 3, 1, 4, 0),                          // r3 = *(u32 *)(r1 + 4)
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0),  // r3 -= r2: not a gate here
+            insn(CLASS_ALU | OP_MOV | SRC_X, 4, 10, 0, 0),   // w4 = w10: a gate
+            insn(CLASS_ALU64 | OP_MOV, 0, 0, 0, 0),          // r0 = 0
+            insn(CLASS_JMP | 0x10, 5, 0, 1, 0),              // if r5 == 0 goto +1 (an argument)
+            insn(CLASS_ALU64 | OP_MOV, 0, 0, 0, 8),          // r0 = 8
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 6, 10, 0, 0), // r6 = r10
+            insn(CLASS_ALU64 | OP_ADD | SRC_X, 6, 0, 0, 0),  // r6 += r0: differing constants
+            insn(EXIT, 0, 0, 0, 0),
+        ]);
+        let found = |g: Vec<GateSite>| g.into_iter().map(|g| g.insn).collect::<Vec<_>>();
+        assert_eq!(found(gates(&f, Some(&XDP), &[])), ["r3 -= r2", "w4 = w10", "r6 += r0"]);
+        // (a caller's constant argument may leave one way only: not a gate in a subprogram)
+        assert_eq!(found(subprogram_gates(&f, &[])), ["w4 = w10"]);
+    }
+
     /// Random small programs (jumps anywhere, loops, ld_imm64 halves, packet and context
     /// loads, register adds and subtracts, 32-bit operations, stack slots, map values,
     /// differing constants): the gates found do not depend on the order in which blocks are
@@ -822,8 +868,8 @@ mod tests {
             }
             let f = function(v);
             let (a, b) = (
-                gates_in_order(&f, Some(&XDP), &[], Order::LastFirst),
-                gates_in_order(&f, Some(&XDP), &[], Order::FirstFirst),
+                gates_in_order(&f, Entry::Main(Some(&XDP)), &[], Order::LastFirst),
+                gates_in_order(&f, Entry::Main(Some(&XDP)), &[], Order::FirstFirst),
             );
             if a != b {
                 differ.push(f.insns);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use super::calls::Functions;
-use super::gates::{GateSite, gates};
+use super::gates::{self, GateSite};
 use crate::elf::uapi::{BPF_JMP_CALL, BPF_LD_IMM64, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL};
 use crate::model::{ExternKind, Function, MapOrigin, Object, RelocTarget, SharedStr, SourceLine};
 use crate::rules::{LoaderModel, Rules, Version};
@@ -48,6 +48,9 @@ pub struct ProgramUses {
     /// That member's index in its struct.
     #[serde(skip)]
     pub struct_ops_index: Option<u32>,
+    /// The verifier's gates the subprograms it reaches show (whatever they are passed).
+    #[serde(skip)]
+    pub subprogram_gates: Vec<GateSite>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,6 +130,9 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
         }
     }
     let tail_call_id = rules.enums.helper_id("tail_call");
+    let data = global_data_maps(obj, rules);
+    // a subprogram's gates, found once however many programs reach it
+    let mut gates_of: HashMap<(&str, u64), Vec<GateSite>> = HashMap::default();
     // names shared by every call site and program of the object (keyed by what the object
     // says: std's hashing, which a crafted object cannot make collide)
     let mut helper_names: HashMap<u32, SharedStr> = HashMap::default();
@@ -143,10 +149,15 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
             let mut kfunc_calls = Vec::new();
             let mut maps = BTreeSet::new();
             let mut subprograms = Vec::new();
+            let mut subprogram_gates = Vec::new();
             let mut tail_calls = false;
             for f in reachable(&functions, &p.function) {
                 if f.name != p.function.name || f.section != p.function.section {
                     subprograms.push(f.name.clone());
+                    let found = gates_of
+                        .entry((f.section.as_str(), f.offset))
+                        .or_insert_with(|| gates::subprogram_gates(f, &data));
+                    subprogram_gates.extend(found.iter().cloned());
                 }
                 let fname = function_names
                     .entry((f.section.as_str(), f.offset))
@@ -244,8 +255,19 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                 callbacks,
                 struct_ops_member: so.map(|(t, mm)| format!("{t}.{}", mm.member)),
                 struct_ops_index: so.map(|(_, mm)| mm.index),
+                subprogram_gates,
             })
         })
+        .collect()
+}
+
+/// Per map of `obj`: whether an ld_imm64 of its address loads a pointer into the map's value
+/// (global data; an arena's address the verifier types as a number: check_ld_imm).
+fn global_data_maps(obj: &Object, rules: &Rules) -> Vec<bool> {
+    let arena = rules.enums.value_of(ListKind::Maps, "arena");
+    obj.maps
+        .iter()
+        .map(|m| matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig) && Some(m.map_type) != arena)
         .collect()
 }
 
@@ -279,14 +301,7 @@ pub fn classify_matched(
     matched: &[Option<usize>],
     rules: &Rules,
 ) -> Vec<ProgramInfo> {
-    // the maps whose address an ld_imm64 loads as a pointer into the map's value: global data
-    // (an arena's address the verifier types as a number: check_ld_imm)
-    let arena = rules.enums.value_of(ListKind::Maps, "arena");
-    let data: Vec<bool> = obj
-        .maps
-        .iter()
-        .map(|m| matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig) && Some(m.map_type) != arena)
-        .collect();
+    let data = global_data_maps(obj, rules);
     obj.programs
         .iter()
         .zip(uses)
@@ -309,7 +324,17 @@ pub fn classify_matched(
                     rules.enums.name_of(ListKind::Attachments, idx).map(String::from).or(Some(format!("{idx}")));
                 attach_zero = idx == 0;
             }
-            let gates = prog_type.as_deref().map_or_else(Vec::new, |t| gates(&p.function, rules.ctx_packet(t), &data));
+            // (the main function's, with the context's packet fields, and its subprograms')
+            let gates = match prog_type.as_deref() {
+                Some(t) => {
+                    let mut g = gates::gates(&p.function, rules.ctx_packet(t), &data);
+                    g.extend(uses.subprogram_gates.iter().cloned());
+                    g.sort();
+                    g.dedup();
+                    g
+                }
+                None => Vec::new(),
+            };
             ProgramInfo {
                 name: p.name.clone(),
                 section: p.section.clone(),
