@@ -167,23 +167,52 @@ pub fn gates(f: &Function, ctx: Option<&CtxPacket>, data: &[bool]) -> Vec<GateSi
 }
 
 /// The gates a subprogram `f` shows whatever its arguments hold (its frame pointer, global
-/// data, map lookups; what it is passed is not known). Not a register holding different
-/// constants on different ways: the verifier walks a static subprogram with its caller's
-/// registers, and a constant argument (libbpf-tools' filetop passes READ or WRITE) leaves
-/// only one of those ways.
+/// data, map lookups; what it is passed is not known).
 pub fn subprogram_gates(f: &Function, data: &[bool]) -> Vec<GateSite> {
-    let mut found = gates_in_order(f, Entry::Subprogram, data, Order::LastFirst);
-    found.retain(|g| g.gate != Gate::PointerPlusDifferingConstants);
-    found
+    let entry = if f.global { Entry::Global } else { Entry::Static };
+    gates_in_order(f, entry, data, Order::LastFirst)
 }
 
-/// What a function's registers hold at its entry.
+/// The function walked, and what its registers hold at its entry.
 #[derive(Debug, Clone, Copy)]
 enum Entry<'a> {
     /// A program's main function: r1 is the context, whose packet fields are `ctx`.
     Main(Option<&'a CtxPacket>),
-    /// A subprogram: its arguments are not known.
-    Subprogram,
+    /// A global subprogram: the verifier walks it once, on its own, its arguments not known.
+    Global,
+    /// A static subprogram: the verifier walks it with each caller's registers, and a
+    /// constant argument leaves one way only where the function branches on it (libbpf-tools'
+    /// filetop passes READ or WRITE to probe_entry).
+    Static,
+}
+
+impl Entry<'_> {
+    /// Whether gate `g` at instruction `i` holds whatever calls the function: in a static
+    /// subprogram only a gate every way through the function meets, and not a register that
+    /// holds different constants on different ways.
+    fn reports(self, g: Gate, insns: &[Insn], i: usize) -> bool {
+        match self {
+            Entry::Main(_) | Entry::Global => true,
+            Entry::Static => g != Gate::PointerPlusDifferingConstants && unavoidable(insns, i),
+        }
+    }
+}
+
+/// Whether every way from the first instruction of `insns` to an `exit` goes through
+/// instruction `at`.
+fn unavoidable(insns: &[Insn], at: usize) -> bool {
+    let mut seen = vec![false; insns.len()];
+    let mut todo = vec![0usize];
+    while let Some(i) = todo.pop() {
+        if i == at || std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        if insns[i].code == CLASS_JMP | JMP_EXIT {
+            return false;
+        }
+        todo.extend(successors(insns, i));
+    }
+    true
 }
 
 /// What the walk reads besides the state it carries.
@@ -236,7 +265,7 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
     }
     let ctx = match entry {
         Entry::Main(ctx) => ctx,
-        Entry::Subprogram => None,
+        Entry::Global | Entry::Static => None,
     };
     let code = Code::of(f, ctx, data);
     let blocks = Blocks::of(insns);
@@ -273,7 +302,7 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
         let Some(mut state) = state else { continue };
         blocks.run(b, insns, |i| match step(&code, i, &mut state) {
             Step::On(gate) => {
-                out.extend(gate.map(|g| site(f, i, g)));
+                out.extend(gate.filter(|g| entry.reports(*g, insns, i)).map(|g| site(f, i, g)));
                 true
             }
             Step::Refused => false,
@@ -803,21 +832,26 @@ mod tests {
 
     #[test]
     fn a_subprogram_knows_its_frame_pointer_not_its_arguments() {
-        let f = function(vec![
-            insn(LDXW, 2, 1, 0, 0),                          // r2 = *(u32 *)(r1 + 0): r1 not known
-            insn(LDXW, 3, 1, 4, 0),                          // r3 = *(u32 *)(r1 + 4)
-            insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0),  // r3 -= r2: not a gate here
-            insn(CLASS_ALU | OP_MOV | SRC_X, 4, 10, 0, 0),   // w4 = w10: a gate
-            insn(CLASS_ALU64 | OP_MOV, 0, 0, 0, 0),          // r0 = 0
-            insn(CLASS_JMP | 0x10, 5, 0, 1, 0),              // if r5 == 0 goto +1 (an argument)
-            insn(CLASS_ALU64 | OP_MOV, 0, 0, 0, 8),          // r0 = 8
-            insn(CLASS_ALU64 | OP_MOV | SRC_X, 6, 10, 0, 0), // r6 = r10
-            insn(CLASS_ALU64 | OP_ADD | SRC_X, 6, 0, 0, 0),  // r6 += r0: differing constants
+        let mut f = function(vec![
+            insn(LDXW, 2, 1, 0, 0),                          // 0: r2 = *(u32 *)(r1 + 0)
+            insn(LDXW, 3, 1, 4, 0),                          // 1: r3 = *(u32 *)(r1 + 4)
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0),  // 2: r3 -= r2: r1 not known
+            insn(CLASS_ALU | OP_MOV | SRC_X, 4, 10, 0, 0),   // 3: w4 = w10: every way meets it
+            insn(CLASS_ALU64 | OP_MOV, 0, 0, 0, 0),          // 4: r0 = 0
+            insn(CLASS_JMP | 0x10, 5, 0, 2, 0),              // 5: if r5 == 0 goto 8 (an argument)
+            insn(CLASS_ALU64 | OP_MOV, 0, 0, 0, 8),          // 6: r0 = 8
+            insn(CLASS_ALU | OP_MOV | SRC_X, 7, 10, 0, 0),   // 7: w7 = w10: one way meets it
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 6, 10, 0, 0), // 8: r6 = r10
+            insn(CLASS_ALU64 | OP_ADD | SRC_X, 6, 0, 0, 0),  // 9: r6 += r0: differing constants
             insn(EXIT, 0, 0, 0, 0),
         ]);
         let found = |g: Vec<GateSite>| g.into_iter().map(|g| g.insn).collect::<Vec<_>>();
-        assert_eq!(found(gates(&f, Some(&XDP), &[])), ["r3 -= r2", "w4 = w10", "r6 += r0"]);
-        // (a caller's constant argument may leave one way only: not a gate in a subprogram)
+        // a program's main function: r1 the context
+        assert_eq!(found(gates(&f, Some(&XDP), &[])), ["r3 -= r2", "w4 = w10", "w7 = w10", "r6 += r0"]);
+        // a global subprogram: walked on its own, both ways
+        assert_eq!(found(subprogram_gates(&f, &[])), ["w4 = w10", "w7 = w10", "r6 += r0"]);
+        // a static one: a caller's constant argument may leave one way only
+        f.global = false;
         assert_eq!(found(subprogram_gates(&f, &[])), ["w4 = w10"]);
     }
 

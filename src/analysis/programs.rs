@@ -130,7 +130,7 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
         }
     }
     let tail_call_id = rules.enums.helper_id("tail_call");
-    let data = global_data_maps(obj, rules);
+    let data = global_data_maps(obj);
     // a subprogram's gates, found once however many programs reach it
     let mut gates_of: HashMap<(&str, u64), Vec<GateSite>> = HashMap::default();
     // names shared by every call site and program of the object (keyed by what the object
@@ -261,14 +261,11 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
         .collect()
 }
 
-/// Per map of `obj`: whether an ld_imm64 of its address loads a pointer into the map's value
-/// (global data; an arena's address the verifier types as a number: check_ld_imm).
-fn global_data_maps(obj: &Object, rules: &Rules) -> Vec<bool> {
-    let arena = rules.enums.value_of(ListKind::Maps, "arena");
-    obj.maps
-        .iter()
-        .map(|m| matches!(m.origin, MapOrigin::GlobalData | MapOrigin::Kconfig) && Some(m.map_type) != arena)
-        .collect()
+/// Per map of `obj`: whether an ld_imm64 of its address loads a pointer into the map's value:
+/// global data. (`.kconfig` externs and arena variables are relocated as symbols, not as a
+/// map: the gates do not track them.)
+fn global_data_maps(obj: &Object) -> Vec<bool> {
+    obj.maps.iter().map(|m| m.origin == MapOrigin::GlobalData).collect()
 }
 
 /// The section rule (index in the model's `sections`) each program of `obj` matches in loader
@@ -301,7 +298,7 @@ pub fn classify_matched(
     matched: &[Option<usize>],
     rules: &Rules,
 ) -> Vec<ProgramInfo> {
-    let data = global_data_maps(obj, rules);
+    let data = global_data_maps(obj);
     obj.programs
         .iter()
         .zip(uses)
