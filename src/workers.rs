@@ -59,9 +59,31 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
 /// `f` of every item, each taken by value, on as many workers as the items can use, in the
 /// items' order.
 pub fn map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    use std::sync::Mutex;
-    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
-    map(&slots, |slot| f(slot.lock().expect("item").take().expect("each item is taken once")))
+    let items = TakeOnce::new(items);
+    let indices: Vec<usize> = (0..items.len()).collect();
+    map(&indices, |&i| f(items.take(i)))
+}
+
+/// Items that workers take by value, each once, by index.
+pub struct TakeOnce<T>(Vec<std::sync::Mutex<Option<T>>>);
+
+impl<T> TakeOnce<T> {
+    pub fn new(items: Vec<T>) -> Self {
+        TakeOnce(items.into_iter().map(|i| std::sync::Mutex::new(Some(i))).collect())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Item `i`. Panics when it was taken already.
+    pub fn take(&self, i: usize) -> T {
+        self.0[i].lock().expect("item").take().expect("each item is taken once")
+    }
 }
 
 /// `f` of every item, each changed in place, on as many workers as the items can use.

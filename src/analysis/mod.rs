@@ -116,14 +116,11 @@ impl Analysis {
 
 /// Analyses a set of objects; the result's delegation is the union of all of them.
 pub fn analyse(inputs: Vec<(String, Object)>, opts: &Options, rules: &Rules) -> Result<Analysis, AnalysisError> {
-    let n = inputs.len();
-    let slots: Vec<std::sync::Mutex<Option<(String, Object)>>> =
-        inputs.into_iter().map(|i| std::sync::Mutex::new(Some(i))).collect();
+    let inputs = crate::workers::TakeOnce::new(inputs);
     let load = |i: usize| -> Result<Loaded, std::convert::Infallible> {
-        let item = slots[i].lock().expect("input").take().expect("each input is taken once");
-        Ok(Loaded { objects: vec![item], warnings: Vec::new() })
+        Ok(Loaded { objects: vec![inputs.take(i)], warnings: Vec::new() })
     };
-    match analyse_stream(n, load, opts, rules) {
+    match analyse_stream(inputs.len(), load, opts, rules) {
         Ok(a) => Ok(a),
         Err(StreamError::Analysis(e)) => Err(e),
         Err(StreamError::Load(never)) => match never {},
