@@ -187,32 +187,17 @@ enum Entry<'a> {
 }
 
 impl Entry<'_> {
-    /// Whether gate `g` at instruction `i` holds whatever calls the function: in a static
-    /// subprogram only a gate every way through the function meets, and not a register that
-    /// holds different constants on different ways.
-    fn reports(self, g: Gate, insns: &[Insn], i: usize) -> bool {
+    /// Whether gate `g` found in the function holds: in a static subprogram not a register
+    /// that holds different constants on different ways (with a caller's constant argument
+    /// there may be one way only). A gate on one side of a branch on an argument counts for
+    /// every caller, as one on a branch on a global constant does in a program: the object's
+    /// programs are loaded together, and one of them takes that side.
+    fn reports(self, g: Gate) -> bool {
         match self {
             Entry::Main(_) | Entry::Global => true,
-            Entry::Static => g != Gate::PointerPlusDifferingConstants && unavoidable(insns, i),
+            Entry::Static => g != Gate::PointerPlusDifferingConstants,
         }
     }
-}
-
-/// Whether every way from the first instruction of `insns` to an `exit` goes through
-/// instruction `at`.
-fn unavoidable(insns: &[Insn], at: usize) -> bool {
-    let mut seen = vec![false; insns.len()];
-    let mut todo = vec![0usize];
-    while let Some(i) = todo.pop() {
-        if i == at || std::mem::replace(&mut seen[i], true) {
-            continue;
-        }
-        if insns[i].code == CLASS_JMP | JMP_EXIT {
-            return false;
-        }
-        todo.extend(successors(insns, i));
-    }
-    true
 }
 
 /// What the walk reads besides the state it carries.
@@ -302,7 +287,7 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
         let Some(mut state) = state else { continue };
         blocks.run(b, insns, |i| match step(&code, i, &mut state) {
             Step::On(gate) => {
-                out.extend(gate.filter(|g| entry.reports(*g, insns, i)).map(|g| site(f, i, g)));
+                out.extend(gate.filter(|g| entry.reports(*g)).map(|g| site(f, i, g)));
                 true
             }
             Step::Refused => false,
@@ -836,11 +821,11 @@ mod tests {
             insn(LDXW, 2, 1, 0, 0),                          // 0: r2 = *(u32 *)(r1 + 0)
             insn(LDXW, 3, 1, 4, 0),                          // 1: r3 = *(u32 *)(r1 + 4)
             insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0),  // 2: r3 -= r2: r1 not known
-            insn(CLASS_ALU | OP_MOV | SRC_X, 4, 10, 0, 0),   // 3: w4 = w10: every way meets it
+            insn(CLASS_ALU | OP_MOV | SRC_X, 4, 10, 0, 0),   // 3: w4 = w10
             insn(CLASS_ALU64 | OP_MOV, 0, 0, 0, 0),          // 4: r0 = 0
             insn(CLASS_JMP | 0x10, 5, 0, 2, 0),              // 5: if r5 == 0 goto 8 (an argument)
             insn(CLASS_ALU64 | OP_MOV, 0, 0, 0, 8),          // 6: r0 = 8
-            insn(CLASS_ALU | OP_MOV | SRC_X, 7, 10, 0, 0),   // 7: w7 = w10: one way meets it
+            insn(CLASS_ALU | OP_MOV | SRC_X, 7, 10, 0, 0),   // 7: w7 = w10 (on one way)
             insn(CLASS_ALU64 | OP_MOV | SRC_X, 6, 10, 0, 0), // 8: r6 = r10
             insn(CLASS_ALU64 | OP_ADD | SRC_X, 6, 0, 0, 0),  // 9: r6 += r0: differing constants
             insn(EXIT, 0, 0, 0, 0),
@@ -850,9 +835,10 @@ mod tests {
         assert_eq!(found(gates(&f, Some(&XDP), &[])), ["r3 -= r2", "w4 = w10", "w7 = w10", "r6 += r0"]);
         // a global subprogram: walked on its own, both ways
         assert_eq!(found(subprogram_gates(&f, &[])), ["w4 = w10", "w7 = w10", "r6 += r0"]);
-        // a static one: a caller's constant argument may leave one way only
+        // a static one: a caller's constant argument may leave one way only, so no differing
+        // constants
         f.global = false;
-        assert_eq!(found(subprogram_gates(&f, &[])), ["w4 = w10"]);
+        assert_eq!(found(subprogram_gates(&f, &[])), ["w4 = w10", "w7 = w10"]);
     }
 
     /// Random small programs (jumps anywhere, loops, ld_imm64 halves, packet and context
