@@ -2,10 +2,11 @@
 //! pointer-minus-pointer, a pointer in a 32-bit subtraction or copy, and a register added to a
 //! packet or context pointer, which the verifier allows only with CAP_PERFMON through a token.
 //!
-//! A forward data flow over a program's own instructions tracks what each register holds: the
-//! context pointer (r1 at entry), the frame pointer (r10), packet pointers loaded from the
-//! context fields of the program's type, copies of those, constant offsets from them, and
-//! scalars. Where control flow joins, a register keeps what it holds only if every way in
+//! A forward data flow over a program's own instructions, and over each subprogram it calls,
+//! tracks what each register holds: the context pointer (r1 at a program's entry; a
+//! subprogram's arguments are not known), the frame pointer (r10), packet pointers loaded from
+//! the context fields of the program's type, global data's addresses (map-value pointers),
+//! copies of those, constant offsets from them, and scalars. Where control flow joins, a register keeps what it holds only if every way in
 //! agrees (else it is unknown); a helper or function call clobbers r0-r5; what is loaded from
 //! memory is unknown. A way on which the verifier refuses an instruction whatever the
 //! capabilities (two pointers added, a 32-bit addition to a pointer) ends there and counts for
@@ -160,6 +161,7 @@ fn slot(slots: &[(i64, Holds)], off: i64) -> Option<Holds> {
 
 /// The gates `f`, the main function of a program whose context has the packet fields `ctx`
 /// (None: the program type has no packet pointers), shows.
+///
 /// `data[m]`: whether the object's map `m` is global data, whose address an ld_imm64 loads as
 /// a pointer into the map's value (the loader fills in the address: BPF_PSEUDO_MAP_VALUE).
 pub fn gates(f: &Function, ctx: Option<&CtxPacket>, data: &[bool]) -> Vec<GateSite> {
