@@ -110,6 +110,12 @@ pub struct Function {
 }
 
 impl Function {
+    /// What the relocation at instruction `insn` names, if one does (the reader keeps the
+    /// relocations sorted by instruction, one per instruction).
+    pub fn reloc_at(&self, insn: usize) -> Option<&RelocTarget> {
+        self.relocs.binary_search_by_key(&insn, |r| r.insn).ok().map(|k| &self.relocs[k].target)
+    }
+
     /// The source line that covers instruction `insn`, if line info is present.
     pub fn line_of(&self, insn: usize) -> Option<&SourceLine> {
         self.line_entry_of(insn).map(|e| &self.lines[e].1)
@@ -245,6 +251,13 @@ pub struct SourceLine {
     /// Shared by every line of the same file.
     pub file: std::sync::Arc<str>,
     pub line: u32,
+}
+
+/// `file:line`, as reasons and gate sites name a location.
+impl std::fmt::Display for SourceLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
 }
 
 impl Object {

@@ -86,13 +86,6 @@ impl<T> TakeOnce<T> {
     }
 }
 
-/// `f` of every item, each changed in place, on as many workers as the items can use.
-pub fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
-    use std::sync::Mutex;
-    let slots: Vec<Mutex<&mut T>> = items.iter_mut().map(Mutex::new).collect();
-    map(&slots, |slot| f(&mut slot.lock().expect("item")));
-}
-
 /// The cores this process may run on: the affinity mask and its cores in order. None when it
 /// cannot be read.
 fn allowed_cores() -> Option<(libc::cpu_set_t, Vec<usize>)> {
@@ -134,8 +127,9 @@ mod tests {
         let items: Vec<String> = (0..100).map(|i| i.to_string()).collect();
         let lens = map_owned(items.clone(), |s| s.len());
         assert_eq!(lens, items.iter().map(|s| s.len()).collect::<Vec<_>>());
+        // (items borrowed mutably, changed in place)
         let mut changed = items.clone();
-        for_each_mut(&mut changed, |s| s.push('!'));
+        map_owned(changed.iter_mut().collect(), |s: &mut String| s.push('!'));
         assert_eq!(changed, items.iter().map(|s| format!("{s}!")).collect::<Vec<_>>());
         assert!(map_owned(Vec::<u8>::new(), |x| x).is_empty());
     }

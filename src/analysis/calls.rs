@@ -49,8 +49,6 @@ impl<'a> Functions<'a> {
 
     /// The functions `f` calls or takes the address of, in instruction order.
     pub fn callees(&self, f: &'a Function) -> Vec<&'a Function> {
-        // (relocations are sorted by instruction, one per instruction: the reader keeps them so)
-        let reloc_at = |i: usize| f.relocs.binary_search_by_key(&i, |r| r.insn).ok().map(|k| &f.relocs[k].target);
         let mut out = Vec::new();
         for (i, insn) in f.insns.iter().enumerate() {
             let is_call = insn.code == BPF_JMP_CALL && insn.src == BPF_PSEUDO_CALL;
@@ -58,7 +56,7 @@ impl<'a> Functions<'a> {
             if !is_call && !is_ld {
                 continue;
             }
-            let target = match reloc_at(i) {
+            let target = match f.reloc_at(i) {
                 Some(RelocTarget::Function { section, sym_offset, .. }) => {
                     // checked: a hostile symbol value can be anything up to u64::MAX
                     let off = if is_call {

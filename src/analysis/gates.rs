@@ -204,34 +204,21 @@ impl Entry<'_> {
 
 /// What the walk reads besides the state it carries.
 struct Code<'a> {
-    insns: &'a [Insn],
+    f: &'a Function,
     ctx: Option<&'a CtxPacket>,
-    /// What the ld_imm64s that a relocation names load, by instruction (ascending): a
-    /// global-data address is a map-value pointer; a map, a function, an extern is not tracked.
-    relocated: Vec<(usize, Holds)>,
+    /// Per map of the object: whether it is global data.
+    data: &'a [bool],
 }
 
-impl<'a> Code<'a> {
-    fn of(f: &'a Function, ctx: Option<&'a CtxPacket>, data: &[bool]) -> Self {
-        let mut relocated: Vec<(usize, Holds)> = f
-            .relocs
-            .iter()
-            .filter(|r| f.insns.get(r.insn).is_some_and(|i| i.code == LD_IMM64))
-            .map(|r| {
-                let holds = match r.target {
-                    RelocTarget::Map(m) if data.get(m) == Some(&true) => Holds::MapValue,
-                    _ => Holds::Unknown,
-                };
-                (r.insn, holds)
-            })
-            .collect();
-        relocated.sort_by_key(|(i, _)| *i);
-        Code { insns: &f.insns, ctx, relocated }
-    }
-
-    /// What the ld_imm64 at `i` loads, when a relocation names it.
+impl Code<'_> {
+    /// What the ld_imm64 at `i` loads, when a relocation names it (the loader fills in the
+    /// address): a global-data address is a map-value pointer; a map, a function, an extern is
+    /// not tracked.
     fn relocated(&self, i: usize) -> Option<Holds> {
-        self.relocated.binary_search_by_key(&i, |(at, _)| *at).ok().map(|k| self.relocated[k].1)
+        self.f.reloc_at(i).map(|target| match target {
+            RelocTarget::Map(m) if self.data.get(*m) == Some(&true) => Holds::MapValue,
+            _ => Holds::Unknown,
+        })
     }
 }
 
@@ -254,7 +241,7 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
         Entry::Main(ctx) => ctx,
         Entry::Global | Entry::Static => None,
     };
-    let code = Code::of(f, ctx, data);
+    let code = Code { f, ctx, data };
     let blocks = Blocks::of(insns);
     let mut start = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
     if let Entry::Main(_) = entry {
@@ -411,7 +398,7 @@ enum Step {
 
 /// What instruction `i` does to the state `st` (left as it is when the way ends there).
 fn step(code: &Code, i: usize, st: &mut State) -> Step {
-    let (insns, ctx) = (code.insns, code.ctx);
+    let (insns, ctx) = (&code.f.insns[..], code.ctx);
     let ins = insns[i];
     let (dst, src) = (usize::from(ins.dst), usize::from(ins.src));
     if dst > 10 || src > 10 {
@@ -607,7 +594,7 @@ fn site(f: &Function, i: usize, gate: Gate) -> GateSite {
     GateSite {
         gate,
         insn: format!("{width}{} {op} {src}", ins.dst),
-        location: f.line_of(i).map(|l| format!("{}:{}", l.file, l.line).into()),
+        location: f.line_of(i).map(|l| l.to_string().into()),
     }
 }
 

@@ -246,9 +246,12 @@ pub(crate) struct Decided {
     attach_ids: Vec<Option<u32>>,
     /// The number of attach type 0.
     zero_id: u32,
-    /// What the steps require: the alternatives of the fatal steps and of those whose fallback
-    /// breaks a program, and attach type 0 when a fallback loads a program with it.
-    required: IdSet,
+    /// The needs the object requires for reasons of its own (every need but those its steps
+    /// merely note as used): what the kernel checks (less the global-data maps' when a
+    /// fallback drops them), what its steps require (the alternatives of the fatal steps and
+    /// of those whose fallback breaks a program, attach type 0 when a fallback loads a program
+    /// with it), and its programs' attach types as loaded.
+    own: IdSet,
     /// The programs a fallback loads with expected attach type 0.
     reset: BTreeSet<usize>,
     /// Whether a fallback leaves the global-data maps out.
@@ -256,14 +259,9 @@ pub(crate) struct Decided {
 }
 
 impl Decided {
-    /// The needs the object requires for reasons of its own (every need but those its steps
-    /// merely note as used): what `base` holds (less the global-data maps' when a fallback
-    /// drops them), what its steps require, and its programs' attach types as loaded.
-    pub(crate) fn own(&self, base: &Draft) -> IdSet {
-        let mut own = if self.dropped { base.needed_without_internal() } else { base.needed() };
-        own.union_with(&self.required);
-        add_attach_types(&mut own, &self.attach_ids, &self.reset);
-        own
+    /// See [`Decided::own`]'s field.
+    pub(crate) fn own(&self) -> &IdSet {
+        &self.own
     }
 }
 
@@ -474,15 +472,10 @@ pub(crate) fn decide(a: &Applied, base: &mut Draft, ambient: &IdSet, rules: &Rul
             break;
         }
     }
-    Decided {
-        decisions,
-        broken,
-        attach_ids,
-        zero_id,
-        required: prev_required,
-        reset: prev_reset,
-        dropped: prev_dropped,
-    }
+    let mut own = if prev_dropped { base_without_internal } else { base_all };
+    own.union_with(&prev_required);
+    add_attach_types(&mut own, &attach_ids, &prev_reset);
+    Decided { decisions, broken, attach_ids, zero_id, own, reset: prev_reset, dropped: prev_dropped }
 }
 
 /// For each set of `sets`, the union of all the others (the union of those before it and of

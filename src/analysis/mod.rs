@@ -349,9 +349,13 @@ impl Prepared<'_> {
     fn own_needs(&self) -> BTreeSet<Need> {
         let mut own = BTreeSet::new();
         for b in &self.behaviours {
+            let kernel_only;
             let ids = match &b.decided {
-                Some(d) => d.own(&b.kernel),
-                None => b.kernel.needed(),
+                Some(d) => d.own(),
+                None => {
+                    kernel_only = b.kernel.needed();
+                    &kernel_only
+                }
             };
             own.extend(ids.iter().map(|id| b.kernel.ids.need(id)));
         }
@@ -563,17 +567,17 @@ fn solve_union(prepared: &mut [Prepared], rules: &Rules) -> Vec<String> {
         // (the updates are in object order, as `solvable` is: paired with the objects in one
         // pass)
         let mut updates = updates.into_iter().peekable();
-        let mut changed: Vec<(usize, &mut Prepared, Vec<Need>, BTreeSet<Need>)> = Vec::new();
+        let mut changed: Vec<(usize, &mut Prepared, Vec<Need>)> = Vec::new();
         for (i, p) in prepared.iter_mut().enumerate() {
             if let Some((_, ambient)) = updates.next_if(|(u, _)| *u == i) {
-                changed.push((i, p, ambient, BTreeSet::new()));
+                changed.push((i, p, ambient));
             }
         }
-        crate::workers::for_each_mut(&mut changed, |(_, p, ambient, own)| {
-            p.decide(std::mem::take(ambient), rules);
-            *own = p.own_needs();
+        let decided = crate::workers::map_owned(changed, |(i, p, ambient)| {
+            p.decide(ambient, rules);
+            (i, p.own_needs())
         });
-        for (i, _, _, own_now) in changed {
+        for (i, own_now) in decided {
             own[i] = own_now;
         }
     }

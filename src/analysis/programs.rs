@@ -90,7 +90,7 @@ impl ProgramInfo {
 }
 
 fn location(l: &SourceLine) -> SharedStr {
-    format!("{}:{}", l.file, l.line).into()
+    l.to_string().into()
 }
 
 /// Walks a program and every function it reaches (`calls::check_work` has bounded the total
@@ -189,10 +189,7 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                         helpers.insert(name.clone());
                         helper_calls.push(CallSite { name, function: fname.clone(), location: site(i) });
                     } else if insn.src == BPF_PSEUDO_KFUNC_CALL
-                        && !f
-                            .relocs
-                            .binary_search_by_key(&i, |r| r.insn)
-                            .is_ok_and(|k| matches!(f.relocs[k].target, RelocTarget::Extern(_)))
+                        && !matches!(f.reloc_at(i), Some(RelocTarget::Extern(_)))
                     {
                         let name: SharedStr = format!("kfunc#{}", insn.imm).into();
                         kfuncs.insert(name.clone());
