@@ -253,7 +253,6 @@ fn tar_of(entries: &[(&str, u8, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// The peak resident memory of this process's finished children, in bytes.
 /// A docker-archive whose manifest lists one layer twice (a layer read as the compressed
 /// archive streams by is taken at its last listing, copied for the one before): plain and
 /// gzip-compressed, both layers' objects are found.
@@ -279,6 +278,7 @@ fn a_layer_listed_twice_is_read_in_every_form() {
     }
 }
 
+/// The peak resident memory of this process's finished children, in bytes.
 fn children_peak_rss() -> u64 {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the struct it is given

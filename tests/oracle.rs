@@ -183,7 +183,7 @@ fn objects_built_by_others_are_found_and_agree_with_libbpf() {
         for ((off, display, obj), (_, input)) in ours.into_iter().zip(&inputs) {
             found += 1;
             let source = common::source_of(input);
-            let obj_bytes = bpfcap::input::read_object_ref(source).unwrap();
+            let obj_bytes = common::bytes_of(source);
             let name = source.name.clone();
             assert_eq!(
                 &bytes[off..off + obj_bytes.len()],

@@ -166,12 +166,23 @@ struct Layer {
     links: Vec<(String, String)>,
     /// Symbolic links: (path, target as written).
     symlinks: Vec<(String, String)>,
-    /// The paths among `found`, `links` and `symlinks`: a later entry at one of them replaces
-    /// it (an archive may hold a path twice; the last one is the file).
-    listed: std::collections::HashSet<String>,
+    /// Where each path among `found`, `links` and `symlinks` is: a later entry at one of them
+    /// replaces it (an archive may hold a path twice; the last one is the file).
+    listed: std::collections::HashMap<String, (Listing, usize)>,
+    /// The items of `found`, `links` and `symlinks` a later entry replaced: dropped once the
+    /// layer is read ([`Layer::settle`]), each list passed over once.
+    replaced: std::collections::HashSet<(Listing, usize)>,
     /// The bytes of the paths kept in `entries` (bounded: [`MAX_PATH_BYTES`]).
     path_bytes: u64,
     warnings: Vec<String>,
+}
+
+/// Which of a layer's lists an item is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Listing {
+    Found,
+    Link,
+    Symlink,
 }
 
 /// The bytes of paths one layer may list (about a million entries of ordinary length: real
@@ -186,7 +197,6 @@ struct Merged {
     symlinks: BTreeMap<String, String>,
     /// Per file, how many links to it give its objects again (at most [`MAX_LINKS_PER_FILE`]).
     linked: BTreeMap<String, usize>,
-    warnings: Vec<String>,
 }
 
 /// How many symbolic links one path may go through (the kernel's limit, 40).
@@ -306,14 +316,15 @@ impl Merged {
             }
         }
         self.files.extend(linked);
+        let mut warnings = Vec::new();
         for (file, n) in &self.linked {
             if *n > MAX_LINKS_PER_FILE {
-                self.warnings.push(format!(
+                warnings.push(format!(
                     "{file}: its objects are listed under {MAX_LINKS_PER_FILE} of the {n} links to it (the others are the same objects)"
                 ));
             }
         }
-        (self.files.into_values().flatten().collect(), self.warnings)
+        (self.files.into_values().flatten().collect(), warnings)
     }
 }
 
@@ -351,21 +362,19 @@ impl Layer {
         if self.path_bytes > MAX_PATH_BYTES {
             return Err(format!("a layer lists more than {MAX_PATH_BYTES} bytes of paths"));
         }
-        if self.listed.remove(&path) {
+        if let Some(earlier) = self.listed.remove(&path) {
             // the archive holds this path again: the later entry is the file
-            self.found.retain(|(p, _)| *p != path);
-            self.links.retain(|(p, _)| *p != path);
-            self.symlinks.retain(|(p, _)| *p != path);
+            self.replaced.insert(earlier);
         }
         self.entries.push((path.clone(), h.kind == EntryKind::Dir));
         match h.kind {
             EntryKind::File => return Ok(Some(path)),
             EntryKind::HardLink(target) => {
-                self.listed.insert(path.clone());
+                self.listed.insert(path.clone(), (Listing::Link, self.links.len()));
                 self.links.push((path, tar::normalize(&target)?))
             }
             EntryKind::Symlink(target) => {
-                self.listed.insert(path.clone());
+                self.listed.insert(path.clone(), (Listing::Symlink, self.symlinks.len()));
                 self.symlinks.push((path, target))
             }
             EntryKind::Dir | EntryKind::Other => {}
@@ -376,9 +385,28 @@ impl Layer {
     /// The objects of the file at `path` (as [`Layer::list`] gave it).
     fn add_found(&mut self, path: String, objects: Inputs) {
         if !objects.is_empty() {
-            self.listed.insert(path.clone());
+            self.listed.insert(path.clone(), (Listing::Found, self.found.len()));
             self.found.push((path, objects));
         }
+    }
+
+    /// The layer once every entry is listed: the items a later entry at their path replaced
+    /// are gone.
+    fn settle(mut self) -> Layer {
+        let replaced = std::mem::take(&mut self.replaced);
+        self.listed = Default::default();
+        // the items of `list` left, by position
+        fn drop_replaced<T>(items: &mut Vec<T>, list: Listing, replaced: &std::collections::HashSet<(Listing, usize)>) {
+            let mut at = 0;
+            items.retain(|_| {
+                at += 1;
+                !replaced.contains(&(list, at - 1))
+            });
+        }
+        drop_replaced(&mut self.found, Listing::Found, &replaced);
+        drop_replaced(&mut self.links, Listing::Link, &replaced);
+        drop_replaced(&mut self.symlinks, Listing::Symlink, &replaced);
+        self
     }
 }
 
@@ -446,7 +474,7 @@ fn read_entries<R: Read + tar::Skip>(tar: &mut tar::Reader<R>, at: Option<InFile
             layer.add_found(path, found);
         }
     }
-    Ok(layer)
+    Ok(layer.settle())
 }
 
 /// The objects of one file of an image (`size` bytes from `r`, lying `at` a place in a file
@@ -875,7 +903,7 @@ fn archive_entries<R: Read + tar::Skip>(
             rootfs.add_found(path, found);
         }
     }
-    Ok((rootfs, nested, json))
+    Ok((rootfs.settle(), nested, json))
 }
 
 #[cfg(test)]
@@ -957,12 +985,32 @@ mod tests {
     }
 
     #[test]
+    fn paths_listed_again_keep_their_last_entry_in_order() {
+        let mut l = Layer::default();
+        let header = |path: &str, kind| tar::Header { path: path.into(), kind, size: 0 };
+        // every symbolic link listed twice, the second time to another target; a hard link
+        // listed, then a directory at its path
+        for round in ["first", "second"] {
+            for i in 0..1000 {
+                l.list(header(&format!("/l{i}"), EntryKind::Symlink(format!("{round}{i}")))).unwrap();
+            }
+        }
+        l.list(header("/h", EntryKind::HardLink("/l0".into()))).unwrap();
+        l.list(header("/h", EntryKind::Dir)).unwrap();
+        let l = l.settle();
+        let want: Vec<(String, String)> = (0..1000).map(|i| (format!("/l{i}"), format!("second{i}"))).collect();
+        assert_eq!(l.symlinks, want);
+        assert!(l.links.is_empty());
+    }
+
+    #[test]
     fn the_last_entry_at_a_path_in_a_layer_is_the_file() {
         let mut l = Layer::default();
         let header = |path: &str, kind| tar::Header { path: path.into(), kind, size: 0 };
         let path = l.list(header("./a.o", EntryKind::File)).unwrap().unwrap();
         l.add_found(path, layer(&[], &[], &[], &["/a.o"]).found.remove(0).1);
         assert_eq!(l.list(header("a.o", EntryKind::Symlink("b".into()))).unwrap(), None);
+        let l = l.settle();
         assert!(l.found.is_empty(), "the symbolic link replaced the file");
         assert_eq!(l.symlinks, [("/a.o".to_string(), "b".to_string())]);
         let mut m = Merged::default();

@@ -34,8 +34,8 @@ pub fn detect(view: &View, exclude: &[(usize, usize)], rules: &Rules) -> LoaderH
 
 /// What detection reads of a file, found once.
 struct File<'a> {
-    view: &'a View<'a>,
-    exclude: &'a [(usize, usize)],
+    /// What was read of the file outside the embedded objects.
+    outside: Vec<&'a [u8]>,
     /// The module information of a Go binary's build info.
     go_modinfo: Option<String>,
     /// The strings of `.dynstr`.
@@ -45,7 +45,7 @@ struct File<'a> {
 }
 
 impl<'a> File<'a> {
-    fn new(view: &'a View<'a>, exclude: &'a [(usize, usize)]) -> File<'a> {
+    fn new(view: &'a View<'a>, exclude: &[(usize, usize)]) -> File<'a> {
         let [buildinfo, dynstr, dlopen] = view.sections(&SECTIONS)[..] else { unreachable!("one per name") };
         // (without the section, Go's build info is searched for in what was read)
         let go_modinfo = if buildinfo.is_empty() {
@@ -54,14 +54,15 @@ impl<'a> File<'a> {
             go_modinfo(buildinfo)
         };
         let dynstr = dynstr.split(|b| *b == 0).filter(|s| !s.is_empty()).collect();
-        File { view, exclude, go_modinfo, dynstr, dlopen }
+        let outside = view.outside(exclude).into_iter().map(|(_, part)| part.bytes).collect();
+        File { outside, go_modinfo, dynstr, dlopen }
     }
 
     /// Whether `needle` occurs in what was read of the file, outside the embedded objects.
     fn contains(&self, needle: &str) -> bool {
         let finder = memmem::Finder::new(needle.as_bytes());
         // (a match may not run into an excluded range)
-        self.view.outside(self.exclude).iter().any(|(_, part)| finder.find(part.bytes).is_some())
+        self.outside.iter().any(|part| finder.find(part).is_some())
     }
 
     /// The newest version marker of `model` the file holds.
