@@ -414,9 +414,9 @@ impl Layer {
 type LayerStream<'r> = tar::Reader<Bounded<'r, Box<dyn Read + 'r>>>;
 
 /// A tar stream, decompressed if it is gzip or zstd, whose bytes are spent from the image's
-/// `budget`, counting what it reads on `meter`.
-fn open_tar<'r>(r: impl Read + 'r, meter: Option<&'r Meter>, budget: &'r Budget) -> Result<LayerStream<'r>, String> {
-    let inner = decompress(Counted { inner: r, meter }).map_err(|e| e.to_string())?;
+/// `budget`.
+fn open_tar<'r>(r: impl Read + 'r, budget: &'r Budget) -> Result<LayerStream<'r>, String> {
+    let inner = decompress(r).map_err(|e| e.to_string())?;
     Ok(tar::Reader::new(Bounded { inner, budget }))
 }
 
@@ -437,7 +437,8 @@ fn open_at<'f>(
     let window = Window { file, pos: offset, end: offset.saturating_add(size), meter: None };
     let (head, _) = peek(window, ZSTD_MAGIC.len()).map_err(|e| e.to_string())?;
     if is_compressed(&head) {
-        Ok(Opened::Compressed(open_tar(window, meter, budget)?))
+        // (what the window reads moves the progress bar)
+        Ok(Opened::Compressed(open_tar(Window { meter, ..window }, budget)?))
     } else {
         Ok(Opened::Plain(tar::Reader::new(Window { meter, ..window }), InFile { file, base: offset }))
     }
@@ -459,7 +460,7 @@ fn read_layer(
 
 /// Reads a layer that is only a stream (inside a compressed archive) in full.
 fn read_layer_stream(r: impl Read, budget: &Budget) -> Result<Layer, String> {
-    read_entries(&mut open_tar(r, None, budget)?, None)
+    read_entries(&mut open_tar(r, budget)?, None)
 }
 
 /// Lists every entry of a layer and judges its files.
@@ -535,22 +536,6 @@ fn decompress<'r>(r: impl Read + 'r) -> io::Result<Box<dyn Read + 'r>> {
 /// Whether a stream whose first bytes are `head` is gzip or zstd.
 fn is_compressed(head: &[u8]) -> bool {
     head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC)
-}
-
-/// Counts the bytes read through it on the image's progress bar.
-struct Counted<'m, R> {
-    inner: R,
-    meter: Option<&'m Meter>,
-}
-
-impl<R: Read> Read for Counted<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(m) = self.meter {
-            m.add(n);
-        }
-        Ok(n)
-    }
 }
 
 /// The bytes of an image's files read so far, on a progress bar (on a terminal only).
