@@ -205,7 +205,9 @@ fn load_file(src: &Source, warnings: &mut Vec<String>) -> Result<Inputs, InputEr
     let head = host::read_head(&mut f, host::HEAD_LEN).map_err(io)?;
     let at = host::InFile { file: &f, base: 0 };
     let len = || f.metadata().map(|m| m.len());
-    judge(&src.display, Some(&src.path), &head, len, &mut &f, Some(at), src.explicit, warnings)
+    // (the rest by position: reading the section headers moves the file's offset)
+    let mut rest = host::ReadAt { file: &f, pos: head.len() as u64 };
+    judge(&src.display, Some(&src.path), &head, len, &mut rest, Some(at), src.explicit, warnings)
 }
 
 /// What one file gives, judged by its first bytes (`head`, already read from `rest`) as

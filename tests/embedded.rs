@@ -220,6 +220,33 @@ fn truncated_executable_gives_a_warning() {
     }
 }
 
+/// An executable whose section headers can be read but name a section past the end of the
+/// file (here `.rodata`, which holds the objects): the whole file is searched, from its first
+/// byte (reading the headers must not move where the whole file is read from).
+#[test]
+fn a_section_past_the_end_has_the_whole_file_searched() {
+    let bytes = std::fs::read(testdata("embedded/app")).unwrap();
+    let elf = object::read::elf::ElfFile64::<object::Endianness>::parse(&bytes[..]).unwrap();
+    let shoff = elf.elf_header().e_shoff.get(elf.endian()) as usize;
+    let entsize = elf.elf_header().e_shentsize.get(elf.endian()) as usize;
+    let rodata = object::Object::section_by_name(&elf, ".rodata").unwrap();
+    let index = object::ObjectSection::index(&rodata).0;
+    let mut bad = bytes.clone();
+    // (sh_offset, the section header's fifth field, at byte 24)
+    let at = shoff + index * entsize + 24;
+    bad[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("app-bad-section");
+    std::fs::write(&file, &bad).unwrap();
+    let (objects, warnings) = load_inputs(std::slice::from_ref(&file)).unwrap();
+    assert_eq!(objects.len(), 2, "{warnings:?}");
+    assert_same_as_original(&objects[0].1, "socket", &objects[0].1.name);
+    assert!(
+        warnings[0].contains("section headers cannot be read") && warnings[0].contains("whole file"),
+        "{warnings:?}"
+    );
+}
+
 #[test]
 fn corrupt_embedded_object_gives_a_warning() {
     let (mut bytes, ext) = app_extents();

@@ -218,6 +218,22 @@ pub struct InFile<'f> {
     pub base: u64,
 }
 
+/// Reads `file` from byte `pos` on, by position, whatever else reads it by its offset (the
+/// section headers' reader does).
+pub struct ReadAt<'f> {
+    pub file: &'f std::fs::File,
+    pub pos: u64,
+}
+
+impl std::io::Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads the sections that `carriers` holds of the ELF file of `len` bytes `at` its place,
 /// found by its section headers; offsets are the ELF file's. Fails, saying why, when the
 /// headers cannot be read or a section lies outside the file: the caller then reads the file
