@@ -132,31 +132,29 @@ impl Requirements {
         // reasons that interleave: they are merged first, as a group.
         let object_of = |r: &Requirements| r.required.values().flatten().next().map(|x| x.object.clone());
         all.sort_by_cached_key(object_of);
-        // (the object named, each need's reasons, and whether they come from several sets)
-        type Group = (Option<SharedStr>, BTreeMap<Need, Vec<Reason>>, bool);
+        // (the object named, the group's reasons (its optional items and warnings taken
+        // above), and whether they come from several sets)
+        type Group = (Option<SharedStr>, Requirements, bool);
         let mut groups: Vec<Group> = Vec::new();
         for r in all {
             let object = object_of(&r);
             match groups.last_mut() {
                 Some((o, group, several)) if *o == object => {
                     for (n, rs) in r.required {
-                        group.entry(n).or_default().extend(rs);
+                        group.required.entry(n).or_default().extend(rs);
                     }
                     *several = true;
                 }
-                _ => groups.push((object, r.required, false)),
+                _ => groups.push((object, r, false)),
             }
         }
         for (_, group, _) in groups.iter_mut().filter(|(_, _, several)| *several) {
-            for rs in group.values_mut() {
-                rs.sort();
-                rs.dedup();
-            }
+            group.normalize();
         }
         // Group by group, each need's reasons moved out (the union grows as the groups shrink:
         // a tree's reasons are most of what an analysis holds).
         for (_, group, _) in groups {
-            for (n, rs) in group {
+            for (n, rs) in group.required {
                 out.required.entry(n).or_default().extend(rs);
             }
         }
