@@ -34,7 +34,7 @@ pub fn analyse_paths(
     opts: &Options,
     rules: &Rules,
 ) -> Result<Analysis, PipelineError> {
-    run(paths, reading, opts, rules, None)
+    run(paths, reading, opts, &analysis::Analyser::new(rules), None)
 }
 
 /// One file that holds objects (an executable, a library, an object file; in an image, by its
@@ -57,7 +57,9 @@ pub fn analyse_by_executable(
     rules: &Rules,
 ) -> Result<(Analysis, Vec<Executable>), PipelineError> {
     let kept = Mutex::new(Vec::new());
-    let a = run(paths, reading, opts, rules, Some(&kept))?;
+    // (one analyser for the whole answer and every file's: the rules' reason texts made once)
+    let analyser = analysis::Analyser::new(rules);
+    let a = run(paths, reading, opts, &analyser, Some(&kept))?;
     let mut kept = kept.into_inner().expect("objects");
     kept.sort_by_key(|(i, _)| *i);
     // the files in the order the analysis lists their objects
@@ -80,7 +82,7 @@ pub fn analyse_by_executable(
         if own.programs.is_empty() && !opts.programs.is_empty() {
             continue;
         }
-        let analysis = match analysis::analyse(objects, &own, rules) {
+        let analysis = match analyser.analyse(objects, &own) {
             Ok(a) => a,
             // (left out of the whole answer too, with a warning there)
             Err(analysis::AnalysisError::TooComplex { .. }) => continue,
@@ -109,7 +111,7 @@ fn run(
     paths: &[PathBuf],
     reading: &input::Options,
     opts: &Options,
-    rules: &Rules,
+    analyser: &analysis::Analyser,
     keep: Option<&Mutex<Vec<(usize, input::Inputs)>>>,
 ) -> Result<Analysis, PipelineError> {
     let (sources, planned) = input::plan_inputs(paths, reading)?;
@@ -124,7 +126,7 @@ fn run(
             analysis::Loaded { objects, warnings }
         })
     };
-    let mut a = match analysis::analyse_stream(sources.len(), load, opts, rules) {
+    let mut a = match analyser.analyse_stream(sources.len(), load, opts) {
         Ok(a) => a,
         Err(analysis::StreamError::Load(e)) => return Err(e.into()),
         Err(analysis::StreamError::Analysis(e)) => return Err(e.into()),

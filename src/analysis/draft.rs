@@ -1,7 +1,7 @@
 //! Needs as numbers while requirements are derived: the interner that numbers them, sets of
 //! numbers, the draft that collects every reason under its need's number and becomes the
 //! [`Requirements`] once, and the reason texts that depend on the rules alone, made once per
-//! analysis.
+//! [`super::Analyser`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -233,7 +233,7 @@ impl<'r> Draft<'r> {
 }
 
 /// Reason texts that depend only on the rules, not on an object's names: built once per
-/// analysis and shared by every object (and every worker).
+/// [`super::Analyser`] and shared by every analysis it runs, every object (and every worker).
 #[derive(Debug, Default)]
 pub struct Texts {
     map: std::sync::RwLock<crate::rules::HashMap<TextKey, SharedStr>>,

@@ -115,19 +115,12 @@ impl Analysis {
 }
 
 /// Analyses a set of objects; the result's delegation is the union of all of them.
+/// ([`Analyser::analyse`] with an analyser of its own.)
 pub fn analyse(inputs: Vec<(String, Object)>, opts: &Options, rules: &Rules) -> Result<Analysis, AnalysisError> {
-    let inputs = crate::workers::TakeOnce::new(inputs);
-    let load = |i: usize| -> Result<Loaded, std::convert::Infallible> {
-        Ok(Loaded { objects: vec![inputs.take(i)], warnings: Vec::new() })
-    };
-    match analyse_stream(inputs.len(), load, opts, rules) {
-        Ok(a) => Ok(a),
-        Err(StreamError::Analysis(e)) => Err(e),
-        Err(StreamError::Load(never)) => match never {},
-    }
+    Analyser::new(rules).analyse(inputs, opts)
 }
 
-/// What one work item of [`analyse_stream`] gives: its objects (display path, model) and
+/// What one work item of [`Analyser::analyse_stream`] gives: its objects (display path, model) and
 /// warnings about what could not be read.
 pub struct Loaded {
     pub objects: Vec<(String, Object)>,
@@ -141,128 +134,156 @@ pub enum StreamError<E> {
     Analysis(AnalysisError),
 }
 
-/// Analyses objects as they are produced: `load(i)` gives the objects of work item `i`
-/// (`0..count`; a file, say). Items are loaded and analysed on every available core, each
-/// object's instructions are dropped once analysed, and only the items in progress are held
-/// whole, so memory follows the largest items, not the sum of all of them. The result keeps
-/// item order: objects, and the items' warnings ahead of the analysis's own. When items fail
-/// to load, the error of the first of them (in item order) is returned.
-pub fn analyse_stream<E: Send>(
-    count: usize,
-    load: impl Fn(usize) -> Result<Loaded, E> + Sync,
-    opts: &Options,
-    rules: &Rules,
-) -> Result<Analysis, StreamError<E>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    // the first failed item so far: items after it need not be loaded
-    let first_error = AtomicUsize::new(usize::MAX);
-    let progress = crate::progress::Progress::new("analysing", count);
-    // (the reason texts that depend on the rules alone, made once per analysis)
-    let texts = Texts::default();
-    let items: Vec<usize> = (0..count).collect();
-    // per item: its objects prepared, its warnings, and the first object it left out for the
-    // work its analysis would take (path, why); None: not loaded, after a failed item
-    let results = crate::workers::map(&items, |&i| {
-        if i > first_error.load(Ordering::Relaxed) {
-            return None;
+/// Analyses objects under one set of rules. It keeps the reason texts that depend on the rules
+/// alone (a capability's reason for a program type, a loader step's), made the first time an
+/// analysis needs them and shared by every analysis it runs after: a program that analyses
+/// objects one at a time (an image scanner) makes them once, as it reads the rules once.
+pub struct Analyser<'r> {
+    rules: &'r Rules,
+    texts: Texts,
+}
+
+impl<'r> Analyser<'r> {
+    pub fn new(rules: &'r Rules) -> Self {
+        Analyser { rules, texts: Texts::default() }
+    }
+
+    /// Analyses a set of objects; the result's delegation is the union of all of them.
+    pub fn analyse(&self, inputs: Vec<(String, Object)>, opts: &Options) -> Result<Analysis, AnalysisError> {
+        let inputs = crate::workers::TakeOnce::new(inputs);
+        let load = |i: usize| -> Result<Loaded, std::convert::Infallible> {
+            Ok(Loaded { objects: vec![inputs.take(i)], warnings: Vec::new() })
+        };
+        match self.analyse_stream(inputs.len(), load, opts) {
+            Ok(a) => Ok(a),
+            Err(StreamError::Analysis(e)) => Err(e),
+            Err(StreamError::Load(never)) => match never {},
         }
-        let result = match load(i) {
-            Ok(loaded) => {
-                let mut warnings = loaded.warnings;
-                let mut prepared = Vec::with_capacity(loaded.objects.len());
-                let mut too_complex = None;
-                for (path, object) in loaded.objects {
-                    // an object whose analysis would cost more than the bound is left out,
-                    // said so (an error below when nothing else is left)
-                    match calls::check_work(&object) {
-                        Ok(()) => prepared.push(prepare(path, object, opts, rules, &texts)),
-                        Err(why) => {
-                            warnings.push(format!("skipped: {}: too complex: {}", Escaped(&path), why));
-                            too_complex.get_or_insert((path, why));
+    }
+
+    /// Analyses objects as they are produced: `load(i)` gives the objects of work item `i`
+    /// (`0..count`; a file, say). Items are loaded and analysed on every available core, each
+    /// object's instructions are dropped once analysed, and only the items in progress are held
+    /// whole, so memory follows the largest items, not the sum of all of them. The result keeps
+    /// item order: objects, and the items' warnings ahead of the analysis's own. When items fail
+    /// to load, the error of the first of them (in item order) is returned.
+    pub fn analyse_stream<E: Send>(
+        &self,
+        count: usize,
+        load: impl Fn(usize) -> Result<Loaded, E> + Sync,
+        opts: &Options,
+    ) -> Result<Analysis, StreamError<E>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (rules, texts) = (self.rules, &self.texts);
+        // the first failed item so far: items after it need not be loaded
+        let first_error = AtomicUsize::new(usize::MAX);
+        let progress = crate::progress::Progress::new("analysing", count);
+        let items: Vec<usize> = (0..count).collect();
+        // per item: its objects prepared, its warnings, and the first object it left out for the
+        // work its analysis would take (path, why); None: not loaded, after a failed item
+        let results = crate::workers::map(&items, |&i| {
+            if i > first_error.load(Ordering::Relaxed) {
+                return None;
+            }
+            let result = match load(i) {
+                Ok(loaded) => {
+                    let mut warnings = loaded.warnings;
+                    let mut prepared = Vec::with_capacity(loaded.objects.len());
+                    let mut too_complex = None;
+                    for (path, object) in loaded.objects {
+                        // an object whose analysis would cost more than the bound is left out,
+                        // said so (an error below when nothing else is left)
+                        match calls::check_work(&object) {
+                            Ok(()) => prepared.push(prepare(path, object, opts, rules, texts)),
+                            Err(why) => {
+                                warnings.push(format!("skipped: {}: too complex: {}", Escaped(&path), why));
+                                too_complex.get_or_insert((path, why));
+                            }
                         }
                     }
+                    Ok((prepared, warnings, too_complex))
                 }
-                Ok((prepared, warnings, too_complex))
-            }
-            Err(e) => {
-                first_error.fetch_min(i, Ordering::Relaxed);
-                Err(e)
-            }
-        };
-        progress.tick();
-        Some(result)
-    });
-    progress.finish();
-    let mut prepared = Vec::with_capacity(count);
-    let mut load_warnings = Vec::new();
-    let mut too_complex = None;
-    for r in results.into_iter().flatten() {
-        let (o, w, t) = r.map_err(StreamError::Load)?;
-        prepared.extend(o);
-        load_warnings.extend(w);
-        too_complex = too_complex.or(t);
-    }
-    if let (true, Some((path, why))) = (prepared.is_empty(), too_complex) {
-        return Err(StreamError::Analysis(AnalysisError::TooComplex { path, why }));
-    }
-    check_program_names(prepared.iter().map(|p| (p.path.as_str(), &p.object)), opts).map_err(StreamError::Analysis)?;
-    let unsettled = solve_union(&mut prepared, rules);
-    let mut objects = Vec::with_capacity(prepared.len());
-    let mut reqs = Vec::with_capacity(prepared.len());
-    let mut tokenless_warnings = Vec::new();
-    for (analysis, requirements) in crate::workers::map_owned(prepared, |p| finish(p, opts, rules, &texts)) {
-        if analysis.loader.token() {
-            reqs.push(requirements);
-        } else {
-            tokenless_warnings.extend(analysis.warnings.iter().cloned());
+                Err(e) => {
+                    first_error.fetch_min(i, Ordering::Relaxed);
+                    Err(e)
+                }
+            };
+            progress.tick();
+            Some(result)
+        });
+        progress.finish();
+        let mut prepared = Vec::with_capacity(count);
+        let mut load_warnings = Vec::new();
+        let mut too_complex = None;
+        for r in results.into_iter().flatten() {
+            let (o, w, t) = r.map_err(StreamError::Load)?;
+            prepared.extend(o);
+            load_warnings.extend(w);
+            too_complex = too_complex.or(t);
         }
-        objects.push(analysis);
-    }
-    let mut total = Requirements::union(reqs);
-    total.add_warnings(tokenless_warnings);
-    total.add_warnings(unsettled);
-    total.warnings.splice(0..0, load_warnings);
-    // --program names found in some objects only: the others are left out, said so
-    if !opts.programs.is_empty() && objects.len() > 1 {
-        let empty: Vec<String> = objects.iter().filter(|o| o.selected.is_empty()).map(|o| o.path.clone()).collect();
-        if !empty.is_empty() {
-            total.add_warnings([format!(
-                "--program {} selects nothing in {} of the objects, which are left out: {}",
-                opts.programs.join(", "),
-                empty.len(),
-                empty.join(", ")
-            )]);
+        if let (true, Some((path, why))) = (prepared.is_empty(), too_complex) {
+            return Err(StreamError::Analysis(AnalysisError::TooComplex { path, why }));
         }
-    }
-    // (one object: the union is its requirements, and so is the delegation)
-    let delegation = match objects.as_slice() {
-        [one] => one.delegation.clone(),
-        _ => delegation_of(&total, opts.with_optional, rules),
-    };
-    // the verifier's gates the instructions do not show, when the delegation lacks what they need
-    if objects.iter().any(|o| o.loader.token() && !o.selected.is_empty()) {
-        for u in &rules.verifier.unsettled {
-            let lacking: Vec<&str> =
-                u.caps.iter().filter(|c| !delegation.capabilities.contains(c)).map(|c| c.as_str()).collect();
-            if !lacking.is_empty() {
+        check_program_names(prepared.iter().map(|p| (p.path.as_str(), &p.object)), opts)
+            .map_err(StreamError::Analysis)?;
+        let unsettled = solve_union(&mut prepared, rules);
+        let mut objects = Vec::with_capacity(prepared.len());
+        let mut reqs = Vec::with_capacity(prepared.len());
+        let mut tokenless_warnings = Vec::new();
+        for (analysis, requirements) in crate::workers::map_owned(prepared, |p| finish(p, opts, rules, texts)) {
+            if analysis.loader.token() {
+                reqs.push(requirements);
+            } else {
+                tokenless_warnings.extend(analysis.warnings.iter().cloned());
+            }
+            objects.push(analysis);
+        }
+        let mut total = Requirements::union(reqs);
+        total.add_warnings(tokenless_warnings);
+        total.add_warnings(unsettled);
+        total.warnings.splice(0..0, load_warnings);
+        // --program names found in some objects only: the others are left out, said so
+        if !opts.programs.is_empty() && objects.len() > 1 {
+            let empty: Vec<String> = objects.iter().filter(|o| o.selected.is_empty()).map(|o| o.path.clone()).collect();
+            if !empty.is_empty() {
                 total.add_warnings([format!(
-                    "the delegation holds no {}: the verifier gates that bpfcap cannot see in the instructions would refuse a program that meets one ({}); `bpfcap verify` settles them",
-                    lacking.join(", "),
-                    u.what
+                    "--program {} selects nothing in {} of the objects, which are left out: {}",
+                    opts.programs.join(", "),
+                    empty.len(),
+                    empty.join(", ")
                 )]);
             }
         }
+        // (one object: the union is its requirements, and so is the delegation)
+        let delegation = match objects.as_slice() {
+            [one] => one.delegation.clone(),
+            _ => delegation_of(&total, opts.with_optional, rules),
+        };
+        // the verifier's gates the instructions do not show, when the delegation lacks what they need
+        if objects.iter().any(|o| o.loader.token() && !o.selected.is_empty()) {
+            for u in &rules.verifier.unsettled {
+                let lacking: Vec<&str> =
+                    u.caps.iter().filter(|c| !delegation.capabilities.contains(c)).map(|c| c.as_str()).collect();
+                if !lacking.is_empty() {
+                    total.add_warnings([format!(
+                        "the delegation holds no {}: the verifier gates that bpfcap cannot see in the instructions would refuse a program that meets one ({}); `bpfcap verify` settles them",
+                        lacking.join(", "),
+                        u.what
+                    )]);
+                }
+            }
+        }
+        let host =
+            objects.iter().flat_map(|o| o.host_capabilities.iter().map(|c| Need::Cap(c.clone()))).collect::<Vec<_>>();
+        Ok(Analysis {
+            loader: opts.loader.clone(),
+            objects,
+            requirements: total,
+            delegation,
+            host_capabilities: Delegation::from_needs(&host, rules).capabilities,
+            with_optional: opts.with_optional,
+        })
     }
-    let host =
-        objects.iter().flat_map(|o| o.host_capabilities.iter().map(|c| Need::Cap(c.clone()))).collect::<Vec<_>>();
-    Ok(Analysis {
-        loader: opts.loader.clone(),
-        objects,
-        requirements: total,
-        delegation,
-        host_capabilities: Delegation::from_needs(&host, rules).capabilities,
-        with_optional: opts.with_optional,
-    })
 }
 
 /// `--program` names must exist somewhere.
