@@ -131,25 +131,29 @@ fn derived_delegation_loads_and_every_item_is_required() {
     run_all(objs, 18);
 }
 
-/// The verifier's gates on a pointer in 32-bit arithmetic, one program at a time (the object's
-/// test above would not see one gate missed while another asks for CAP_PERFMON): each
-/// program's own analysis names its gate and CAP_PERFMON, loads through a token, and fails
-/// without CAP_PERFMON.
+/// The verifier's gates on a pointer made a number (32-bit arithmetic, a negation, a byte
+/// swap, a sign-extending copy), one program at a time (the object's test above would not see
+/// one gate missed while another asks for CAP_PERFMON): each program's own analysis names its
+/// gate and CAP_PERFMON, loads through a token, and fails without CAP_PERFMON.
 #[test]
-fn each_32bit_pointer_gate_needs_cap_perfmon_on_its_own() {
+fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
     if !preconditions() {
         return;
     }
     let r = rules();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pointer32.bpf.o");
-    let display = path.display().to_string();
-    let bytes = std::fs::read(&path).unwrap();
-    for (program, gate) in [
-        ("stack_low_half", "pointer_truncated"),
-        ("stack_minus_number", "pointer_in_32bit_subtraction"),
-        ("global_low_half", "pointer_truncated"),
-        ("calls_low_half", "pointer_truncated"),
+    for (object, program, gate) in [
+        ("pointer32", "stack_low_half", "pointer_truncated"),
+        ("pointer32", "stack_minus_number", "pointer_in_32bit_subtraction"),
+        ("pointer32", "global_low_half", "pointer_truncated"),
+        ("pointer32", "calls_low_half", "pointer_truncated"),
+        ("pointer_number", "stack_negated", "pointer_negated_or_swapped"),
+        ("pointer_number", "stack_swapped", "pointer_negated_or_swapped"),
+        ("pointer_number", "stack_bswapped", "pointer_negated_or_swapped"),
+        ("pointer_number", "stack_sign_extended", "pointer_sign_extended"),
     ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{object}.bpf.o"));
+        let display = path.display().to_string();
+        let bytes = std::fs::read(&path).unwrap();
         let obj = bpfcap::elf::read_object(&bytes, &bpfcap::elf::object_name(&display)).unwrap();
         let opts = Options {
             programs: vec![program.to_string()],

@@ -288,14 +288,21 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
 }
 
 /// Whether a gate can be at `ins`: a register added or subtracted (64- or 32-bit), a 32-bit
-/// subtraction of a number, a 32-bit copy of a register.
+/// subtraction of a number, a 32-bit or sign-extending copy of a register, a negation or byte
+/// swap.
 fn may_gate(ins: Insn) -> bool {
     let (class, op, x) = (ins.code & 0x07, ins.code & 0xf0, ins.code & SRC_X != 0);
     match class {
-        CLASS_ALU64 => x && matches!(op, OP_ADD | OP_SUB),
-        CLASS_ALU => op == OP_SUB || (x && op == OP_MOV),
+        CLASS_ALU64 => (x && matches!(op, OP_ADD | OP_SUB)) || sign_extends(ins) || matches!(op, OP_NEG | OP_END),
+        CLASS_ALU => op == OP_SUB || (x && op == OP_MOV) || matches!(op, OP_NEG | OP_END),
         _ => false,
     }
+}
+
+/// Whether `ins` is a sign-extending 64-bit copy of a register (`r1 = (s32)r2`; the other
+/// offsets of a 64-bit register copy are not: 1 is an address-space cast).
+fn sign_extends(ins: Insn) -> bool {
+    ins.code == CLASS_ALU64 | OP_MOV | SRC_X && matches!(ins.off, 8 | 16 | 32)
 }
 
 /// A function's instructions cut into blocks: runs that control enters at the first
@@ -459,8 +466,18 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
             let x = ins.code & SRC_X != 0;
             let (d, s) = (regs[dst], if x { regs[src] } else { Holds::Const(i64::from(ins.imm)) });
             regs[dst] = match op {
+                // (a number with allow_ptr_leaks; 'R%d pointer arithmetic prohibited' without)
+                OP_NEG | OP_END if d.pointer() => {
+                    gate = Some(Gate::PointerNegatedOrSwapped);
+                    Holds::Scalar
+                }
                 OP_MOV if x && ins.off == 0 => s,
                 OP_MOV if !x => s,
+                // (a number with allow_ptr_leaks; 'R%d sign-extension part of pointer' without)
+                OP_MOV if sign_extends(ins) && s.pointer() => {
+                    gate = Some(Gate::PointerSignExtended);
+                    Holds::Scalar
+                }
                 OP_MOV => Holds::Scalar,
                 // 'pointer += pointer prohibited', whatever the capabilities: this way ends here
                 OP_ADD if d.pointer() && s.pointer() => return Step::Refused,
@@ -519,8 +536,8 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
                 OP_SUB if dp && sp => gate = Some(Gate::PointerMinusPointer),
                 // (the other operand not known: a pointer too, or a number, a gate either way)
                 OP_SUB if dp || sp => gate = Some(Gate::PointerIn32BitSubtraction),
-                // (a pointer negated or byte-swapped: a gate too, 'R%d pointer arithmetic
-                // prohibited' without allow_ptr_leaks, not one bpfcap derives: docs/how-it-works.md)
+                // (END's source bit says big or little endian: it has no source register)
+                OP_NEG | OP_END if dp => gate = Some(Gate::PointerNegatedOrSwapped),
                 OP_NEG | OP_END => {}
                 // any other 32-bit arithmetic on a pointer: refused whatever the capabilities
                 _ if dp || sp => return Step::Refused,
@@ -574,11 +591,24 @@ fn packet_field(c: &CtxPacket, off: i16, size: u8) -> Holds {
     }
 }
 
-/// Gate `gate` at instruction `i` of `f` (an addition, a subtraction or a 32-bit copy), with the
-/// instruction as the verifier prints it.
+/// Gate `gate` at instruction `i` of `f` (an addition, a subtraction, a copy, a negation or a
+/// byte swap), with the instruction as the verifier prints it (kernel/bpf/disasm.c).
 fn site(f: &Function, i: usize, gate: Gate) -> GateSite {
     let ins = f.insns[i];
-    let width = if ins.code & 0x07 == CLASS_ALU { 'w' } else { 'r' };
+    let location = f.line_of(i).map(|l| l.to_string().into());
+    let alu32 = ins.code & 0x07 == CLASS_ALU;
+    let width = if alu32 { 'w' } else { 'r' };
+    let d = ins.dst;
+    // (`w1 = -w1`; `r1 = be16 r1` in either width; `r1 = bswap64 r1`)
+    let unary = match ins.code & 0xf0 {
+        OP_NEG => Some(format!("{width}{d} = -{width}{d}")),
+        OP_END if alu32 => Some(format!("r{d} = {}{} r{d}", if ins.code & SRC_X != 0 { "be" } else { "le" }, ins.imm)),
+        OP_END => Some(format!("r{d} = bswap{} r{d}", ins.imm)),
+        _ => None,
+    };
+    if let Some(insn) = unary {
+        return GateSite { gate, insn, location };
+    }
     // (as the verifier prints it: `w2 -= w3`, `w2 -= 8`, `w0 = w10`, `w0 = (s8)w1`)
     let op = match ins.code & 0xf0 {
         OP_ADD => "+=",
@@ -591,11 +621,7 @@ fn site(f: &Function, i: usize, gate: Gate) -> GateSite {
         (true, off) if op == "=" && off != 0 => format!("(s{off}){width}{}", ins.src),
         (true, _) => format!("{width}{}", ins.src),
     };
-    GateSite {
-        gate,
-        insn: format!("{width}{} {op} {src}", ins.dst),
-        location: f.line_of(i).map(|l| l.to_string().into()),
-    }
+    GateSite { gate, insn: format!("{width}{} {op} {src}", ins.dst), location }
 }
 
 #[cfg(test)]
@@ -785,6 +811,53 @@ mod tests {
     }
 
     #[test]
+    fn a_pointer_negated_swapped_or_sign_extended() {
+        let sites = |insns: Vec<Insn>| {
+            gates(&function(insns), Some(&XDP), &[]).into_iter().map(|g| (g.gate, g.insn)).collect::<Vec<_>>()
+        };
+        let site = |g: Gate, s: &str| (g, s.to_string());
+        const TO_BE: u8 = SRC_X;
+        let on_pointers = vec![
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 6, 10, 0, 0), // r6 = r10
+            insn(CLASS_ALU64 | OP_NEG, 6, 0, 0, 0),          // r6 = -r6: a number now
+            insn(CLASS_ALU64 | OP_NEG, 6, 0, 0, 0),          // r6 = -r6: no gate
+            insn(LDXW, 2, 1, 0, 0),                          // r2 = data
+            insn(CLASS_ALU | OP_END | TO_BE, 2, 0, 0, 64),   // r2 = be64 r2
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 3, 10, 0, 0), // r3 = r10
+            insn(CLASS_ALU | OP_END, 3, 0, 0, 16),           // r3 = le16 r3
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 4, 10, 0, 0), // r4 = r10
+            insn(CLASS_ALU64 | OP_END, 4, 0, 0, 32),         // r4 = bswap32 r4
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 5, 6, 32, 0), // r5 = (s32)r6: r6 a number
+            insn(LDXW, 7, 2, 4, 0),                          // r7: not known (r2 a number)
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 7, 7, 16, 0), // r7 = (s16)r7: not known to be a pointer
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 8, 10, 8, 0), // r8 = (s8)r10
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 9, 10, 1, 1), // an address-space cast: not a copy
+            insn(CLASS_ALU | OP_NEG, 10, 0, 0, 0),           // w10 = -w10
+            insn(EXIT, 0, 0, 0, 0),
+        ];
+        assert_eq!(
+            sites(on_pointers),
+            [
+                site(Gate::PointerNegatedOrSwapped, "r2 = be64 r2"),
+                site(Gate::PointerNegatedOrSwapped, "r3 = le16 r3"),
+                site(Gate::PointerNegatedOrSwapped, "r4 = bswap32 r4"),
+                site(Gate::PointerNegatedOrSwapped, "r6 = -r6"),
+                site(Gate::PointerNegatedOrSwapped, "w10 = -w10"),
+                site(Gate::PointerSignExtended, "r8 = (s8)r10"),
+            ]
+        );
+        // the same on numbers: no gate
+        let on_numbers = vec![
+            insn(CLASS_ALU64 | OP_MOV, 1, 0, 0, 7),          // r1 = 7
+            insn(CLASS_ALU64 | OP_NEG, 1, 0, 0, 0),          // r1 = -r1
+            insn(CLASS_ALU | OP_END | TO_BE, 1, 0, 0, 64),   // r1 = be64 r1
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 2, 1, 32, 0), // r2 = (s32)r1
+            insn(EXIT, 0, 0, 0, 0),
+        ];
+        assert_eq!(sites(on_numbers), []);
+    }
+
+    #[test]
     fn a_global_datas_address_is_a_map_value_pointer() {
         use crate::model::Reloc;
         // r1 = &global (map 0: .data); w2 = w1; r3 = &map (map 1: a map's fd); w4 = w3
@@ -831,8 +904,8 @@ mod tests {
     }
 
     /// Random small programs (jumps anywhere, loops, ld_imm64 halves, packet and context
-    /// loads, register adds and subtracts, 32-bit operations, stack slots, map values,
-    /// differing constants): the gates found do not depend on the order in which blocks are
+    /// loads, register adds and subtracts, 32-bit operations, sign-extending copies,
+    /// negations, stack slots, map values, differing constants): the gates found do not depend on the order in which blocks are
     /// walked.
     #[test]
     fn the_answer_does_not_depend_on_the_order_of_the_walk() {
@@ -859,15 +932,26 @@ mod tests {
                     17 => insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM),
                     18 => insn(CLASS_ALU64 | OP_MOV, d, 0, 0, 8 * rnd(3) as i32),
                     2 | 3 => insn(CLASS_ALU64 | [OP_ADD, OP_SUB][rnd(2) as usize] | SRC_X, d, s, 0, 0),
-                    4 => insn(CLASS_ALU64 | OP_MOV | SRC_X, d, s, 0, 0),
+                    // copies, sign-extending copies, negations
+                    4 => [
+                        insn(CLASS_ALU64 | OP_MOV | SRC_X, d, s, 0, 0),
+                        insn(CLASS_ALU64 | OP_MOV | SRC_X, d, s, 32, 0),
+                        insn(CLASS_ALU64 | OP_NEG, d, 0, 0, 0),
+                    ][rnd(3) as usize],
                     5 => insn(CLASS_ALU64 | OP_MOV, d, 0, 0, rnd(3) as i32),
                     6 => insn(CLASS_ALU64 | OP_ADD, d, 0, 0, rnd(3) as i32),
                     7 | 8 => insn(CLASS_JMP | 0x10 | SRC_X, d, s, off, 0),
                     9 => insn(CLASS_JMP | JMP_JA, 0, 0, off, 0),
                     10 => {
-                        // 32-bit: subtractions, copies, additions, a bitwise operation
-                        let (op, x) = [(OP_SUB, SRC_X), (OP_SUB, 0), (OP_MOV, SRC_X), (OP_ADD, SRC_X), (0x50, SRC_X)]
-                            [rnd(5) as usize];
+                        // 32-bit: subtractions, copies, additions, a bitwise operation, a negation
+                        let (op, x) = [
+                            (OP_SUB, SRC_X),
+                            (OP_SUB, 0),
+                            (OP_MOV, SRC_X),
+                            (OP_ADD, SRC_X),
+                            (0x50, SRC_X),
+                            (OP_NEG, 0),
+                        ][rnd(6) as usize];
                         insn(CLASS_ALU | op | x, d, s * (x >> 3), 0, rnd(3) as i32)
                     }
                     11 => insn(EXIT, 0, 0, 0, 0),

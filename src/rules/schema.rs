@@ -877,6 +877,10 @@ pub enum Gate {
     PointerIn32BitSubtraction,
     /// A 32-bit copy of a pointer (`w2 = w1`, r1 a pointer).
     PointerTruncated,
+    /// A pointer negated or byte-swapped (`r1 = -r1`, `r1 = be64 r1`).
+    PointerNegatedOrSwapped,
+    /// A sign-extending 64-bit copy of a pointer (`r1 = (s32)r2`, r2 a pointer).
+    PointerSignExtended,
     /// A register added to (or subtracted from) a packet or context pointer.
     PacketPointerPlusRegister,
     /// A register added to a map-value or stack pointer that holds a different constant on
