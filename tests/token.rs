@@ -132,7 +132,7 @@ fn derived_delegation_loads_and_every_item_is_required() {
 }
 
 /// The verifier's gates on a pointer made a number (32-bit arithmetic, a negation, a byte
-/// swap, a sign-extending copy), one program at a time (the object's test above would not see
+/// swap, a sign-extending copy) or compared, one program at a time (the object's test above would not see
 /// one gate missed while another asks for CAP_PERFMON): each program's own analysis names its
 /// gate and CAP_PERFMON, loads through a token, and fails without CAP_PERFMON.
 #[test]
@@ -150,6 +150,10 @@ fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
         ("pointer_number", "stack_swapped", "pointer_negated_or_swapped"),
         ("pointer_number", "stack_bswapped", "pointer_negated_or_swapped"),
         ("pointer_number", "stack_sign_extended", "pointer_sign_extended"),
+        ("pointer_compare", "stack_compared", "pointer_compared"),
+        ("pointer_compare", "stack_against_number", "pointer_compared"),
+        ("pointer_compare", "global_compared", "pointer_compared"),
+        ("pointer_compare", "packet_compared_in_32bit", "pointer_compared"),
     ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{object}.bpf.o"));
         let display = path.display().to_string();

@@ -99,8 +99,16 @@ const OP_NEG: u8 = 0x80;
 const OP_MOV: u8 = 0xb0;
 const OP_END: u8 = 0xd0;
 const JMP_JA: u8 = 0x00;
+const JMP_JEQ: u8 = 0x10;
+const JMP_JGT: u8 = 0x20;
+const JMP_JGE: u8 = 0x30;
+const JMP_JNE: u8 = 0x50;
 const JMP_CALL: u8 = 0x80;
 const JMP_EXIT: u8 = 0x90;
+const JMP_JLT: u8 = 0xa0;
+const JMP_JLE: u8 = 0xb0;
+/// may_goto (BPF_JCOND): a jump that compares nothing.
+const JMP_JCOND: u8 = 0xe0;
 const MODE_MEM: u8 = 0x60;
 const MODE_ATOMIC: u8 = 0xc0;
 const SIZE_W: u8 = 0x00;
@@ -295,8 +303,51 @@ fn may_gate(ins: Insn) -> bool {
     match class {
         CLASS_ALU64 => (x && matches!(op, OP_ADD | OP_SUB)) || sign_extends(ins) || matches!(op, OP_NEG | OP_END),
         CLASS_ALU => op == OP_SUB || (x && op == OP_MOV) || matches!(op, OP_NEG | OP_END),
+        CLASS_JMP | CLASS_JMP32 => compares(ins),
         _ => false,
     }
+}
+
+/// Whether `ins` is a conditional jump: a comparison of its destination register with its
+/// source register or immediate.
+fn compares(ins: Insn) -> bool {
+    matches!(ins.code & 0x07, CLASS_JMP | CLASS_JMP32)
+        && !matches!(ins.code & 0xf0, JMP_JA | JMP_CALL | JMP_EXIT | JMP_JCOND)
+}
+
+/// Whether the verifier refuses comparison `ins` of `d` with `s` without allow_ptr_leaks, for
+/// certain ('R%d pointer comparison prohibited', kernel/bpf/verifier.c check_cond_jmp_op):
+/// a pointer in the source register, unless both are packet pointers; a pointer in the
+/// destination, unless the comparison is a NULL check or one the verifier decides itself (a
+/// pointer against 0 for equality: is_branch_taken), or orders two packet pointers the
+/// verifier learns a packet range from (try_match_pkt_pointers, 64-bit only). What may be
+/// either (a register not tracked) counts for the allowed side.
+fn pointer_compared(ins: Insn, d: Holds, s: Holds) -> bool {
+    let (op, x, jmp32) = (ins.code & 0xf0, ins.code & SRC_X != 0, ins.code & 0x07 == CLASS_JMP32);
+    let packet = |h: Holds| matches!(h, Holds::Packet | Holds::PacketEnd | Holds::PacketMeta);
+    if x && s.pointer() && !(packet(d) && packet(s)) {
+        return true;
+    }
+    if !d.pointer() {
+        return false;
+    }
+    let may_be_zero = matches!(s, Holds::Const(0) | Holds::Unknown | Holds::Scalar | Holds::Constants);
+    if matches!(op, JMP_JEQ | JMP_JNE) && may_be_zero {
+        return false;
+    }
+    if !jmp32 && x && matches!(op, JMP_JGT | JMP_JLT | JMP_JGE | JMP_JLE) {
+        let ordered = matches!(
+            (d, s),
+            (Holds::Packet, Holds::PacketEnd)
+                | (Holds::PacketEnd, Holds::Packet)
+                | (Holds::PacketMeta, Holds::Packet)
+                | (Holds::Packet, Holds::PacketMeta)
+        );
+        if ordered || (packet(d) && s == Holds::Unknown) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Whether `ins` is a sign-extending 64-bit copy of a register (`r1 = (s32)r2`; the other
@@ -545,6 +596,12 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
             }
             regs[dst] = Holds::Scalar;
         }
+        CLASS_JMP | CLASS_JMP32 if compares(ins) => {
+            let s = if ins.code & SRC_X != 0 { regs[src] } else { Holds::Const(i64::from(ins.imm)) };
+            if pointer_compared(ins, regs[dst], s) {
+                gate = Some(Gate::PointerCompared);
+            }
+        }
         CLASS_JMP | CLASS_JMP32 if ins.code & 0xf0 == JMP_CALL => {
             // a helper or function may write the stack above the stack pointers it is given (an
             // argument not known to point into the stack is taken not to: a stack pointer
@@ -591,11 +648,21 @@ fn packet_field(c: &CtxPacket, off: i16, size: u8) -> Holds {
     }
 }
 
-/// Gate `gate` at instruction `i` of `f` (an addition, a subtraction, a copy, a negation or a
-/// byte swap), with the instruction as the verifier prints it (kernel/bpf/disasm.c).
+/// Gate `gate` at instruction `i` of `f` (an addition, a subtraction, a copy, a negation, a
+/// byte swap or a comparison), with the instruction as the verifier prints it
+/// (kernel/bpf/disasm.c).
 fn site(f: &Function, i: usize, gate: Gate) -> GateSite {
     let ins = f.insns[i];
     let location = f.line_of(i).map(|l| l.to_string().into());
+    if compares(ins) {
+        // (`if r1 > r2 goto pc+3`, `if w1 != 0x5 goto pc-2`)
+        const OPS: [&str; 14] = ["", "==", ">", ">=", "&", "!=", "s>", "s>=", "", "", "<", "<=", "s<", "s<="];
+        let width = if ins.code & 0x07 == CLASS_JMP32 { 'w' } else { 'r' };
+        let op = OPS.get(usize::from(ins.code >> 4)).copied().unwrap_or("?");
+        let src = if ins.code & SRC_X != 0 { format!("{width}{}", ins.src) } else { format!("{:#x}", ins.imm) };
+        let insn = format!("if {width}{} {op} {src} goto pc{:+}", ins.dst, ins.off);
+        return GateSite { gate, insn, location };
+    }
     let alu32 = ins.code & 0x07 == CLASS_ALU;
     let width = if alu32 { 'w' } else { 'r' };
     let d = ins.dst;
@@ -855,6 +922,69 @@ mod tests {
             insn(EXIT, 0, 0, 0, 0),
         ];
         assert_eq!(sites(on_numbers), []);
+    }
+
+    #[test]
+    fn a_pointer_compared() {
+        let sites =
+            |insns: Vec<Insn>| gates(&function(insns), Some(&XDP), &[]).into_iter().map(|g| g.insn).collect::<Vec<_>>();
+        // `if rd op rs`, `if rd op imm`, `if wd op ws`
+        let jx = |op: u8, d: u8, s: u8| insn(CLASS_JMP | op | SRC_X, d, s, 0, 0);
+        let jk = |op: u8, d: u8, imm: i32| insn(CLASS_JMP | op, d, 0, 0, imm);
+        let jmp32 = |op: u8, d: u8, s: u8| insn(CLASS_JMP32 | op | SRC_X, d, s, 0, 0);
+        let f = vec![
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 6, 10, 0, 0), // r6 = r10
+            insn(CLASS_ALU64 | OP_ADD, 6, 0, 0, -8),         // r6 += -8
+            insn(LDXW, 2, 1, 0, 0),                          // r2 = data
+            insn(LDXW, 3, 1, 4, 0),                          // r3 = data_end
+            insn(LDXW, 4, 1, 8, 0),                          // r4 = data_meta
+            insn(LDXW, 5, 2, 0, 0),                          // r5: not known (a load from the packet)
+            insn(CLASS_ALU64 | OP_MOV, 7, 0, 0, 9),          // r7 = 9
+            // refused without allow_ptr_leaks
+            jx(JMP_JGT, 6, 10),   // stack > stack
+            jk(JMP_JGT, 6, 5),    // stack > 5
+            jk(JMP_JGT, 6, 0),    // stack > 0: decided only for (in)equality
+            jx(JMP_JEQ, 6, 7),    // stack == 9
+            jx(JMP_JGT, 7, 6),    // 9 > stack: the source a pointer
+            jx(JMP_JGT, 2, 2),    // data > data: no packet range from two starts
+            jx(JMP_JEQ, 2, 3),    // data == data_end: ordered only
+            jmp32(JMP_JGT, 2, 3), // w2 > w3: 64-bit only
+            jx(JMP_JGT, 4, 3),    // data_meta > data_end
+            jx(JMP_JGT, 3, 10),   // data_end > stack
+            // allowed
+            jk(JMP_JEQ, 6, 0), // stack == 0: the verifier decides it
+            jx(JMP_JNE, 6, 5), // stack != r5: r5 may be 0
+            jx(JMP_JGT, 2, 3), // data > data_end
+            jx(JMP_JLE, 3, 2), // data_end <= data
+            jx(JMP_JGT, 4, 2), // data_meta > data
+            jx(JMP_JGT, 2, 5), // data > r5: r5 may be the packet's end
+            jx(JMP_JGT, 7, 5), // numbers
+            insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM),
+            jk(JMP_JEQ, 0, 0), // the lookup's NULL check
+            insn(EXIT, 0, 0, 0, 0),
+        ];
+        assert_eq!(
+            sites(f),
+            [
+                "if r2 == r3 goto pc+0",
+                "if r2 > r2 goto pc+0",
+                "if r3 > r10 goto pc+0",
+                "if r4 > r3 goto pc+0",
+                "if r6 == r7 goto pc+0",
+                "if r6 > 0x0 goto pc+0",
+                "if r6 > 0x5 goto pc+0",
+                "if r6 > r10 goto pc+0",
+                "if r7 > r6 goto pc+0",
+                "if w2 > w3 goto pc+0",
+            ]
+        );
+        // a backward jump, as the verifier prints it
+        let back = vec![
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 1, 10, 0, 0), // r1 = r10
+            insn(CLASS_JMP | JMP_JGT, 1, 0, -2, -1),         // if r1 > 0xffffffff goto pc-2
+            insn(EXIT, 0, 0, 0, 0),
+        ];
+        assert_eq!(sites(back), ["if r1 > 0xffffffff goto pc-2"]);
     }
 
     #[test]

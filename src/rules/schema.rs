@@ -881,6 +881,9 @@ pub enum Gate {
     PointerNegatedOrSwapped,
     /// A sign-extending 64-bit copy of a pointer (`r1 = (s32)r2`, r2 a pointer).
     PointerSignExtended,
+    /// A pointer compared, but in a NULL check or with the packet's end
+    /// (`if r1 > r2`, r1 a stack pointer).
+    PointerCompared,
     /// A register added to (or subtracted from) a packet or context pointer.
     PacketPointerPlusRegister,
     /// A register added to a map-value or stack pointer that holds a different constant on

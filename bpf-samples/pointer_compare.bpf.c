@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pointer_compare.bpf.c - pointers compared (socket filters, one XDP program).
+ *
+ * Covers the verifier's gate on a pointer compared (rules/kernel/verifier.toml: the gate
+ * pointer_compared), which a token passes only with CAP_PERFMON (allow_ptr_leaks,
+ * kernel/bpf/verifier.c check_cond_jmp_op: 'R%d pointer comparison prohibited' without it):
+ *  - `stack_compared`: two stack pointers ordered (`if r1 > r2`), as a loop over a stack
+ *    buffer that a compiler turned into a pointer walk does;
+ *  - `stack_against_number`: a stack pointer against a number (`if r1 > 0x5`);
+ *  - `global_compared`: a global variable's address (a pointer into the .bss map's value)
+ *    against an address past it;
+ *  - `packet_compared_in_32bit`: the packet's start against its end in a 32-bit comparison
+ *    (`if w2 > w3`): the verifier learns a packet range only from a 64-bit one.
+ * What the verifier allows without CAP_PERFMON (a NULL check, a pointer against 0 for
+ * equality, the packet's start against its end in 64 bits) is in the other samples.
+ * Written in assembly: what a compiler makes of C differs from version to version.
+ * Each program needs CAP_PERFMON on its own (tests/token.rs loads them one at a time).
+ */
+#include "common.h"
+
+SEC("socket")
+__attribute__((naked)) int stack_compared(void)
+{
+	asm volatile("r1 = r10\n"
+		     "r1 += -8\n"
+		     "r2 = r10\n"
+		     "r0 = 0\n"
+		     "if r1 > r2 goto 1f\n"
+		     "r0 = 1\n"
+		     "1:\n"
+		     "exit\n");
+}
+
+SEC("socket")
+__attribute__((naked)) int stack_against_number(void)
+{
+	asm volatile("r1 = r10\n"
+		     "r0 = 0\n"
+		     "if r1 > 5 goto 1f\n"
+		     "r0 = 1\n"
+		     "1:\n"
+		     "exit\n");
+}
+
+/* global data: the loader fills in its address, a pointer into the .bss map's value */
+__u64 slots[2];
+
+SEC("socket")
+__attribute__((naked)) int global_compared(void)
+{
+	asm volatile("r1 = %[slots] ll\n"
+		     "r2 = r1\n"
+		     "r2 += 8\n"
+		     "r0 = 0\n"
+		     "if r1 < r2 goto 1f\n"
+		     "r0 = 1\n"
+		     "1:\n"
+		     "exit\n"
+		     :
+		     : [slots] "i"(slots));
+}
+
+SEC("xdp")
+__attribute__((naked)) int packet_compared_in_32bit(void)
+{
+	/* r2 = ctx->data, r3 = ctx->data_end (struct xdp_md) */
+	asm volatile("r2 = *(u32 *)(r1 + 0)\n"
+		     "r3 = *(u32 *)(r1 + 4)\n"
+		     "r0 = 2\n"
+		     "if w2 > w3 goto 1f\n"
+		     "r0 = 2\n"
+		     "1:\n"
+		     "exit\n");
+}
+
+char LICENSE[] SEC("license") = "GPL";
