@@ -372,16 +372,25 @@ pub(crate) fn decide(a: &Applied, base: &mut Draft, ambient: &IdSet, rules: &Rul
         .map(|p| p.map(|x| x.unwrap_or(usize::MAX)))
         .collect();
 
+    // Whether a step can drop the global-data maps without breaking a program (none of them
+    // uses the maps): the rounds then start from the maps dropped. Started from the maps
+    // created, their needs would let the step that drops them succeed on those needs alone:
+    // an answer that holds, but not the least one (libbpf's FEAT_GLOBAL_DATA probe fails
+    // without map_create, the maps are skipped, and nothing needs them).
+    let drops_harmlessly = effects
+        .iter()
+        .zip(&broken)
+        .any(|(e, b)| e.and_then(|e| e.drops) == Some(Dropped::InternalMaps) && b.is_empty());
     // Rounds. `prev_by_step[k]`: what step k required in the previous round; `prev_all`:
     // everything that round needed; `prev_dropped`: whether it dropped the global-data maps.
     let mut prev_all = IdSet::default();
-    prev_all.union_with(&base_all);
+    prev_all.union_with(if drops_harmlessly { &base_without_internal } else { &base_all });
     prev_all.union_with(ambient);
     for at in attach_ids.iter().flatten() {
         prev_all.insert(*at);
     }
     let mut prev_by_step: Vec<IdSet> = vec![IdSet::default(); steps.len()];
-    let mut prev_dropped = false;
+    let mut prev_dropped = drops_harmlessly;
     let mut prev_reset: BTreeSet<usize> = BTreeSet::new();
     let mut prev_required = IdSet::default();
     let mut decisions: Vec<Decision> = Vec::new();

@@ -1,7 +1,8 @@
 //! The solver on small synthetic loader tables: real objects (testdata/, compiled from
 //! bpf-samples/) and the kernel's real rules, but a loader of a few steps written here, so that
 //! each test shows one behaviour of the solver: a probe that fails, a fatal step, a fallback
-//! that changes a program's expected attach type, and objects solved together as a union.
+//! that changes a program's expected attach type, one that drops the global-data maps, and
+//! objects solved together as a union.
 
 use std::collections::BTreeSet;
 
@@ -36,8 +37,16 @@ fn object(name: &str) -> (String, crate::model::Object) {
 }
 
 fn analyse_with(rules: &Rules, objects: &[&str]) -> Analysis {
-    let opts =
-        Options { programs: Vec::new(), loader: LoaderChoice::libbpf(vec![Version(1, 7)]), with_optional: false };
+    analyse_programs(rules, objects, &[])
+}
+
+/// [`analyse_with`], the programs named (`--program`; none: all).
+fn analyse_programs(rules: &Rules, objects: &[&str], programs: &[&str]) -> Analysis {
+    let opts = Options {
+        programs: programs.iter().map(|p| p.to_string()).collect(),
+        loader: LoaderChoice::libbpf(vec![Version(1, 7)]),
+        with_optional: false,
+    };
     analyse(objects.iter().map(|o| object(o)).collect(), &opts, rules).unwrap()
 }
 
@@ -198,4 +207,45 @@ fn two_objects_are_solved_as_a_union() {
     );
     // (and it settles: each object keeps to what it covers itself)
     assert!(!both.requirements.warnings.iter().any(|w| w.contains("rounds")), "{:?}", both.requirements.warnings);
+}
+
+/// libbpf's FEAT_GLOBAL_DATA, written small: a probe that creates an array, whose failure
+/// makes libbpf skip the global-data maps and breaks the programs that use them. A program
+/// that uses the object's global variable needs the maps, so the probe too; one that does not
+/// is loaded without them, and neither the maps nor the probe are required (the least answer,
+/// not the one where the maps' own needs let the probe succeed).
+#[test]
+fn a_fallback_that_drops_the_global_data_maps() {
+    let rules = loader(
+        r#"
+[[step]]
+id = "global_data"
+min = "1.7"
+when = "object_has_global_data"
+on_failure = "fallback"
+fallback = "skip_global_data_maps"
+lost = "the global-data maps"
+[[step.alternative]]
+commands = ["map_create", "prog_load"]
+programs = ["socket_filter"]
+attachments = []
+maps = ["array"]
+
+[[effect]]
+fallback = "skip_global_data_maps"
+breaks = ["references_global_data"]
+drops = "internal_maps"
+why = "the program's global data is missing"
+"#,
+    );
+    // (pointer32.bpf.o: global_low_half reads the global `counter`, stack_low_half does not)
+    let uses = analyse_programs(&rules, &["pointer32.bpf.o"], &["global_low_half"]);
+    assert_eq!(required(&uses, ListKind::Maps), set(&["array"]));
+    assert!(required(&uses, ListKind::Commands).contains("map_create"));
+    let why = &uses.requirements.required[&Need::list(ListKind::Maps, "array")];
+    assert!(why.iter().any(|r| r.loader_step.as_deref() == Some("global_data")), "{why:?}");
+    let not = analyse_programs(&rules, &["pointer32.bpf.o"], &["stack_low_half"]);
+    assert!(required(&not, ListKind::Maps).is_empty(), "{:?}", required(&not, ListKind::Maps));
+    assert_eq!(required(&not, ListKind::Commands), set(&["prog_load"]));
+    assert!(optional(&not).contains(&Need::list(ListKind::Maps, "array")), "{:?}", optional(&not));
 }
