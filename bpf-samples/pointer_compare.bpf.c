@@ -8,12 +8,14 @@
  *  - `stack_compared`: two stack pointers ordered (`if r1 > r2`), as a loop over a stack
  *    buffer that a compiler turned into a pointer walk does;
  *  - `stack_against_number`: a stack pointer against a number (`if r1 > 0x5`);
+ *  - `stack_against_zero`: a stack pointer against 0 for equality (`if r1 == 0x0`): the
+ *    verifier decides such a jump itself only for pointers it knows are never NULL (a map
+ *    value's: is_branch_taken, reg_not_null), and a stack pointer is not one of them;
  *  - `global_compared`: a global variable's address (a pointer into the .bss map's value)
  *    against an address past it;
  *  - `packet_compared_in_32bit`: the packet's start against its end in a 32-bit comparison
  *    (`if w2 > w3`): the verifier learns a packet range only from a 64-bit one.
- * What the verifier allows without CAP_PERFMON (a NULL check, a pointer against 0 for
- * equality, the packet's start against its end in 64 bits) is in the other samples.
+ * What the verifier allows without CAP_PERFMON is in compare_allowed.bpf.c.
  * Written in assembly: what a compiler makes of C differs from version to version.
  * Each program needs CAP_PERFMON on its own (tests/token.rs loads them one at a time).
  */
@@ -38,6 +40,17 @@ __attribute__((naked)) int stack_against_number(void)
 	asm volatile("r1 = r10\n"
 		     "r0 = 0\n"
 		     "if r1 > 5 goto 1f\n"
+		     "r0 = 1\n"
+		     "1:\n"
+		     "exit\n");
+}
+
+SEC("socket")
+__attribute__((naked)) int stack_against_zero(void)
+{
+	asm volatile("r1 = r10\n"
+		     "r0 = 0\n"
+		     "if r1 == 0 goto 1f\n"
 		     "r0 = 1\n"
 		     "1:\n"
 		     "exit\n");

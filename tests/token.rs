@@ -141,19 +141,21 @@ fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
         return;
     }
     let r = rules();
-    for (object, program, gate) in [
-        ("pointer32", "stack_low_half", "pointer_truncated"),
-        ("pointer32", "stack_minus_number", "pointer_in_32bit_subtraction"),
-        ("pointer32", "global_low_half", "pointer_truncated"),
-        ("pointer32", "calls_low_half", "pointer_truncated"),
-        ("pointer_number", "stack_negated", "pointer_negated_or_swapped"),
-        ("pointer_number", "stack_swapped", "pointer_negated_or_swapped"),
-        ("pointer_number", "stack_bswapped", "pointer_negated_or_swapped"),
-        ("pointer_number", "stack_sign_extended", "pointer_sign_extended"),
-        ("pointer_compare", "stack_compared", "pointer_compared"),
-        ("pointer_compare", "stack_against_number", "pointer_compared"),
-        ("pointer_compare", "global_compared", "pointer_compared"),
-        ("pointer_compare", "packet_compared_in_32bit", "pointer_compared"),
+    // (object, program, its gate, the verifier's message without CAP_PERFMON)
+    for (object, program, gate, message) in [
+        ("pointer32", "stack_low_half", "pointer_truncated", "partial copy of pointer"),
+        ("pointer32", "stack_minus_number", "pointer_in_32bit_subtraction", "32-bit pointer arithmetic prohibited"),
+        ("pointer32", "global_low_half", "pointer_truncated", "partial copy of pointer"),
+        ("pointer32", "calls_low_half", "pointer_truncated", "partial copy of pointer"),
+        ("pointer_number", "stack_negated", "pointer_negated_or_swapped", "R1 pointer arithmetic prohibited"),
+        ("pointer_number", "stack_swapped", "pointer_negated_or_swapped", "R1 pointer arithmetic prohibited"),
+        ("pointer_number", "stack_bswapped", "pointer_negated_or_swapped", "R1 pointer arithmetic prohibited"),
+        ("pointer_number", "stack_sign_extended", "pointer_sign_extended", "sign-extension part of pointer"),
+        ("pointer_compare", "stack_compared", "pointer_compared", "pointer comparison prohibited"),
+        ("pointer_compare", "stack_against_number", "pointer_compared", "pointer comparison prohibited"),
+        ("pointer_compare", "stack_against_zero", "pointer_compared", "pointer comparison prohibited"),
+        ("pointer_compare", "global_compared", "pointer_compared", "pointer comparison prohibited"),
+        ("pointer_compare", "packet_compared_in_32bit", "pointer_compared", "pointer comparison prohibited"),
     ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{object}.bpf.o"));
         let display = path.display().to_string();
@@ -186,6 +188,13 @@ fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
         // programs that use them (libbpf skips them when its probe fails without map_create)
         let extra: Vec<String> = v.items.iter().filter(|i| !i.required).map(|i| i.item.to_string()).collect();
         assert!(extra.is_empty(), "{program}: loads without {extra:?}");
+        // and without CAP_PERFMON the verifier refuses the program for the gate's own reason
+        let mut without = a.delegation.clone();
+        without.capabilities.retain(|c| c != "CAP_PERFMON");
+        let opts = VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap"));
+        let refused = verify(std::slice::from_ref(&target), &without, false, r, &opts).unwrap();
+        let log = refused.targets[0].outcome.libbpf_log.join("\n");
+        assert!(!refused.loaded && log.contains(message), "{program}: not refused with '{message}':\n{log}");
     }
 }
 

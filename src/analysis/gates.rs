@@ -1,12 +1,16 @@
 //! The verifier's privilege gates a program's instructions show (rules/kernel/verifier.toml):
-//! pointer-minus-pointer, a pointer in a 32-bit subtraction or copy, and a register added to a
-//! packet or context pointer, which the verifier allows only with CAP_PERFMON through a token.
+//! pointer-minus-pointer, a pointer in a 32-bit subtraction or copy, a pointer negated,
+//! byte-swapped, copied with sign extension or compared, a register added to a packet or
+//! context pointer, and one added to a map-value or stack pointer that holds different
+//! constants on different ways, which the verifier allows only with CAP_PERFMON through a token.
 //!
 //! A forward data flow over a program's own instructions, and over each subprogram it calls,
 //! tracks what each register holds: the context pointer (r1 at a program's entry; a
 //! subprogram's arguments are not known), the frame pointer (r10), packet pointers loaded from
 //! the context fields of the program's type, global data's addresses (map-value pointers),
-//! copies of those, constant offsets from them, and scalars. Where control flow joins, a register keeps what it holds only if every way in
+//! map lookups' results (NULL on the way their NULL check leaves for it, a map-value pointer on
+//! the other), copies of those, constant offsets from them, and scalars. Where control flow
+//! joins, a register keeps what it holds only if every way in
 //! agrees (else it is unknown); a helper or function call clobbers r0-r5; what is loaded from
 //! memory is unknown. A way on which the verifier refuses an instruction whatever the
 //! capabilities (two pointers added, a 32-bit addition to a pointer) ends there and counts for
@@ -45,16 +49,33 @@ enum Holds {
     PacketMeta,
     /// The frame pointer plus an offset, when known.
     Stack(Option<i64>),
-    /// A pointer into a map's value (a lookup's result, global data).
+    /// A pointer into a map's value that is not NULL (global data; a lookup's result past its
+    /// NULL check).
     MapValue,
+    /// A map lookup's result before its NULL check: a map-value pointer, or NULL (a number 0
+    /// on the way the check leaves for NULL).
+    Lookup,
 }
 
 impl Holds {
+    /// Pointers (a lookup's result included: the NULL check leaves it a pointer on one way and
+    /// a number 0 on the other, and what follows on the pointer's way is what counts).
     fn pointer(self) -> bool {
         matches!(
             self,
-            Holds::Ctx | Holds::Packet | Holds::PacketEnd | Holds::PacketMeta | Holds::Stack(_) | Holds::MapValue
+            Holds::Ctx
+                | Holds::Packet
+                | Holds::PacketEnd
+                | Holds::PacketMeta
+                | Holds::Stack(_)
+                | Holds::MapValue
+                | Holds::Lookup
         )
+    }
+
+    /// The packet's start, end or metadata.
+    fn packet(self) -> bool {
+        matches!(self, Holds::Packet | Holds::PacketEnd | Holds::PacketMeta)
     }
 
     fn scalar(self) -> bool {
@@ -69,7 +90,7 @@ impl Holds {
     /// Pointers whose register offsets the verifier masks with a limit taken from the
     /// offset (sanitize_ptr_alu): the limits of all ways must agree.
     fn masked(self) -> bool {
-        matches!(self, Holds::Stack(_) | Holds::MapValue)
+        matches!(self, Holds::Stack(_) | Holds::MapValue | Holds::Lookup)
     }
 
     /// What two ways in agree on.
@@ -79,6 +100,8 @@ impl Holds {
             (Holds::Const(_) | Holds::Constants, Holds::Const(_) | Holds::Constants) => Holds::Constants,
             (a, b) if a.scalar() && b.scalar() => Holds::Scalar,
             (Holds::Stack(_), Holds::Stack(_)) => Holds::Stack(None),
+            // (a map value on one way, a lookup's result not yet checked on another)
+            (Holds::MapValue | Holds::Lookup, Holds::MapValue | Holds::Lookup) => Holds::Lookup,
             _ => Holds::Unknown,
         }
     }
@@ -269,9 +292,11 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
         };
         for next in successors(insns, last) {
             let nb = blocks.starting_at(next);
+            let checked = null_checked(&state, insns, last, next);
+            let leaving = checked.as_ref().unwrap_or(&state);
             let merged = match &before[nb] {
-                None => state.clone(),
-                Some(old) => old.meet(&state),
+                None => leaving.clone(),
+                Some(old) => old.meet(leaving),
             };
             if before[nb].as_ref() != Some(&merged) {
                 before[nb] = Some(merged);
@@ -293,6 +318,25 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
     out.sort();
     out.dedup();
     out
+}
+
+/// What a lookup's NULL check (`if r0 == 0x0`, 64-bit, against the immediate 0) leaves on the
+/// way from instruction `last` to `next`: the register a number 0 on the way for NULL, a
+/// map-value pointer on the other (kernel/bpf/verifier.c mark_ptr_or_null_regs). None: the
+/// way tells nothing (a copy of the result is not followed: it stays a lookup's result).
+fn null_checked(state: &State, insns: &[Insn], last: usize, next: usize) -> Option<State> {
+    let ins = insns[last];
+    let op = ins.code & 0xf0;
+    let check =
+        ins.code & 0x07 == CLASS_JMP && ins.code & SRC_X == 0 && ins.imm == 0 && matches!(op, JMP_JEQ | JMP_JNE);
+    let dst = usize::from(ins.dst);
+    if !check || state.regs.get(dst) != Some(&Holds::Lookup) || ins.off == 0 {
+        return None;
+    }
+    let taken = i64::try_from(next).ok() == Some(last as i64 + 1 + i64::from(ins.off));
+    let mut out = state.clone();
+    out.regs[dst] = if taken == (op == JMP_JEQ) { Holds::Const(0) } else { Holds::MapValue };
+    Some(out)
 }
 
 /// Whether a gate can be at `ins`: a register added or subtracted (64- or 32-bit), a 32-bit
@@ -317,37 +361,77 @@ fn compares(ins: Insn) -> bool {
 
 /// Whether the verifier refuses comparison `ins` of `d` with `s` without allow_ptr_leaks, for
 /// certain ('R%d pointer comparison prohibited', kernel/bpf/verifier.c check_cond_jmp_op):
-/// a pointer in the source register, unless both are packet pointers; a pointer in the
-/// destination, unless the comparison is a NULL check or one the verifier decides itself (a
-/// pointer against 0 for equality: is_branch_taken), or orders two packet pointers the
-/// verifier learns a packet range from (try_match_pkt_pointers, 64-bit only). What may be
-/// either (a register not tracked) counts for the allowed side.
+/// - a pointer in the source register, unless both are packet pointers;
+/// - a pointer in the destination, unless the verifier decides the jump itself (a pointer
+///   that cannot be NULL, a map value's, against 0 for equality: is_branch_taken,
+///   reg_not_null; stack, context and packet pointers are not among them), or the jump is a
+///   lookup's NULL check, or it orders two packet pointers in 64 bits, the packet's start
+///   against its end or its metadata (try_match_pkt_pointers).
+/// A register not tracked counts for the allowed side (it may be a packet pointer, or 0), and
+/// so does a lookup's result before its NULL check (it may be NULL, a number).
 fn pointer_compared(ins: Insn, d: Holds, s: Holds) -> bool {
     let (op, x, jmp32) = (ins.code & 0xf0, ins.code & SRC_X != 0, ins.code & 0x07 == CLASS_JMP32);
-    let packet = |h: Holds| matches!(h, Holds::Packet | Holds::PacketEnd | Holds::PacketMeta);
-    if x && s.pointer() && !(packet(d) && packet(s)) {
+    // two packet pointers (or a register that may be one) ordered in 64 bits: allowed for the
+    // start against the end or the metadata
+    let ordered = !jmp32 && x && matches!(op, JMP_JGT | JMP_JLT | JMP_JGE | JMP_JLE);
+    let packets_ordered = ordered
+        && match (d, s) {
+            (Holds::Unknown, s) => s.packet(),
+            (d, Holds::Unknown) => d.packet(),
+            (Holds::Packet, t) | (t, Holds::Packet) => matches!(t, Holds::PacketEnd | Holds::PacketMeta),
+            _ => false,
+        };
+    if packets_ordered {
+        return false;
+    }
+    // (two packet pointers pass the source's check, and are refused below in any other
+    // comparison: try_match_pkt_pointers takes those ordered in 64 bits only)
+    if x && s.pointer() && s != Holds::Lookup {
         return true;
     }
-    if !d.pointer() {
-        return false;
+    let may_be_zero = match s {
+        Holds::Const(c) if jmp32 => c as u32 == 0,
+        Holds::Const(c) => c == 0,
+        Holds::Unknown | Holds::Scalar | Holds::Constants | Holds::Lookup => true,
+        _ => false,
+    };
+    match d {
+        Holds::Stack(_) | Holds::Ctx | Holds::Packet | Holds::PacketEnd | Holds::PacketMeta => true,
+        Holds::MapValue => !(matches!(op, JMP_JEQ | JMP_JNE) && may_be_zero),
+        _ => false,
     }
-    let may_be_zero = matches!(s, Holds::Const(0) | Holds::Unknown | Holds::Scalar | Holds::Constants);
-    if matches!(op, JMP_JEQ | JMP_JNE) && may_be_zero {
-        return false;
+}
+
+/// Whether the verifier refuses `ins` whatever the capabilities, among the instructions whose
+/// gates bpfcap derives (the way ends there): a write to the frame pointer ('frame pointer is
+/// read only'), and a negation, byte swap, register copy or comparison with reserved fields
+/// set ('... uses reserved fields', kernel/bpf/verifier.c check_alu_op, check_cond_jmp_op).
+fn refused(ins: Insn) -> bool {
+    let (class, op, x) = (ins.code & 0x07, ins.code & 0xf0, ins.code & SRC_X != 0);
+    if ins.dst == 10 && (matches!(class, CLASS_ALU | CLASS_ALU64 | CLASS_LDX) || ins.code == LD_IMM64) {
+        return true;
     }
-    if !jmp32 && x && matches!(op, JMP_JGT | JMP_JLT | JMP_JGE | JMP_JLE) {
-        let ordered = matches!(
-            (d, s),
-            (Holds::Packet, Holds::PacketEnd)
-                | (Holds::PacketEnd, Holds::Packet)
-                | (Holds::PacketMeta, Holds::Packet)
-                | (Holds::Packet, Holds::PacketMeta)
-        );
-        if ordered || (packet(d) && s == Holds::Unknown) {
-            return false;
+    match class {
+        CLASS_ALU | CLASS_ALU64 => match op {
+            OP_NEG => x || ins.src != 0 || ins.off != 0 || ins.imm != 0,
+            // (a 64-bit byte swap has no big-endian form: `bswap`)
+            OP_END => ins.src != 0 || ins.off != 0 || !matches!(ins.imm, 16 | 32 | 64) || (class == CLASS_ALU64 && x),
+            // (an address-space cast, offset 1 of a 64-bit copy, has its own checks)
+            OP_MOV if x && !(class == CLASS_ALU64 && ins.off == 1) => {
+                let offsets: &[i16] = if class == CLASS_ALU64 { &[0, 8, 16, 32] } else { &[0, 8, 16] };
+                ins.imm != 0 || !offsets.contains(&ins.off)
+            }
+            _ => false,
+        },
+        _ if compares(ins) => {
+            if x {
+                ins.imm != 0
+            } else {
+                ins.src != 0
+            }
         }
+        _ => false,
     }
-    true
 }
 
 /// Whether `ins` is a sign-extending 64-bit copy of a register (`r1 = (s32)r2`; the other
@@ -463,6 +547,9 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
         *st = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
         return Step::On(None);
     }
+    if refused(ins) {
+        return Step::Refused;
+    }
     // where a memory access through `base` lands on the stack (None: not known to be off it)
     let stack_at = |base: Holds| -> Option<Option<i64>> {
         match base {
@@ -529,6 +616,8 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
                     gate = Some(Gate::PointerSignExtended);
                     Holds::Scalar
                 }
+                // (an address-space cast: an arena pointer, or a number)
+                OP_MOV if x && ins.off == 1 => Holds::Unknown,
                 OP_MOV => Holds::Scalar,
                 // 'pointer += pointer prohibited', whatever the capabilities: this way ends here
                 OP_ADD if d.pointer() && s.pointer() => return Step::Refused,
@@ -619,10 +708,8 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
                 *r = Holds::Unknown;
             }
             if lookup {
-                // (or NULL: the flow does not follow the NULL check, and takes the result for a
-                // pointer on both of its ways; on the NULL way a compiler uses the constant 0,
-                // not the register)
-                regs[0] = Holds::MapValue;
+                // (a pointer or NULL, until its NULL check: `null_checked`)
+                regs[0] = Holds::Lookup;
             }
         }
         _ => {}
@@ -899,7 +986,8 @@ mod tests {
             insn(CLASS_ALU64 | OP_MOV | SRC_X, 7, 7, 16, 0), // r7 = (s16)r7: not known to be a pointer
             insn(CLASS_ALU64 | OP_MOV | SRC_X, 8, 10, 8, 0), // r8 = (s8)r10
             insn(CLASS_ALU64 | OP_MOV | SRC_X, 9, 10, 1, 1), // an address-space cast: not a copy
-            insn(CLASS_ALU | OP_NEG, 10, 0, 0, 0),           // w10 = -w10
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 9, 10, 0, 0), // r9 = r10
+            insn(CLASS_ALU | OP_NEG, 9, 0, 0, 0),            // w9 = -w9
             insn(EXIT, 0, 0, 0, 0),
         ];
         assert_eq!(
@@ -909,10 +997,27 @@ mod tests {
                 site(Gate::PointerNegatedOrSwapped, "r3 = le16 r3"),
                 site(Gate::PointerNegatedOrSwapped, "r4 = bswap32 r4"),
                 site(Gate::PointerNegatedOrSwapped, "r6 = -r6"),
-                site(Gate::PointerNegatedOrSwapped, "w10 = -w10"),
+                site(Gate::PointerNegatedOrSwapped, "w9 = -w9"),
                 site(Gate::PointerSignExtended, "r8 = (s8)r10"),
             ]
         );
+        // refused whatever the capabilities, and the way ends there: a write to the frame
+        // pointer, reserved fields (a negation with an immediate, a sign-extending copy with
+        // one, a byte swap of 8 bits)
+        for refused in [
+            insn(CLASS_ALU | OP_NEG, 10, 0, 0, 0),
+            insn(CLASS_ALU64 | OP_NEG, 1, 0, 0, 1),
+            insn(CLASS_ALU64 | OP_MOV | SRC_X, 2, 1, 32, 1),
+            insn(CLASS_ALU | OP_END, 1, 0, 0, 8),
+        ] {
+            let f = vec![
+                insn(CLASS_ALU64 | OP_MOV | SRC_X, 1, 10, 0, 0), // r1 = r10
+                refused,
+                insn(CLASS_ALU64 | OP_NEG, 1, 0, 0, 0), // r1 = -r1: not reached
+                insn(EXIT, 0, 0, 0, 0),
+            ];
+            assert_eq!(sites(f), [], "{refused:?}");
+        }
         // the same on numbers: no gate
         let on_numbers = vec![
             insn(CLASS_ALU64 | OP_MOV, 1, 0, 0, 7),          // r1 = 7
@@ -951,9 +1056,9 @@ mod tests {
             jmp32(JMP_JGT, 2, 3), // w2 > w3: 64-bit only
             jx(JMP_JGT, 4, 3),    // data_meta > data_end
             jx(JMP_JGT, 3, 10),   // data_end > stack
+            jk(JMP_JEQ, 6, 0),    // stack == 0: a stack pointer may be NULL to the verifier
+            jx(JMP_JNE, 6, 5),    // stack != r5
             // allowed
-            jk(JMP_JEQ, 6, 0), // stack == 0: the verifier decides it
-            jx(JMP_JNE, 6, 5), // stack != r5: r5 may be 0
             jx(JMP_JGT, 2, 3), // data > data_end
             jx(JMP_JLE, 3, 2), // data_end <= data
             jx(JMP_JGT, 4, 2), // data_meta > data
@@ -970,6 +1075,8 @@ mod tests {
                 "if r2 > r2 goto pc+0",
                 "if r3 > r10 goto pc+0",
                 "if r4 > r3 goto pc+0",
+                "if r6 != r5 goto pc+0",
+                "if r6 == 0x0 goto pc+0",
                 "if r6 == r7 goto pc+0",
                 "if r6 > 0x0 goto pc+0",
                 "if r6 > 0x5 goto pc+0",
@@ -985,6 +1092,54 @@ mod tests {
             insn(EXIT, 0, 0, 0, 0),
         ];
         assert_eq!(sites(back), ["if r1 > 0xffffffff goto pc-2"]);
+    }
+
+    /// A lookup's result is a map-value pointer past its NULL check and a number 0 on the way
+    /// the check leaves for NULL; before the check it may be either, and compared it is no gate.
+    /// A map value's address (never NULL) against 0 for equality is a jump the verifier decides.
+    #[test]
+    fn a_lookups_null_check_and_map_values_compared() {
+        use crate::model::Reloc;
+        let jx = |op: u8, d: u8, s: u8| insn(CLASS_JMP | op | SRC_X, d, s, 0, 0);
+        let mut f = function(vec![
+            insn(CLASS_ALU64 | OP_MOV, 6, 0, 0, 3),                    // 0: r6 = 3
+            insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM), // 1: r0 = lookup
+            jx(JMP_JGE, 0, 6),                                         // 2: r0 >= r6: maybe NULL
+            insn(CLASS_JMP | JMP_JEQ, 0, 0, 2, 0),                     // 3: if r0 == 0 goto 6
+            jx(JMP_JGT, 0, 6),                                         // 4: r0 > r6: a pointer
+            insn(EXIT, 0, 0, 0, 0),                                    // 5
+            jx(JMP_JLT, 0, 6),                                         // 6: r0 < r6: 0, a number
+            insn(LD_IMM64, 7, 0, 0, 0),                                // 7: r7 = &global
+            insn(0, 0, 0, 0, 0),                                       // 8
+            insn(CLASS_JMP | JMP_JNE, 7, 0, 0, 0),                     // 9: r7 != 0: decided
+            insn(CLASS_JMP32 | JMP_JEQ | SRC_X, 7, 8, 0, 0),           // 10: w7 == w8 (r8: low half 0)
+            insn(CLASS_JMP | JMP_JGT, 7, 0, 0, 0),                     // 11: r7 > 0
+            insn(EXIT, 0, 0, 0, 0),                                    // 12
+        ]);
+        f.insns.insert(10, insn(LD_IMM64, 8, 0, 0, 0)); // r8 = 1 << 32 (a number)
+        f.insns.insert(11, insn(0, 0, 0, 0, 1));
+        f.relocs = vec![Reloc { insn: 7, target: RelocTarget::Map(0) }];
+        let found: Vec<String> = gates(&f, Some(&XDP), &[true]).into_iter().map(|g| g.insn).collect();
+        assert_eq!(found, ["if r0 > r6 goto pc+0", "if r7 > 0x0 goto pc+0"]);
+    }
+
+    /// The reviewer's case: the packet's start kept on the stack, lost to a call that may write
+    /// it, reloaded: a register not tracked, ordered against the packet's end in 64 bits, may
+    /// be the packet's start (no gate); in 32 bits it is refused whatever it is.
+    #[test]
+    fn a_register_not_tracked_against_the_packets_end() {
+        let f = |class: u8| {
+            function(vec![
+                insn(LDXW, 7, 1, 4, 0),                    // r7 = data_end
+                insn(LDXW, 4, 10, -8, 0),                  // r4: not known
+                insn(class | JMP_JGT | SRC_X, 4, 7, 0, 0), // if r4 > r7
+                insn(class | JMP_JGT | SRC_X, 7, 4, 0, 0), // if r7 > r4
+                insn(EXIT, 0, 0, 0, 0),
+            ])
+        };
+        assert!(gates(&f(CLASS_JMP), Some(&XDP), &[]).is_empty());
+        let in_32 = gates(&f(CLASS_JMP32), Some(&XDP), &[]).into_iter().map(|g| g.insn).collect::<Vec<_>>();
+        assert_eq!(in_32, ["if w4 > w7 goto pc+0", "if w7 > w4 goto pc+0"]);
     }
 
     #[test]
@@ -1033,9 +1188,9 @@ mod tests {
         assert_eq!(found(subprogram_gates(&f, &[])), ["w4 = w10", "w7 = w10"]);
     }
 
-    /// Random small programs (jumps anywhere, loops, ld_imm64 halves, packet and context
-    /// loads, register adds and subtracts, 32-bit operations, sign-extending copies,
-    /// negations, stack slots, map values, differing constants): the gates found do not depend on the order in which blocks are
+    /// Random small programs (jumps anywhere, loops, comparisons and NULL checks, ld_imm64
+    /// halves, packet and context loads, register adds and subtracts, 32-bit operations,
+    /// sign-extending copies, negations, stack slots, map lookups, differing constants): the gates found do not depend on the order in which blocks are
     /// walked.
     #[test]
     fn the_answer_does_not_depend_on_the_order_of_the_walk() {
@@ -1070,7 +1225,15 @@ mod tests {
                     ][rnd(3) as usize],
                     5 => insn(CLASS_ALU64 | OP_MOV, d, 0, 0, rnd(3) as i32),
                     6 => insn(CLASS_ALU64 | OP_ADD, d, 0, 0, rnd(3) as i32),
-                    7 | 8 => insn(CLASS_JMP | 0x10 | SRC_X, d, s, off, 0),
+                    // comparisons: of registers, against 0 or a number, in 64 or 32 bits
+                    7 | 8 => [
+                        insn(CLASS_JMP | JMP_JEQ | SRC_X, d, s, off, 0),
+                        insn(CLASS_JMP | JMP_JGT | SRC_X, d, s, off, 0),
+                        insn(CLASS_JMP32 | JMP_JGT | SRC_X, d, s, off, 0),
+                        insn(CLASS_JMP | JMP_JEQ, d, 0, off, 0),
+                        insn(CLASS_JMP | JMP_JNE, d, 0, off, 0),
+                        insn(CLASS_JMP | JMP_JGT, d, 0, off, 5),
+                    ][rnd(6) as usize],
                     9 => insn(CLASS_JMP | JMP_JA, 0, 0, off, 0),
                     10 => {
                         // 32-bit: subtractions, copies, additions, a bitwise operation, a negation
@@ -1106,11 +1269,11 @@ mod tests {
         let f = function(vec![
             insn(LDXW, 2, 1, 0, 0),                         // 0: r2 = data
             insn(LDXW, 3, 1, 4, 0),                         // 1: r3 = data_end
-            insn(CLASS_JMP | 0x10, 2, 0, 1, 0),             // 2: if r2 == 0 goto 4
+            insn(CLASS_JMP | 0x10, 0, 0, 1, 0),             // 2: if r0 == 0 goto 4 (r0 not known)
             insn(CLASS_ALU64 | OP_MOV, 3, 0, 0, 7),         // 3: r3 = 7 (on one way only)
             insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0), // 4: r3 -= r2: the ways disagree on r3
             insn(LDXW, 4, 1, 0, 0),                         // 5: r4 = data
-            insn(CLASS_JMP | 0x10, 4, 0, 0, 0),             // 6: if r4 == 0 goto 7 (both ways agree)
+            insn(CLASS_JMP | 0x10, 0, 0, 0, 0),             // 6: if r0 == 0 goto 7 (both ways agree)
             insn(CLASS_ALU64 | OP_ADD | SRC_X, 4, 3, 0, 0), // 7: r4 += r3 (not a pointer): a gate
             insn(LDXW, 2, 1, 0, 0),                         // 8: r2 = data
             insn(LDXW, 3, 1, 4, 0),                         // 9: r3 = data_end

@@ -881,8 +881,9 @@ pub enum Gate {
     PointerNegatedOrSwapped,
     /// A sign-extending 64-bit copy of a pointer (`r1 = (s32)r2`, r2 a pointer).
     PointerSignExtended,
-    /// A pointer compared, but in a NULL check or with the packet's end
-    /// (`if r1 > r2`, r1 a stack pointer).
+    /// A pointer compared (`if r1 > r2`, r1 a stack pointer), but in a lookup's NULL check, a
+    /// map value's address against 0 for equality, or the packet's start ordered against its
+    /// end or metadata in 64 bits.
     PointerCompared,
     /// A register added to (or subtracted from) a packet or context pointer.
     PacketPointerPlusRegister,
