@@ -367,6 +367,7 @@ fn compares(ins: Insn) -> bool {
 ///   reg_not_null; stack, context and packet pointers are not among them), or the jump is a
 ///   lookup's NULL check, or it orders two packet pointers in 64 bits, the packet's start
 ///   against its end or its metadata (try_match_pkt_pointers).
+///
 /// A register not tracked counts for the allowed side (it may be a packet pointer, or 0), and
 /// so does a lookup's result before its NULL check (it may be NULL, a number).
 fn pointer_compared(ins: Insn, d: Holds, s: Holds) -> bool {
