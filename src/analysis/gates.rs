@@ -152,22 +152,22 @@ struct State {
 }
 
 impl State {
-    fn meet(&self, other: &State) -> State {
-        let mut regs = self.regs;
-        for (r, o) in regs.iter_mut().zip(&other.regs) {
-            *r = r.meet(*o);
+    /// Meets `other` into this state (a slot stays only where both hold something known in
+    /// it); whether this state changed.
+    fn meet_from(&mut self, other: &State) -> bool {
+        let mut changed = false;
+        for (r, o) in self.regs.iter_mut().zip(&other.regs) {
+            let met = r.meet(*o);
+            changed |= met != *r;
+            *r = met;
         }
-        let slots = self
-            .slots
-            .iter()
-            .filter_map(|(off, h)| other.slot(*off).map(|o| (*off, h.meet(o))))
-            .filter(|(_, h)| *h != Holds::Unknown)
-            .collect();
-        State { regs, slots }
-    }
-
-    fn slot(&self, off: i64) -> Option<Holds> {
-        slot(&self.slots, off)
+        self.slots.retain_mut(|(off, h)| {
+            let met = slot(&other.slots, *off).map_or(Holds::Unknown, |o| h.meet(o));
+            changed |= met != *h;
+            *h = met;
+            met != Holds::Unknown
+        });
+        changed
     }
 
     /// A store of `size` bytes at `at` (None: somewhere on the stack, or not known to be off it).
@@ -294,12 +294,14 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
             let nb = blocks.starting_at(next);
             let checked = null_checked(&state, insns, last, next);
             let leaving = checked.as_ref().unwrap_or(&state);
-            let merged = match &before[nb] {
-                None => leaving.clone(),
-                Some(old) => old.meet(leaving),
+            let changed = match &mut before[nb] {
+                Some(old) => old.meet_from(leaving),
+                None => {
+                    before[nb] = Some(leaving.clone());
+                    true
+                }
             };
-            if before[nb].as_ref() != Some(&merged) {
-                before[nb] = Some(merged);
+            if changed {
                 work.push_back(nb);
             }
         }
