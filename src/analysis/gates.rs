@@ -8,8 +8,8 @@
 //! tracks what each register holds: the context pointer (r1 at a program's entry; a
 //! subprogram's arguments are not known), the frame pointer (r10), packet pointers loaded from
 //! the context fields of the program's type, global data's addresses (map-value pointers),
-//! map lookups' results (NULL on the way their NULL check leaves for it, a map-value pointer on
-//! the other), copies of those, constant offsets from them, and scalars. Where control flow
+//! map lookups' results (a map value, or NULL), copies of those, constant offsets from them, and
+//! scalars. Where control flow
 //! joins, a register keeps what it holds only if every way in
 //! agrees (else it is unknown); a helper or function call clobbers r0-r5; what is loaded from
 //! memory is unknown. A way on which the verifier refuses an instruction whatever the
@@ -49,11 +49,12 @@ enum Holds {
     PacketMeta,
     /// The frame pointer plus an offset, when known.
     Stack(Option<i64>),
-    /// A pointer into a map's value that is not NULL (global data; a lookup's result past its
-    /// NULL check).
+    /// A pointer into a map's value that is never NULL: global data's address.
     MapValue,
-    /// A map lookup's result before its NULL check: a map-value pointer, or NULL (a number 0
-    /// on the way the check leaves for NULL).
+    /// A map lookup's result, before or past its NULL check (the flow does not follow which):
+    /// a pointer into a map's value, or NULL. For arithmetic it counts as a map value (where
+    /// a compiler does arithmetic on it, it has been checked); compared, it counts for the
+    /// allowed side (it may be NULL, a number to the verifier).
     Lookup,
 }
 
@@ -100,7 +101,7 @@ impl Holds {
             (Holds::Const(_) | Holds::Constants, Holds::Const(_) | Holds::Constants) => Holds::Constants,
             (a, b) if a.scalar() && b.scalar() => Holds::Scalar,
             (Holds::Stack(_), Holds::Stack(_)) => Holds::Stack(None),
-            // (a map value on one way, a lookup's result not yet checked on another)
+            // (global data on one way, a lookup's result on another: a map value or NULL)
             (Holds::MapValue | Holds::Lookup, Holds::MapValue | Holds::Lookup) => Holds::Lookup,
             _ => Holds::Unknown,
         }
@@ -118,7 +119,9 @@ const CLASS_ALU64: u8 = 0x07;
 const SRC_X: u8 = 0x08;
 const OP_ADD: u8 = 0x00;
 const OP_SUB: u8 = 0x10;
+const OP_DIV: u8 = 0x30;
 const OP_NEG: u8 = 0x80;
+const OP_MOD: u8 = 0x90;
 const OP_MOV: u8 = 0xb0;
 const OP_END: u8 = 0xd0;
 const JMP_JA: u8 = 0x00;
@@ -132,6 +135,8 @@ const JMP_JLT: u8 = 0xa0;
 const JMP_JLE: u8 = 0xb0;
 /// may_goto (BPF_JCOND): a jump that compares nothing.
 const JMP_JCOND: u8 = 0xe0;
+/// Past the last jump opcode: invalid.
+const JMP_INVALID: u8 = 0xf0;
 const MODE_MEM: u8 = 0x60;
 const MODE_ATOMIC: u8 = 0xc0;
 const SIZE_W: u8 = 0x00;
@@ -292,8 +297,8 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
         };
         for next in successors(insns, last) {
             let nb = blocks.starting_at(next);
-            let checked = null_checked(&state, insns, last, next);
-            let leaving = checked.as_ref().unwrap_or(&state);
+            let zero = on_the_zero_way(&state, insns, last, next);
+            let leaving = zero.as_ref().unwrap_or(&state);
             let changed = match &mut before[nb] {
                 Some(old) => old.meet_from(leaving),
                 None => {
@@ -322,22 +327,29 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
     out
 }
 
-/// What a lookup's NULL check (`if r0 == 0x0`, 64-bit, against the immediate 0) leaves on the
-/// way from instruction `last` to `next`: the register a number 0 on the way for NULL, a
-/// map-value pointer on the other (kernel/bpf/verifier.c mark_ptr_or_null_regs). None: the
-/// way tells nothing (a copy of the result is not followed: it stays a lookup's result).
-fn null_checked(state: &State, insns: &[Insn], last: usize, next: usize) -> Option<State> {
+/// What a map value's comparison with 0 (`if r0 == 0x0`, 64-bit, against the immediate) leaves
+/// on the way from instruction `last` to `next` where the register is 0: on that way a
+/// lookup's result is NULL, a number (kernel/bpf/verifier.c mark_ptr_or_null_regs), and a
+/// global's address (never NULL) is walked by the verifier only speculatively, as a number
+/// it does not know (is_branch_taken, sanitize_speculative_path): either is not known there.
+/// None: the way tells nothing. (Every map value is made not known alike, so that what a way
+/// leaves only grows with what it is given: the walk's order cannot matter. A copy of the
+/// register is not followed; the other way is not refined either.)
+fn on_the_zero_way(state: &State, insns: &[Insn], last: usize, next: usize) -> Option<State> {
     let ins = insns[last];
     let op = ins.code & 0xf0;
     let check =
         ins.code & 0x07 == CLASS_JMP && ins.code & SRC_X == 0 && ins.imm == 0 && matches!(op, JMP_JEQ | JMP_JNE);
     let dst = usize::from(ins.dst);
-    if !check || state.regs.get(dst) != Some(&Holds::Lookup) || ins.off == 0 {
+    if !check || ins.off == 0 || !matches!(state.regs.get(dst), Some(Holds::MapValue | Holds::Lookup)) {
         return None;
     }
     let taken = i64::try_from(next).ok() == Some(last as i64 + 1 + i64::from(ins.off));
+    if taken != (op == JMP_JEQ) {
+        return None;
+    }
     let mut out = state.clone();
-    out.regs[dst] = if taken == (op == JMP_JEQ) { Holds::Const(0) } else { Holds::MapValue };
+    out.regs[dst] = Holds::Unknown;
     Some(out)
 }
 
@@ -358,7 +370,7 @@ fn may_gate(ins: Insn) -> bool {
 /// source register or immediate.
 fn compares(ins: Insn) -> bool {
     matches!(ins.code & 0x07, CLASS_JMP | CLASS_JMP32)
-        && !matches!(ins.code & 0xf0, JMP_JA | JMP_CALL | JMP_EXIT | JMP_JCOND)
+        && !matches!(ins.code & 0xf0, JMP_JA | JMP_CALL | JMP_EXIT | JMP_JCOND | JMP_INVALID)
 }
 
 /// Whether the verifier refuses comparison `ins` of `d` with `s` without allow_ptr_leaks, for
@@ -407,8 +419,9 @@ fn pointer_compared(ins: Insn, d: Holds, s: Holds) -> bool {
 
 /// Whether the verifier refuses `ins` whatever the capabilities, among the instructions whose
 /// gates bpfcap derives (the way ends there): a write to the frame pointer ('frame pointer is
-/// read only'), and a negation, byte swap, register copy or comparison with reserved fields
-/// set ('... uses reserved fields', kernel/bpf/verifier.c check_alu_op, check_cond_jmp_op).
+/// read only'), an arithmetic instruction, negation, byte swap, copy or comparison with
+/// reserved fields set ('... uses reserved fields'), an opcode past the last one
+/// (kernel/bpf/verifier.c check_alu_op, check_cond_jmp_op).
 fn refused(ins: Insn) -> bool {
     let (class, op, x) = (ins.code & 0x07, ins.code & 0xf0, ins.code & SRC_X != 0);
     if ins.dst == 10 && (matches!(class, CLASS_ALU | CLASS_ALU64 | CLASS_LDX) || ins.code == LD_IMM64) {
@@ -424,8 +437,16 @@ fn refused(ins: Insn) -> bool {
                 let offsets: &[i16] = if class == CLASS_ALU64 { &[0, 8, 16, 32] } else { &[0, 8, 16] };
                 ins.imm != 0 || !offsets.contains(&ins.off)
             }
-            _ => false,
+            OP_MOV if x => false,
+            OP_MOV => ins.src != 0 || ins.off != 0,
+            _ if op > OP_END => true,
+            // (offset 1: the signed division and modulo)
+            _ => {
+                let off_ok = ins.off == 0 || (ins.off == 1 && matches!(op, OP_DIV | OP_MOD));
+                !off_ok || if x { ins.imm != 0 } else { ins.src != 0 }
+            }
         },
+        CLASS_JMP | CLASS_JMP32 if op == JMP_INVALID => true,
         _ if compares(ins) => {
             if x {
                 ins.imm != 0
@@ -711,7 +732,6 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
                 *r = Holds::Unknown;
             }
             if lookup {
-                // (a pointer or NULL, until its NULL check: `null_checked`)
                 regs[0] = Holds::Lookup;
             }
         }
@@ -1012,6 +1032,8 @@ mod tests {
             insn(CLASS_ALU64 | OP_NEG, 1, 0, 0, 1),
             insn(CLASS_ALU64 | OP_MOV | SRC_X, 2, 1, 32, 1),
             insn(CLASS_ALU | OP_END, 1, 0, 0, 8),
+            insn(CLASS_ALU64 | OP_SUB | SRC_X, 1, 10, 0, 1),
+            insn(CLASS_ALU64 | OP_ADD, 1, 2, 0, 8),
         ] {
             let f = vec![
                 insn(CLASS_ALU64 | OP_MOV | SRC_X, 1, 10, 0, 0), // r1 = r10
@@ -1097,33 +1119,35 @@ mod tests {
         assert_eq!(sites(back), ["if r1 > 0xffffffff goto pc-2"]);
     }
 
-    /// A lookup's result is a map-value pointer past its NULL check and a number 0 on the way
-    /// the check leaves for NULL; before the check it may be either, and compared it is no gate.
-    /// A map value's address (never NULL) against 0 for equality is a jump the verifier decides.
+    /// A lookup's result, checked or not, may be NULL: compared, it is no gate. A global's
+    /// address is never NULL: against 0 for (in)equality the verifier decides the jump
+    /// (no gate), and the way it never takes it walks only speculatively, with the register
+    /// a number it does not know (no gate there either); ordered against a number it is a gate.
     #[test]
-    fn a_lookups_null_check_and_map_values_compared() {
+    fn lookups_and_globals_compared() {
         use crate::model::Reloc;
         let jx = |op: u8, d: u8, s: u8| insn(CLASS_JMP | op | SRC_X, d, s, 0, 0);
         let mut f = function(vec![
             insn(CLASS_ALU64 | OP_MOV, 6, 0, 0, 3),                    // 0: r6 = 3
             insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM), // 1: r0 = lookup
             jx(JMP_JGE, 0, 6),                                         // 2: r0 >= r6: maybe NULL
-            insn(CLASS_JMP | JMP_JEQ, 0, 0, 2, 0),                     // 3: if r0 == 0 goto 6
-            jx(JMP_JGT, 0, 6),                                         // 4: r0 > r6: a pointer
-            insn(EXIT, 0, 0, 0, 0),                                    // 5
-            jx(JMP_JLT, 0, 6),                                         // 6: r0 < r6: 0, a number
-            insn(LD_IMM64, 7, 0, 0, 0),                                // 7: r7 = &global
-            insn(0, 0, 0, 0, 0),                                       // 8
-            insn(CLASS_JMP | JMP_JNE, 7, 0, 0, 0),                     // 9: r7 != 0: decided
-            insn(CLASS_JMP32 | JMP_JEQ | SRC_X, 7, 8, 0, 0),           // 10: w7 == w8 (r8: low half 0)
-            insn(CLASS_JMP | JMP_JGT, 7, 0, 0, 0),                     // 11: r7 > 0
-            insn(EXIT, 0, 0, 0, 0),                                    // 12
+            insn(CLASS_JMP | JMP_JEQ, 0, 0, 1, 0),                     // 3: if r0 == 0 goto 5
+            jx(JMP_JGT, 0, 6),                                         // 4: r0 > r6: still a lookup's
+            jx(JMP_JLT, 0, 6),                                         // 5: r0 < r6
+            insn(LD_IMM64, 7, 0, 0, 0),                                // 6: r7 = &global
+            insn(0, 0, 0, 0, 0),                                       // 7
+            insn(CLASS_JMP | JMP_JNE, 7, 0, 2, 0),                     // 8: if r7 != 0 goto 11
+            insn(CLASS_JMP | JMP_JGT, 7, 0, 0, 7),                     // 9: r7 > 7, never reached
+            insn(EXIT, 0, 0, 0, 0),                                    // 10
+            insn(LD_IMM64, 8, 0, 0, 0),                                // 11: r8 = 1 << 32
+            insn(0, 0, 0, 0, 1),                                       // 12
+            insn(CLASS_JMP32 | JMP_JEQ | SRC_X, 7, 8, 0, 0),           // 13: w7 == w8 (low half 0)
+            insn(CLASS_JMP | JMP_JGT, 7, 0, 0, 0),                     // 14: r7 > 0
+            insn(EXIT, 0, 0, 0, 0),                                    // 15
         ]);
-        f.insns.insert(10, insn(LD_IMM64, 8, 0, 0, 0)); // r8 = 1 << 32 (a number)
-        f.insns.insert(11, insn(0, 0, 0, 0, 1));
-        f.relocs = vec![Reloc { insn: 7, target: RelocTarget::Map(0) }];
+        f.relocs = vec![Reloc { insn: 6, target: RelocTarget::Map(0) }];
         let found: Vec<String> = gates(&f, Some(&XDP), &[true]).into_iter().map(|g| g.insn).collect();
-        assert_eq!(found, ["if r0 > r6 goto pc+0", "if r7 > 0x0 goto pc+0"]);
+        assert_eq!(found, ["if r7 > 0x0 goto pc+0"]);
     }
 
     /// The reviewer's case: the packet's start kept on the stack, lost to a call that may write
@@ -1248,11 +1272,12 @@ mod tests {
                             (0x50, SRC_X),
                             (OP_NEG, 0),
                         ][rnd(6) as usize];
-                        insn(CLASS_ALU | op | x, d, s * (x >> 3), 0, rnd(3) as i32)
+                        insn(CLASS_ALU | op | x, d, s * (x >> 3), 0, if x == 0 { rnd(3) as i32 } else { 0 })
                     }
                     11 => insn(EXIT, 0, 0, 0, 0),
                     12 => insn(CLASS_JMP | JMP_CALL, 0, 0, 0, 1),
-                    _ => insn(LD_IMM64, d, 0, 0, 1),
+                    // a number, or a map value's address (global data)
+                    _ => insn(LD_IMM64, d, [0, PSEUDO_MAP_VALUE][rnd(2) as usize], 0, 1),
                 });
             }
             let f = function(v);
