@@ -361,7 +361,7 @@ fn on_the_zero_way(state: &State, insns: &[Insn], last: usize, next: usize) -> O
 
 /// Whether a gate can be at `ins`: a register added or subtracted (64- or 32-bit), a 32-bit
 /// subtraction of a number, a 32-bit or sign-extending copy of a register, a negation or byte
-/// swap.
+/// swap, a comparison.
 fn may_gate(ins: Insn) -> bool {
     let (class, op, x) = (ins.code & 0x07, ins.code & 0xf0, ins.code & SRC_X != 0);
     match class {
@@ -389,7 +389,7 @@ fn compares(ins: Insn) -> bool {
 ///   against its end or its metadata (try_match_pkt_pointers).
 ///
 /// A register not tracked counts for the allowed side (it may be a packet pointer, or 0), and
-/// so does a lookup's result before its NULL check (it may be NULL, a number).
+/// so does a lookup's result (it may be NULL, a number: the flow does not follow its check).
 fn pointer_compared(ins: Insn, d: Holds, s: Holds) -> bool {
     let (op, x, jmp32) = (ins.code & 0xf0, ins.code & SRC_X != 0, ins.code & 0x07 == CLASS_JMP32);
     // two packet pointers (or a register that may be one) ordered in 64 bits: allowed for the
