@@ -132,9 +132,10 @@ fn derived_delegation_loads_and_every_item_is_required() {
 }
 
 /// The verifier's gates on a pointer made a number (32-bit arithmetic, a negation, a byte
-/// swap, a sign-extending copy) or compared, one program at a time (the object's test above would not see
-/// one gate missed while another asks for CAP_PERFMON): each program's own analysis names its
-/// gate and CAP_PERFMON, loads through a token, and fails without CAP_PERFMON.
+/// swap, a sign-extending copy) or compared, one program at a time (the object's test above
+/// would not see one gate missed while another asks for CAP_PERFMON): each program's own
+/// analysis names its gate and CAP_PERFMON, is minimal through a token, and without
+/// CAP_PERFMON the verifier refuses the program with the gate's own message.
 #[test]
 fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
     if !preconditions() {
