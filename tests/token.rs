@@ -396,3 +396,41 @@ fn verify_refuses_maps_beyond_its_memory_budget() {
     // never started: no sandbox facts
     assert!(outcome.get("sandbox").is_none(), "{doc:#}");
 }
+
+/// libbpf loads every struct_ops program a struct_ops map it creates uses, whatever was asked
+/// for (bpf_object_adjust_struct_ops_autoload): the answer for one of them asked for alone
+/// (`--program`) covers the others' attach types (their members' indexes), loads through a
+/// token, and is minimal. (Before, it covered the program asked for only, and the load failed:
+/// 'delegate_attachs lacks cgroup_inet4_bind'.)
+#[test]
+fn a_struct_ops_program_asked_for_alone_brings_its_maps_programs() {
+    if !preconditions() {
+        return;
+    }
+    let r = rules();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/struct_ops.bpf.o");
+    let display = path.display().to_string();
+    let obj = bpfcap::elf::read_object(&std::fs::read(&path).unwrap(), "struct_ops").unwrap();
+    let program = "bpfcap_cong_avoid";
+    let opts = Options {
+        programs: vec![program.into()],
+        loader: LoaderChoice::libbpf(vec![Version(1, 7)]),
+        with_optional: false,
+    };
+    let a = analyse(vec![(display, obj)], &opts, r).unwrap();
+    let o = &a.objects[0];
+    assert_eq!(o.selected.len(), o.programs.len(), "every program its struct_ops maps use: {:?}", o.selected);
+    assert!(a.requirements.warnings.iter().any(|w| w.contains("bpf_object_adjust_struct_ops_autoload")));
+    let target = Target::of(o.source(), vec![program.to_string()]);
+    let v = verify(
+        std::slice::from_ref(&target),
+        &a.delegation,
+        true,
+        r,
+        &VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap")),
+    )
+    .unwrap();
+    assert!(v.loaded, "{}", describe(&v.targets[0].outcome));
+    let extra: Vec<String> = v.items.iter().filter(|i| !i.required).map(|i| i.item.to_string()).collect();
+    assert!(extra.is_empty(), "loads without {extra:?}");
+}

@@ -335,6 +335,8 @@ struct Prepared<'r> {
     sensitive: BTreeSet<Need>,
     /// The needs of the other objects, among `sensitive`, its steps were last decided with.
     ambient: Vec<Need>,
+    /// What preparing it found to say (programs loaded although not asked for).
+    warnings: Vec<String>,
 }
 
 /// Versions whose section rules and steps are the same for an object give the same
@@ -438,7 +440,7 @@ fn loader_at(model: Option<&LoaderModel>, v: Version) -> Loader<'_> {
 /// kernel checks and the loader's steps decided for the object alone.
 fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rules, texts: &Texts) -> Prepared<'r> {
     let loader = choice::resolve(&opts.loader, object.loader_hint.as_ref(), rules);
-    let selected: BTreeSet<String> = object
+    let mut selected: BTreeSet<String> = object
         .programs
         .iter()
         .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
@@ -453,6 +455,38 @@ fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rule
         _ => (None, vec![*rules.libbpf().default_versions().last().expect("libbpf's default versions")]),
     };
     let classifier = model.unwrap_or_else(|| rules.libbpf());
+    // A loader that loads the struct_ops programs its created struct_ops maps use, whatever was
+    // asked for: those programs are loaded too (said so).
+    let mut warnings = Vec::new();
+    let follows = loader
+        .spec
+        .as_ref()
+        .and_then(|s| rules.loader(&s.name))
+        .is_some_and(|m| m.header.struct_ops_programs_follow_maps);
+    if follows && !opts.programs.is_empty() && !selected.is_empty() {
+        let used: BTreeSet<&str> = object
+            .maps
+            .iter()
+            .filter(|m| !m.section.starts_with('?'))
+            .filter_map(|m| m.struct_ops.as_ref())
+            .flat_map(|so| so.members.iter().map(|mm| mm.program.as_str()))
+            .collect();
+        let added: Vec<&str> = object
+            .programs
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|n| used.contains(n) && !selected.contains(*n))
+            .collect();
+        if !added.is_empty() {
+            warnings.push(format!(
+                "{}: {} loads every struct_ops program a struct_ops map it creates uses, whatever was asked for (libbpf.c bpf_object_adjust_struct_ops_autoload): {} loaded too",
+                Escaped(&path),
+                classifier.header.title,
+                added.join(", ")
+            ));
+            selected.extend(added.into_iter().map(String::from));
+        }
+    }
     // What the instructions use does not depend on the version: decode them once.
     let uses: Vec<std::sync::Arc<ProgramUses>> = program_uses(&object, rules);
     let newest = *versions.last().expect("at least one version");
@@ -539,6 +573,7 @@ fn prepare<'r>(path: String, mut object: Object, opts: &Options, rules: &'r Rule
         per_version,
         sensitive,
         ambient: Vec::new(),
+        warnings,
     };
     p.decide(Vec::new(), rules);
     p
@@ -610,7 +645,8 @@ fn solve_union(prepared: &mut [Prepared], rules: &Rules) -> Vec<String> {
 /// An object's analysis and its requirements, from its last decisions.
 fn finish(mut p: Prepared, opts: &Options, rules: &Rules, texts: &Texts) -> (ObjectAnalysis, Requirements) {
     let mut requirements = p.requirements(rules, texts);
-    let Prepared { path, object, loader, mut programs, selected, .. } = p;
+    let Prepared { path, object, loader, mut programs, selected, warnings, .. } = p;
+    requirements.add_warnings(warnings);
     // Call sites served the reasons; the report lists the helpers and kfuncs by name.
     for p in &mut programs {
         if let Some(u) = std::sync::Arc::get_mut(&mut p.uses) {

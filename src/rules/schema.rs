@@ -463,6 +463,10 @@ pub struct LoaderHeader {
     pub sections: Option<String>,
     /// Which maps of an object it creates.
     pub maps: MapCreation,
+    /// It loads a struct_ops program whenever a struct_ops map it creates uses it, whatever
+    /// programs were asked for (libbpf: bpf_object_adjust_struct_ops_autoload).
+    #[serde(default)]
+    pub struct_ops_programs_follow_maps: bool,
     /// The versions before these rules that take no token at all (`--loader NAME@X.Y` with such
     /// a version says so and names the capabilities instead), and why.
     #[serde(default)]
