@@ -109,6 +109,29 @@ fn run_all(objects: Vec<(String, bpfcap::model::Object)>, min_verified: usize) {
     assert!(verified.len() >= min_verified, "too few objects verified: {verified:?}");
 }
 
+/// bpfcap's answer (libbpf 1.7) for `program` of testdata/`object`.bpf.o asked for alone.
+fn program_answer(object: &str, program: &str) -> bpfcap::analysis::Analysis {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{object}.bpf.o"));
+    let display = path.display().to_string();
+    let obj = bpfcap::elf::read_object(&std::fs::read(&path).unwrap(), &bpfcap::elf::object_name(&display)).unwrap();
+    let opts = Options {
+        programs: vec![program.to_string()],
+        loader: LoaderChoice::libbpf(vec![Version(1, 7)]),
+        with_optional: false,
+    };
+    analyse(vec![(display, obj)], &opts, rules()).unwrap()
+}
+
+/// `target` loaded through a token with `delegation` (each item dropped in turn: `minimize`).
+fn verify_one(
+    target: &Target,
+    delegation: &bpfcap::delegation::Delegation,
+    minimize: bool,
+) -> bpfcap::verify::Verification {
+    let opts = VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap"));
+    verify(std::slice::from_ref(target), delegation, minimize, rules(), &opts).unwrap()
+}
+
 #[test]
 fn derived_delegation_loads_and_every_item_is_required() {
     if !preconditions() {
@@ -141,7 +164,6 @@ fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
     if !preconditions() {
         return;
     }
-    let r = rules();
     // (object, program, its gate, the verifier's message without CAP_PERFMON)
     for (object, program, gate, message) in [
         ("pointer32", "stack_low_half", "pointer_truncated", "partial copy of pointer"),
@@ -158,30 +180,14 @@ fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
         ("pointer_compare", "global_compared", "pointer_compared", "pointer comparison prohibited"),
         ("pointer_compare", "packet_compared_in_32bit", "pointer_compared", "pointer comparison prohibited"),
     ] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{object}.bpf.o"));
-        let display = path.display().to_string();
-        let bytes = std::fs::read(&path).unwrap();
-        let obj = bpfcap::elf::read_object(&bytes, &bpfcap::elf::object_name(&display)).unwrap();
-        let opts = Options {
-            programs: vec![program.to_string()],
-            loader: LoaderChoice::libbpf(vec![Version(1, 7)]),
-            with_optional: false,
-        };
-        let a = analyse(vec![(display.clone(), obj)], &opts, r).unwrap();
+        let a = program_answer(object, program);
         let o = &a.objects[0];
         let p = o.programs.iter().find(|p| p.name == program).unwrap();
         let gates: Vec<serde_json::Value> = p.gates.iter().map(|g| serde_json::to_value(g.gate).unwrap()).collect();
         assert_eq!(gates, [gate], "{program}");
         assert!(a.delegation.capabilities.iter().any(|c| c == "CAP_PERFMON"), "{program}: {:?}", a.delegation);
         let target = Target::of(o.source(), vec![program.to_string()]);
-        let v = verify(
-            std::slice::from_ref(&target),
-            &a.delegation,
-            true,
-            r,
-            &VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap")),
-        )
-        .unwrap();
+        let v = verify_one(&target, &a.delegation, true);
         assert!(v.loaded, "{program}: {}", describe(&v.targets[0].outcome));
         let perfmon = v.items.iter().find(|i| i.item.to_string() == "CAP_PERFMON").unwrap();
         assert!(perfmon.required, "{program}: loads without CAP_PERFMON");
@@ -192,8 +198,7 @@ fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
         // and without CAP_PERFMON the verifier refuses the program for the gate's own reason
         let mut without = a.delegation.clone();
         without.capabilities.retain(|c| c != "CAP_PERFMON");
-        let opts = VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap"));
-        let refused = verify(std::slice::from_ref(&target), &without, false, r, &opts).unwrap();
+        let refused = verify_one(&target, &without, false);
         let log = refused.targets[0].outcome.libbpf_log.join("\n");
         assert!(!refused.loaded && log.contains(message), "{program}: not refused with '{message}':\n{log}");
     }
@@ -407,29 +412,13 @@ fn a_struct_ops_program_asked_for_alone_brings_its_maps_programs() {
     if !preconditions() {
         return;
     }
-    let r = rules();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/struct_ops.bpf.o");
-    let display = path.display().to_string();
-    let obj = bpfcap::elf::read_object(&std::fs::read(&path).unwrap(), "struct_ops").unwrap();
     let program = "bpfcap_cong_avoid";
-    let opts = Options {
-        programs: vec![program.into()],
-        loader: LoaderChoice::libbpf(vec![Version(1, 7)]),
-        with_optional: false,
-    };
-    let a = analyse(vec![(display, obj)], &opts, r).unwrap();
+    let a = program_answer("struct_ops", program);
     let o = &a.objects[0];
     assert_eq!(o.selected.len(), o.programs.len(), "every program its struct_ops maps use: {:?}", o.selected);
     assert!(a.requirements.warnings.iter().any(|w| w.contains("bpf_object_adjust_struct_ops_autoload")));
     let target = Target::of(o.source(), vec![program.to_string()]);
-    let v = verify(
-        std::slice::from_ref(&target),
-        &a.delegation,
-        true,
-        r,
-        &VerifyOptions::new(env!("CARGO_BIN_EXE_bpfcap")),
-    )
-    .unwrap();
+    let v = verify_one(&target, &a.delegation, true);
     assert!(v.loaded, "{}", describe(&v.targets[0].outcome));
     let extra: Vec<String> = v.items.iter().filter(|i| !i.required).map(|i| i.item.to_string()).collect();
     assert!(extra.is_empty(), "loads without {extra:?}");

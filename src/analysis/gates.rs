@@ -833,6 +833,15 @@ mod tests {
         Insn { code, dst, src, off, imm }
     }
 
+    /// The gates an XDP program's main function of `insns` shows, each with its instruction.
+    fn sites(insns: Vec<Insn>) -> Vec<(Gate, String)> {
+        gates(&function(insns), Some(&XDP), &[]).into_iter().map(|g| (g.gate, g.insn)).collect()
+    }
+
+    fn site(g: Gate, insn: &str) -> (Gate, String) {
+        (g, insn.to_string())
+    }
+
     fn function(insns: Vec<Insn>) -> Function {
         Function {
             name: "p".into(),
@@ -951,10 +960,6 @@ mod tests {
 
     #[test]
     fn a_pointer_in_32bit_arithmetic() {
-        let sites = |insns: Vec<Insn>| {
-            gates(&function(insns), Some(&XDP), &[]).into_iter().map(|g| (g.gate, g.insn)).collect::<Vec<_>>()
-        };
-        let site = |g: Gate, s: &str| (g, s.to_string());
         // a copy of the lower half of a pointer, of a number (no gate)
         let truncated = vec![
             insn(LDXW, 2, 1, 0, 0),                        // r2 = data
@@ -1013,10 +1018,6 @@ mod tests {
 
     #[test]
     fn a_pointer_negated_swapped_or_sign_extended() {
-        let sites = |insns: Vec<Insn>| {
-            gates(&function(insns), Some(&XDP), &[]).into_iter().map(|g| (g.gate, g.insn)).collect::<Vec<_>>()
-        };
-        let site = |g: Gate, s: &str| (g, s.to_string());
         const TO_BE: u8 = SRC_X;
         let on_pointers = vec![
             insn(CLASS_ALU64 | OP_MOV | SRC_X, 6, 10, 0, 0), // r6 = r10
@@ -1080,8 +1081,8 @@ mod tests {
 
     #[test]
     fn a_pointer_compared() {
-        let sites =
-            |insns: Vec<Insn>| gates(&function(insns), Some(&XDP), &[]).into_iter().map(|g| g.insn).collect::<Vec<_>>();
+        // (every site here is the one gate: only its instruction is compared)
+        let insns_of = |insns: Vec<Insn>| sites(insns).into_iter().map(|(_, insn)| insn).collect::<Vec<_>>();
         // `if rd op rs`, `if rd op imm`, `if wd op ws`
         let jx = |op: u8, d: u8, s: u8| insn(CLASS_JMP | op | SRC_X, d, s, 0, 0);
         let jk = |op: u8, d: u8, imm: i32| insn(CLASS_JMP | op, d, 0, 0, imm);
@@ -1118,7 +1119,7 @@ mod tests {
             insn(EXIT, 0, 0, 0, 0),
         ];
         assert_eq!(
-            sites(f),
+            insns_of(f),
             [
                 "if r2 == r3 goto pc+0",
                 "if r2 > r2 goto pc+0",
@@ -1140,7 +1141,7 @@ mod tests {
             insn(CLASS_JMP | JMP_JGT, 1, 0, -2, -1),         // if r1 > 0xffffffff goto pc-2
             insn(EXIT, 0, 0, 0, 0),
         ];
-        assert_eq!(sites(back), ["if r1 > 0xffffffff goto pc-2"]);
+        assert_eq!(insns_of(back), ["if r1 > 0xffffffff goto pc-2"]);
     }
 
     /// A lookup's result, checked or not, may be NULL: compared, it is no gate. A global's
