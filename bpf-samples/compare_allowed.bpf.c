@@ -8,6 +8,11 @@
  * loads it through a token with its answer and shows every item required):
  *  - `null_way`: a map lookup's result compared with a number on the way its NULL check
  *    leaves for NULL, where the verifier has made it the number 0 (mark_ptr_or_null_regs);
+ *  - `null_way_copy`: a copy of a lookup's result, made before its NULL check, compared
+ *    with a number on the way the check leaves for NULL: the verifier makes every register
+ *    that holds the same result the number 0 (mark_ptr_or_null_regs, by the result's id);
+ *    bpfcap refines only the register tested and counts the copy, which may be NULL, for
+ *    the allowed side;
  *  - `global_not_null`: a global variable's address (a map value's, never NULL) against 0 for
  *    inequality, a jump the verifier decides itself (is_branch_taken, reg_not_null);
  *  - `packet_reloaded`: the packet's start kept on the stack across a map lookup that is given
@@ -41,6 +46,26 @@ __attribute__((naked)) int null_way(void)
 		     "1:\n"
 		     "if r0 > r6 goto 2f\n"
 		     "2:\n"
+		     "r0 = 0\n"
+		     "exit\n"
+		     :
+		     : [slots] "i"(&slots), [lookup] "i"(BPF_FUNC_map_lookup_elem));
+}
+
+SEC("socket")
+__attribute__((naked)) int null_way_copy(void)
+{
+	asm volatile("r1 = 0\n"
+		     "*(u32 *)(r10 - 4) = r1\n"
+		     "r2 = r10\n"
+		     "r2 += -4\n"
+		     "r1 = %[slots] ll\n"
+		     "call %[lookup]\n"
+		     "r7 = r0\n"
+		     "r6 = 3\n"
+		     "if r0 != 0 goto 1f\n"
+		     "if r7 > r6 goto 1f\n"
+		     "1:\n"
 		     "r0 = 0\n"
 		     "exit\n"
 		     :

@@ -14,7 +14,10 @@
  *  - `global_compared`: a global variable's address (a pointer into the .bss map's value)
  *    against an address past it;
  *  - `packet_compared_in_32bit`: the packet's start against its end in a 32-bit comparison
- *    (`if w2 > w3`): the verifier learns a packet range only from a 64-bit one.
+ *    (`if w2 > w3`): the verifier learns a packet range only from a 64-bit one;
+ *  - `lookup_compared`: a map lookup's result past its NULL check (a map value, never NULL:
+ *    mark_ptr_or_null_regs) against an address past it, as a pointer walk over the value
+ *    does.
  * What the verifier allows without CAP_PERFMON is in compare_allowed.bpf.c.
  * Written in assembly: what a compiler makes of C differs from version to version.
  * Each program needs CAP_PERFMON on its own (tests/token.rs loads them one at a time).
@@ -85,6 +88,33 @@ __attribute__((naked)) int packet_compared_in_32bit(void)
 		     "r0 = 2\n"
 		     "1:\n"
 		     "exit\n");
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64[4]);
+} values SEC(".maps");
+
+SEC("socket")
+__attribute__((naked)) int lookup_compared(void)
+{
+	asm volatile("r1 = 0\n"
+		     "*(u32 *)(r10 - 4) = r1\n"
+		     "r2 = r10\n"
+		     "r2 += -4\n"
+		     "r1 = %[values] ll\n"
+		     "call %[lookup]\n"
+		     "if r0 == 0 goto 1f\n"
+		     "r1 = r0\n"
+		     "r1 += 16\n"
+		     "if r0 < r1 goto 1f\n"
+		     "1:\n"
+		     "r0 = 0\n"
+		     "exit\n"
+		     :
+		     : [values] "i"(&values), [lookup] "i"(BPF_FUNC_map_lookup_elem));
 }
 
 char LICENSE[] SEC("license") = "GPL";

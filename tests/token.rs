@@ -179,6 +179,7 @@ fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
         ("pointer_compare", "stack_against_zero", "pointer_compared", "pointer comparison prohibited"),
         ("pointer_compare", "global_compared", "pointer_compared", "pointer comparison prohibited"),
         ("pointer_compare", "packet_compared_in_32bit", "pointer_compared", "pointer comparison prohibited"),
+        ("pointer_compare", "lookup_compared", "pointer_compared", "pointer comparison prohibited"),
     ] {
         let a = program_answer(object, program);
         let o = &a.objects[0];

@@ -8,11 +8,10 @@
 //! tracks what each register holds: the context pointer (r1 at a program's entry; a
 //! subprogram's arguments are not known), the frame pointer (r10), packet pointers loaded from
 //! the context fields of the program's type, global data's addresses (map-value pointers),
-//! map lookups' results (a map value, or NULL), copies of those, constant offsets from them, and
-//! scalars. Where control flow
-//! joins, a register keeps what it holds only if every way in
-//! agrees (else it is unknown); a helper or function call clobbers r0-r5; what is loaded from
-//! memory is unknown. A way on which the verifier refuses an instruction whatever the
+//! map lookups' results (a map value or NULL; a map value past their NULL check), copies of
+//! those, constant offsets from them, and scalars. Where control flow joins, a register keeps
+//! what it holds only if every way in agrees (else it is unknown); a helper or function call
+//! clobbers r0-r5; what is loaded from memory is unknown. A way on which the verifier refuses an instruction whatever the
 //! capabilities (two pointers added, a 32-bit addition to a pointer) ends there and counts for
 //! nothing. A gate is reported only where every way to the instruction shows it, never on a
 //! guess; what is found must not depend on the order in which the ways are walked (a test
@@ -50,12 +49,13 @@ enum Holds {
     PacketMeta,
     /// The frame pointer plus an offset, when known.
     Stack(Option<i64>),
-    /// A pointer into a map's value that is never NULL: global data's address.
+    /// A pointer into a map's value that is never NULL: global data's address, or a lookup's
+    /// result past its NULL check.
     MapValue,
-    /// A map lookup's result, before or past its NULL check (the flow does not follow which):
-    /// a pointer into a map's value, or NULL. For arithmetic it counts as a map value (where
-    /// a compiler does arithmetic on it, it has been checked); compared, it counts for the
-    /// allowed side (it may be NULL, a number to the verifier).
+    /// A map lookup's result that may be NULL: before its NULL check, or a copy of it (the
+    /// flow refines the register the check tests, not its copies). For arithmetic it counts as
+    /// a map value (where a compiler does arithmetic on it, it has been checked); compared, it
+    /// counts for the allowed side (it may be NULL, a number to the verifier).
     Lookup,
 }
 
@@ -298,8 +298,8 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
         };
         for next in successors(insns, last) {
             let nb = blocks.starting_at(next);
-            let zero = on_the_zero_way(&state, insns, last, next);
-            let leaving = zero.as_ref().unwrap_or(&state);
+            let refined = refined_on_the_way(&state, insns, last, next);
+            let leaving = refined.as_ref().unwrap_or(&state);
             let changed = match &mut before[nb] {
                 Some(old) => old.meet_from(leaving),
                 None => {
@@ -328,15 +328,20 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
     out
 }
 
-/// What a map value's comparison for equality with what may be 0 (`if r0 == 0x0`, `if w0 ==
-/// w1`) leaves on the way from instruction `last` to `next` where they are equal: on that way a
-/// lookup's result is NULL, a number (kernel/bpf/verifier.c mark_ptr_or_null_regs), and a
-/// global's address (never NULL) is walked by the verifier only speculatively, as a number
-/// it does not know (is_branch_taken, sanitize_speculative_path): either is not known there.
-/// None: the way tells nothing. (Every map value is made not known alike, so that what a way
-/// leaves only grows with what it is given: the walk's order cannot matter. A copy of the
-/// register is not followed; the other way is not refined either.)
-fn on_the_zero_way(state: &State, insns: &[Insn], last: usize, next: usize) -> Option<State> {
+/// What a comparison of a map value for equality with what may be 0 (`if r0 == 0x0`, `if w0 ==
+/// w1`) leaves on the way from instruction `last` to `next`; None: the way tells nothing.
+/// - Where they are equal, a lookup's result is NULL, a number (kernel/bpf/verifier.c
+///   mark_ptr_or_null_regs), and a global's address (never NULL) is walked by the verifier
+///   only speculatively, as a number it does not know (is_branch_taken,
+///   sanitize_speculative_path): either is not known there.
+/// - Where they differ, after a lookup's NULL check proper (`if r0 == 0x0`, `if r0 != 0x0`: 64
+///   bits, against the immediate 0, which check_cond_jmp_op takes as one on every kernel), the
+///   lookup's result is a map value that is never NULL, as a global's address is.
+///
+/// Only the register tested is refined, never a copy of it (the flow does not follow which
+/// registers hold the same result). Each refinement gives more for more given (a register not
+/// known stays not known; a map value stays one), so the walk's order cannot matter.
+fn refined_on_the_way(state: &State, insns: &[Insn], last: usize, next: usize) -> Option<State> {
     let ins = insns[last];
     let op = ins.code & 0xf0;
     if !compares(ins) || !matches!(op, JMP_JEQ | JMP_JNE) || ins.off == 0 {
@@ -348,15 +353,19 @@ fn on_the_zero_way(state: &State, insns: &[Insn], last: usize, next: usize) -> O
     } else {
         Holds::Const(i64::from(ins.imm))
     };
-    if !may_be_zero(other, jmp32) || !matches!(state.regs.get(dst), Some(Holds::MapValue | Holds::Lookup)) {
+    let tested = state.regs.get(dst).copied();
+    if !may_be_zero(other, jmp32) || !matches!(tested, Some(Holds::MapValue | Holds::Lookup)) {
         return None;
     }
     let taken = i64::try_from(next).ok() == Some(last as i64 + 1 + i64::from(ins.off));
-    if taken != (op == JMP_JEQ) {
-        return None;
-    }
+    let equal = taken == (op == JMP_JEQ);
+    let refined = match tested {
+        _ if equal => Holds::Unknown,
+        Some(Holds::Lookup) if !jmp32 && ins.code & SRC_X == 0 && ins.imm == 0 => Holds::MapValue,
+        _ => return None,
+    };
     let mut out = state.clone();
-    out.regs[dst] = Holds::Unknown;
+    out.regs[dst] = refined;
     Some(out)
 }
 
@@ -390,7 +399,8 @@ fn compares(ins: Insn) -> bool {
 ///   against its end or its metadata (try_match_pkt_pointers).
 ///
 /// A register not tracked counts for the allowed side (it may be a packet pointer, or 0), and
-/// so does a lookup's result (it may be NULL, a number: the flow does not follow its check).
+/// so does a lookup's result the flow has not seen checked (it may be NULL, a number); past
+/// its NULL check the register tested is a map value.
 fn pointer_compared(ins: Insn, d: Holds, s: Holds) -> bool {
     let (op, x, jmp32) = (ins.code & 0xf0, ins.code & SRC_X != 0, ins.code & 0x07 == CLASS_JMP32);
     // two packet pointers (or a register that may be one) ordered in 64 bits: allowed for the
@@ -1144,10 +1154,11 @@ mod tests {
         assert_eq!(insns_of(back), ["if r1 > 0xffffffff goto pc-2"]);
     }
 
-    /// A lookup's result, checked or not, may be NULL: compared, it is no gate. A global's
-    /// address is never NULL: against 0 for (in)equality the verifier decides the jump
-    /// (no gate), and the way it never takes it walks only speculatively, with the register
-    /// a number it does not know (no gate there either); ordered against a number it is a gate.
+    /// A lookup's result before its NULL check may be NULL: compared, it is no gate; past the
+    /// check it is a map value, and compared with a number it is one. A global's address is
+    /// never NULL: against 0 for (in)equality the verifier decides the jump (no gate), and the
+    /// way it never takes it walks only speculatively, with the register a number it does not
+    /// know (no gate there either); ordered against a number it is a gate.
     #[test]
     fn lookups_and_globals_compared() {
         use crate::model::Reloc;
@@ -1157,8 +1168,8 @@ mod tests {
             insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM), // 1: r0 = lookup
             jx(JMP_JGE, 0, 6),                                         // 2: r0 >= r6: maybe NULL
             insn(CLASS_JMP | JMP_JEQ, 0, 0, 1, 0),                     // 3: if r0 == 0 goto 5
-            jx(JMP_JGT, 0, 6),                                         // 4: r0 > r6: still a lookup's
-            jx(JMP_JLT, 0, 6),                                         // 5: r0 < r6
+            jx(JMP_JGT, 0, 6),                                         // 4: r0 > r6: a map value
+            jx(JMP_JLT, 0, 6),                                         // 5: r0 < r6: NULL on one way
             insn(LD_IMM64, 7, 0, 0, 0),                                // 6: r7 = &global
             insn(0, 0, 0, 0, 0),                                       // 7
             insn(CLASS_JMP | JMP_JNE, 7, 0, 2, 0),                     // 8: if r7 != 0 goto 11
@@ -1172,7 +1183,7 @@ mod tests {
         ]);
         f.relocs = vec![Reloc { insn: 6, target: RelocTarget::Map(0) }];
         let found: Vec<String> = gates(&f, Some(&XDP), &[true]).into_iter().map(|g| g.insn).collect();
-        assert_eq!(found, ["if r7 > 0x0 goto pc+0"]);
+        assert_eq!(found, ["if r0 > r6 goto pc+0", "if r7 > 0x0 goto pc+0"]);
         // the same decided jump in 32 bits, and against a register that holds 0: the way never
         // taken holds a number the verifier does not know
         for decided in [
@@ -1191,6 +1202,70 @@ mod tests {
             f.relocs = vec![Reloc { insn: 0, target: RelocTarget::Map(0) }];
             assert!(gates(&f, Some(&XDP), &[true]).is_empty(), "{decided:?}");
         }
+    }
+
+    /// Past a lookup's NULL check proper (64 bits, against the immediate 0) the register
+    /// tested is a map value on the way where it is not NULL: a pointer walk over the value
+    /// (`r1 = r0; r1 += 16; if r0 < r1`) compares two map values. A check in 32 bits, or
+    /// against a register (even one that holds 0: not every kernel takes that for a NULL
+    /// check), is not taken for one; a copy made before the check is not refined (it may be
+    /// NULL on the other way, as far as the flow knows).
+    #[test]
+    fn a_lookups_result_past_its_null_check_is_a_map_value() {
+        let walk = |check: Insn| {
+            function(vec![
+                insn(CLASS_ALU64 | OP_MOV, 8, 0, 0, 0),                    // 0: r8 = 0
+                insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM), // 1: r0 = lookup
+                insn(CLASS_ALU64 | OP_MOV | SRC_X, 7, 0, 0, 0),            // 2: r7 = r0 (a copy)
+                check,                                                     // 3: goto 8 where NULL
+                insn(CLASS_ALU64 | OP_MOV | SRC_X, 1, 0, 0, 0),            // 4: r1 = r0
+                insn(CLASS_ALU64 | OP_ADD, 1, 0, 0, 16),                   // 5: r1 += 16
+                insn(CLASS_JMP | JMP_JLT | SRC_X, 0, 1, 0, 0),             // 6: if r0 < r1
+                insn(CLASS_JMP | JMP_JLT | SRC_X, 7, 1, 0, 0),             // 7: if r7 < r1
+                insn(EXIT, 0, 0, 0, 0),                                    // 8
+            ])
+        };
+        let found =
+            |check: Insn| -> Vec<String> { gates(&walk(check), Some(&XDP), &[]).into_iter().map(|g| g.insn).collect() };
+        // (r1 is the source: a map value there is a gate whatever the destination holds)
+        let both = ["if r0 < r1 goto pc+0", "if r7 < r1 goto pc+0"];
+        assert_eq!(found(insn(CLASS_JMP | JMP_JEQ, 0, 0, 4, 0)), both); // if r0 == 0 goto 8
+        // the way taken where it is not NULL: `if r0 != 0 goto 4`, NULL falling through to 8
+        let f = function(vec![
+            insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM), // 0: r0 = lookup
+            insn(CLASS_JMP | JMP_JNE, 0, 0, 1, 0),                     // 1: if r0 != 0 goto 3
+            insn(EXIT, 0, 0, 0, 0),                                    // 2
+            insn(CLASS_JMP | JMP_JGT, 0, 0, 0, 5),                     // 3: if r0 > 5
+            insn(EXIT, 0, 0, 0, 0),                                    // 4
+        ]);
+        let found_ne: Vec<String> = gates(&f, Some(&XDP), &[]).into_iter().map(|g| g.insn).collect();
+        assert_eq!(found_ne, ["if r0 > 0x5 goto pc+0"]);
+        // no NULL check: r0 may be NULL, a number, and so may r1 = r0 + 16 (which the verifier
+        // would refuse on a result not checked, whatever the capabilities)
+        for not_a_check in [
+            insn(CLASS_JMP32 | JMP_JEQ, 0, 0, 4, 0),       // if w0 == 0 goto 8
+            insn(CLASS_JMP | JMP_JEQ | SRC_X, 0, 8, 4, 0), // if r0 == r8 (0) goto 8
+            insn(CLASS_JMP | JMP_JEQ | SRC_X, 0, 9, 4, 0), // if r0 == r9 (not known) goto 8
+            insn(CLASS_JMP | JMP_JGT, 0, 0, 4, 0),         // if r0 > 0 goto 8
+        ] {
+            assert!(found(not_a_check).is_empty(), "{not_a_check:?}");
+        }
+        // a map value in the destination only, compared with a number
+        let dst_only = |check: Insn| -> Vec<String> {
+            let f = function(vec![
+                insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM), // 0: r0 = lookup
+                insn(CLASS_ALU64 | OP_MOV | SRC_X, 7, 0, 0, 0),            // 1: r7 = r0 (a copy)
+                check,                                                     // 2: goto 5 where NULL
+                insn(CLASS_JMP | JMP_JGT, 0, 0, 0, 5),                     // 3: if r0 > 5
+                insn(CLASS_JMP | JMP_JGT, 7, 0, 0, 5),                     // 4: if r7 > 5
+                insn(EXIT, 0, 0, 0, 0),                                    // 5
+            ]);
+            gates(&f, Some(&XDP), &[]).into_iter().map(|g| g.insn).collect()
+        };
+        assert_eq!(dst_only(insn(CLASS_JMP | JMP_JEQ, 0, 0, 2, 0)), ["if r0 > 0x5 goto pc+0"]);
+        assert!(dst_only(insn(CLASS_JMP32 | JMP_JEQ, 0, 0, 2, 0)).is_empty());
+        assert!(dst_only(insn(CLASS_JMP | JMP_JEQ | SRC_X, 0, 9, 2, 0)).is_empty());
+        assert!(dst_only(insn(CLASS_JMP | JMP_JNE, 0, 0, 2, 5)).is_empty()); // if r0 != 5
     }
 
     /// Operations the verifier refuses on a pointer whatever the capabilities end the way:
