@@ -256,14 +256,28 @@ fn main() {
     std::fs::write(out.join("loaders.json"), serde_json::to_string(&loaders).expect("JSON")).expect("write to OUT_DIR");
     let _: schema::MapMemory = typed("kernel/map-memory.toml");
     let verifier: schema::VerifierRules = typed("kernel/verifier.toml");
-    let unknown: Vec<String> = verifier
+    let mut problems: Vec<String> = verifier
         .ctx_packet
         .iter()
         .flat_map(|c| &c.prog_types)
         .filter(|t| !names.lists[2].contains(*t))
         .map(|t| format!("unknown program type {t}"))
         .collect();
-    fail_on("kernel/verifier.toml", unknown);
+    for r in &verifier.stack_read {
+        if !names.helpers.contains(&r.helper) {
+            problems.push(format!("stack_read: unknown helper {}", r.helper));
+        }
+        let size_register = match r.size {
+            schema::ReadSize::Register(n) => Some(n),
+            schema::ReadSize::MapKey | schema::ReadSize::MapValue => None,
+        };
+        for n in std::iter::once(r.arg).chain(size_register) {
+            if !(1..=5).contains(&n) {
+                problems.push(format!("stack_read {}: r{n} is not an argument register (r1-r5)", r.helper));
+            }
+        }
+    }
+    fail_on("kernel/verifier.toml", problems);
     for file in RULES {
         let name = file.replace('/', "__").replace(".toml", ".json");
         std::fs::write(out.join(name), json(file).to_string()).expect("write to OUT_DIR");

@@ -1129,7 +1129,7 @@ fn mutate_all(what: &str, objects: Vec<(String, Vec<u8>)>) -> Summary {
 #[test]
 fn mutants_of_every_sample_object() {
     let objects = sample_objects();
-    assert_eq!(objects.len(), 30, "testdata/*.bpf.o");
+    assert_eq!(objects.len(), 31, "testdata/*.bpf.o");
     let total = mutate_all("sample objects", objects);
     assert!(total.mutants >= 5000, "expected thousands of mutants, got {}", total.mutants);
     // every mutation kind is exercised

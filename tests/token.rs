@@ -155,12 +155,13 @@ fn derived_delegation_loads_and_every_item_is_required() {
 }
 
 /// The verifier's gates on a pointer made a number (32-bit arithmetic, a negation, a byte
-/// swap, a sign-extending copy) or compared, one program at a time (the object's test above
+/// swap, a sign-extending copy) or compared, and on stack bytes read before anything wrote
+/// them (a helper's buffer, a load), one program at a time (the object's test above
 /// would not see one gate missed while another asks for CAP_PERFMON): each program's own
 /// analysis names its gate and CAP_PERFMON, is minimal through a token, and without
 /// CAP_PERFMON the verifier refuses the program with the gate's own message.
 #[test]
-fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
+fn each_verifier_gate_needs_cap_perfmon_on_its_own() {
     if !preconditions() {
         return;
     }
@@ -180,6 +181,9 @@ fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
         ("pointer_compare", "global_compared", "pointer_compared", "pointer comparison prohibited"),
         ("pointer_compare", "packet_compared_in_32bit", "pointer_compared", "pointer comparison prohibited"),
         ("pointer_compare", "lookup_compared", "pointer_compared", "pointer comparison prohibited"),
+        ("stack_read", "key_padding", "uninitialized_stack_read", "read from stack"),
+        ("stack_read", "output_partly_written", "uninitialized_stack_read", "read from stack"),
+        ("stack_read", "load_unwritten", "uninitialized_stack_read", "read from stack"),
     ] {
         let a = program_answer(object, program);
         let o = &a.objects[0];
@@ -202,6 +206,30 @@ fn each_pointer_gate_needs_cap_perfmon_on_its_own() {
         let refused = verify_one(&target, &without, false);
         let log = refused.targets[0].outcome.libbpf_log.join("\n");
         assert!(!refused.loaded && log.contains(message), "{program}: not refused with '{message}':\n{log}");
+    }
+}
+
+/// The counterparts the verifier allows without CAP_PERFMON, one program at a time: each
+/// program's own answer holds no CAP_PERFMON, loads through a token and needs every item.
+#[test]
+fn what_the_verifier_allows_needs_no_cap_perfmon_on_its_own() {
+    if !preconditions() {
+        return;
+    }
+    for (object, program) in [
+        ("stack_read", "key_written"),
+        ("compare_allowed", "null_way"),
+        ("compare_allowed", "null_way_copy"),
+        ("compare_allowed", "global_not_null"),
+        ("compare_allowed", "packet_reloaded"),
+    ] {
+        let a = program_answer(object, program);
+        assert!(!a.delegation.capabilities.iter().any(|c| c == "CAP_PERFMON"), "{program}: {:?}", a.delegation);
+        let target = Target::of(a.objects[0].source(), vec![program.to_string()]);
+        let v = verify_one(&target, &a.delegation, true);
+        assert!(v.loaded, "{program}: {}", describe(&v.targets[0].outcome));
+        let extra: Vec<String> = v.items.iter().filter(|i| !i.required).map(|i| i.item.to_string()).collect();
+        assert!(extra.is_empty(), "{program}: loads without {extra:?}");
     }
 }
 

@@ -21,7 +21,7 @@
 use serde::Serialize;
 
 use crate::model::{Function, Insn, RelocTarget, SharedStr};
-use crate::rules::{CtxPacket, Gate};
+use crate::rules::{CtxPacket, Gate, ReadSize, StackRead};
 
 /// Where a program shows a gate.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -37,6 +37,10 @@ pub struct GateSite {
 enum Holds {
     /// Anything: not tracked.
     Unknown,
+    /// Nothing yet: a register no instruction has set, or one a call has clobbered (the
+    /// verifier's NOT_INIT; reading it is refused). In every rule but what a call may write
+    /// through its arguments it counts as a register not tracked.
+    NotInit,
     /// A number, not known.
     Scalar,
     /// The same number on every way here.
@@ -52,6 +56,10 @@ enum Holds {
     /// A pointer into a map's value that is never NULL: global data's address, or a lookup's
     /// result past its NULL check.
     MapValue,
+    /// The address of the object's map `m` (an ld_imm64 the loader fills in with the map): which
+    /// map a helper is given. In every rule but where the stack is and which map a helper reads
+    /// it counts as a register not tracked.
+    Map(usize),
     /// A map lookup's result that may be NULL: before its NULL check, or a copy of it (the
     /// flow refines the register the check tests, not its copies). For arithmetic it counts as
     /// a map value (where a compiler does arithmetic on it, it has been checked); compared, it
@@ -82,6 +90,11 @@ impl Holds {
 
     fn scalar(self) -> bool {
         matches!(self, Holds::Scalar | Holds::Const(_) | Holds::Constants)
+    }
+
+    /// Not tracked: anything, for the rules (a register not set yet counts alike).
+    fn untracked(self) -> bool {
+        matches!(self, Holds::Unknown | Holds::NotInit)
     }
 
     /// Pointers that bypass_spec_v1 guards against any register offset.
@@ -149,17 +162,52 @@ const PSEUDO_MAP_VALUE: u8 = 2;
 const FUNC_MAP_LOOKUP_ELEM: i32 = 1;
 
 /// What every register, and every 8-byte stack slot a register was stored to, holds before an
-/// instruction.
+/// instruction, and which bytes of the stack may have been written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct State {
     regs: [Holds; 11],
     /// (offset from the frame pointer, what was stored there), sorted by offset.
     slots: Vec<(i64, Holds)>,
+    written: Written,
+}
+
+/// The stack bytes some way may have written: bit k is the byte at offset -(k + 1) from the
+/// frame pointer (the verifier's 512 bytes). A byte not set has been written on no way here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Written([u64; 8]);
+
+impl Written {
+    const NONE: Written = Written([0; 8]);
+    const ALL: Written = Written([u64::MAX; 8]);
+
+    /// The bit of the byte at `off` from the frame pointer (None: off the stack).
+    fn bit(off: i64) -> Option<usize> {
+        usize::try_from(-off - 1).ok().filter(|k| *k < 512)
+    }
+
+    /// The `size` bytes at `at` written (those on the stack).
+    fn mark(&mut self, at: i64, size: i64) {
+        for k in (at..at + size).filter_map(Written::bit) {
+            self.0[k / 64] |= 1 << (k % 64);
+        }
+    }
+
+    /// Whether all `size` bytes at `at` are on the stack and one of them has been written on no
+    /// way.
+    fn lacks_any(&self, at: i64, size: i64) -> bool {
+        let on_stack = Written::bit(at).is_some() && Written::bit(at + size - 1).is_some();
+        on_stack && (at..at + size).filter_map(Written::bit).any(|k| self.0[k / 64] & (1 << (k % 64)) == 0)
+    }
 }
 
 impl State {
+    /// What nothing is known of: every register not known, every stack byte maybe written.
+    fn unknown() -> State {
+        State { regs: [Holds::Unknown; 11], slots: Vec::new(), written: Written::ALL }
+    }
+
     /// Meets `other` into this state (a slot stays only where both hold something known in
-    /// it); whether this state changed.
+    /// it; a byte written on either way may have been written); whether this state changed.
     fn meet_from(&mut self, other: &State) -> bool {
         let mut changed = false;
         for (r, o) in self.regs.iter_mut().zip(&other.regs) {
@@ -171,21 +219,34 @@ impl State {
             let met = slot(&other.slots, *off).map_or(Holds::Unknown, |o| h.meet(o));
             changed |= met != *h;
             *h = met;
-            met != Holds::Unknown
+            !met.untracked()
         });
+        for (w, o) in self.written.0.iter_mut().zip(other.written.0) {
+            changed |= *w | o != *w;
+            *w |= o;
+        }
         changed
     }
 
     /// A store of `size` bytes at `at` (None: somewhere on the stack, or not known to be off it).
     fn store(&mut self, at: Option<i64>, size: i64, what: Holds) {
         match at {
-            None => self.slots.clear(),
+            None => {
+                self.slots.clear();
+                self.written = Written::ALL;
+            }
             Some(at) => {
                 self.slots.retain(|(o, _)| *o + 8 <= at || *o >= at + size);
-                if size == 8 && what != Holds::Unknown {
+                if size == 8 && !what.untracked() {
                     let i = self.slots.partition_point(|(o, _)| *o < at);
                     self.slots.insert(i, (at, what));
                 }
+                // (a store at the start of an 8-byte slot is a spill, of a number or a register:
+                // the verifier then lets a helper read the whole slot, what the store left
+                // unwritten too: kernel/bpf/verifier.c check_stack_write_fixed_off,
+                // save_register_state, check_stack_range_initialized's is_spilled_reg. A load
+                // it checks byte by byte: taken alike, a gate missed, none invented)
+                self.written.mark(at, if at % 8 == 0 { size.max(8) } else { size });
             }
         }
     }
@@ -196,20 +257,41 @@ fn slot(slots: &[(i64, Holds)], off: i64) -> Option<Holds> {
     slots.binary_search_by_key(&off, |(o, _)| *o).ok().map(|i| slots[i].1)
 }
 
+/// What the walk knows besides a function's instructions: the object's maps, by index, and the
+/// helper arguments the rules say the verifier reads as buffers (rules/kernel/verifier.toml
+/// `stack_read`).
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    pub maps: &'a [MapShape],
+    pub reads: &'a [StackRead],
+}
+
+impl Known<'_> {
+    /// No maps, no helper buffers.
+    pub const NONE: Known<'static> = Known { maps: &[], reads: &[] };
+}
+
+/// What the walk needs of one of the object's maps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MapShape {
+    /// Global data: an ld_imm64 of its address loads a pointer into the map's value (the
+    /// loader fills in the address: BPF_PSEUDO_MAP_VALUE); of any other map, the map.
+    pub global_data: bool,
+    pub key_size: u32,
+    pub value_size: u32,
+}
+
 /// The gates `f`, the main function of a program whose context has the packet fields `ctx`
 /// (None: the program type has no packet pointers), shows.
-///
-/// `data[m]`: whether the object's map `m` is global data, whose address an ld_imm64 loads as
-/// a pointer into the map's value (the loader fills in the address: BPF_PSEUDO_MAP_VALUE).
-pub fn gates(f: &Function, ctx: Option<&CtxPacket>, data: &[bool]) -> Vec<GateSite> {
-    gates_in_order(f, Entry::Main(ctx), data, Order::LastFirst)
+pub fn gates(f: &Function, ctx: Option<&CtxPacket>, known: Known) -> Vec<GateSite> {
+    gates_in_order(f, Entry::Main(ctx), known, Order::LastFirst)
 }
 
 /// The gates a subprogram `f` shows whatever its arguments hold (its frame pointer, global
 /// data, map lookups; what it is passed is not known).
-pub fn subprogram_gates(f: &Function, data: &[bool]) -> Vec<GateSite> {
+pub fn subprogram_gates(f: &Function, known: Known) -> Vec<GateSite> {
     let entry = if f.global { Entry::Global } else { Entry::Static };
-    gates_in_order(f, entry, data, Order::LastFirst)
+    gates_in_order(f, entry, known, Order::LastFirst)
 }
 
 /// The function walked, and what its registers hold at its entry.
@@ -243,19 +325,35 @@ impl Entry<'_> {
 struct Code<'a> {
     f: &'a Function,
     ctx: Option<&'a CtxPacket>,
-    /// Per map of the object: whether it is global data.
-    data: &'a [bool],
+    known: Known<'a>,
 }
 
 impl Code<'_> {
     /// What the ld_imm64 at `i` loads, when a relocation names it (the loader fills in the
-    /// address): a global-data address is a map-value pointer; a map, a function, an extern is
-    /// not tracked.
+    /// address): a global-data address is a map-value pointer, another map's the map; a
+    /// function, an extern is not tracked.
     fn relocated(&self, i: usize) -> Option<Holds> {
         self.f.reloc_at(i).map(|target| match target {
-            RelocTarget::Map(m) if self.data.get(*m) == Some(&true) => Holds::MapValue,
+            RelocTarget::Map(m) => match self.known.maps.get(*m) {
+                Some(shape) if shape.global_data => Holds::MapValue,
+                Some(_) => Holds::Map(*m),
+                None => Holds::Unknown,
+            },
             _ => Holds::Unknown,
         })
+    }
+
+    /// The rules of the buffers helper call `ins` reads (none for any other call).
+    fn reads(&self, ins: Insn) -> impl Iterator<Item = &StackRead> {
+        let helper = (ins.src == 0).then_some(ins.imm);
+        self.known.reads.iter().filter(move |r| Some(r.helper_id as i32) == helper)
+    }
+
+    /// Whether instruction `ins` may read stack bytes nothing has written: a load, or a call
+    /// of a helper that reads a buffer.
+    fn may_read_stack(&self, ins: Insn) -> bool {
+        (ins.code & 0x07 == CLASS_LDX && ins.code & 0xe0 == MODE_MEM)
+            || (ins.code == CLASS_JMP | JMP_CALL && self.reads(ins).next().is_some())
     }
 }
 
@@ -267,22 +365,25 @@ enum Order {
     FirstFirst,
 }
 
-fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Vec<GateSite> {
+fn gates_in_order(f: &Function, entry: Entry, known: Known, order: Order) -> Vec<GateSite> {
     let insns = &f.insns;
-    // A function without an instruction where a gate can be shows none, whatever its
-    // registers hold.
-    if !insns.iter().any(|ins| may_gate(*ins)) {
-        return Vec::new();
-    }
     let ctx = match entry {
         Entry::Main(ctx) => ctx,
         Entry::Global | Entry::Static => None,
     };
-    let code = Code { f, ctx, data };
+    let code = Code { f, ctx, known };
+    // A function without an instruction where a gate can be shows none, whatever its
+    // registers hold.
+    if !insns.iter().any(|ins| may_gate(*ins) || code.may_read_stack(*ins)) {
+        return Vec::new();
+    }
     let blocks = Blocks::of(insns);
-    let mut start = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
-    if let Entry::Main(_) = entry {
-        start.regs[1] = Holds::Ctx;
+    // (a program's main function is given its context in r1; a subprogram, what its caller
+    // passes in r1-r5; a function's own stack holds nothing written yet)
+    let mut start = State { regs: [Holds::NotInit; 11], slots: Vec::new(), written: Written::NONE };
+    match entry {
+        Entry::Main(_) => start.regs[1] = Holds::Ctx,
+        Entry::Global | Entry::Static => start.regs[1..=5].fill(Holds::Unknown),
     }
     start.regs[10] = Holds::Stack(Some(0));
     // What each block sees on entry, met over every way in, until nothing changes (what a
@@ -290,8 +391,12 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
     // Within a block every instruction has one way in, the one before it.
     let mut before: Vec<Option<State>> = vec![None; blocks.starts.len()];
     before[0] = Some(start);
+    // (a block waits at most once: a change while it waits is seen when it is walked)
     let mut work = std::collections::VecDeque::from([0usize]);
+    let mut waiting = vec![false; blocks.starts.len()];
+    waiting[0] = true;
     while let Some(b) = if order == Order::LastFirst { work.pop_back() } else { work.pop_front() } {
+        waiting[b] = false;
         let Some(mut state) = before[b].clone() else { continue };
         let Some(last) = blocks.run(b, insns, |i| step(&code, i, &mut state) != Step::Refused) else {
             continue; // the way ends in the block
@@ -307,7 +412,8 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
                     true
                 }
             };
-            if changed {
+            if changed && !waiting[nb] {
+                waiting[nb] = true;
                 work.push_back(nb);
             }
         }
@@ -317,7 +423,7 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
         let Some(mut state) = state else { continue };
         blocks.run(b, insns, |i| match step(&code, i, &mut state) {
             Step::On(gate) => {
-                out.extend(gate.filter(|g| entry.reports(*g)).map(|g| site(f, i, g)));
+                out.extend(gate.filter(|g| entry.reports(*g)).map(|g| site(&code, i, g)));
                 true
             }
             Step::Refused => false,
@@ -328,19 +434,23 @@ fn gates_in_order(f: &Function, entry: Entry, data: &[bool], order: Order) -> Ve
     out
 }
 
-/// What a comparison of a map value for equality with what may be 0 (`if r0 == 0x0`, `if w0 ==
-/// w1`) leaves on the way from instruction `last` to `next`; None: the way tells nothing.
-/// - Where they are equal, a lookup's result is NULL, a number (kernel/bpf/verifier.c
-///   mark_ptr_or_null_regs), and a global's address (never NULL) is walked by the verifier
-///   only speculatively, as a number it does not know (is_branch_taken,
-///   sanitize_speculative_path): either is not known there.
+/// What a comparison for equality with what may be 0 (`if r0 == 0x0`, `if w0 == w1`) leaves on
+/// the way from instruction `last` to `next`; None: the way tells nothing.
+/// - Where they are equal and the register tested may hold a lookup's result, that result is
+///   NULL, the number 0, in every register and slot that holds it (kernel/bpf/verifier.c
+///   mark_ptr_or_null_regs, by the result's id). The flow does not follow ids: every lookup's
+///   result there is taken for not known (a copy compared again on that way is no gate).
+///   A global's address (never NULL) tested is walked there by the verifier only
+///   speculatively, as a number it does not know (is_branch_taken, sanitize_speculative_path):
+///   not known either.
 /// - Where they differ, after a lookup's NULL check proper (`if r0 == 0x0`, `if r0 != 0x0`: 64
 ///   bits, against the immediate 0, which check_cond_jmp_op takes as one on every kernel), the
-///   lookup's result is a map value that is never NULL, as a global's address is.
+///   register tested is a map value that is never NULL, as a global's address is (its copies
+///   are not refined).
 ///
-/// Only the register tested is refined, never a copy of it (the flow does not follow which
-/// registers hold the same result). Each refinement gives more for more given (a register not
-/// known stays not known; a map value stays one), so the walk's order cannot matter.
+/// Each refinement gives more for more given (a register not known tested forgets the lookups'
+/// results as one that holds one does; a map value stays one), so the walk's order cannot
+/// matter.
 fn refined_on_the_way(state: &State, insns: &[Insn], last: usize, next: usize) -> Option<State> {
     let ins = insns[last];
     let op = ins.code & 0xf0;
@@ -353,19 +463,30 @@ fn refined_on_the_way(state: &State, insns: &[Insn], last: usize, next: usize) -
     } else {
         Holds::Const(i64::from(ins.imm))
     };
-    let tested = state.regs.get(dst).copied();
-    if !may_be_zero(other, jmp32) || !matches!(tested, Some(Holds::MapValue | Holds::Lookup)) {
+    let tested = *state.regs.get(dst)?;
+    if !may_be_zero(other, jmp32) {
         return None;
     }
     let taken = i64::try_from(next).ok() == Some(last as i64 + 1 + i64::from(ins.off));
     let equal = taken == (op == JMP_JEQ);
-    let refined = match tested {
-        _ if equal => Holds::Unknown,
-        Some(Holds::Lookup) if !jmp32 && ins.code & SRC_X == 0 && ins.imm == 0 => Holds::MapValue,
-        _ => return None,
-    };
+    // (a register not tracked tested where no lookup's result is held: nothing to forget)
+    let lookups = state.regs.contains(&Holds::Lookup) || state.slots.iter().any(|(_, h)| *h == Holds::Lookup);
+    if tested.untracked() && !lookups {
+        return None;
+    }
     let mut out = state.clone();
-    out.regs[dst] = refined;
+    match tested {
+        Holds::MapValue if equal => out.regs[dst] = Holds::Unknown,
+        Holds::Lookup | Holds::Unknown | Holds::NotInit if equal => {
+            for r in out.regs.iter_mut().filter(|r| **r == Holds::Lookup) {
+                *r = Holds::Unknown;
+            }
+            out.slots.retain(|(_, h)| *h != Holds::Lookup);
+            out.regs[dst] = Holds::Unknown;
+        }
+        Holds::Lookup if !jmp32 && ins.code & SRC_X == 0 && ins.imm == 0 => out.regs[dst] = Holds::MapValue,
+        _ => return None,
+    }
     Some(out)
 }
 
@@ -408,8 +529,8 @@ fn pointer_compared(ins: Insn, d: Holds, s: Holds) -> bool {
     let ordered = !jmp32 && x && matches!(op, JMP_JGT | JMP_JLT | JMP_JGE | JMP_JLE);
     let packets_ordered = ordered
         && match (d, s) {
-            (Holds::Unknown, s) => s.packet(),
-            (d, Holds::Unknown) => d.packet(),
+            (d, s) if d.untracked() => s.packet(),
+            (d, s) if s.untracked() => d.packet(),
             (Holds::Packet, t) | (t, Holds::Packet) => matches!(t, Holds::PacketEnd | Holds::PacketMeta),
             _ => false,
         };
@@ -434,7 +555,7 @@ fn may_be_zero(h: Holds, jmp32: bool) -> bool {
     match h {
         Holds::Const(c) if jmp32 => c as u32 == 0,
         Holds::Const(c) => c == 0,
-        Holds::Unknown | Holds::Scalar | Holds::Constants | Holds::Lookup => true,
+        Holds::Unknown | Holds::NotInit | Holds::Scalar | Holds::Constants | Holds::Lookup => true,
         _ => false,
     }
 }
@@ -591,7 +712,7 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
     let ins = insns[i];
     let (dst, src) = (usize::from(ins.dst), usize::from(ins.src));
     if dst > 10 || src > 10 {
-        *st = State { regs: [Holds::Unknown; 11], slots: Vec::new() };
+        *st = State::unknown();
         return Step::On(None);
     }
     if refused(ins) {
@@ -601,7 +722,7 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
     let stack_at = |base: Holds| -> Option<Option<i64>> {
         match base {
             Holds::Stack(o) => Some(o.map(|o| o + i64::from(ins.off))),
-            Holds::Unknown => Some(None),
+            Holds::Unknown | Holds::NotInit => Some(None),
             _ => None, // not the stack
         }
     };
@@ -620,6 +741,12 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
         CLASS_LD => regs[0] = Holds::Unknown,
         CLASS_LDX if ins.code & 0xe0 == MODE_MEM => {
             let size = ins.code & 0x18;
+            // (bytes no way has written: 'invalid read from stack off %d+%d size %d')
+            if let Holds::Stack(Some(o)) = regs[src]
+                && st.written.lacks_any(o + i64::from(ins.off), bytes(size))
+            {
+                gate = Some(Gate::UninitializedStackRead);
+            }
             regs[dst] = match (regs[src], ctx) {
                 (Holds::Ctx, Some(c)) => packet_field(c, ins.off, size),
                 (Holds::Stack(Some(o)), _) if size == SIZE_DW => {
@@ -716,7 +843,7 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
             // it is a scalar and a scalar if it is a pointer: what the result holds is not known.
             // (Taking either would make what an instruction gives depend on the order its
             // ways are met in.)
-            if op == OP_SUB && x && d.pointer() && s == Holds::Unknown {
+            if op == OP_SUB && x && d.pointer() && s.untracked() {
                 regs[dst] = Holds::Unknown;
             }
         }
@@ -750,6 +877,22 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
             }
         }
         CLASS_JMP | CLASS_JMP32 if ins.code & 0xf0 == JMP_CALL => {
+            // the buffers a helper reads: a byte no way has written is a gate
+            for read in code.reads(ins) {
+                if let Holds::Stack(Some(o)) = regs[usize::from(read.arg)]
+                    && let Some(size) = read_size(read.size, regs, code.known.maps)
+                    && st.written.lacks_any(o, size)
+                {
+                    gate = Some(Gate::UninitializedStackRead);
+                }
+            }
+            // what it may write: through any argument that may point into the stack but those
+            // buffers, anywhere in it (the function called may follow a pointer stored in the
+            // stack, too); a register a call clobbered or nothing set is no argument
+            let read_only = |r: usize| code.reads(ins).any(|read| usize::from(read.arg) == r);
+            if (1..=5).any(|r| !read_only(r) && matches!(regs[r], Holds::Stack(_) | Holds::Unknown)) {
+                st.written = Written::ALL;
+            }
             // a helper or function may write the stack above the stack pointers it is given (an
             // argument not known to point into the stack is taken not to: a stack pointer
             // reaches a register through a move, an offset or a tracked slot)
@@ -762,16 +905,27 @@ fn step(code: &Code, i: usize, st: &mut State) -> Step {
             }
             let regs = &mut st.regs;
             let lookup = ins.src == 0 && ins.imm == FUNC_MAP_LOOKUP_ELEM;
-            for r in regs.iter_mut().take(6) {
-                *r = Holds::Unknown;
-            }
-            if lookup {
-                regs[0] = Holds::Lookup;
-            }
+            regs[0] = if lookup { Holds::Lookup } else { Holds::Unknown };
+            regs[1..=5].fill(Holds::NotInit);
         }
         _ => {}
     }
     Step::On(gate)
+}
+
+/// How many bytes a helper reads from a buffer argument, when the registers show it: the key or
+/// value size of the map in r1, or the number in a register.
+fn read_size(size: ReadSize, regs: &[Holds; 11], maps: &[MapShape]) -> Option<i64> {
+    let n = match (size, regs[1]) {
+        (ReadSize::MapKey, Holds::Map(m)) => maps.get(m)?.key_size,
+        (ReadSize::MapValue, Holds::Map(m)) => maps.get(m)?.value_size,
+        (ReadSize::Register(r), _) => match regs.get(usize::from(r))? {
+            Holds::Const(c) => u32::try_from(*c).ok()?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(i64::from(n))
 }
 
 /// What a load from the context at `off` gives.
@@ -795,9 +949,21 @@ fn packet_field(c: &CtxPacket, off: i16, size: u8) -> Holds {
 /// Gate `gate` at instruction `i` of `f` (an addition, a subtraction, a copy, a negation, a
 /// byte swap or a comparison), with the instruction as the verifier prints it
 /// (kernel/bpf/disasm.c).
-fn site(f: &Function, i: usize, gate: Gate) -> GateSite {
+fn site(code: &Code, i: usize, gate: Gate) -> GateSite {
+    let f = code.f;
     let ins = f.insns[i];
     let location = f.line_of(i).map(|l| l.to_string().into());
+    // (`call bpf_map_lookup_elem#1`)
+    if ins.code == CLASS_JMP | JMP_CALL {
+        let name = code.reads(ins).next().map_or(String::new(), |r| format!("bpf_{}", r.helper));
+        return GateSite { gate, insn: format!("call {name}#{}", ins.imm), location };
+    }
+    // (`r1 = *(u64 *)(r10 -16)`)
+    if ins.code & 0x07 == CLASS_LDX {
+        let size = ["u32", "u16", "u8", "u64"][usize::from(ins.code & 0x18) >> 3];
+        let insn = format!("r{} = *({size} *)(r{} {:+})", ins.dst, ins.src, ins.off);
+        return GateSite { gate, insn, location };
+    }
     if compares(ins) {
         // (`if r1 > r2 goto pc+3`, `if w1 != 0x5 goto pc-2`)
         const OPS: [&str; 14] = ["", "==", ">", ">=", "&", "!=", "s>", "s>=", "", "", "<", "<=", "s<", "s<="];
@@ -845,7 +1011,7 @@ mod tests {
 
     /// The gates an XDP program's main function of `insns` shows, each with its instruction.
     fn sites(insns: Vec<Insn>) -> Vec<(Gate, String)> {
-        gates(&function(insns), Some(&XDP), &[]).into_iter().map(|g| (g.gate, g.insn)).collect()
+        gates(&function(insns), Some(&XDP), Known::NONE).into_iter().map(|g| (g.gate, g.insn)).collect()
     }
 
     fn site(g: Gate, insn: &str) -> (Gate, String) {
@@ -864,6 +1030,10 @@ mod tests {
         }
     }
 
+    /// One map, global data (the relocations of the tests name map 0).
+    const DATA: Known<'static> =
+        Known { maps: &[MapShape { global_data: true, key_size: 4, value_size: 8 }], reads: &[] };
+
     const XDP: CtxPacket = CtxPacket { prog_types: Vec::new(), data: 0, data_end: 4, data_meta: Some(8) };
     const LDXW: u8 = CLASS_LDX | MODE_MEM | SIZE_W;
     const EXIT: u8 = CLASS_JMP | JMP_EXIT;
@@ -877,13 +1047,13 @@ mod tests {
             insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0),
             insn(EXIT, 0, 0, 0, 0),
         ]);
-        let g = gates(&f, Some(&XDP), &[]);
+        let g = gates(&f, Some(&XDP), Known::NONE);
         assert_eq!(
             g.iter().map(|g| (g.gate, g.insn.as_str())).collect::<Vec<_>>(),
             [(Gate::PointerMinusPointer, "r3 -= r2")]
         );
         // a type without packet pointers shows nothing
-        assert!(gates(&f, None, &[]).is_empty());
+        assert!(gates(&f, None, Known::NONE).is_empty());
         // the 32-bit form (xdp-tools' xdpdump: `w2 -= w4`)
         let f = function(vec![
             insn(LDXW, 4, 1, 0, 0),
@@ -891,7 +1061,10 @@ mod tests {
             insn(CLASS_ALU | OP_SUB | SRC_X, 2, 4, 0, 0),
             insn(EXIT, 0, 0, 0, 0),
         ]);
-        assert_eq!(gates(&f, Some(&XDP), &[]).iter().map(|g| g.insn.as_str()).collect::<Vec<_>>(), ["w2 -= w4"]);
+        assert_eq!(
+            gates(&f, Some(&XDP), Known::NONE).iter().map(|g| g.insn.as_str()).collect::<Vec<_>>(),
+            ["w2 -= w4"]
+        );
     }
 
     #[test]
@@ -905,7 +1078,7 @@ mod tests {
             insn(CLASS_ALU64 | OP_ADD | SRC_X, 10, 4, 0, 0), // r10 += r4: stack, not this gate
             insn(EXIT, 0, 0, 0, 0),
         ]);
-        let g = gates(&f, Some(&XDP), &[]);
+        let g = gates(&f, Some(&XDP), Known::NONE);
         assert_eq!(
             g.iter().map(|g| (g.gate, g.insn.as_str())).collect::<Vec<_>>(),
             [(Gate::PacketPointerPlusRegister, "r2 += r4")]
@@ -913,7 +1086,7 @@ mod tests {
     }
 
     fn found(f: &Function) -> std::collections::BTreeSet<(Gate, String)> {
-        gates(f, Some(&XDP), &[]).into_iter().map(|g| (g.gate, g.insn)).collect()
+        gates(f, Some(&XDP), Known::NONE).into_iter().map(|g| (g.gate, g.insn)).collect()
     }
 
     #[test]
@@ -1182,7 +1355,7 @@ mod tests {
             insn(EXIT, 0, 0, 0, 0),                                    // 15
         ]);
         f.relocs = vec![Reloc { insn: 6, target: RelocTarget::Map(0) }];
-        let found: Vec<String> = gates(&f, Some(&XDP), &[true]).into_iter().map(|g| g.insn).collect();
+        let found: Vec<String> = gates(&f, Some(&XDP), DATA).into_iter().map(|g| g.insn).collect();
         assert_eq!(found, ["if r0 > r6 goto pc+0", "if r7 > 0x0 goto pc+0"]);
         // the same decided jump in 32 bits, and against a register that holds 0: the way never
         // taken holds a number the verifier does not know
@@ -1200,7 +1373,7 @@ mod tests {
                 insn(EXIT, 0, 0, 0, 0),                 // 6
             ]);
             f.relocs = vec![Reloc { insn: 0, target: RelocTarget::Map(0) }];
-            assert!(gates(&f, Some(&XDP), &[true]).is_empty(), "{decided:?}");
+            assert!(gates(&f, Some(&XDP), DATA).is_empty(), "{decided:?}");
         }
     }
 
@@ -1225,8 +1398,9 @@ mod tests {
                 insn(EXIT, 0, 0, 0, 0),                                    // 8
             ])
         };
-        let found =
-            |check: Insn| -> Vec<String> { gates(&walk(check), Some(&XDP), &[]).into_iter().map(|g| g.insn).collect() };
+        let found = |check: Insn| -> Vec<String> {
+            gates(&walk(check), Some(&XDP), Known::NONE).into_iter().map(|g| g.insn).collect()
+        };
         // (r1 is the source: a map value there is a gate whatever the destination holds)
         let both = ["if r0 < r1 goto pc+0", "if r7 < r1 goto pc+0"];
         assert_eq!(found(insn(CLASS_JMP | JMP_JEQ, 0, 0, 4, 0)), both); // if r0 == 0 goto 8
@@ -1238,7 +1412,7 @@ mod tests {
             insn(CLASS_JMP | JMP_JGT, 0, 0, 0, 5),                     // 3: if r0 > 5
             insn(EXIT, 0, 0, 0, 0),                                    // 4
         ]);
-        let found_ne: Vec<String> = gates(&f, Some(&XDP), &[]).into_iter().map(|g| g.insn).collect();
+        let found_ne: Vec<String> = gates(&f, Some(&XDP), Known::NONE).into_iter().map(|g| g.insn).collect();
         assert_eq!(found_ne, ["if r0 > 0x5 goto pc+0"]);
         // no NULL check: r0 may be NULL, a number, and so may r1 = r0 + 16 (which the verifier
         // would refuse on a result not checked, whatever the capabilities)
@@ -1250,6 +1424,25 @@ mod tests {
         ] {
             assert!(found(not_a_check).is_empty(), "{not_a_check:?}");
         }
+        // a copy checked again on the way where the result is NULL (the verifier has made it
+        // the number 0 there: the copy's own check is decided, its other way speculative): no
+        // map value, no gate (a reviewer's case), nor for a copy kept in a stack slot
+        for (keep, reload) in [
+            (insn(CLASS_ALU64 | OP_MOV | SRC_X, 7, 0, 0, 0), insn(CLASS_ALU64 | OP_MOV, 8, 0, 0, 0)),
+            (insn(CLASS_STX | MODE_MEM | SIZE_DW, 10, 0, -8, 0), insn(CLASS_LDX | MODE_MEM | SIZE_DW, 7, 10, -8, 0)),
+        ] {
+            let f = function(vec![
+                insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM), // 0: r0 = lookup
+                keep,                                                      // 1: r7 = r0, or spilled
+                insn(CLASS_JMP | JMP_JNE, 0, 0, 4, 0),                     // 2: if r0 != 0 goto 7
+                reload,                                                    // 3: (r7 reloaded)
+                insn(CLASS_JMP | JMP_JEQ, 7, 0, 2, 0),                     // 4: if r7 == 0 goto 7
+                insn(CLASS_JMP | JMP_JGT, 7, 0, 0, 5),                     // 5: if r7 > 5
+                insn(EXIT, 0, 0, 0, 0),                                    // 6
+                insn(EXIT, 0, 0, 0, 0),                                    // 7
+            ]);
+            assert!(gates(&f, Some(&XDP), Known::NONE).is_empty(), "{keep:?}");
+        }
         // a map value in the destination only, compared with a number
         let dst_only = |check: Insn| -> Vec<String> {
             let f = function(vec![
@@ -1260,12 +1453,97 @@ mod tests {
                 insn(CLASS_JMP | JMP_JGT, 7, 0, 0, 5),                     // 4: if r7 > 5
                 insn(EXIT, 0, 0, 0, 0),                                    // 5
             ]);
-            gates(&f, Some(&XDP), &[]).into_iter().map(|g| g.insn).collect()
+            gates(&f, Some(&XDP), Known::NONE).into_iter().map(|g| g.insn).collect()
         };
         assert_eq!(dst_only(insn(CLASS_JMP | JMP_JEQ, 0, 0, 2, 0)), ["if r0 > 0x5 goto pc+0"]);
         assert!(dst_only(insn(CLASS_JMP32 | JMP_JEQ, 0, 0, 2, 0)).is_empty());
         assert!(dst_only(insn(CLASS_JMP | JMP_JEQ | SRC_X, 0, 9, 2, 0)).is_empty());
         assert!(dst_only(insn(CLASS_JMP | JMP_JNE, 0, 0, 2, 5)).is_empty()); // if r0 != 5
+    }
+
+    /// Stack bytes read before any way wrote them: by a load, by a helper through a buffer the
+    /// rules name (a map's key or value, of the map's size; an output buffer of the size in a
+    /// register). A store at the start of an 8-byte slot counts for the whole slot (a spill, to
+    /// the verifier); a call may write the stack through any argument that may point into it
+    /// (a register not known too), but not through the buffers it reads, nor through a register
+    /// a call clobbered.
+    #[test]
+    fn stack_bytes_nothing_wrote() {
+        use crate::model::Reloc;
+        let maps = [MapShape { global_data: false, key_size: 12, value_size: 8 }];
+        let known = Known { maps: &maps, reads: &crate::rules::rules().verifier.stack_read };
+        let stx = |size: u8, off: i16| insn(CLASS_STX | MODE_MEM | size, 10, 6, off, 0);
+        let r2_at = |off: i32| insn(CLASS_ALU64 | OP_ADD, 2, 0, 0, off);
+        // r1 = the map (a relocation names it); r2 = r10 + off; call `helper`
+        let call_with = |before: Vec<Insn>, helper: i32| -> Vec<String> {
+            let mut v = vec![insn(CLASS_ALU64 | OP_MOV, 6, 0, 0, 1)]; // r6 = 1
+            v.extend(before);
+            let at = v.len();
+            v.extend([
+                insn(LD_IMM64, 1, 0, 0, 0),
+                insn(0, 0, 0, 0, 0),
+                insn(CLASS_ALU64 | OP_MOV | SRC_X, 2, 10, 0, 0), // r2 = r10
+                r2_at(-16),
+                insn(CLASS_ALU64 | OP_MOV | SRC_X, 3, 2, 0, 0), // r3 = r2 (update's value)
+                insn(CLASS_JMP | JMP_CALL, 0, 0, 0, helper),
+                insn(EXIT, 0, 0, 0, 0),
+            ]);
+            let mut f = function(v);
+            f.relocs = vec![Reloc { insn: at, target: RelocTarget::Map(0) }];
+            gates(&f, None, known).into_iter().map(|g| g.insn).collect()
+        };
+        let lookup = ["call bpf_map_lookup_elem#1"];
+        // the key: 12 bytes at -16
+        assert_eq!(call_with(vec![stx(SIZE_DW, -16)], 1), lookup); // -8..-5 not written
+        assert!(call_with(vec![stx(SIZE_DW, -16), stx(SIZE_W, -8)], 1).is_empty());
+        // a 4-byte store at a slot's start counts for the slot; one past it does not
+        assert!(call_with(vec![stx(SIZE_W, -16), stx(SIZE_W, -8)], 1).is_empty());
+        assert_eq!(call_with(vec![stx(SIZE_W, -12), stx(SIZE_W, -8)], 1), lookup);
+        // an update reads the key and the value (8 bytes, the same here): one gate at the call
+        assert_eq!(call_with(vec![stx(SIZE_W, -8)], 2), ["call bpf_map_update_elem#2"]);
+        // a helper that reads no buffer (bpf_get_prandom_u32) reads nothing
+        assert!(call_with(vec![], 7).is_empty());
+        // an earlier call given a stack pointer, or a register not known, may have written
+        // anything; one that clobbered the registers it was not given did not
+        let earlier = |arg: Insn| vec![arg, insn(CLASS_JMP | JMP_CALL, 0, 0, 0, 7)];
+        let r4_stack = insn(CLASS_ALU64 | OP_MOV | SRC_X, 4, 10, 0, 0);
+        let r4_unknown = insn(LDXW, 4, 1, 0, 0);
+        assert!(call_with(earlier(r4_stack), 1).is_empty());
+        assert!(call_with(earlier(r4_unknown), 1).is_empty());
+        assert_eq!(call_with(vec![insn(CLASS_JMP | JMP_CALL, 0, 0, 0, 7); 2], 1), lookup);
+        // ... nor one given the key it reads (a lookup's key is not written): a delete after it
+        // reads the same bytes no way wrote
+        let key_call = |helper: i32| {
+            [
+                insn(LD_IMM64, 1, 0, 0, 0),
+                insn(0, 0, 0, 0, 0),
+                insn(CLASS_ALU64 | OP_MOV | SRC_X, 2, 10, 0, 0),
+                r2_at(-16),
+                insn(CLASS_JMP | JMP_CALL, 0, 0, 0, helper),
+            ]
+        };
+        let mut v = vec![stx(SIZE_DW, -16)];
+        v.extend(key_call(1));
+        v.extend(key_call(3));
+        v.push(insn(EXIT, 0, 0, 0, 0));
+        let mut f = function(v);
+        f.relocs = vec![Reloc { insn: 1, target: RelocTarget::Map(0) }, Reloc { insn: 6, target: RelocTarget::Map(0) }];
+        let found: Vec<String> = gates(&f, None, known).into_iter().map(|g| g.insn).collect();
+        assert_eq!(found, ["call bpf_map_delete_elem#3", "call bpf_map_lookup_elem#1"]);
+        // a load: byte by byte, but for a store at a slot's start (the slot counts as written)
+        let load = |before: Vec<Insn>| -> Vec<String> {
+            let mut v = vec![insn(CLASS_ALU64 | OP_MOV, 6, 0, 0, 1)];
+            v.extend(before);
+            v.extend([insn(CLASS_LDX | MODE_MEM | SIZE_DW, 0, 10, -8, 0), insn(EXIT, 0, 0, 0, 0)]);
+            gates(&function(v), None, known).into_iter().map(|g| g.insn).collect()
+        };
+        assert_eq!(load(vec![]), ["r0 = *(u64 *)(r10 -8)"]);
+        assert_eq!(load(vec![stx(SIZE_W, -4)]), ["r0 = *(u64 *)(r10 -8)"]);
+        assert!(load(vec![stx(SIZE_W, -8)]).is_empty());
+        // written on one way of two: it may have been written
+        let mut one_way = vec![insn(CLASS_JMP | JMP_JEQ, 6, 0, 1, 0), stx(SIZE_DW, -8)];
+        one_way.extend([insn(CLASS_LDX | MODE_MEM | SIZE_DW, 0, 10, -8, 0), insn(EXIT, 0, 0, 0, 0)]);
+        assert!(gates(&function(one_way), None, known).is_empty());
     }
 
     /// Operations the verifier refuses on a pointer whatever the capabilities end the way:
@@ -1276,7 +1554,7 @@ mod tests {
     fn refused_operations_on_pointers_end_the_way() {
         use crate::model::Reloc;
         let both = |f: &Function| {
-            let walk = |o| gates_in_order(f, Entry::Main(Some(&XDP)), &[true], o);
+            let walk = |o| gates_in_order(f, Entry::Main(Some(&XDP)), DATA, o);
             let (a, b) = (walk(Order::LastFirst), walk(Order::FirstFirst));
             assert_eq!(a, b, "the walk's order");
             a.into_iter().map(|g| g.insn).collect::<Vec<_>>()
@@ -1307,14 +1585,15 @@ mod tests {
         let f = |class: u8| {
             function(vec![
                 insn(LDXW, 7, 1, 4, 0),                    // r7 = data_end
+                insn(CLASS_ST | MODE_MEM, 10, 0, -8, 0),   // *(u32 *)(r10 -8) = 0
                 insn(LDXW, 4, 10, -8, 0),                  // r4: not known
                 insn(class | JMP_JGT | SRC_X, 4, 7, 0, 0), // if r4 > r7
                 insn(class | JMP_JGT | SRC_X, 7, 4, 0, 0), // if r7 > r4
                 insn(EXIT, 0, 0, 0, 0),
             ])
         };
-        assert!(gates(&f(CLASS_JMP), Some(&XDP), &[]).is_empty());
-        let in_32 = gates(&f(CLASS_JMP32), Some(&XDP), &[]).into_iter().map(|g| g.insn).collect::<Vec<_>>();
+        assert!(gates(&f(CLASS_JMP), Some(&XDP), Known::NONE).is_empty());
+        let in_32 = gates(&f(CLASS_JMP32), Some(&XDP), Known::NONE).into_iter().map(|g| g.insn).collect::<Vec<_>>();
         assert_eq!(in_32, ["if w4 > w7 goto pc+0", "if w7 > w4 goto pc+0"]);
     }
 
@@ -1332,10 +1611,13 @@ mod tests {
             insn(EXIT, 0, 0, 0, 0),
         ]);
         f.relocs = vec![Reloc { insn: 0, target: RelocTarget::Map(0) }, Reloc { insn: 3, target: RelocTarget::Map(1) }];
-        let found = |data: &[bool]| gates(&f, None, data).into_iter().map(|g| g.insn).collect::<Vec<_>>();
-        assert_eq!(found(&[true, false]), ["w2 = w1"]);
+        let found = |maps: &[MapShape]| {
+            gates(&f, None, Known { maps, reads: &[] }).into_iter().map(|g| g.insn).collect::<Vec<_>>()
+        };
+        let data = MapShape { global_data: true, ..MapShape::default() };
+        assert_eq!(found(&[data, MapShape::default()]), ["w2 = w1"]);
         // (not global data: not tracked)
-        assert!(found(&[false, false]).is_empty());
+        assert!(found(&[MapShape::default(), MapShape::default()]).is_empty());
     }
 
     #[test]
@@ -1355,24 +1637,31 @@ mod tests {
         ]);
         let found = |g: Vec<GateSite>| g.into_iter().map(|g| g.insn).collect::<Vec<_>>();
         // a program's main function: r1 the context
-        assert_eq!(found(gates(&f, Some(&XDP), &[])), ["r3 -= r2", "w4 = w10", "w7 = w10", "r6 += r0"]);
+        assert_eq!(found(gates(&f, Some(&XDP), Known::NONE)), ["r3 -= r2", "w4 = w10", "w7 = w10", "r6 += r0"]);
         // a global subprogram: walked on its own, both ways
-        assert_eq!(found(subprogram_gates(&f, &[])), ["w4 = w10", "w7 = w10", "r6 += r0"]);
+        assert_eq!(found(subprogram_gates(&f, Known::NONE)), ["w4 = w10", "w7 = w10", "r6 += r0"]);
         // a static one: a caller's constant argument may leave one way only, so no differing
         // constants
         f.global = false;
-        assert_eq!(found(subprogram_gates(&f, &[])), ["w4 = w10", "w7 = w10"]);
+        assert_eq!(found(subprogram_gates(&f, Known::NONE)), ["w4 = w10", "w7 = w10"]);
     }
 
     /// Random small programs (jumps anywhere, loops, comparisons and NULL checks, ld_imm64
-    /// halves, packet and context loads, register adds and subtracts, 32-bit operations,
-    /// sign-extending copies, negations, stack slots, map lookups, differing constants): the
-    /// gates found do not depend on the order in which blocks are walked. (The one
+    /// halves and maps' addresses, packet and context loads, register adds and subtracts,
+    /// 32-bit operations, sign-extending copies, negations, stores and loads of 1-8 bytes on the
+    /// stack, map lookups and helpers that read stack buffers, differing constants): the gates
+    /// found do not depend on the order in which blocks are walked, and every kind of gate is
+    /// among them. (The one
     /// order-dependent case known, left and documented, needs a slot stored, a call given a
     /// stack pointer on one way and a register not known on another, and the slot reloaded
     /// into a gate: these programs have not shown it.)
     #[test]
     fn the_answer_does_not_depend_on_the_order_of_the_walk() {
+        let maps = [
+            MapShape { global_data: true, key_size: 4, value_size: 16 },
+            MapShape { global_data: false, key_size: 12, value_size: 16 },
+        ];
+        let known = Known { maps: &maps, reads: &crate::rules::rules().verifier.stack_read };
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut rnd = move |n: u64| {
             seed ^= seed << 13;
@@ -1381,7 +1670,8 @@ mod tests {
             seed % n
         };
         let mut differ = Vec::new();
-        for _ in 0..200_000 {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..300_000 {
             let len = 3 + rnd(14) as usize;
             let mut v = Vec::new();
             while v.len() < len {
@@ -1390,8 +1680,19 @@ mod tests {
                 let slot = -8 * (1 + rnd(3) as i16);
                 v.push(match rnd(19) {
                     0 | 1 => insn(LDXW, d, 1, [0, 4, 8, 16][rnd(4) as usize], 0),
-                    14 => insn(CLASS_STX | MODE_MEM | SIZE_DW, 10, s, slot, 0),
-                    15 => insn(CLASS_LDX | MODE_MEM | SIZE_DW, d, 10, slot, 0),
+                    // stores and loads of 1-8 bytes, at slots and between them
+                    14 => {
+                        let size = [SIZE_DW, SIZE_W, 0x08, 0x10][rnd(4) as usize];
+                        let at = slot + [0, 0, 4, 1][rnd(4) as usize];
+                        [
+                            insn(CLASS_STX | MODE_MEM | size, 10, s, at, 0),
+                            insn(CLASS_ST | MODE_MEM | size, 10, 0, at, 0),
+                        ][rnd(2) as usize]
+                    }
+                    15 => {
+                        let size = [SIZE_DW, SIZE_DW, SIZE_W, 0x10][rnd(4) as usize];
+                        insn(CLASS_LDX | MODE_MEM | size, d, 10, slot + [0, 0, 4][rnd(3) as usize], 0)
+                    }
                     16 => insn(CLASS_ALU64 | OP_MOV | SRC_X, d, 10, 0, 0),
                     17 => insn(CLASS_JMP | JMP_CALL, 0, 0, 0, FUNC_MAP_LOOKUP_ELEM),
                     18 => insn(CLASS_ALU64 | OP_MOV, d, 0, 0, 8 * rnd(3) as i32),
@@ -1428,21 +1729,33 @@ mod tests {
                         insn(CLASS_ALU | op | x, d, s * (x >> 3), 0, if x == 0 { rnd(3) as i32 } else { 0 })
                     }
                     11 => insn(EXIT, 0, 0, 0, 0),
-                    12 => insn(CLASS_JMP | JMP_CALL, 0, 0, 0, 1),
+                    // helpers: a lookup, an update (they read a key, a value), a ringbuf output
+                    // (it reads a buffer the size of r3), one that reads nothing
+                    12 => insn(CLASS_JMP | JMP_CALL, 0, 0, 0, [1, 2, 130, 5][rnd(4) as usize]),
                     // a number, or a map value's address (global data)
                     _ => insn(LD_IMM64, d, [0, PSEUDO_MAP_VALUE][rnd(2) as usize], 0, 1),
                 });
             }
-            let f = function(v);
+            let mut f = function(v);
+            // ld_imm64 of a number: some of them a map's address the loader fills in (global
+            // data, or a hash map)
+            for i in 0..f.insns.len() {
+                if f.insns[i].code == LD_IMM64 && f.insns[i].src == 0 && rnd(2) == 0 {
+                    f.relocs.push(crate::model::Reloc { insn: i, target: RelocTarget::Map(rnd(2) as usize) });
+                }
+            }
             let (a, b) = (
-                gates_in_order(&f, Entry::Main(Some(&XDP)), &[], Order::LastFirst),
-                gates_in_order(&f, Entry::Main(Some(&XDP)), &[], Order::FirstFirst),
+                gates_in_order(&f, Entry::Main(Some(&XDP)), known, Order::LastFirst),
+                gates_in_order(&f, Entry::Main(Some(&XDP)), known, Order::FirstFirst),
             );
+            seen.extend(a.iter().map(|g| g.gate));
             if a != b {
                 differ.push(f.insns);
             }
         }
         assert!(differ.is_empty(), "{} programs, e.g. {:?}", differ.len(), differ.first());
+        // (the programs meet every gate: none is left out of the comparison)
+        assert_eq!(seen.len(), 9, "{seen:?}");
     }
 
     #[test]
@@ -1462,6 +1775,9 @@ mod tests {
             insn(CLASS_ALU64 | OP_SUB | SRC_X, 3, 2, 0, 0), // 11: r3 -= r2: unknown
             insn(EXIT, 0, 0, 0, 0),
         ]);
-        assert_eq!(gates(&f, Some(&XDP), &[]).iter().map(|g| g.insn.as_str()).collect::<Vec<_>>(), ["r4 += r3"]);
+        assert_eq!(
+            gates(&f, Some(&XDP), Known::NONE).iter().map(|g| g.insn.as_str()).collect::<Vec<_>>(),
+            ["r4 += r3"]
+        );
     }
 }

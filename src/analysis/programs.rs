@@ -130,7 +130,8 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
         }
     }
     let tail_call_id = rules.enums.helper_id("tail_call");
-    let data = global_data_maps(obj);
+    let maps = map_shapes(obj);
+    let known = gates::Known { maps: &maps, reads: &rules.verifier.stack_read };
     // a subprogram's gates, found once however many programs reach it
     let mut gates_of: HashMap<(&str, u64), Vec<GateSite>> = HashMap::default();
     // names shared by every call site and program of the object (keyed by what the object
@@ -156,7 +157,7 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
                     subprograms.push(f.name.clone());
                     let found = gates_of
                         .entry((f.section.as_str(), f.offset))
-                        .or_insert_with(|| gates::subprogram_gates(f, &data));
+                        .or_insert_with(|| gates::subprogram_gates(f, known));
                     subprogram_gates.extend(found.iter().cloned());
                 }
                 let fname = function_names
@@ -258,11 +259,18 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
         .collect()
 }
 
-/// Per map of `obj`: whether an ld_imm64 of its address loads a pointer into the map's value:
-/// global data. (`.kconfig` externs and arena variables are relocated as symbols, not as a
-/// map: the gates do not track them.)
-fn global_data_maps(obj: &Object) -> Vec<bool> {
-    obj.maps.iter().map(|m| m.origin == MapOrigin::GlobalData).collect()
+/// Per map of `obj`, what the gates' walk needs: whether an ld_imm64 of its address loads a
+/// pointer into the map's value (global data), and its key and value sizes. (`.kconfig` externs
+/// and arena variables are relocated as symbols, not as a map: the gates do not track them.)
+fn map_shapes(obj: &Object) -> Vec<gates::MapShape> {
+    obj.maps
+        .iter()
+        .map(|m| gates::MapShape {
+            global_data: m.origin == MapOrigin::GlobalData,
+            key_size: m.key_size,
+            value_size: m.value_size,
+        })
+        .collect()
 }
 
 /// The section rule (index in the model's `sections`) each program of `obj` matches in loader
@@ -295,7 +303,8 @@ pub fn classify_matched(
     matched: &[Option<usize>],
     rules: &Rules,
 ) -> Vec<ProgramInfo> {
-    let data = global_data_maps(obj);
+    let maps = map_shapes(obj);
+    let known = gates::Known { maps: &maps, reads: &rules.verifier.stack_read };
     obj.programs
         .iter()
         .zip(uses)
@@ -321,7 +330,7 @@ pub fn classify_matched(
             // (the main function's, with the context's packet fields, and its subprograms')
             let gates = match prog_type.as_deref() {
                 Some(t) => {
-                    let mut g = gates::gates(&p.function, rules.ctx_packet(t), &data);
+                    let mut g = gates::gates(&p.function, rules.ctx_packet(t), known);
                     g.extend(uses.subprogram_gates.iter().cloned());
                     g.sort();
                     g.dedup();

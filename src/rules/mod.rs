@@ -630,6 +630,10 @@ impl Rules {
             map_rule_by_value: HashMap::default(),
         };
         rules.index();
+        for r in &mut rules.verifier.stack_read {
+            // (build.rs has checked every name)
+            r.helper_id = rules.enums.helper_id(&r.helper).expect("a helper of enums.toml");
+        }
         rules
     }
 }
@@ -764,6 +768,10 @@ mod tests {
             Gate::PointerTruncated,
             Gate::PacketPointerPlusRegister,
             Gate::PointerPlusDifferingConstants,
+            Gate::PointerNegatedOrSwapped,
+            Gate::PointerSignExtended,
+            Gate::PointerCompared,
+            Gate::UninitializedStackRead,
         ] {
             assert!(!r.gate(g).caps.is_empty());
         }

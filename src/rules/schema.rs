@@ -837,6 +837,37 @@ pub struct VerifierRules {
     pub unsettled: Vec<Unsettled>,
     #[serde(default)]
     pub btf_field: Vec<BtfFieldRule>,
+    #[serde(default)]
+    pub stack_read: Vec<StackRead>,
+}
+
+/// A helper argument the verifier reads as a buffer, of a size the instructions show: where it
+/// points into the stack, every byte must have been written (or the gate
+/// uninitialized_stack_read).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackRead {
+    /// The helper's name (enum bpf_func_id without `BPF_FUNC_`).
+    pub helper: String,
+    /// Its number, filled in when the rules are read.
+    #[serde(skip)]
+    pub helper_id: u32,
+    /// The argument register, r1-r5, that points at the buffer.
+    pub arg: u8,
+    /// How many bytes it reads.
+    pub size: ReadSize,
+}
+
+/// How many bytes a helper reads from a buffer argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadSize {
+    /// The key size of the map in r1 (ARG_PTR_TO_MAP_KEY).
+    MapKey,
+    /// The value size of the map in r1 (ARG_PTR_TO_MAP_VALUE).
+    MapValue,
+    /// The number in register r<N>, N 1-5 (ARG_CONST_SIZE, ARG_CONST_SIZE_OR_ZERO).
+    Register(u8),
 }
 
 /// Which uses of a map-value special field need the map's BTF in the kernel.
@@ -894,6 +925,8 @@ pub enum Gate {
     /// A register added to a map-value or stack pointer that holds a different constant on
     /// different ways to the instruction.
     PointerPlusDifferingConstants,
+    /// Stack bytes nothing has written, read by a load or by a helper (a map key with padding).
+    UninitializedStackRead,
 }
 
 #[derive(Debug, Clone, Deserialize)]
