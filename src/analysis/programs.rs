@@ -131,7 +131,7 @@ pub fn program_uses(obj: &Object, rules: &Rules) -> Vec<std::sync::Arc<ProgramUs
     }
     let tail_call_id = rules.enums.helper_id("tail_call");
     let maps = map_shapes(obj);
-    let known = gates::Known { maps: &maps, reads: &rules.verifier.stack_read };
+    let known = gates::Known { maps: &maps, reads: &rules.verifier.stack_read, helper_args: &rules.enums.helper_args };
     // a subprogram's gates, found once however many programs reach it
     let mut gates_of: HashMap<(&str, u64), Vec<GateSite>> = HashMap::default();
     // names shared by every call site and program of the object (keyed by what the object
@@ -304,7 +304,7 @@ pub fn classify_matched(
     rules: &Rules,
 ) -> Vec<ProgramInfo> {
     let maps = map_shapes(obj);
-    let known = gates::Known { maps: &maps, reads: &rules.verifier.stack_read };
+    let known = gates::Known { maps: &maps, reads: &rules.verifier.stack_read, helper_args: &rules.enums.helper_args };
     obj.programs
         .iter()
         .zip(uses)

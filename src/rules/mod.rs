@@ -141,6 +141,11 @@ impl Enums {
         for (i, h) in self.helpers.iter().enumerate().rev() {
             self.helper_by_id.insert(h.id, i);
         }
+        let ids = self.helpers.iter().map(|h| h.id as usize + 1).max().unwrap_or(0);
+        self.helper_args = vec![5; ids];
+        for h in self.helpers.iter().rev() {
+            self.helper_args[h.id as usize] = h.args.unwrap_or(5);
+        }
         for k in ListKind::ALL {
             let mut by_name = HashMap::default();
             for e in self.list(k).iter().rev() {

@@ -236,6 +236,9 @@ pub struct EnumEntry {
 pub struct HelperEntry {
     pub id: u32,
     pub name: String,
+    /// How many arguments (r1, r2, ...) the helper takes, from its documented prototype.
+    #[serde(default)]
+    pub args: Option<u8>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -253,6 +256,10 @@ pub struct Enums {
     /// helper id → index in `helpers`, built when the rules are loaded
     #[serde(skip)]
     pub(crate) helper_by_id: HashMap<u32, usize>,
+    /// helper id → how many arguments it takes (5, all argument registers, where not known),
+    /// built when the rules are loaded
+    #[serde(skip)]
+    pub helper_args: Vec<u8>,
     /// per list: name → value, built when the rules are loaded
     #[serde(skip)]
     pub(crate) value_by_name: Lists<HashMap<String, u32>>,
